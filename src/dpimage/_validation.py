@@ -1,0 +1,75 @@
+"""Argument checks shared by the mechanisms.
+
+Every check runs before any work is done, and raises :class:`ValueError` with a
+message that says what to pass instead.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_image",
+    "check_kernel_size",
+    "check_positive_float",
+    "check_positive_int",
+]
+
+
+def check_image(image: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Return ``image`` as an ndarray after checking it is uint8 gray or RGB.
+
+    Accepted: ``uint8`` arrays of shape ``(H, W)`` (gray) or ``(H, W, 3)`` (RGB),
+    with ``H, W >= 1``. Anything else raises :class:`ValueError`: the privacy
+    model is stated for 8-bit pixels (a pixel changes by at most 255), so other
+    dtypes would need a different sensitivity.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"{name} must have dtype uint8 (8-bit pixels), got {image.dtype}; "
+            "convert first, e.g. skimage.util.img_as_ubyte(image)"
+        )
+    if image.ndim == 3 and image.shape[2] == 4:
+        raise ValueError(
+            f"{name} has 4 channels; drop the alpha channel first (image[..., :3]): "
+            "alpha can carry content and is not released"
+        )
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(
+            f"{name} must have shape (H, W) for gray or (H, W, 3) for RGB, got {image.shape}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {image.shape})")
+    return image
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """Return ``value`` as an int, requiring an integral number >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def check_positive_float(value: object, name: str) -> float:
+    """Return ``value`` as a float, requiring a finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    as_float = float(value)
+    if not math.isfinite(as_float) or as_float <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return as_float
+
+
+def check_kernel_size(value: object, name: str = "k") -> int:
+    """Return an odd positive Gaussian kernel size (OpenCV requires odd sizes)."""
+    k = check_positive_int(value, name)
+    if k % 2 == 0:
+        raise ValueError(f"{name} must be odd (Gaussian kernels are centred), got {k}")
+    return k

@@ -1,0 +1,80 @@
+"""Grid geometry: exact integer cell sums and rendering cells back to pixels.
+
+A ``b x b`` grid is anchored at the top-left pixel. With ``ny = ceil(H / b)``
+and ``nx = ceil(W / b)`` cells, the last row and column of cells may be
+*partial*: they hold only the pixels that exist, and their pixel counts say so.
+No padding value ever enters a cell sum or a cell mean.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["cell_counts", "cell_sums", "grid_shape", "render_blocks"]
+
+
+def grid_shape(height: int, width: int, b: int) -> tuple[int, int]:
+    """Number of cell rows and columns, ``(ceil(H/b), ceil(W/b))``."""
+    return -(-height // b), -(-width // b)
+
+
+def _run_lengths(length: int, b: int) -> np.ndarray:
+    """Pixels per cell along one axis: ``b`` everywhere, the remainder last."""
+    n = -(-length // b)
+    runs = np.full(n, b, dtype=np.int64)
+    runs[-1] = length - (n - 1) * b
+    return runs
+
+
+def cell_counts(height: int, width: int, b: int) -> np.ndarray:
+    """Pixel count ``n_k`` of every cell, shape ``(ceil(H/b), ceil(W/b))``, int64.
+
+    Full cells hold ``b**2`` pixels; cells in the last row/column hold fewer.
+    """
+    return np.outer(_run_lengths(height, b), _run_lengths(width, b))
+
+
+def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
+    """Exact integer sum of each cell, per channel.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, shape (H, W) or (H, W, C)
+    b : int
+        Cell side in pixels.
+
+    Returns
+    -------
+    sums : ndarray of int64, shape (ceil(H/b), ceil(W/b), C)
+        ``C = 1`` for a 2-D image. Partial cells sum only their own pixels.
+    """
+    if image.ndim == 2:
+        image = image[:, :, np.newaxis]
+    height, width, channels = image.shape
+    ny, nx = grid_shape(height, width, b)
+    padded_h, padded_w = ny * b, nx * b
+    if (padded_h, padded_w) != (height, width):
+        # Zero padding adds nothing to a sum; the true pixel counts come from
+        # cell_counts, so the padding never reaches a mean.
+        image = np.pad(image, ((0, padded_h - height), (0, padded_w - width), (0, 0)))
+    image = np.ascontiguousarray(image)
+    if b * channels <= 4 * 1024 and channels <= 4:
+        # cv2.reduce sums each horizontal run of b pixels (per channel) in one
+        # pass; int32 cannot overflow: a run holds at most 255 * b.
+        runs = image.reshape(padded_h * nx, b, channels)
+        row_sums = cv2.reduce(runs, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    else:
+        row_sums = image.reshape(padded_h * nx, b, channels).sum(axis=1, dtype=np.int64)
+    row_sums = row_sums.reshape(ny, b, nx, channels)
+    return row_sums.sum(axis=1, dtype=np.int64)
+
+
+def render_blocks(grid: np.ndarray, height: int, width: int, b: int) -> np.ndarray:
+    """Paint each cell value over its ``b x b`` block, cropped to ``(H, W)``.
+
+    ``grid`` has shape ``(ny, nx)`` or ``(ny, nx, C)``; the result has the same
+    trailing channel axis and the dtype of ``grid``.
+    """
+    blocks = np.repeat(grid, b, axis=1).repeat(b, axis=0)
+    return blocks[:height, :width]

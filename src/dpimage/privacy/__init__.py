@@ -1,0 +1,34 @@
+"""Privacy maths: neighbourhood sensitivity, exact noise sampling, accounting."""
+
+from .accountant import Accountant, Release
+from .sampling import (
+    SEEDED_WARNING,
+    SecureBits,
+    SeededBits,
+    discrete_laplace,
+    make_bit_source,
+    sampler_info,
+)
+from .sensitivity import (
+    PIXEL_RANGE,
+    channels_of,
+    epsilon_for_distance,
+    l1_sensitivity,
+    laplace_scale,
+)
+
+__all__ = [
+    "PIXEL_RANGE",
+    "SEEDED_WARNING",
+    "Accountant",
+    "Release",
+    "SecureBits",
+    "SeededBits",
+    "channels_of",
+    "discrete_laplace",
+    "epsilon_for_distance",
+    "l1_sensitivity",
+    "laplace_scale",
+    "make_bit_source",
+    "sampler_info",
+]
