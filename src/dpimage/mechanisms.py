@@ -31,7 +31,7 @@ from .privacy.sensitivity import channels_of, laplace_scale
 __all__ = ["cell_noise_scale", "dp_blur", "dp_pix", "np_blur", "np_pix"]
 
 Output = Literal["blocks", "grid"]
-RNG = None | int | np.random.Generator
+RNG = int | np.random.Generator | None
 
 
 def _check_output(output: str) -> str:

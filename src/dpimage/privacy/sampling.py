@@ -63,7 +63,9 @@ SEEDED_WARNING = (
     "release. Use seeds only for research and testing."
 )
 
-SAMPLER_NAME = "exact discrete Laplace on integer cell sums (sign x floor(t*Exp(1)), lazy-bit inversion)"
+SAMPLER_NAME = (
+    "exact discrete Laplace on integer cell sums (sign x floor(t*Exp(1)), lazy-bit inversion)"
+)
 
 # Relative widening of the float64 interval ends: 2**-44 is ~250x the largest
 # error of np.log (a few ulp) plus one rounded product and one rounded scale.
@@ -105,7 +107,7 @@ class SeededBits:
         )
 
 
-def make_bit_source(rng: None | int | np.random.Generator) -> SecureBits | SeededBits:
+def make_bit_source(rng: int | np.random.Generator | None) -> SecureBits | SeededBits:
     """Map the public ``rng`` argument to a bit source.
 
     ``None`` → :class:`SecureBits`; an ``int`` → a fresh ``default_rng(seed)``;
@@ -125,7 +127,7 @@ def make_bit_source(rng: None | int | np.random.Generator) -> SecureBits | Seede
     )
 
 
-def sampler_info(rng: None | int | np.random.Generator) -> dict:
+def sampler_info(rng: int | np.random.Generator | None) -> dict:
     """JSON-able description of the randomness ``rng`` selects, for manifests."""
     source = make_bit_source(rng)
     info = {"kind": source.kind, "bit_source": source.description, "sampler": SAMPLER_NAME}
