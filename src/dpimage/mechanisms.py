@@ -223,8 +223,9 @@ def np_blur(image: np.ndarray, k: int = 99, *, sigma: float | None = None) -> np
     return cv2.GaussianBlur(image, (k, k), sigma)
 
 
-def _blur_block_image(grid: np.ndarray, height: int, width: int, b0: int, k: int,
-                      sigma: float) -> np.ndarray:
+def _blur_block_image(
+    grid: np.ndarray, height: int, width: int, b0: int, k: int, sigma: float
+) -> np.ndarray:
     """Gaussian-blur the block image of ``grid`` without building it twice.
 
     Every row inside a block row is the same, so the horizontal pass runs on
@@ -235,11 +236,9 @@ def _blur_block_image(grid: np.ndarray, height: int, width: int, b0: int, k: int
     kernel = cv2.getGaussianKernel(k, sigma, ktype=cv2.CV_32F)
     identity = np.ones((1, 1), dtype=np.float32)
     rows = np.repeat(grid.astype(np.float32), b0, axis=1)[:, :width]
-    rows = cv2.sepFilter2D(rows, cv2.CV_32F, kernel, identity,
-                           borderType=cv2.BORDER_REFLECT_101)
+    rows = cv2.sepFilter2D(rows, cv2.CV_32F, kernel, identity, borderType=cv2.BORDER_REFLECT_101)
     full = np.repeat(rows, b0, axis=0)[:height]
-    full = cv2.sepFilter2D(full, cv2.CV_32F, identity, kernel,
-                           borderType=cv2.BORDER_REFLECT_101)
+    full = cv2.sepFilter2D(full, cv2.CV_32F, identity, kernel, borderType=cv2.BORDER_REFLECT_101)
     return _as_pixels(full.reshape(height, width, -1))
 
 
@@ -291,4 +290,3 @@ def dp_blur(
     grid = _dp_pix_grid(image, b0, m, eps, rng)
     blurred = _blur_block_image(grid, image.shape[0], image.shape[1], b0, k, sigma)
     return blurred[:, :, 0] if image.ndim == 2 else blurred
-

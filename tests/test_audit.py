@@ -1,0 +1,142 @@
+"""Statistical privacy audit (DESIGN.md §5).
+
+Two neighbours ``x`` and ``x'`` differ in exactly ``m`` pixels, all inside the
+*smallest* (partial) cell, every channel changed from 0 to 255. Each mechanism
+runs ``N`` times on each, with a seeded generator. The event ``E`` is "every
+channel of that cell's released value is 255". For an eps-DP mechanism
+``P[E | x'] <= e^eps P[E | x]``; a one-sided Clopper–Pearson bound gives a
+lower confidence bound on ``ln(P[E | x'] / P[E | x])``, which must not exceed
+eps. The *same* audit must flag the broken controls kept below: half the
+noise, eps spent per channel, and the paper's ``b^2`` formula applied to a
+partial cell. An audit that cannot tell those apart proves nothing.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy.stats import beta
+
+from dpimage import dp_blur, dp_pix
+from dpimage.cells import cell_counts, cell_sums
+from dpimage.mechanisms import _as_pixels, _blur_block_image
+from dpimage.privacy import channels_of, discrete_laplace, laplace_scale, make_bit_source
+
+RUNS = 20_000
+ALPHA = 0.01  # the real mechanisms pass with probability >= 1 - ALPHA; seeds are fixed
+EPS, M = 0.5, 16
+
+
+# --- broken control mechanisms: each is a plausible bug, each must FAIL the audit ---
+
+
+def _release_with_sum_scales(image, b, sum_scale_of_count, rng):
+    """DP-Pix, except the noise scale on each cell sum comes from ``sum_scale_of_count``."""
+    bits = make_bit_source(rng)
+    sums = cell_sums(image, b)
+    counts = cell_counts(image.shape[0], image.shape[1], b)
+    noise = np.empty_like(sums)
+    for n in np.unique(counts):
+        cells = counts == n
+        noise[cells] = discrete_laplace(sum_scale_of_count(int(n)), noise[cells].shape, bits)
+    grid = _as_pixels((sums + noise) / counts[:, :, None])
+    return grid if image.ndim == 3 else grid[:, :, 0]
+
+
+def half_noise_dp_pix(image, b, m, eps, rng):
+    scale = laplace_scale(m, channels_of(image.shape), eps) / 2
+    return _release_with_sum_scales(image, b, lambda n: scale, rng)
+
+
+def per_channel_eps_dp_pix(image, b, m, eps, rng):
+    scale = laplace_scale(m, 1, eps)  # eps on each channel: 3 eps in total
+    return _release_with_sum_scales(image, b, lambda n: scale, rng)
+
+
+def paper_b2_dp_pix(image, b, m, eps, rng):
+    # mean noise 255 m C / (b^2 eps) in every cell, partial ones included
+    scale = laplace_scale(m, channels_of(image.shape), eps)
+    return _release_with_sum_scales(image, b, lambda n: scale * Fraction(n, b * b), rng)
+
+
+def real_dp_pix(image, b, m, eps, rng):
+    return dp_pix(image, b=b, m=m, eps=eps, rng=rng, output="grid")
+
+
+def blurred(control):
+    """Run a control's DP-Pix step, then DP-Blur's rendering and blur (k=3)."""
+
+    def mechanism(image, b, m, eps, rng):
+        grid = control(image, b, m, eps, rng)
+        if grid.ndim == 2:
+            grid = grid[:, :, None]
+        out = _blur_block_image(grid, image.shape[0], image.shape[1], b, 3, 0.0)
+        return out if image.ndim == 3 else out[:, :, 0]
+
+    return mechanism
+
+
+def real_dp_blur(image, b, m, eps, rng):
+    return dp_blur(image, b0=b, k=3, m=m, eps=eps, rng=rng)
+
+
+# --- the audit ---
+
+
+def neighbours(shape, b, m):
+    """``x`` all black; ``x'`` has the m pixels of the smallest (corner) cell white."""
+    x = np.zeros(shape, dtype=np.uint8)
+    x_prime = x.copy()
+    counts = cell_counts(shape[0], shape[1], b)
+    assert counts[-1, -1] == counts.min() == m, "the corner cell must hold exactly m pixels"
+    x_prime[(counts.shape[0] - 1) * b :, (counts.shape[1] - 1) * b :] = 255
+    assert np.count_nonzero(np.any(x != x_prime, axis=-1) if x.ndim == 3 else x != x_prime) == m
+    return x, x_prime
+
+
+def corner_is_white(output):
+    corner = output[-1, -1]
+    return bool(np.all(corner == 255))
+
+
+def epsilon_lower_bound(mechanism, x, x_prime, b, m, seed):
+    """Lower confidence bound (level 1 - ALPHA) on ln(P[E | x'] / P[E | x])."""
+    rng = np.random.default_rng(seed)
+    hits = sum(corner_is_white(mechanism(x, b, m, EPS, rng)) for _ in range(RUNS))
+    hits_prime = sum(corner_is_white(mechanism(x_prime, b, m, EPS, rng)) for _ in range(RUNS))
+    # one-sided Clopper–Pearson: lower bound on P[E|x'], upper bound on P[E|x]
+    p_prime_low = beta.ppf(ALPHA / 2, hits_prime, RUNS - hits_prime + 1) if hits_prime else 0.0
+    p_high = beta.ppf(1 - ALPHA / 2, hits + 1, RUNS - hits) if hits < RUNS else 1.0
+    if p_prime_low == 0.0:
+        return -math.inf
+    return math.log(p_prime_low / p_high)
+
+
+# (20, 20) at b=16 has a 4x4 = 16-pixel corner cell (m = 16); (6, 6) at b0=4 a
+# 2x2 one (m = 4). With k=3 the blurred corner pixel, reflected at the border,
+# sees only its own cell, so the event keeps its power after the blur.
+CASES = {
+    # name: (mechanism, shape, cell side, m, is private)
+    "dp_pix gray": (real_dp_pix, (20, 20), 16, M, True),
+    "dp_pix rgb": (real_dp_pix, (20, 20, 3), 16, M, True),
+    "control: half noise": (half_noise_dp_pix, (20, 20), 16, M, False),
+    "control: eps per channel": (per_channel_eps_dp_pix, (20, 20, 3), 16, M, False),
+    "control: b^2 on partial cell": (paper_b2_dp_pix, (20, 20), 16, M, False),
+    "dp_blur gray": (real_dp_blur, (6, 6), 4, 4, True),
+    "dp_blur rgb": (real_dp_blur, (6, 6, 3), 4, 4, True),
+    "control: dp_blur half noise": (blurred(half_noise_dp_pix), (6, 6), 4, 4, False),
+    "control: dp_blur eps per channel": (blurred(per_channel_eps_dp_pix), (6, 6, 3), 4, 4, False),
+    "control: dp_blur b^2 on partial cell": (blurred(paper_b2_dp_pix), (6, 6), 4, 4, False),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_audit(name):
+    mechanism, shape, b, m, is_private = CASES[name]
+    x, x_prime = neighbours(shape, b, m)
+    eps_hat = epsilon_lower_bound(mechanism, x, x_prime, b, m, seed=sum(map(ord, name)))
+    if is_private:
+        assert eps_hat <= EPS, f"{name}: audit lower bound {eps_hat:.3f} exceeds eps={EPS}"
+    else:
+        assert eps_hat > EPS, f"{name}: broken control not detected (bound {eps_hat:.3f})"
