@@ -17,9 +17,11 @@ scale ``t``. We draw
 64 random bits give 53 bits of ``U`` (and one sign bit), which pin ``U`` into
 an interval ``[u, u + 1) * 2**-53``. ``G`` is the same for every ``U`` in that
 interval unless ``-t ln U`` crosses an integer inside it. The vectorised fast
-path evaluates both interval ends in float64, widened by a relative margin of
-``2**-44`` (hundreds of times any rounding error of ``log`` and one product),
-and accepts ``G`` only when both widened ends floor to the same integer. Any
+path bounds ``-t ln U`` over the interval in float64 — above by
+``-t ln(u 2**-53)``, below by that minus ``t / u`` (as ``ln(1 + 1/u) <= 1/u``)
+— widens both bounds by a relative margin of ``2**-44`` (hundreds of times any
+rounding error of ``log``, one product and one division), and accepts ``G``
+only when both widened bounds floor to the same integer. Any
 other draw (probability about ``1e-13 * t`` per value, or ``u = 0``) is
 resolved exactly by :func:`_resolve_exactly`: more random bits of ``U`` are
 drawn, and the interval ends are computed with correctly-rounded decimal
@@ -190,12 +192,13 @@ def _geometric_from_words(words: np.ndarray, scale: Fraction, bits: BitSource) -
     """``floor(scale * -ln U)`` where the top 53 bits of each word start ``U``."""
     u = (words >> np.uint64(64 - _U_BITS)).astype(np.float64)  # exact: < 2**53
     t = float(scale)
-    with np.errstate(divide="ignore"):
-        # -ln U over U in [u, u+1) * 2**-53; the ends are exact float64 numbers.
-        low_end = -t * np.log((u + 1.0) * 2.0**-_U_BITS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
+        # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound it.
         high_end = -t * np.log(u * 2.0**-_U_BITS)
-    low = np.floor(low_end * (1.0 - _FAST_PATH_MARGIN))
-    high = np.floor(high_end * (1.0 + _FAST_PATH_MARGIN))
+        width = t / u
+        low = np.floor((high_end - width * (1.0 + _FAST_PATH_MARGIN)) * (1.0 - _FAST_PATH_MARGIN))
+        high = np.floor(high_end * (1.0 + _FAST_PATH_MARGIN))
     decided = low == high  # False where u == 0 (high is inf)
     result = np.where(decided, low, 0.0).astype(np.int64)
     for i in np.flatnonzero(~decided):
