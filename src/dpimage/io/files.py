@@ -166,8 +166,11 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
         The stream to write to.
     """
     dest = Path(path)
-    directory = dest.parent
-    fd, tmp = _open_temp(directory)
+    try:
+        fd, tmp = _open_temp(dest.parent)
+    except OSError as exc:
+        # Name the destination, not the random temporary name.
+        raise OSError(exc.errno, exc.strerror, os.fspath(dest)) from None
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
@@ -277,10 +280,11 @@ def plan_outputs(
         with an image extension (:data:`IMAGE_FORMATS`); hidden files and
         directories are skipped. A file given explicitly is always attempted.
     out : path-like
-        With exactly one input that is a file: the output file (or, if ``out``
-        is an existing directory or ends with a separator, the directory to put
-        it in). Otherwise: the output directory; each input directory's tree is
-        mirrored below it and input files go to its top level.
+        With exactly one input that is a file: the output file; but if ``out``
+        has no extension, is an existing directory or ends with a separator,
+        the directory to put it in (under the input's name). Otherwise: the
+        output directory; each input directory's tree is mirrored below it and
+        input files go to its top level.
     fmt : str, optional
         Output extension replacing each input's (e.g. ``"png"``). By default
         each output keeps its input's extension.
@@ -308,16 +312,14 @@ def plan_outputs(
     looks_like_dir = out_text.endswith(("/", os.sep)) or out_path.is_dir()
     if len(sources) == 1 and sources[0].is_file():
         source = sources[0]
-        if looks_like_dir:
+        if looks_like_dir or not out_path.suffix:
             target = out_path / _with_extension(Path(source.name), ext)
-        elif out_path.suffix:
+        else:
             target = out_path
             if ext is not None and out_path.suffix.lstrip(".").lower() != ext:
                 raise ValueError(
                     f"--format {ext} contradicts the output file name {out_text}; drop one of them"
                 )
-        else:
-            target = out_path.with_name(out_path.name + "." + (ext or source.suffix.lstrip(".")))
         plan.single = True
         plan.manifest_path = target.with_name(target.name + ".manifest.json")
         candidates = [(source, target, target.name)]

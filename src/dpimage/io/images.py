@@ -238,6 +238,18 @@ def _is_protected(dest: Path, protect: Iterable[str | os.PathLike[str]]) -> bool
     return False
 
 
+def _make_parent(dest: Path) -> None:
+    """Create ``dest``'s directory, explaining clearly when a file is in the way."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(
+            (p for p in (dest.parent, *dest.parent.parents) if p.exists() and not p.is_dir()),
+            dest.parent,
+        )
+        raise OutputError(f"cannot write {dest}: {blocker} is a file, not a directory") from None
+
+
 def write_image(
     array: np.ndarray,
     path: str | os.PathLike[str],
@@ -302,7 +314,7 @@ def write_image(
     options: dict[str, object] = {}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(dest)
     with atomic_writer(dest, overwrite=overwrite) as stream:
         fresh.save(stream, format=fmt, **options)
     return dest

@@ -1,4 +1,4 @@
-"""Command line: ``dpimage pixelate``, ``dpimage blur``, ``dpimage compare``.
+"""``dpimage pixelate``, ``dpimage blur`` and ``dpimage compare``.
 
 A thin layer: it checks arguments, plans where outputs go, and for each
 input reads the image, calls one library mechanism and writes the result.
@@ -8,7 +8,6 @@ and the batch carries on; the exit code is non-zero if anything failed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,135 +18,42 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
 
-from . import __version__, dp_blur, dp_pix, np_blur, np_pix
-from .io import (
-    InputError,
-    OutputError,
+from .. import dp_blur, dp_pix, np_blur, np_pix
+from ..io import (
     OutputExistsError,
     build_manifest,
-    normalise_extension,
     plan_outputs,
     read_image,
     write_image,
     write_manifest,
 )
-from .privacy import SEEDED_WARNING
-
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="dpimage",
-    help="Release images with a differential-privacy guarantee (DP-Pix, DP-Blur).",
-    add_completion=False,
-    no_args_is_help=True,
-    # Plain Click messages for usage errors (no boxes), and no Rich tracebacks:
-    # those would print local variables, i.e. image arrays.
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
+from ..privacy import SEEDED_WARNING
+from ._app import app
+from ._common import (
+    _PER_INPUT_ERRORS,
+    SEED_DERIVATION,
+    B0Opt,
+    EpsOpt,
+    FormatOpt,
+    InputsArg,
+    KOpt,
+    MaxPixelsOpt,
+    MOpt,
+    OutputOpt,
+    OverwriteOpt,
+    QualityOpt,
+    SeedOpt,
+    _check_common,
+    _check_library_parameters,
+    _describe,
+    _fmt_eps,
+    _say,
+    _seeded_rng,
+    _stderr,
+    _usage_exit,
+    _UsageError,
 )
-
-# How a seeded run gives each output its own reproducible generator: the same
-# seed and output path always give the same noise, whatever else is in the batch.
-SEED_DERIVATION = "numpy.random.default_rng([seed, *sha256(output path, UTF-8)[:16] as 4 uint32])"
-
-_PER_INPUT_ERRORS = (InputError, OutputError, OSError, ValueError)
-
-
-class _UsageError(Exception):
-    """A bad argument: reported on one line, exit code 2, nothing read or written."""
-
-
-def _stderr() -> Console:
-    # Created per call so that it follows whatever sys.stderr is at the time.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _say(console: Console, message: str, style: str = "") -> None:
-    console.print(Text(message, style=style), soft_wrap=True)
-
-
-def _describe(exc: BaseException, source: Path | None = None) -> str:
-    """One line for a per-input failure, naming the file."""
-    if isinstance(exc, InputError):
-        return str(exc)  # already starts with the input path
-    if isinstance(exc, OSError) and exc.strerror:
-        where = exc.filename if exc.filename is not None else source
-        text = f"{where}: {exc.strerror}"
-        if source is not None and where is not None and Path(where) != source:
-            text = f"{source}: {text}"
-        return text
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{source}: {first}" if source is not None else first
-
-
-def _fmt_eps(value: float) -> str:
-    return f"{value:g}"
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"dpimage {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_version_callback, is_eager=True, help="Show the version."
-        ),
-    ] = False,
-) -> None:
-    """Release images with a differential-privacy guarantee (DP-Pix, DP-Blur)."""
-
-
-# ---------------------------------------------------------------------------
-# Argument checks (before anything is read or written)
-# ---------------------------------------------------------------------------
-
-
-def _check_library_parameters(call: Callable[[np.ndarray], Any]) -> None:
-    """Let the library judge the mechanism parameters on a 1x1 image.
-
-    The mechanisms are the single source of truth for what b, b0, k, m, eps
-    and sigma may be; running one on a single pixel (seeded, so the secure
-    source is not touched) raises their ``ValueError`` in microseconds.
-    """
-    try:
-        call(np.zeros((1, 1), dtype=np.uint8))
-    except ValueError as exc:
-        raise _UsageError(str(exc)) from None
-
-
-def _check_common(
-    seed: int | None, quality: int, fmt: str | None, max_pixels: int | None
-) -> str | None:
-    if seed is not None and seed < 0:
-        raise _UsageError(f"--seed must be a non-negative integer, got {seed}")
-    if not 1 <= quality <= 100:
-        raise _UsageError(f"--quality must be from 1 to 100, got {quality}")
-    if max_pixels is not None and max_pixels < 1:
-        raise _UsageError(f"--max-pixels must be a positive integer, got {max_pixels}")
-    if fmt is None:
-        return None
-    try:
-        return normalise_extension(fmt)
-    except ValueError as exc:
-        raise _UsageError(f"--format: {exc}") from None
-
-
-def _seeded_rng(seed: int, name: str) -> np.random.Generator:
-    digest = hashlib.sha256(name.encode("utf-8")).digest()[:16]
-    words = np.frombuffer(digest, dtype="<u4")
-    return np.random.default_rng([seed, *(int(w) for w in words)])
-
-
-# ---------------------------------------------------------------------------
-# The batch loop shared by pixelate and blur
-# ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -186,33 +92,35 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         batch.failed += 1
 
     show_bar = len(plan.jobs) + len(plan.problems) > 1
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not show_bar,
-    ) as progress:
-        task = progress.add_task(batch.command, total=len(plan.jobs))
-        for job in plan.jobs:
-            _one_job(batch, job.source, job.target, job.name, progress.console)
-            progress.advance(task)
-
-    manifest = build_manifest(
-        command=batch.command,
-        mechanism=batch.mechanism,
-        parameters=batch.parameters,
-        outputs=batch.written,
-        seed=batch.seed,
-        seed_derivation=SEED_DERIVATION if batch.seed is not None else None,
-    )
-    if batch.written:
-        try:
-            write_manifest(manifest, plan.manifest_path)
-        except OSError as exc:
-            _say(console, f"error: manifest: {_describe(exc)}", "red")
-            batch.failed += 1
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show_bar,
+        ) as progress:
+            task = progress.add_task(batch.command, total=len(plan.jobs))
+            for job in plan.jobs:
+                _one_job(batch, job.source, job.target, job.name, progress.console)
+                progress.advance(task)
+    finally:
+        # Even after an interruption, record what was released so far.
+        manifest = build_manifest(
+            command=batch.command,
+            mechanism=batch.mechanism,
+            parameters=batch.parameters,
+            outputs=batch.written,
+            seed=batch.seed,
+            seed_derivation=SEED_DERIVATION if batch.seed is not None else None,
+        )
+        if batch.written:
+            try:
+                write_manifest(manifest, plan.manifest_path)
+            except OSError as exc:
+                _say(console, f"error: manifest: {_describe(exc)}", "red")
+                batch.failed += 1
 
     note = " (seeded: NOT a private release)" if batch.seed is not None else ""
     typer.echo(
@@ -245,64 +153,6 @@ def _one_job(batch: _Batch, source: Path, target: Path, name: str, console: Cons
         batch.failed += 1
         return
     batch.written.append((name, batch.eps))
-
-
-def _usage_exit(exc: _UsageError) -> typer.Exit:
-    _say(_stderr(), f"error: {exc}", "red")
-    return typer.Exit(code=2)
-
-
-# ---------------------------------------------------------------------------
-# Options shared by the commands
-# ---------------------------------------------------------------------------
-
-InputsArg = Annotated[
-    list[Path],
-    typer.Argument(
-        metavar="INPUT",
-        help="Image files or directories (searched recursively).",
-        show_default=False,
-    ),
-]
-OutputOpt = Annotated[
-    Path,
-    typer.Option(
-        "-o",
-        "--output",
-        help="Output file (one input file) or directory (mirrors the input trees).",
-        show_default=False,
-    ),
-]
-MOpt = Annotated[int, typer.Option("-m", help="Neighbourhood: protect changes to up to m pixels.")]
-EpsOpt = Annotated[float, typer.Option("-e", "--eps", help="Privacy budget ε per image.")]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--seed", help="Reproducible noise for research. NOT a private release.", show_default=False
-    ),
-]
-QualityOpt = Annotated[int, typer.Option("--quality", help="JPEG/WebP quality, 1-100.")]
-FormatOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        help="Output extension (png, jpg, webp, ...); default: the input's.",
-        show_default=False,
-    ),
-]
-OverwriteOpt = Annotated[
-    bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")
-]
-MaxPixelsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-pixels",
-        help="Largest image (width x height) to read; default Pillow's bomb guard (~89 Mpx).",
-        show_default=False,
-    ),
-]
-KOpt = Annotated[int, typer.Option("-k", help="Gaussian kernel size (odd).")]
-B0Opt = Annotated[int, typer.Option("--b0", help="DP-Pix cell side before blurring.")]
 
 
 @app.command()
@@ -480,12 +330,3 @@ def compare(
         f"wrote {output}; DP-Pix and DP-Blur each spend ε = {e} (m={m}), "
         f"{_fmt_eps(2 * eps)} together on this image"
     )
-
-
-def main() -> None:
-    """Entry point of the ``dpimage`` console script."""
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,0 +1,628 @@
+"""Tests for the ``dpimage`` command line, on the real bundled photographs.
+
+Runs that compare output content use ``--seed``. Small cells and small
+kernels keep the module fast; one blur run uses the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import dpimage
+from dpimage.cli import app
+from dpimage.privacy import SEEDED_WARNING
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+PLANTED_GPS = "PLANTED-GPS-DATUM-51c2e8"
+PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-a11ce5"
+
+MANIFEST_KEYS = {
+    "manifest_version",
+    "dpimage_version",
+    "created_utc",
+    "command",
+    "mechanism",
+    "parameters",
+    "privacy_model",
+    "private_release",
+    "sampler",
+    "outputs",
+    "epsilon_per_output",
+    "total_epsilon",
+    "composition",
+    "accountant",
+}
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------
+
+
+def run(*args: object):
+    """Invoke the CLI; fail the test on any exception other than a clean exit."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
+    assert "Traceback" not in result.output
+    return result
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def summary(result) -> str:
+    lines = result.stdout.strip().splitlines()
+    assert lines, result.output
+    return lines[-1]
+
+
+def copy_sample(name: str, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SAMPLES / name, dest)
+    return dest
+
+
+def load(path: Path) -> Image.Image:
+    with Image.open(path) as im:
+        im.load()
+        return im
+
+
+def tagged_jpeg(dest: Path) -> Path:
+    """chelsea.jpg with EXIF orientation 6, a description and a GPS IFD."""
+    with Image.open(SAMPLES / "chelsea.jpg") as im:
+        rgb = im.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    exif[0x010E] = PLANTED_DESCRIPTION
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (48.0, 51.0, 29.0)
+    gps[3] = "E"
+    gps[4] = (2.0, 17.0, 40.0)
+    gps[18] = PLANTED_GPS  # GPSMapDatum
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    rgb.save(dest, exif=exif, quality=90)
+    return dest
+
+
+def all_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+# ---------------------------------------------------------------------------
+# Basic runs
+# ---------------------------------------------------------------------------
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"dpimage {dpimage.__version__}"
+
+
+def test_single_file_to_file(tmp_path):
+    source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
+    out = tmp_path / "out.jpg"
+    result = run("pixelate", source, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    im = load(out)
+    assert im.mode == "RGB" and im.size == (451, 300)
+    assert summary(result).startswith("1 written, 0 skipped, 0 failed;")
+    assert "total ε = 0.5 (m=16)" in summary(result)
+    manifest = json.loads((tmp_path / "out.jpg.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["outputs"] == [{"path": "out.jpg", "epsilon": 0.5}]
+    assert SEEDED_WARNING in result.stderr
+
+
+def test_directory_tree_is_mirrored(tmp_path):
+    src = tmp_path / "in"
+    copy_sample("chelsea.jpg", src / "chelsea.jpg")
+    copy_sample("camera.png", src / "gray" / "camera.png")
+    copy_sample("coffee.jpg", src / "gray" / "deeper" / "coffee.jpg")
+    copy_sample("astronaut.jpg", src / ".hidden.jpg")
+    (src / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "-e", 1.5, "--seed", 3)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in all_files(out))
+    assert written == [
+        "chelsea.jpg",
+        "dpimage-manifest.json",
+        "gray/camera.png",
+        "gray/deeper/coffee.jpg",
+    ]
+    assert load(out / "gray" / "camera.png").mode == "L"
+    assert load(out / "chelsea.jpg").mode == "RGB"
+    assert load(out / "gray" / "deeper" / "coffee.jpg").size == (600, 400)
+    assert summary(result).startswith("3 written, 0 skipped, 0 failed;")
+    assert "ε spent per image = 1.5, total ε = 4.5 (m=16)" in summary(result)
+
+
+def test_grid_output_size(tmp_path):
+    source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
+    out = tmp_path / "grid.png"
+    result = run("pixelate", source, "-o", out, "-b", 8, "--grid", "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(out).size == (math.ceil(451 / 8), math.ceil(300 / 8))
+    manifest = json.loads((tmp_path / "grid.png.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["parameters"] == {"b": 8, "m": 16, "eps": 0.5, "output": "grid"}
+
+
+def test_seed_reproducible(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    outs = [tmp_path / name for name in ("a", "b", "c")]
+    for out, seed in zip(outs, (5, 5, 6), strict=True):
+        assert run("pixelate", source, "-o", out / "x.png", "-b", 8, "--seed", seed).exit_code == 0
+    first, second, other = (np.asarray(load(o / "x.png")) for o in outs)
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+    assert first.shape == (512, 512)
+    assert np.all(first[:8, :8] == first[0, 0])  # one value per 8x8 cell
+
+
+def test_seeded_output_independent_of_batch(tmp_path):
+    alone, together = tmp_path / "alone", tmp_path / "together"
+    copy_sample("camera.png", alone / "camera.png")
+    copy_sample("camera.png", together / "camera.png")
+    copy_sample("astronaut.jpg", together / "astronaut.jpg")
+    for src in (alone, together):
+        result = run("pixelate", src, "-o", tmp_path / f"out-{src.name}", "-b", 8, "--seed", 1)
+        assert result.exit_code == 0, result.output
+    a = (tmp_path / "out-alone" / "camera.png").read_bytes()
+    b = (tmp_path / "out-together" / "camera.png").read_bytes()
+    assert a == b
+
+
+def test_format_option(tmp_path):
+    src = tmp_path / "in"
+    copy_sample("chelsea.jpg", src / "chelsea.jpg")
+    copy_sample("coffee.jpg", src / "sub" / "coffee.jpg")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1, "--format", "png")
+    assert result.exit_code == 0, result.output
+    assert (out / "chelsea.png").exists() and (out / "sub" / "coffee.png").exists()
+    assert load(out / "chelsea.png").format == "PNG"
+
+
+def test_blur_defaults(tmp_path):
+    source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
+    out = tmp_path / "blurred.png"
+    result = run("blur", source, "-o", out, "--seed", 2)
+    assert result.exit_code == 0, result.output
+    assert load(out).size == (451, 300) and load(out).mode == "RGB"
+    manifest = json.loads((tmp_path / "blurred.png.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["mechanism"] == "dp_blur"
+    assert manifest["parameters"] == {"b0": 4, "k": 99, "sigma": None, "m": 16, "eps": 0.5}
+
+
+def test_blur_small_kernel_gray(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    out = tmp_path / "b.png"
+    result = run("blur", source, "-o", out, "--b0", 8, "-k", 9, "--sigma", 2, "-m", 4, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(out).mode == "L" and load(out).size == (512, 512)
+    assert "(m=4)" in summary(result)
+
+
+def test_secure_run_manifest(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    out = tmp_path / "secure.png"
+    result = run("pixelate", source, "-o", out, "-b", 32)
+    assert result.exit_code == 0, result.output
+    assert "WARNING" not in result.stderr
+    manifest = json.loads((tmp_path / "secure.png.manifest.json").read_text(encoding="utf-8"))
+    assert manifest["sampler"]["kind"] == "secure"
+    assert manifest["private_release"] is True
+    assert "seed" not in manifest["sampler"]
+
+
+# ---------------------------------------------------------------------------
+# Manifest content and metadata
+# ---------------------------------------------------------------------------
+
+
+def test_manifest_content_and_no_input_data(tmp_path):
+    src = tmp_path / "in"
+    tagged = tagged_jpeg(src / "tagged.jpg")
+    copy_sample("camera.png", src / "camera.png")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "-m", 4, "-e", 0.25, "--seed", 9)
+    assert result.exit_code == 0, result.output
+
+    manifest_path = out / "dpimage-manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    assert set(manifest) == MANIFEST_KEYS | {"warning"}
+    assert manifest["dpimage_version"] == dpimage.__version__
+    assert manifest["command"] == "pixelate" and manifest["mechanism"] == "dp_pix"
+    assert manifest["parameters"] == {"b": 8, "m": 4, "eps": 0.25, "output": "blocks"}
+    assert manifest["privacy_model"].startswith("m-neighbourhood")
+    assert manifest["sampler"]["kind"] == "seeded" and manifest["sampler"]["seed"] == 9
+    assert "NOT a private release" in manifest["warning"]
+    assert manifest["private_release"] is False
+    assert manifest["outputs"] == [
+        {"path": "camera.png", "epsilon": 0.25},
+        {"path": "tagged.jpg", "epsilon": 0.25},
+    ]
+    assert manifest["total_epsilon"] == pytest.approx(0.5)
+    assert "same content" in manifest["composition"]
+
+    # Nothing derived from the inputs: no metadata, no sizes, no hashes, no input paths.
+    text = manifest_path.read_text(encoding="utf-8")
+    for forbidden in (
+        PLANTED_GPS,
+        PLANTED_DESCRIPTION,
+        str(src),
+        str(tagged.stat().st_size),
+        "width",
+        "height",
+        "exif",
+        "gps",
+    ):
+        assert forbidden.lower() not in text.lower(), forbidden
+    assert not any("hash" in key or "sha" in key for key in _all_keys(manifest))
+    for path in all_files(out):
+        data = path.read_bytes()
+        assert PLANTED_GPS.encode() not in data
+        assert PLANTED_DESCRIPTION.encode() not in data
+
+
+def _all_keys(value) -> list[str]:
+    if isinstance(value, dict):
+        return [k for k in value] + [k for v in value.values() for k in _all_keys(v)]
+    if isinstance(value, list):
+        return [k for v in value for k in _all_keys(v)]
+    return []
+
+
+def test_exif_orientation_and_gps_stripped(tmp_path):
+    source = tagged_jpeg(tmp_path / "tagged.jpg")
+    with Image.open(source) as im:
+        assert im.getexif()[0x0112] == 6  # the planted tags are really there
+    out = tmp_path / "upright.jpg"
+    result = run("pixelate", source, "-o", out, "-b", 4, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    im = load(out)
+    assert im.size == (300, 451)  # rotated upright: portrait
+    assert len(im.getexif()) == 0 and "exif" not in im.info
+    data = out.read_bytes()
+    assert b"Exif\x00\x00" not in data
+    assert PLANTED_GPS.encode() not in data and PLANTED_DESCRIPTION.encode() not in data
+
+
+# ---------------------------------------------------------------------------
+# Bad inputs among good ones
+# ---------------------------------------------------------------------------
+
+
+def test_broken_file_among_good_ones(tmp_path):
+    src = tmp_path / "in"
+    copy_sample("chelsea.jpg", src / "a.jpg")
+    copy_sample("camera.png", src / "c.png")
+    data = (SAMPLES / "coffee.jpg").read_bytes()
+    (src / "b-broken.jpg").write_bytes(data[: len(data) // 3])
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 1
+    assert (out / "a.jpg").exists() and (out / "c.png").exists()
+    assert not (out / "b-broken.jpg").exists()
+    errors = error_lines(result)
+    assert len(errors) == 1 and "b-broken.jpg" in errors[0]
+    assert summary(result).startswith("2 written, 0 skipped, 1 failed;")
+    manifest = json.loads((out / "dpimage-manifest.json").read_text(encoding="utf-8"))
+    assert [o["path"] for o in manifest["outputs"]] == ["a.jpg", "c.png"]
+
+
+def test_unreadable_inputs_each_named(tmp_path):
+    good = copy_sample("chelsea.jpg", tmp_path / "good.jpg")
+    text = tmp_path / "text.jpg"
+    text.write_text("hello, I am not a JPEG\n")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    missing = tmp_path / "missing.png"
+    out = tmp_path / "out"
+    result = run("pixelate", good, text, empty, missing, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 1
+    assert (out / "good.jpg").exists()
+    errors = error_lines(result)
+    assert len(errors) == 3
+    assert any("text.jpg" in e and "not an image" in e for e in errors)
+    assert any("empty.png" in e and "empty" in e for e in errors)
+    assert any("missing.png" in e and "no such file" in e for e in errors)
+    assert summary(result).startswith("1 written, 0 skipped, 3 failed;")
+
+
+def test_single_missing_input(tmp_path):
+    result = run("pixelate", tmp_path / "nope.jpg", "-o", tmp_path / "out.jpg", "--seed", 1)
+    assert result.exit_code == 1
+    assert len(error_lines(result)) == 1 and "nope.jpg" in error_lines(result)[0]
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_no_images_found(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "readme.txt").write_text("x")
+    result = run("pixelate", tmp_path / "in", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "no images found" in result.stderr
+
+
+def test_rgba_png_alpha_dropped(tmp_path):
+    rgb = np.asarray(load(SAMPLES / "chelsea.jpg"))
+    alpha = np.full(rgb.shape[:2], 200, np.uint8)
+    source = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([rgb, alpha])).save(source)
+    out = tmp_path / "out.png"
+    result = run("pixelate", source, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(out).mode == "RGB"
+    assert "alpha" in result.stderr
+
+
+def test_palette_gif(tmp_path):
+    source = tmp_path / "cat.gif"
+    Image.fromarray(np.asarray(load(SAMPLES / "chelsea.jpg"))).save(source)
+    out = tmp_path / "out.gif"
+    result = run("pixelate", source, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(out).size == (451, 300)
+    assert "palette" in result.stderr
+
+
+def test_16_bit_png(tmp_path):
+    gray = np.asarray(load(SAMPLES / "camera.png"))
+    source = tmp_path / "deep.png"
+    Image.fromarray(gray.astype(np.uint16) * 256).save(source)
+    out = tmp_path / "out.png"
+    result = run("pixelate", source, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(out).mode == "L"
+    assert "16-bit" in result.stderr
+
+
+def test_cmyk_jpeg(tmp_path):
+    source = tmp_path / "cmyk.jpg"
+    load(SAMPLES / "coffee.jpg").convert("CMYK").save(source)
+    out = tmp_path / "out.jpg"
+    result = run("pixelate", source, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(out).mode == "RGB"
+    assert "CMYK" in result.stderr
+
+
+def test_animated_gif_rejected(tmp_path):
+    gray = np.asarray(load(SAMPLES / "camera.png"))
+    frames = [Image.fromarray(gray), Image.fromarray(255 - gray)]
+    source = tmp_path / "anim.gif"
+    frames[0].save(source, save_all=True, append_images=frames[1:], loop=0)
+    result = run("pixelate", source, "-o", tmp_path / "out.gif", "--seed", 1)
+    assert result.exit_code == 1
+    assert "has 2 frames" in error_lines(result)[0]
+
+
+def test_decompression_bomb_limit(tmp_path):
+    src = tmp_path / "in"
+    copy_sample("chelsea.jpg", src / "big.jpg")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "--max-pixels", 1000, "--seed", 1)
+    assert result.exit_code == 1
+    errors = error_lines(result)
+    assert len(errors) == 1
+    assert "big.jpg" in errors[0] and "--max-pixels" in errors[0]
+    # Raising the limit makes the same file go through.
+    ok = run("pixelate", src, "-o", out, "--max-pixels", 451 * 300, "-b", 8, "--seed", 1)
+    assert ok.exit_code == 0, ok.output
+
+
+def test_pillow_default_limit_applies(tmp_path, monkeypatch):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    result = run("pixelate", source, "-o", tmp_path / "out.png", "--seed", 1)
+    assert result.exit_code == 1
+    assert "--max-pixels" in error_lines(result)[0]
+    assert Image.MAX_IMAGE_PIXELS == 1000
+
+
+# ---------------------------------------------------------------------------
+# Outputs: unwritable places, unicode, overwrite, never the input
+# ---------------------------------------------------------------------------
+
+
+def test_output_parent_is_a_file(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("I am a file")
+    result = run("pixelate", source, "-o", blocker / "out.png", "-b", 8, "--seed", 1)
+    assert result.exit_code == 1
+    errors = error_lines(result)
+    assert len(errors) == 1 and "camera.png" in errors[0]
+    assert "blocker is a file, not a directory" in errors[0]
+    assert blocker.read_text() == "I am a file"
+
+
+def test_read_only_output_directory(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running with privileges that ignore directory permissions")
+        result = run("pixelate", source, "-o", locked / "out.png", "-b", 8, "--seed", 1)
+        assert result.exit_code == 1
+        assert len(error_lines(result)) == 1
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_permission_error_named_and_batch_continues(tmp_path, monkeypatch):
+    # Root ignores directory permissions, so simulate the refusal at the one
+    # place the writer creates files.
+    import dpimage.io.files as files
+
+    real_open_temp = files._open_temp
+
+    def refuse_for_camera(directory):
+        if directory.name == "gray":
+            raise PermissionError(13, "Permission denied", str(directory / ".dpimage-x.tmp"))
+        return real_open_temp(directory)
+
+    monkeypatch.setattr(files, "_open_temp", refuse_for_camera)
+    src = tmp_path / "in"
+    copy_sample("camera.png", src / "gray" / "camera.png")
+    copy_sample("chelsea.jpg", src / "chelsea.jpg")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1)
+    assert result.exit_code == 1
+    errors = error_lines(result)
+    assert len(errors) == 1
+    assert "camera.png" in errors[0] and "Permission denied" in errors[0]
+    assert ".dpimage-" not in errors[0]
+    assert (out / "chelsea.jpg").exists()
+    assert summary(result).startswith("1 written, 0 skipped, 1 failed;")
+
+
+def test_unicode_paths(tmp_path):
+    folder = tmp_path / "фото ü 写真"
+    source = copy_sample("chelsea.jpg", folder / "kätzchen.jpg")
+    single = tmp_path / "résultat" / "kätzchen-ü.jpg"
+    result = run("pixelate", source, "-o", single, "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert load(single).size == (451, 300)
+    out = tmp_path / "ausgabe 出力"
+    result = run("blur", folder, "-o", out, "--b0", 8, "-k", 9, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert (out / "kätzchen.jpg").exists()
+    manifest = json.loads((out / "dpimage-manifest.json").read_text(encoding="utf-8"))
+    assert manifest["outputs"][0]["path"] == "kätzchen.jpg"
+
+
+def test_existing_outputs_skipped_unless_overwrite(tmp_path):
+    src = tmp_path / "in"
+    copy_sample("camera.png", src / "camera.png")
+    copy_sample("chelsea.jpg", src / "chelsea.jpg")
+    out = tmp_path / "out"
+    assert run("pixelate", src, "-o", out, "-b", 8, "--seed", 1).exit_code == 0
+    before = (out / "camera.png").read_bytes()
+
+    again = run("pixelate", src, "-o", out, "-b", 8, "--seed", 2)
+    assert again.exit_code == 0
+    assert summary(again).startswith("0 written, 2 skipped, 0 failed;")
+    assert "total ε = 0 " in summary(again)
+    assert (out / "camera.png").read_bytes() == before
+    assert "skipped" in again.stderr and "--overwrite" in again.stderr
+
+    forced = run("pixelate", src, "-o", out, "-b", 8, "--seed", 2, "--overwrite")
+    assert forced.exit_code == 0
+    assert summary(forced).startswith("2 written, 0 skipped, 0 failed;")
+    assert (out / "camera.png").read_bytes() != before
+
+
+def test_never_writes_onto_the_input(tmp_path):
+    source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
+    before = source.read_bytes()
+    result = run("pixelate", source, "-o", source, "--overwrite", "-b", 8, "--seed", 1)
+    assert result.exit_code == 1
+    assert "input" in error_lines(result)[0]
+    assert source.read_bytes() == before
+    # The whole directory as its own output: every file refused, nothing changed.
+    copy_sample("camera.png", tmp_path / "camera.png")
+    snapshot = {p: p.read_bytes() for p in all_files(tmp_path)}
+    result = run("pixelate", tmp_path, "-o", tmp_path, "--overwrite", "-b", 8, "--seed", 1)
+    assert result.exit_code == 1
+    assert len(error_lines(result)) == 2
+    assert {p: p.read_bytes() for p in all_files(tmp_path)} == snapshot
+
+
+def test_no_temporary_files_left(tmp_path):
+    src = tmp_path / "in"
+    copy_sample("camera.png", src / "camera.png")
+    copy_sample("chelsea.jpg", src / "x" / "chelsea.jpg")
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    run("pixelate", src, "-o", tmp_path / "out", "-b", 8, "--seed", 1)
+    run("blur", src, "-o", tmp_path / "out2", "--b0", 8, "-k", 9, "--seed", 1)
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith(".dpimage-")]
+    assert leftovers == []
+
+
+# ---------------------------------------------------------------------------
+# Bad parameters: one line, nothing read or written
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        (["pixelate", "-b", "0"], "b"),
+        (["pixelate", "-m", "0"], "m"),
+        (["pixelate", "-e", "-1"], "eps"),
+        (["pixelate", "-e", "nan"], "eps"),
+        (["pixelate", "-e", "inf"], "eps"),
+        (["pixelate", "--quality", "0"], "quality"),
+        (["pixelate", "--format", "xyz"], "format"),
+        (["pixelate", "--seed", "-3"], "seed"),
+        (["pixelate", "--max-pixels", "0"], "max-pixels"),
+        (["blur", "-k", "10"], "k"),
+        (["blur", "--b0", "0"], "b0"),
+        (["blur", "--sigma", "-1", "-k", "9"], "sigma"),
+        (["blur", "-e", "0"], "eps"),
+    ],
+)
+def test_bad_parameters(tmp_path, args, word):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    out = tmp_path / "out"
+    result = run(*args, source, "-o", out)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and word in lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["camera.png"]
+
+
+def test_format_contradicting_output_name(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    result = run("pixelate", source, "-o", tmp_path / "o.jpg", "--format", "png")
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1
+    assert not (tmp_path / "o.jpg").exists()
+
+
+# ---------------------------------------------------------------------------
+# compare
+# ---------------------------------------------------------------------------
+
+
+def test_compare_side_by_side(tmp_path):
+    source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
+    out = tmp_path / "compare.png"
+    result = run("compare", source, "-o", out, "-b", 16, "--b0", 8, "-k", 15, "--seed", 4)
+    assert result.exit_code == 0, result.output
+    im = load(out)
+    assert im.mode == "RGB" and im.format == "PNG"
+    assert im.width > 5 * 451 and 300 < im.height < 420
+    assert "not a private release" in result.stderr
+    # Re-running replaces the picture; the input is never a valid target.
+    assert run("compare", source, "-o", out, "--seed", 4, "-k", 15).exit_code == 0
+    before = source.read_bytes()
+    refused = run("compare", source, "-o", source, "--seed", 4, "-k", 15)
+    assert refused.exit_code == 1 and source.read_bytes() == before
+
+
+def test_compare_bad_parameter(tmp_path):
+    source = copy_sample("camera.png", tmp_path / "camera.png")
+    result = run("compare", source, "-o", tmp_path / "c.png", "-k", 4)
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1
