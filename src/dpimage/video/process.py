@@ -286,7 +286,7 @@ def region_stream(
 
 
 def _detect_pass(
-    src: Path, regions: RegionSettings, width: int, height: int
+    src: Path, regions: RegionSettings, width: int, height: int, expected: int | None
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
     detect = regions.make_detector()
     detections: dict[int, list[Box]] = {}
@@ -300,7 +300,7 @@ def _detect_pass(
                     found.append(box)
             detections[i] = found
         n = i + 1
-        yield Progress("detecting", n, None)
+        yield Progress("detecting", n, max(n, expected) if expected else None)
     tracks = link_tracks(detections, max_gap=max(regions.carry, 1))
     return tracks, n
 
@@ -340,7 +340,9 @@ def process_video(
         track_releases: dict[int, int] = {}
         total = n_planned or info.frames
     else:
-        tracks, n_planned = yield from _detect_pass(src, regions, info.width, info.height)
+        tracks, n_planned = yield from _detect_pass(
+            src, regions, info.width, info.height, info.frames
+        )
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
         every_r = None if regions.reuse else settings.every
         first_last: dict[int, tuple[int, int]] = {}
