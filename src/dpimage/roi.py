@@ -239,7 +239,7 @@ def load_boxes(path: str | os.PathLike[str]) -> UserBoxes:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{p}: not valid JSON ({exc})") from None
     if isinstance(data, list):
-        return UserBoxes(fixed=_parse_box_list(data, str(p)))
+        data = {"boxes": data}
     if not isinstance(data, dict) or not set(data) <= {"boxes", "frames"}:
         raise ValueError(f"{p}: expected a list of boxes or an object with 'boxes'/'frames'")
     fixed = _parse_box_list(data.get("boxes", []), f"{p}: boxes")
