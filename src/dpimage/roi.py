@@ -4,7 +4,7 @@ Region mode runs a mechanism on the pixels inside boxes and leaves the rest of
 the image untouched. The pieces, each a plain function or small class:
 
 * detectors: :class:`FaceDetector` (OpenCV's Haar frontal-face cascade),
-  :class:`PeopleDetector` (OpenCV's HOG + linear SVM pedestrian detector) and
+  :class:`PeopleDetector` (OpenCV's HOG + Daimler linear SVM pedestrians) and
   user boxes from JSON (:func:`load_boxes`);
 * :func:`enlarge_box` (``--mask-scale``);
 * :func:`link_tracks` and :func:`covered_boxes`: link detections over time
@@ -138,28 +138,48 @@ class FaceDetector:
 
 
 class PeopleDetector:
-    """Standing people with OpenCV's HOG descriptor and its default linear SVM.
+    """Standing people with OpenCV's HOG descriptor and a linear SVM.
 
     Parameters
     ----------
+    model : {"daimler", "dalal-triggs"}
+        ``"daimler"`` (default): OpenCV's Daimler pedestrian SVM, 48x96
+        window, which suits the small people of surveillance footage (on
+        PETS-2009 frames it finds about three times as many boxes as the
+        64x128 Dalal–Triggs model at the same cost, with some false
+        positives: extra boxes only cost utility). ``"dalal-triggs"``:
+        OpenCV's default people SVM.
     win_stride : int
         Detection window step in pixels (8: the usual speed/recall balance).
     scale : float
-        Pyramid step between scales.
+        Pyramid step between scales; 1.1 is about twice as fast as 1.05.
     hit_threshold : float
-        SVM margin a window needs.
+        SVM margin a window needs (0: favour recall).
 
     Notes
     -----
-    Dalal–Triggs pedestrians, 64×128 window: people shorter than ~100 pixels
-    or partly hidden are often missed.
+    People shorter than the window (96 pixels for Daimler), partly hidden,
+    sitting or lying are often missed.
     """
 
-    name = "people: OpenCV HOG + default people SVM (Dalal-Triggs)"
+    name = "people: OpenCV HOG + Daimler pedestrian SVM (48x96)"
 
-    def __init__(self, win_stride: int = 8, scale: float = 1.05, hit_threshold: float = 0.0):
-        self._hog = cv2.HOGDescriptor()
-        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    def __init__(
+        self,
+        model: str = "daimler",
+        win_stride: int = 8,
+        scale: float = 1.1,
+        hit_threshold: float = 0.0,
+    ):
+        if model == "daimler":
+            self._hog = cv2.HOGDescriptor((48, 96), (16, 16), (8, 8), (8, 8), 9)
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
+        elif model == "dalal-triggs":
+            self._hog = cv2.HOGDescriptor()
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            self.name = "people: OpenCV HOG + Dalal-Triggs default people SVM (64x128)"
+        else:
+            raise ValueError(f"model must be 'daimler' or 'dalal-triggs', got {model!r}")
         self.win_stride = win_stride
         self.scale = scale
         self.hit_threshold = hit_threshold
