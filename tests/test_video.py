@@ -22,7 +22,7 @@ av = pytest.importorskip("av")
 
 from dpimage.cli import app  # noqa: E402
 from dpimage.datasets import MissingDataError, find_vtest  # noqa: E402
-from dpimage.roi import FaceDetector, enlarge_box  # noqa: E402
+from dpimage.roi import enlarge_box, face_detector  # noqa: E402
 from dpimage.video import (  # noqa: E402
     RegionSettings,
     VideoSettings,
@@ -392,7 +392,7 @@ def test_vtest_people_real_time_settings(vtest_clip, tmp_path):
 
 def test_face_detector_finds_astronaut():
     photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
-    faces = FaceDetector()(photo)
+    faces = face_detector()(photo)
     assert len(faces) == 1
     box = enlarge_box(faces[0], 1.0, 512, 512)
     # the face is in the upper middle of the photo

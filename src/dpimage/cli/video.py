@@ -110,7 +110,7 @@ def video(
     release_every: Annotated[
         int, typer.Option("--release-every", help="Fresh release every N frames, repeated between.")
     ] = 1,
-    faces: Annotated[bool, typer.Option("--faces", help="Only faces (Haar cascade).")] = False,
+    faces: Annotated[bool, typer.Option("--faces", help="Only faces (CenterFace/Haar).")] = False,
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
     boxes: Annotated[
         Path | None,

@@ -25,12 +25,12 @@ from .. import dp_blur, dp_pix
 from .._validation import check_positive_float, check_positive_int
 from ..roi import (
     Box,
-    FaceDetector,
     PeopleDetector,
     Track,
     UserBoxes,
     covered_boxes,
     enlarge_box,
+    face_detector,
     link_tracks,
     load_boxes,
 )
@@ -104,13 +104,13 @@ class RegionSettings:
         if self.source == "boxes":
             user: UserBoxes = load_boxes(self.boxes_path)
             return lambda frame, index: user.for_frame(index)
-        detector = FaceDetector() if self.source == "faces" else PeopleDetector()
+        detector = face_detector() if self.source == "faces" else PeopleDetector()
         return lambda frame, index: detector(frame)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest (no input-derived data)."""
         names = {
-            "faces": FaceDetector.name,
+            "faces": face_detector().name,
             "people": PeopleDetector.name,
             "boxes": UserBoxes.name,
         }
