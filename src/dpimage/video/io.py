@@ -38,6 +38,7 @@ __all__ = [
     "import_av",
     "probe",
     "read_frames",
+    "sample_frames",
 ]
 
 #: Output extension -> (container format, codec, codec options, description).
@@ -126,6 +127,28 @@ def read_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
         try:
             for frame in container.decode(stream):
                 yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as exc:
+            raise InputError(f"{p}: decoding failed ({exc.strerror or exc})") from None
+
+
+def sample_frames(
+    path: str | os.PathLike[str], every: int, *, gray: bool = False
+) -> Iterator[np.ndarray | None]:
+    """Decode every frame but convert only every ``every``-th; ``None`` for the others.
+
+    For a detector that runs on some frames: the codec must decode them all,
+    but colour conversion is skipped where it is not needed. ``gray=True``
+    yields ``(H, W)`` luma frames, otherwise RGB ``(H, W, 3)``.
+    """
+    av = import_av()
+    p = Path(path)
+    fmt = "gray" if gray else "rgb24"
+    with contextlib.closing(_open_input(p)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for i, frame in enumerate(container.decode(stream)):
+                yield frame.to_ndarray(format=fmt) if i % every == 0 else None
         except av.FFmpegError as exc:
             raise InputError(f"{p}: decoding failed ({exc.strerror or exc})") from None
 

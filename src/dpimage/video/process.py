@@ -41,7 +41,7 @@ from .accounting import (
     region_release_frames,
     split_budget,
 )
-from .io import VideoWriter, count_frames, probe, read_frames
+from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
 
 __all__ = [
     "Progress",
@@ -291,8 +291,12 @@ def _detect_pass(
     detect = regions.make_detector()
     detections: dict[int, list[Box]] = {}
     n = 0
-    for i, frame in enumerate(read_frames(src)):
-        if regions.source == "boxes" or i % regions.detect_every == 0:
+    every = 1 if regions.source == "boxes" else regions.detect_every
+    # HOG works on luma; user boxes need no pixels at all (decoded only to count)
+    gray = regions.source != "faces"
+    for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
+                                            gray=gray)):
+        if i % every == 0:
             found = []
             for raw in detect(frame, i):
                 box = enlarge_box(raw, regions.mask_scale, width, height)
