@@ -9,8 +9,9 @@ no half-written video under the output name.
 
 Default encodings (chosen from what the PyAV wheel can encode here):
 
-* ``.mp4``, ``.mov``, ``.mkv``: H.264 (libx264), CRF 18, preset ``veryfast``,
-  4:2:0 chroma (4:4:4 for odd sizes, which 4:2:0 cannot hold);
+* ``.mp4``, ``.mov``, ``.mkv``: H.264 (libx264), CRF 18, preset ``superfast``,
+  4:2:0 chroma (4:4:4 for odd sizes, which 4:2:0 cannot hold). ``superfast``
+  encodes the noisy mosaics ~1.7x faster than ``veryfast`` at about the same size;
 * ``.webm``: VP9 (libvpx-vp9), CRF 30, constant quality.
 """
 
@@ -41,11 +42,13 @@ __all__ = [
     "sample_frames",
 ]
 
+_H264 = ("libx264", {"crf": "18", "preset": "superfast"}, "H.264 (libx264) CRF 18, superfast")
+
 #: Output extension -> (container format, codec, codec options, description).
 VIDEO_FORMATS: dict[str, tuple[str, str, dict[str, str], str]] = {
-    "mp4": ("mp4", "libx264", {"crf": "18", "preset": "veryfast"}, "H.264 (libx264) CRF 18"),
-    "mov": ("mov", "libx264", {"crf": "18", "preset": "veryfast"}, "H.264 (libx264) CRF 18"),
-    "mkv": ("matroska", "libx264", {"crf": "18", "preset": "veryfast"}, "H.264 (libx264) CRF 18"),
+    "mp4": ("mp4", *_H264),
+    "mov": ("mov", *_H264),
+    "mkv": ("matroska", *_H264),
     "webm": ("webm", "libvpx-vp9", {"crf": "30", "b": "0"}, "VP9 (libvpx-vp9) CRF 30"),
 }
 
