@@ -397,3 +397,33 @@ def test_face_detector_finds_astronaut():
     box = enlarge_box(faces[0], 1.0, 512, 512)
     # the face is in the upper middle of the photo
     assert 120 < (box[0] + box[2]) / 2 < 300 and 60 < (box[1] + box[3]) / 2 < 180
+
+
+def test_region_total_budget_split_over_region_releases(clip, tmp_path):
+    boxes = tmp_path / "b.json"
+    # a box in frames 0-5 only: 6 fresh releases share the budget, frames 6-11 pass through
+    boxes.write_text(json.dumps({"frames": {str(f): [[60, 40, 80, 80]] for f in range(6)}}))
+    out = tmp_path / "budget.mp4"
+    result = run("video", clip, "-o", out, "--boxes", boxes, "--total-eps", "1", "--carry", "0")
+    assert result.exit_code == 0, result.output
+    acc = manifest_of(out)["video"]["accounting"]
+    assert acc["mode"] == "region-per-frame" and acc["releases"] == 6
+    assert acc["eps_per_release"] == 1 / 6  # the double nearest 1/6 lies below it
+    assert Fraction(acc["eps_per_release"]) * 6 <= 1
+    assert acc["eps_object"] <= 1.0
+    assert acc["eps_per_track"] == acc["eps_object"]  # one track, released 6 times
+
+
+def test_odd_frame_size_round_trips(tmp_path):
+    frames = [f[:121, :161] for f in pan_frames(4)]
+    out = tmp_path / "odd.mp4"
+    with VideoWriter(out, width=161, height=121, rate=Fraction(25)) as writer:
+        for f in frames:
+            writer.write(f)
+    back = decode_all(out)
+    assert len(back) == 4 and back[0].shape == (121, 161, 3)
+    assert np.abs(back[0].astype(int) - frames[0]).mean() < 3  # CRF 18: close to the input
+    with pytest.raises(ValueError, match="frame must be"):
+        with VideoWriter(tmp_path / "x.mp4", width=160, height=120, rate=Fraction(25)) as w:
+            w.write(frames[0])
+    assert not (tmp_path / "x.mp4").exists()
