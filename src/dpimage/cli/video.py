@@ -62,9 +62,12 @@ def _default_output(src: Path) -> Path:
 
 def _summary(acc, m: int, regions: bool, seeded: bool) -> str:
     e = _fmt_eps
+    rest = "" if acc.releases == acc.frames else "; the other frames repeat or reuse a release"
+    if regions:
+        rest += "; pixels outside the boxes are unchanged"
     lines = [
         f"{acc.frames} frames, {acc.releases} fresh DP release(s) at ε = "
-        f"{e(acc.eps_per_release)} each (m={m}); everything else repeats or reuses a release.",
+        f"{e(acc.eps_per_release)} each (m={m}){rest}.",
         f"An object visible throughout the clip is protected at ε = {e(acc.eps_object)} "
         f"(basic composition: {acc.releases} × {e(acc.eps_per_release)}"
         + (f", budget {e(acc.total_eps_budget)}" if acc.total_eps_budget is not None else "")
@@ -185,6 +188,9 @@ def video(
         _say(console, f"error: {exc}", "red")
         raise typer.Exit(code=1) from None
 
+    if not src.is_file():
+        _say(console, f"error: {src}: {'not a file' if src.exists() else 'no such file'}", "red")
+        raise typer.Exit(code=1)
     if seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
     from ..video.io import import_av
