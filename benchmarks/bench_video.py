@@ -50,7 +50,10 @@ CASES = {
         "--people --reuse DP-Pix",
         VideoSettings(regions=RegionSettings("people", detect_every=5, carry=10, reuse=True)),
     ),
-    "faces": ("--faces DP-Pix (Haar, every frame)", VideoSettings(regions=RegionSettings("faces"))),
+    "faces": (
+        "--faces DP-Pix (CenterFace, every frame)",
+        VideoSettings(regions=RegionSettings("faces")),
+    ),
     "blur": ("full-frame DP-Blur b0=4 k=99", VideoSettings(method="blur")),
 }
 
