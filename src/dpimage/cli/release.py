@@ -29,6 +29,7 @@ from ..io import (
     write_manifest,
 )
 from ..privacy import SEEDED_WARNING
+from ..roi import dp_blur_regions, dp_pix_regions
 from ._app import app
 from ._common import (
     _PER_INPUT_ERRORS,
@@ -53,6 +54,14 @@ from ._common import (
     _stderr,
     _usage_exit,
     _UsageError,
+)
+from ._regions import (
+    BoxesOpt,
+    FacesOpt,
+    MaskScaleOpt,
+    PeopleOpt,
+    chosen_source,
+    still_region_release,
 )
 
 
@@ -170,19 +179,35 @@ def pixelate(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
+    faces: FacesOpt = False,
+    people: PeopleOpt = False,
+    boxes: BoxesOpt = None,
+    mask_scale: MaskScaleOpt = 1.3,
 ) -> None:
     """DP-Pix: pixelate with noise calibrated to ε (Fan 2018)."""
     mode = "grid" if grid else "blocks"
     try:
         ext = _check_common(seed, quality, fmt, max_pixels)
         _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode))
+        parameters = {"b": b, "m": m, "eps": eps, "output": mode}
+        release = lambda image, rng: dp_pix(image, b=b, m=m, eps=eps, rng=rng, output=mode)  # noqa: E731
+        source = chosen_source(faces, people, boxes)
+        if source is not None:
+            if grid:
+                raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
+            release, parameters["regions"] = still_region_release(
+                source, boxes, mask_scale,
+                lambda image, regions, rng: dp_pix_regions(
+                    image, regions, b=b, m=m, eps=eps, rng=rng
+                ),
+            )
         batch = _Batch(
             command="pixelate",
-            mechanism="dp_pix",
-            parameters={"b": b, "m": m, "eps": eps, "output": mode},
+            mechanism="dp_pix" if source is None else "dp_pix_regions",
+            parameters=parameters,
             eps=eps,
             m=m,
-            release=lambda image, rng: dp_pix(image, b=b, m=m, eps=eps, rng=rng, output=mode),
+            release=release,
             seed=seed,
             quality=quality,
             overwrite=overwrite,
@@ -212,6 +237,10 @@ def blur(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
+    faces: FacesOpt = False,
+    people: PeopleOpt = False,
+    boxes: BoxesOpt = None,
+    mask_scale: MaskScaleOpt = 1.3,
 ) -> None:
     """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019)."""
     try:
@@ -221,15 +250,25 @@ def blur(
         _check_library_parameters(
             lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
         )
+        parameters = {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps}
+        release = lambda image, rng: dp_blur(  # noqa: E731
+            image, b0=b0, k=k, m=m, eps=eps, rng=rng, sigma=sigma
+        )
+        source = chosen_source(faces, people, boxes)
+        if source is not None:
+            release, parameters["regions"] = still_region_release(
+                source, boxes, mask_scale,
+                lambda image, regions, rng: dp_blur_regions(
+                    image, regions, b0=b0, k=k, m=m, eps=eps, rng=rng, sigma=sigma
+                ),
+            )
         batch = _Batch(
             command="blur",
-            mechanism="dp_blur",
-            parameters={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+            mechanism="dp_blur" if source is None else "dp_blur_regions",
+            parameters=parameters,
             eps=eps,
             m=m,
-            release=lambda image, rng: dp_blur(
-                image, b0=b0, k=k, m=m, eps=eps, rng=rng, sigma=sigma
-            ),
+            release=release,
             seed=seed,
             quality=quality,
             overwrite=overwrite,

