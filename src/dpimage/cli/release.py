@@ -9,8 +9,9 @@ and the batch carries on; the exit code is non-zero if anything failed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,11 +21,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import dp_blur, dp_pix, np_blur, np_pix
+from ..batch import (
+    SKIPPED,
+    WRITTEN,
+    ReleaseParams,
+    Result,
+    journal_path,
+    read_journal,
+    run_jobs,
+    start_journal,
+)
 from ..io import (
+    Job,
     OutputExistsError,
     build_manifest,
+    merge_manifests,
     plan_outputs,
     read_image,
+    read_manifest,
     write_image,
     write_manifest,
 )
@@ -49,40 +63,89 @@ from ._common import (
     _describe,
     _fmt_eps,
     _say,
-    _seeded_rng,
     _stderr,
     _usage_exit,
     _UsageError,
 )
+from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 
 
 @dataclass
 class _Batch:
-    """What one ``pixelate`` or ``blur`` run does to each image."""
+    """What one ``pixelate`` or ``blur`` run does to each image, and its tally."""
 
     command: str
-    mechanism: str
-    parameters: dict[str, Any]
-    eps: float
+    params: ReleaseParams
     m: int
-    release: Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
-    seed: int | None
-    quality: int
-    overwrite: bool
-    max_pixels: int | None
+    workers: int = 1
+    dask: bool = False
+    scheduler: str | None = None
     written: list[tuple[str, float]] = field(default_factory=list)
     skipped: int = 0
     failed: int = 0
 
+    @property
+    def eps(self) -> float:
+        return self.params.eps
+
+    @property
+    def seed(self) -> int | None:
+        return self.params.seed
+
+
+_STYLES = {"note": "yellow", "skip": "yellow", "error": "red"}
+
+
+def _show(console: Console, result: Result, recorded: set[str]) -> None:
+    for level, text in result.messages:
+        line = f"note: {text}" if level == "note" and not text.startswith("note:") else text
+        _say(console, line, _STYLES.get(level, ""))
+    if result.status == SKIPPED and recorded and result.name not in recorded:
+        _say(console, f"note: {result.name} is not recorded in the existing manifest", "yellow")
+
+
+def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any]) -> dict | None:
+    """The existing manifest with any journal of an interrupted run folded in."""
+    try:
+        previous = read_manifest(manifest_path)
+    except (OSError, ValueError) as exc:
+        raise _UsageError(f"existing manifest {exc}") from None
+    for run in read_journal(journal):
+        if not run["outputs"]:
+            continue
+        interrupted = build_manifest(
+            command=run.get("command", header["command"]),
+            mechanism=run.get("mechanism", header["mechanism"]),
+            parameters=run.get("parameters", {}),
+            outputs=run["outputs"],
+            seed=run.get("seed"),
+            seed_derivation=SEED_DERIVATION if run.get("seed") is not None else None,
+        )
+        previous = merge_manifests(interrupted, previous)
+    return previous
+
 
 def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) -> None:
     console = _stderr()
+    params = batch.params
     if batch.seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
     try:
         plan = plan_outputs(inputs, out, fmt=fmt)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+
+    journal = journal_path(plan.manifest_path)
+    header = {
+        "run": params.run_id,
+        "command": batch.command,
+        "mechanism": params.mechanism,
+        "parameters": batch_parameters(params),
+        "seed": params.seed,
+    }
+    previous = _previous_record(plan.manifest_path, journal, header)
+    recorded = _recorded_paths(previous)
+    params = replace(params, journal=os.fspath(journal))
 
     for shown, reason in plan.problems:
         _say(console, f"error: {shown}: {reason}", "red")
@@ -91,33 +154,57 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         _say(console, "error: no images found (recognised by extension) in the inputs", "red")
         batch.failed += 1
 
+    def jobs() -> Iterator[Job]:
+        # The journal's header goes first, just before the first job that
+        # will write anything, so that a run writing nothing creates nothing.
+        started = False
+        for job in plan.jobs:
+            if not started and (params.overwrite or not os.path.lexists(job.target)):
+                started = True
+                with suppress(OSError):  # the output's own write will say what is wrong
+                    start_journal(journal, header)
+            yield job
+
     show_bar = len(plan.jobs) + len(plan.problems) > 1
+    workers = max(1, min(batch.workers, len(plan.jobs)))
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not show_bar,
-        ) as progress:
+        with (
+            dask_client(batch.workers, batch.dask, batch.scheduler) as client,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=not show_bar,
+            ) as progress,
+        ):
             task = progress.add_task(batch.command, total=len(plan.jobs))
-            for job in plan.jobs:
-                _one_job(batch, job.source, job.target, job.name, progress.console)
+            for result in run_jobs(jobs(), params, workers=workers, client=client):
+                _show(progress.console, result, recorded)
+                if result.status == WRITTEN:
+                    batch.written.append((result.name, result.eps))
+                elif result.status == SKIPPED:
+                    batch.skipped += 1
+                else:
+                    batch.failed += 1
                 progress.advance(task)
     finally:
-        # Even after an interruption, record what was released so far.
+        # Even after an interruption, record what was released so far, merged
+        # with what the directory's manifest already holds.
         manifest = build_manifest(
             command=batch.command,
-            mechanism=batch.mechanism,
-            parameters=batch.parameters,
+            mechanism=params.mechanism,
+            parameters=batch_parameters(params),
             outputs=batch.written,
             seed=batch.seed,
             seed_derivation=SEED_DERIVATION if batch.seed is not None else None,
         )
-        if batch.written:
+        if batch.written or os.path.lexists(journal):
             try:
-                write_manifest(manifest, plan.manifest_path)
+                write_manifest(merge_manifests(manifest, previous), plan.manifest_path)
+                with suppress(FileNotFoundError):
+                    os.unlink(journal)
             except OSError as exc:
                 _say(console, f"error: manifest: {_describe(exc)}", "red")
                 batch.failed += 1
@@ -130,29 +217,16 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
     )
 
 
-def _one_job(batch: _Batch, source: Path, target: Path, name: str, console: Console) -> None:
-    if os.path.lexists(target) and not batch.overwrite:
-        _say(console, f"skipped {target}: already exists (use --overwrite)", "yellow")
-        batch.skipped += 1
-        return
-    try:
-        image, notices = read_image(source, max_pixels=batch.max_pixels)
-        for notice in notices:
-            _say(console, f"note: {notice}", "yellow")
-        rng = _seeded_rng(batch.seed, name) if batch.seed is not None else None
-        released = batch.release(image, rng)
-        write_image(
-            released, target, quality=batch.quality, overwrite=batch.overwrite, protect=[source]
-        )
-    except OutputExistsError:
-        _say(console, f"skipped {target}: already exists (use --overwrite)", "yellow")
-        batch.skipped += 1
-        return
-    except _PER_INPUT_ERRORS as exc:
-        _say(console, f"error: {_describe(exc, source)}", "red")
-        batch.failed += 1
-        return
-    batch.written.append((name, batch.eps))
+def _recorded_paths(manifest: dict | None) -> set[str]:
+    if manifest is None:
+        return set()
+    runs = [manifest, *manifest.get("previous_runs", [])]
+    return {entry["path"] for run in runs for entry in run.get("outputs", [])}
+
+
+def batch_parameters(params: ReleaseParams) -> dict[str, Any]:
+    """The mechanism parameters as the manifest records them."""
+    return dict(params.options)
 
 
 @app.command()
@@ -170,23 +244,31 @@ def pixelate(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """DP-Pix: pixelate with noise calibrated to ε (Fan 2018)."""
     mode = "grid" if grid else "blocks"
     try:
         ext = _check_common(seed, quality, fmt, max_pixels)
         _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode))
+        n_workers = check_parallel(workers, dask, scheduler)
         batch = _Batch(
             command="pixelate",
-            mechanism="dp_pix",
-            parameters={"b": b, "m": m, "eps": eps, "output": mode},
-            eps=eps,
+            params=ReleaseParams(
+                mechanism="dp_pix",
+                options={"b": b, "m": m, "eps": eps, "output": mode},
+                eps=eps,
+                seed=seed,
+                quality=quality,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+            ),
             m=m,
-            release=lambda image, rng: dp_pix(image, b=b, m=m, eps=eps, rng=rng, output=mode),
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
+            workers=n_workers,
+            dask=dask,
+            scheduler=scheduler,
         )
         _run_batch(batch, inputs, output, ext)
     except _UsageError as exc:
@@ -212,6 +294,9 @@ def blur(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019)."""
     try:
@@ -221,19 +306,22 @@ def blur(
         _check_library_parameters(
             lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
         )
+        n_workers = check_parallel(workers, dask, scheduler)
         batch = _Batch(
             command="blur",
-            mechanism="dp_blur",
-            parameters={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
-            eps=eps,
-            m=m,
-            release=lambda image, rng: dp_blur(
-                image, b0=b0, k=k, m=m, eps=eps, rng=rng, sigma=sigma
+            params=ReleaseParams(
+                mechanism="dp_blur",
+                options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+                eps=eps,
+                seed=seed,
+                quality=quality,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
             ),
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
+            m=m,
+            workers=n_workers,
+            dask=dask,
+            scheduler=scheduler,
         )
         _run_batch(batch, inputs, output, ext)
     except _UsageError as exc:
