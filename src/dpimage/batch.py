@@ -19,9 +19,12 @@ so rerunning an interrupted command completes the rest. Outputs are written
 atomically (:func:`dpimage.io.atomic_writer`), so a killed run leaves no partial
 file. Each written output is recorded in a journal file beside the manifest
 (``.dpimage-manifest.json.journal``: one JSON line per output, appended with
-``O_APPEND`` right after the output's rename) so that a run killed before it
-could write its manifest loses no record: the next run folds the journal into
-the manifest (:func:`dpimage.io.manifest.merge_manifests`) and removes it.
+``O_APPEND`` just before the output's atomic rename) so that a run killed before
+it could write its manifest loses no record: the next run folds the entries
+whose output exists into the manifest
+(:func:`dpimage.io.manifest.merge_manifests`) and removes the journal.
+Temporary files that a killed process could not remove are removed by the next
+run (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = [
     "journal_path",
     "process_one",
     "read_journal",
+    "remove_stale_temporaries",
     "run_jobs",
     "seeded_rng",
     "start_journal",
@@ -203,18 +207,30 @@ def process_one(job: Job, params: ReleaseParams, index: int = 0) -> Result:
     -----
     Pixels never leave this function: only the small :class:`Result` does,
     so it suits process pools and remote workers. The written output is
-    appended to ``params.journal`` (if given) after its atomic rename.
+    appended to ``params.journal`` (if given) just before its atomic rename.
     """
     target = job.target
     if not params.overwrite and os.path.lexists(target):
         return Result(index, job.name, EXISTS, messages=(_skip_message(target),))
     messages: list[tuple[str, str]] = []
+    journal_problem = None
     try:
         image, notices = read_image(job.source, max_pixels=params.max_pixels)
         messages.extend(("note", notice) for notice in notices)
         rng = seeded_rng(params.seed, job.name) if params.seed is not None else None
         released = params.release(image, rng)
         del image
+        if params.journal is not None:
+            # Recorded before the output appears, so a run killed at any
+            # instant loses no record; an entry whose output never appeared
+            # is dropped when the journal is read back (nothing was released).
+            record = {"run": params.run_id, "path": job.name, "epsilon": params.eps}
+            try:
+                _append_journal(params.journal, record)
+            except OSError as exc:
+                # Said only if the output itself can be written (else its own
+                # error names the problem).
+                journal_problem = describe_error(exc)
         write_image(
             released,
             target,
@@ -227,12 +243,8 @@ def process_one(job: Job, params: ReleaseParams, index: int = 0) -> Result:
     except PER_INPUT_ERRORS as exc:
         messages.append(("error", f"error: {describe_error(exc, job.source)}"))
         return Result(index, job.name, FAILED, messages=tuple(messages))
-    if params.journal is not None:
-        try:
-            record = {"run": params.run_id, "path": job.name, "epsilon": params.eps}
-            _append_journal(params.journal, record)
-        except OSError as exc:
-            messages.append(("error", f"error: journal: {describe_error(exc)}"))
+    if journal_problem is not None:
+        messages.append(("note", f"{target}: not in the run's journal ({journal_problem})"))
     return Result(index, job.name, WRITTEN, params.eps, tuple(messages))
 
 
@@ -266,6 +278,35 @@ def start_journal(path: str | os.PathLike[str], header: Mapping[str, Any]) -> No
     """Append a run's header (its settings) to the journal, creating it if needed."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     _append_journal(path, {"header": dict(header)})
+
+
+def remove_stale_temporaries(directories: Iterable[Path], before: float) -> int:
+    """Remove this package's temporary files older than ``before`` from ``directories``.
+
+    A process killed while writing (``kill -9``, a worker lost) cannot remove
+    its temporary file (``.dpimage-*.tmp``, never an output name). Files last
+    modified before ``before`` (the current run's start, as ``time.time()``)
+    cannot belong to this run. Returns how many were removed.
+    """
+    from .io.files import _TEMP_PREFIX, _TEMP_SUFFIX
+
+    removed = 0
+    for directory in directories:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(_TEMP_PREFIX) and name.endswith(_TEMP_SUFFIX)):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < before:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ and the batch carries on; the exit code is non-zero if anything failed.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from ..batch import (
     Result,
     journal_path,
     read_journal,
+    remove_stale_temporaries,
     run_jobs,
     start_journal,
 )
@@ -111,13 +113,18 @@ def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any])
     except (OSError, ValueError) as exc:
         raise _UsageError(f"existing manifest {exc}") from None
     for run in read_journal(journal):
-        if not run["outputs"]:
+        # Only outputs that exist were released; an entry without its file
+        # is a write the interrupted run never finished.
+        outputs = [
+            (name, eps) for name, eps in run["outputs"] if (manifest_path.parent / name).is_file()
+        ]
+        if not outputs:
             continue
         interrupted = build_manifest(
             command=run.get("command", header["command"]),
             mechanism=run.get("mechanism", header["mechanism"]),
             parameters=run.get("parameters", {}),
-            outputs=run["outputs"],
+            outputs=outputs,
             seed=run.get("seed"),
             seed_derivation=SEED_DERIVATION if run.get("seed") is not None else None,
         )
@@ -128,6 +135,7 @@ def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any])
 def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) -> None:
     console = _stderr()
     params = batch.params
+    started_at = time.time()
     if batch.seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
     try:
@@ -200,6 +208,7 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
             seed=batch.seed,
             seed_derivation=SEED_DERIVATION if batch.seed is not None else None,
         )
+        remove_stale_temporaries({job.target.parent for job in plan.jobs}, started_at)
         if batch.written or os.path.lexists(journal):
             try:
                 write_manifest(merge_manifests(manifest, previous), plan.manifest_path)
