@@ -34,7 +34,8 @@ demo: install
 	$(BIN)/dpimage pixelate data/samples -o $(OUT)/dp-pix --overwrite
 	$(BIN)/dpimage blur data/samples -o $(OUT)/dp-blur --overwrite
 	$(BIN)/dpimage compare data/samples/astronaut.jpg -o $(OUT)/comparison.png --overwrite
-	@echo "Outputs in $(OUT)/: dp-pix/, dp-blur/ (each with dpimage-manifest.json) and comparison.png"
+	$(BIN)/dpimage compare data/samples/camera.png -o $(OUT)/comparison-gray.png --overwrite
+	@echo "Outputs in $(OUT)/: dp-pix/, dp-blur/ (each with dpimage-manifest.json), comparison.png (RGB) and comparison-gray.png"
 
 ## Lint and the default (fast) test suite; CI runs exactly this.
 test: install

@@ -10,6 +10,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -451,20 +453,44 @@ def test_output_parent_is_a_file(tmp_path):
     assert blocker.read_text() == "I am a file"
 
 
+def _lock_directory(path: Path) -> Callable[[], None]:
+    """Make ``path`` unwritable even for root; return the undo function.
+
+    ``chmod 0o555`` is enough for ordinary users. Root ignores permissions, so
+    there the directory is also made immutable (``chattr +i``), which root's
+    writes cannot bypass either.
+    """
+    path.chmod(0o555)
+    if os.access(path, os.W_OK):
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+        if done.returncode != 0:
+            path.chmod(0o755)
+            pytest.skip("cannot make a directory read-only for this user (no chattr +i)")
+
+        def undo() -> None:
+            subprocess.run(["chattr", "-i", str(path)], check=False)
+            path.chmod(0o755)
+
+        return undo
+    return lambda: path.chmod(0o755)
+
+
 def test_read_only_output_directory(tmp_path):
     source = copy_sample("camera.png", tmp_path / "camera.png")
+    before = source.read_bytes()
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o555)
+    unlock = _lock_directory(locked)
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running with privileges that ignore directory permissions")
         result = run("pixelate", source, "-o", locked / "out.png", "-b", 8, "--seed", 1)
         assert result.exit_code == 1
-        assert len(error_lines(result)) == 1
+        errors = error_lines(result)
+        assert len(errors) == 1 and "camera.png" in errors[0]
+        assert "Traceback" not in result.output
         assert list(locked.iterdir()) == []
+        assert source.read_bytes() == before
     finally:
-        locked.chmod(0o755)
+        unlock()
 
 
 def test_permission_error_named_and_batch_continues(tmp_path, monkeypatch):

@@ -35,6 +35,10 @@ def cell_counts(height: int, width: int, b: int) -> np.ndarray:
     return np.outer(_run_lengths(height, b), _run_lengths(width, b))
 
 
+# Below this many values, np.add.reduceat beats padding for the OpenCV path.
+_SMALL_IMAGE = 1 << 16
+
+
 def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
     """Exact integer sum of each cell, per channel.
 
@@ -51,6 +55,20 @@ def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
     """
     if image.ndim == 2:
         image = image[:, :, np.newaxis]
+    if image.size <= _SMALL_IMAGE:
+        return _cell_sums_reduceat(image, b)
+    return _cell_sums_opencv(image, b)
+
+
+def _cell_sums_reduceat(image: np.ndarray, b: int) -> np.ndarray:
+    """Two ``np.add.reduceat`` passes; boundaries at multiples of ``b`` handle partial cells."""
+    height, width = image.shape[:2]
+    across = np.add.reduceat(image, np.arange(0, width, b), axis=1, dtype=np.int64)
+    return np.add.reduceat(across, np.arange(0, height, b), axis=0)
+
+
+def _cell_sums_opencv(image: np.ndarray, b: int) -> np.ndarray:
+    """Sums of horizontal runs with ``cv2.reduce``, then of ``b`` run rows in NumPy."""
     height, width, channels = image.shape
     ny, nx = grid_shape(height, width, b)
     padded_h, padded_w = ny * b, nx * b
@@ -59,15 +77,13 @@ def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
         # cell_counts, so the padding never reaches a mean.
         image = np.pad(image, ((0, padded_h - height), (0, padded_w - width), (0, 0)))
     image = np.ascontiguousarray(image)
-    if b * channels <= 4 * 1024 and channels <= 4:
-        # cv2.reduce sums each horizontal run of b pixels (per channel) in one
-        # pass; int32 cannot overflow: a run holds at most 255 * b.
-        runs = image.reshape(padded_h * nx, b, channels)
+    runs = image.reshape(padded_h * nx, b, channels)
+    if channels <= 4:
+        # int32 cannot overflow: a run holds at most 255 * b.
         row_sums = cv2.reduce(runs, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
     else:
-        row_sums = image.reshape(padded_h * nx, b, channels).sum(axis=1, dtype=np.int64)
-    row_sums = row_sums.reshape(ny, b, nx, channels)
-    return row_sums.sum(axis=1, dtype=np.int64)
+        row_sums = runs.sum(axis=1, dtype=np.int64)
+    return row_sums.reshape(ny, b, nx, channels).sum(axis=1, dtype=np.int64)
 
 
 def render_blocks(grid: np.ndarray, height: int, width: int, b: int) -> np.ndarray:
