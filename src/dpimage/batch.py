@@ -347,6 +347,30 @@ def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------
 
 
+def worker_setup() -> None:
+    """Prepare a worker process: one OpenCV thread.
+
+    A batch already runs one process per core; OpenCV's own thread pool in
+    every worker would oversubscribe the cores (and slow everyone down).
+    """
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+def dask_worker_plugin() -> Any:
+    """A Dask worker plugin running :func:`worker_setup` on every worker, restarted ones too."""
+    from distributed import WorkerPlugin
+
+    class _Setup(WorkerPlugin):
+        name = "dpimage-worker-setup"
+
+        def setup(self, worker: Any) -> None:
+            worker_setup()
+
+    return _Setup()
+
+
 def _pool_context() -> Any:
     """A multiprocessing context safe to use from a program with threads.
 
@@ -512,7 +536,11 @@ def _run_pool(
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = _pool_context()
-    state: dict[str, Any] = {"pool": ProcessPoolExecutor(workers, mp_context=ctx)}
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_setup)
+
+    state: dict[str, Any] = {"pool": new_pool()}
     futures: dict[Any, tuple[int, Job]] = {}
     attempts: dict[int, int] = {}
     done_queue: deque[tuple[int, Result]] = deque()
@@ -538,7 +566,7 @@ def _run_pool(
                 broken.extend(futures.values())
                 futures.clear()
                 state["pool"].shutdown(wait=True, cancel_futures=True)
-                state["pool"] = ProcessPoolExecutor(workers, mp_context=ctx)
+                state["pool"] = new_pool()
                 for index, job in sorted(broken, key=lambda item: item[0]):
                     if attempts[index] >= 2:
                         done_queue.append(

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..batch import dask_worker_plugin
 from ._common import _UsageError
 
 WorkersOpt = Annotated[
@@ -85,6 +86,7 @@ def dask_client(workers: int, dask: bool, scheduler: str | None) -> Iterator[Any
             ) as cluster,
             Client(cluster) as client,
         ):
+            client.register_plugin(dask_worker_plugin())
             yield client
         return
     try:
