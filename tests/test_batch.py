@@ -236,8 +236,9 @@ def _dpimage_cmd(*args) -> list[str]:
     return [sys.executable, "-c", "from dpimage.cli import main; main()", *map(str, args)]
 
 
-def test_kill_9_whole_run_then_rerun_completes(tmp_path):
-    """SIGKILL the CLI and its workers mid-batch; the same command then finishes the job."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_interrupted_run_then_rerun_completes(tmp_path, sig):
+    """Kill the CLI and its workers mid-batch; the same command then finishes the job."""
     make_images(tmp_path / "in", 40, size=(288, 432))
     out = tmp_path / "out"
     cmd = _dpimage_cmd("blur", tmp_path / "in", "-o", out, "-k", 31, "--workers", 2)
@@ -252,17 +253,23 @@ def test_kill_9_whole_run_then_rerun_completes(tmp_path):
                 break
             time.sleep(0.02)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the CLI, its process pool, everything
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+        os.killpg(proc.pid, sig)  # the CLI, its process pool, everything (as Ctrl-C does)
+        proc.wait(timeout=60)
+    assert proc.returncode in (-sig, 128 + sig, 1), "the run finished before it was stopped"
     first = tree(out)
     assert 6 <= len([n for n in first if not n.split("/")[-1].startswith(".")]) < 40
     for name in first:  # every output there is complete
         if not name.split("/")[-1].startswith("."):
             with Image.open(out / name) as im:
                 im.load()
-    assert not (out / MANIFEST).exists()  # killed before its manifest...
-    assert journal_path(out / MANIFEST).exists()  # ...but its journal has the record
+    assert journal_path(out / MANIFEST).exists()  # the journal has the record...
+    if sig == signal.SIGKILL:
+        assert not (out / MANIFEST).exists()  # ...of a run killed before its manifest
+    else:  # Ctrl-C: the manifest lists exactly the outputs there, including unreported ones
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        assert sorted(o["path"] for o in manifest["outputs"]) == sorted(
+            n for n in first if not n.split("/")[-1].startswith(".")
+        )
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

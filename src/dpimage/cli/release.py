@@ -173,6 +173,7 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
                     start_journal(journal, header)
             yield job
 
+    completed = False
     show_bar = len(plan.jobs) + len(plan.problems) > 1
     workers = max(1, min(batch.workers, len(plan.jobs)))
     try:
@@ -197,7 +198,14 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
                 else:
                     batch.failed += 1
                 progress.advance(task)
+        completed = True
     finally:
+        if not completed:
+            # Interrupted: workers may have finished files whose results never
+            # came back (or, on a remote cluster, may still be writing). Their
+            # journal entries go into the manifest, and the journal is kept for
+            # the next run to fold in whatever appears after this point.
+            _add_journalled(batch, journal, params.run_id, plan.manifest_path.parent)
         # Even after an interruption, record what was released so far, merged
         # with what the directory's manifest already holds.
         manifest = build_manifest(
@@ -212,8 +220,9 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         if batch.written or os.path.lexists(journal):
             try:
                 write_manifest(merge_manifests(manifest, previous), plan.manifest_path)
-                with suppress(FileNotFoundError):
-                    os.unlink(journal)
+                if completed:
+                    with suppress(FileNotFoundError):
+                        os.unlink(journal)
             except OSError as exc:
                 _say(console, f"error: manifest: {_describe(exc)}", "red")
                 batch.failed += 1
@@ -224,6 +233,18 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         f"ε spent per image = {_fmt_eps(batch.eps)}, "
         f"total ε = {_fmt_eps(manifest['total_epsilon'])} (m={batch.m}){note}"
     )
+
+
+def _add_journalled(batch: _Batch, journal: Path, run_id: str, base: Path) -> None:
+    """Add this run's journalled outputs that exist but whose results were not received."""
+    have = {name for name, _ in batch.written}
+    for run in read_journal(journal):
+        if run.get("run") != run_id:
+            continue
+        for name, eps in run["outputs"]:
+            if name not in have and (base / name).is_file():
+                batch.written.append((name, eps))
+                have.add(name)
 
 
 def _recorded_paths(manifest: dict | None) -> set[str]:
