@@ -349,3 +349,27 @@ def test_cli_on_existing_scheduler(tmp_path, cluster):
     assert tree(out) == tree(tmp_path / "s")
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["outputs"] == json.loads((tmp_path / "s" / MANIFEST).read_text())["outputs"]
+
+
+def test_cli_dask_local_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    make_images(tmp_path / "in", 5)
+    out = tmp_path / "out"
+    result = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--dask", "--workers", 2)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("5 written, 0 skipped, 0 failed;")
+    assert "Dask LocalCluster of 2" in result.stderr
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert sorted(o["path"] for o in manifest["outputs"]) == sorted(tree(out))
+
+
+def test_cli_refuses_to_replace_a_foreign_manifest(tmp_path):
+    make_images(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MANIFEST).write_text("my notes, not JSON", encoding="utf-8")
+    result = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8)
+    assert result.exit_code == 2
+    assert "not valid JSON" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
+    assert (out / MANIFEST).read_text(encoding="utf-8") == "my notes, not JSON"

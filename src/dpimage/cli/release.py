@@ -227,6 +227,21 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
                 _say(console, f"error: manifest: {_describe(exc)}", "red")
                 batch.failed += 1
 
+    elapsed = time.time() - started_at
+    if len(plan.jobs) > 1:
+        where = (
+            f"Dask cluster {batch.scheduler}"
+            if batch.scheduler
+            else f"Dask LocalCluster of {batch.workers}"
+            if batch.dask
+            else f"{workers} worker process{'es' if workers > 1 else ''}"
+        )
+        processed = len(batch.written) + batch.failed
+        _say(
+            console,
+            f"{len(plan.jobs)} inputs in {elapsed:.1f} s on {where}"
+            + (f" ({processed / elapsed:.1f} processed/s)" if elapsed > 0 else ""),
+        )
     note = " (seeded: NOT a private release)" if batch.seed is not None else ""
     typer.echo(
         f"{len(batch.written)} written, {batch.skipped} skipped, {batch.failed} failed; "
