@@ -122,6 +122,42 @@ def test_run_jobs_in_order_and_same_files_for_any_worker_count(tmp_path, workers
     assert [r.status for r in again].count("failed") == 1
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_pool_worker_killed_mid_run(tmp_path):
+    """SIGKILL one worker of the local pool: the pool is rebuilt, nothing lost or doubled."""
+    from multiprocessing import forkserver
+
+    make_images(tmp_path / "in", 24, size=(240, 320))
+    blur = {"mechanism": "dp_blur", "options": {"b0": 4, "k": 31, "sigma": None, "m": 4, "eps": 1}}
+    reference = tmp_path / "ref"
+    list(run_jobs(plan_outputs([tmp_path / "in"], reference).jobs, params(**blur)))
+    plan = plan_outputs([tmp_path / "in"], tmp_path / "out")
+    results, killed = [], None
+    for result in run_jobs(plan.jobs, params(**blur), workers=2, window=6):
+        results.append(result)
+        if len(results) == 3:
+            server = forkserver._forkserver._forkserver_pid
+            killed = _children(server)[0]
+            os.kill(killed, signal.SIGKILL)
+    assert killed is not None
+    assert [r.index for r in results] == list(range(24))
+    assert [r.status for r in results] == ["written"] * 24, [r.messages for r in results]
+    assert tree(tmp_path / "out") == tree(reference)
+
+
 def test_run_jobs_rejects_bad_worker_count(tmp_path):
     with pytest.raises(ValueError, match="workers"):
         list(run_jobs([], params(), workers=0))
