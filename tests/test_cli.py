@@ -510,7 +510,8 @@ def test_permission_error_named_and_batch_continues(tmp_path, monkeypatch):
     copy_sample("camera.png", src / "gray" / "camera.png")
     copy_sample("chelsea.jpg", src / "chelsea.jpg")
     out = tmp_path / "out"
-    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1)
+    # --workers 1: the monkeypatch lives in this process only.
+    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1, "--workers", 1)
     assert result.exit_code == 1
     errors = error_lines(result)
     assert len(errors) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,13 +11,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from ..io import InputError, OutputError, normalise_extension
+from .. import batch as _batch
+from ..io import normalise_extension
 
-# How a seeded run gives each output its own reproducible generator: the same
-# seed and output path always give the same noise, whatever else is in the batch.
-SEED_DERIVATION = "numpy.random.default_rng([seed, *sha256(output path, UTF-8)[:16] as 4 uint32])"
-
-_PER_INPUT_ERRORS = (InputError, OutputError, OSError, ValueError, MemoryError)
+# Per-input logic lives in the library (dpimage.batch); these names stay for the commands.
+SEED_DERIVATION = _batch.SEED_DERIVATION
+_PER_INPUT_ERRORS = _batch.PER_INPUT_ERRORS
+_describe = _batch.describe_error
+_seeded_rng = _batch.seeded_rng
 
 
 class _UsageError(Exception):
@@ -32,23 +32,6 @@ def _stderr() -> Console:
 
 def _say(console: Console, message: str, style: str = "") -> None:
     console.print(Text(message, style=style), soft_wrap=True)
-
-
-def _describe(exc: BaseException, source: Path | None = None) -> str:
-    """One line for a per-input failure, naming the file."""
-    if isinstance(exc, InputError):
-        return str(exc)  # already starts with the input path
-    if isinstance(exc, OSError) and exc.strerror:
-        where = exc.filename if exc.filename is not None else source
-        text = f"{where}: {exc.strerror}"
-        if source is not None and where is not None and Path(where) != source:
-            text = f"{source}: {text}"
-        return text
-    if isinstance(exc, MemoryError):
-        first = "not enough memory for this image"
-    else:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{source}: {first}" if source is not None else first
 
 
 def _fmt_eps(value: float) -> str:
@@ -83,12 +66,6 @@ def _check_common(
         return normalise_extension(fmt)
     except ValueError as exc:
         raise _UsageError(f"--format: {exc}") from None
-
-
-def _seeded_rng(seed: int, name: str) -> np.random.Generator:
-    digest = hashlib.sha256(name.encode("utf-8")).digest()[:16]
-    words = np.frombuffer(digest, dtype="<u4")
-    return np.random.default_rng([seed, *(int(w) for w in words)])
 
 
 def _usage_exit(exc: _UsageError) -> typer.Exit:

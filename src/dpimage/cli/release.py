@@ -9,8 +9,10 @@ and the batch carries on; the exit code is non-zero if anything failed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,16 +22,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import dp_blur, dp_pix, np_blur, np_pix
+from ..batch import (
+    SKIPPED,
+    WRITTEN,
+    ReleaseParams,
+    Result,
+    journal_path,
+    read_journal,
+    remove_stale_temporaries,
+    run_jobs,
+    start_journal,
+)
 from ..io import (
+    Job,
     OutputExistsError,
     build_manifest,
+    merge_manifests,
     plan_outputs,
     read_image,
+    read_manifest,
     write_image,
     write_manifest,
 )
 from ..privacy import SEEDED_WARNING
-from ..roi import dp_blur_regions, dp_pix_regions
 from ._app import app
 from ._common import (
     _PER_INPUT_ERRORS,
@@ -50,48 +65,96 @@ from ._common import (
     _describe,
     _fmt_eps,
     _say,
-    _seeded_rng,
     _stderr,
     _usage_exit,
     _UsageError,
 )
-from ._regions import (
-    BoxesOpt,
-    FacesOpt,
-    MaskScaleOpt,
-    PeopleOpt,
-    chosen_source,
-    still_region_release,
-)
+from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
+from ._regions import BoxesOpt, FacesOpt, MaskScaleOpt, PeopleOpt, region_spec
 
 
 @dataclass
 class _Batch:
-    """What one ``pixelate`` or ``blur`` run does to each image."""
+    """What one ``pixelate`` or ``blur`` run does to each image, and its tally."""
 
     command: str
-    mechanism: str
-    parameters: dict[str, Any]
-    eps: float
+    params: ReleaseParams
     m: int
-    release: Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
-    seed: int | None
-    quality: int
-    overwrite: bool
-    max_pixels: int | None
+    workers: int = 1
+    dask: bool = False
+    scheduler: str | None = None
     written: list[tuple[str, float]] = field(default_factory=list)
     skipped: int = 0
     failed: int = 0
 
+    @property
+    def eps(self) -> float:
+        return self.params.eps
+
+    @property
+    def seed(self) -> int | None:
+        return self.params.seed
+
+
+_STYLES = {"note": "yellow", "skip": "yellow", "error": "red"}
+
+
+def _show(console: Console, result: Result, recorded: set[str]) -> None:
+    for level, text in result.messages:
+        line = f"note: {text}" if level == "note" and not text.startswith("note:") else text
+        _say(console, line, _STYLES.get(level, ""))
+    if result.status == SKIPPED and recorded and result.name not in recorded:
+        _say(console, f"note: {result.name} is not recorded in the existing manifest", "yellow")
+
+
+def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any]) -> dict | None:
+    """The existing manifest with any journal of an interrupted run folded in."""
+    try:
+        previous = read_manifest(manifest_path)
+    except (OSError, ValueError) as exc:
+        raise _UsageError(f"existing manifest {exc}") from None
+    for run in read_journal(journal):
+        # Only outputs that exist were released; an entry without its file
+        # is a write the interrupted run never finished.
+        outputs = [
+            (name, eps) for name, eps in run["outputs"] if (manifest_path.parent / name).is_file()
+        ]
+        if not outputs:
+            continue
+        interrupted = build_manifest(
+            command=run.get("command", header["command"]),
+            mechanism=run.get("mechanism", header["mechanism"]),
+            parameters=run.get("parameters", {}),
+            outputs=outputs,
+            seed=run.get("seed"),
+            seed_derivation=SEED_DERIVATION if run.get("seed") is not None else None,
+        )
+        previous = merge_manifests(interrupted, previous)
+    return previous
+
 
 def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) -> None:
     console = _stderr()
+    params = batch.params
+    started_at = time.time()
     if batch.seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
     try:
         plan = plan_outputs(inputs, out, fmt=fmt)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+
+    journal = journal_path(plan.manifest_path)
+    header = {
+        "run": params.run_id,
+        "command": batch.command,
+        "mechanism": params.mechanism_name,
+        "parameters": batch_parameters(params),
+        "seed": params.seed,
+    }
+    previous = _previous_record(plan.manifest_path, journal, header)
+    recorded = _recorded_paths(previous)
+    params = replace(params, journal=os.fspath(journal))
 
     for shown, reason in plan.problems:
         _say(console, f"error: {shown}: {reason}", "red")
@@ -100,37 +163,86 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         _say(console, "error: no images found (recognised by extension) in the inputs", "red")
         batch.failed += 1
 
+    def jobs() -> Iterator[Job]:
+        # The journal's header goes first, just before the first job that
+        # will write anything, so that a run writing nothing creates nothing.
+        started = False
+        for job in plan.jobs:
+            if not started and (params.overwrite or not os.path.lexists(job.target)):
+                started = True
+                with suppress(OSError):  # the output's own write will say what is wrong
+                    start_journal(journal, header)
+            yield job
+
+    completed = False
     show_bar = len(plan.jobs) + len(plan.problems) > 1
+    workers = max(1, min(batch.workers, len(plan.jobs)))
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            disable=not show_bar,
-        ) as progress:
+        with (
+            dask_client(batch.workers, batch.dask, batch.scheduler) as client,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=not show_bar,
+            ) as progress,
+        ):
             task = progress.add_task(batch.command, total=len(plan.jobs))
-            for job in plan.jobs:
-                _one_job(batch, job.source, job.target, job.name, progress.console)
+            for result in run_jobs(jobs(), params, workers=workers, client=client):
+                _show(progress.console, result, recorded)
+                if result.status == WRITTEN:
+                    batch.written.append((result.name, result.eps))
+                elif result.status == SKIPPED:
+                    batch.skipped += 1
+                else:
+                    batch.failed += 1
                 progress.advance(task)
+        completed = True
     finally:
-        # Even after an interruption, record what was released so far.
+        if not completed:
+            # Interrupted: workers may have finished files whose results never
+            # came back (or, on a remote cluster, may still be writing). Their
+            # journal entries go into the manifest, and the journal is kept for
+            # the next run to fold in whatever appears after this point.
+            _add_journalled(batch, journal, params.run_id, plan.manifest_path.parent)
+        # Even after an interruption, record what was released so far, merged
+        # with what the directory's manifest already holds.
         manifest = build_manifest(
             command=batch.command,
-            mechanism=batch.mechanism,
-            parameters=batch.parameters,
+            mechanism=params.mechanism_name,
+            parameters=batch_parameters(params),
             outputs=batch.written,
             seed=batch.seed,
             seed_derivation=SEED_DERIVATION if batch.seed is not None else None,
         )
-        if batch.written:
+        remove_stale_temporaries({job.target.parent for job in plan.jobs}, started_at)
+        if batch.written or os.path.lexists(journal):
             try:
-                write_manifest(manifest, plan.manifest_path)
+                write_manifest(merge_manifests(manifest, previous), plan.manifest_path)
+                if completed:
+                    with suppress(FileNotFoundError):
+                        os.unlink(journal)
             except OSError as exc:
                 _say(console, f"error: manifest: {_describe(exc)}", "red")
                 batch.failed += 1
 
+    elapsed = time.time() - started_at
+    if len(plan.jobs) > 1:
+        where = (
+            f"Dask cluster {batch.scheduler}"
+            if batch.scheduler
+            else f"Dask LocalCluster of {batch.workers}"
+            if batch.dask
+            else f"{workers} worker process{'es' if workers > 1 else ''}"
+        )
+        processed = len(batch.written) + batch.failed
+        _say(
+            console,
+            f"{len(plan.jobs)} inputs in {elapsed:.1f} s on {where}"
+            + (f" ({processed / elapsed:.1f} processed/s)" if elapsed > 0 else ""),
+        )
     note = " (seeded: NOT a private release)" if batch.seed is not None else ""
     typer.echo(
         f"{len(batch.written)} written, {batch.skipped} skipped, {batch.failed} failed; "
@@ -139,29 +251,31 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
     )
 
 
-def _one_job(batch: _Batch, source: Path, target: Path, name: str, console: Console) -> None:
-    if os.path.lexists(target) and not batch.overwrite:
-        _say(console, f"skipped {target}: already exists (use --overwrite)", "yellow")
-        batch.skipped += 1
-        return
-    try:
-        image, notices = read_image(source, max_pixels=batch.max_pixels)
-        for notice in notices:
-            _say(console, f"note: {notice}", "yellow")
-        rng = _seeded_rng(batch.seed, name) if batch.seed is not None else None
-        released = batch.release(image, rng)
-        write_image(
-            released, target, quality=batch.quality, overwrite=batch.overwrite, protect=[source]
-        )
-    except OutputExistsError:
-        _say(console, f"skipped {target}: already exists (use --overwrite)", "yellow")
-        batch.skipped += 1
-        return
-    except _PER_INPUT_ERRORS as exc:
-        _say(console, f"error: {_describe(exc, source)}", "red")
-        batch.failed += 1
-        return
-    batch.written.append((name, batch.eps))
+def _add_journalled(batch: _Batch, journal: Path, run_id: str, base: Path) -> None:
+    """Add this run's journalled outputs that exist but whose results were not received."""
+    have = {name for name, _ in batch.written}
+    for run in read_journal(journal):
+        if run.get("run") != run_id:
+            continue
+        for name, eps in run["outputs"]:
+            if name not in have and (base / name).is_file():
+                batch.written.append((name, eps))
+                have.add(name)
+
+
+def _recorded_paths(manifest: dict | None) -> set[str]:
+    if manifest is None:
+        return set()
+    runs = [manifest, *manifest.get("previous_runs", [])]
+    return {entry["path"] for run in runs for entry in run.get("outputs", [])}
+
+
+def batch_parameters(params: ReleaseParams) -> dict[str, Any]:
+    """The mechanism parameters as the manifest records them."""
+    recorded = dict(params.options)
+    if params.regions is not None:
+        recorded["regions"] = params.regions.describe()
+    return recorded
 
 
 @app.command()
@@ -179,6 +293,9 @@ def pixelate(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
     people: PeopleOpt = False,
     boxes: BoxesOpt = None,
@@ -189,29 +306,26 @@ def pixelate(
     try:
         ext = _check_common(seed, quality, fmt, max_pixels)
         _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode))
-        parameters = {"b": b, "m": m, "eps": eps, "output": mode}
-        release = lambda image, rng: dp_pix(image, b=b, m=m, eps=eps, rng=rng, output=mode)  # noqa: E731
-        source = chosen_source(faces, people, boxes)
-        if source is not None:
-            if grid:
-                raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
-            release, parameters["regions"] = still_region_release(
-                source, boxes, mask_scale,
-                lambda image, regions, rng: dp_pix_regions(
-                    image, regions, b=b, m=m, eps=eps, rng=rng
-                ),
-            )
+        n_workers = check_parallel(workers, dask, scheduler)
+        regions = region_spec(faces, people, boxes, mask_scale)
+        if regions is not None and grid:
+            raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
         batch = _Batch(
             command="pixelate",
-            mechanism="dp_pix" if source is None else "dp_pix_regions",
-            parameters=parameters,
-            eps=eps,
+            params=ReleaseParams(
+                mechanism="dp_pix",
+                options={"b": b, "m": m, "eps": eps, "output": mode},
+                eps=eps,
+                seed=seed,
+                quality=quality,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+                regions=regions,
+            ),
             m=m,
-            release=release,
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
+            workers=n_workers,
+            dask=dask,
+            scheduler=scheduler,
         )
         _run_batch(batch, inputs, output, ext)
     except _UsageError as exc:
@@ -237,6 +351,9 @@ def blur(
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = False,
+    scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
     people: PeopleOpt = False,
     boxes: BoxesOpt = None,
@@ -250,29 +367,24 @@ def blur(
         _check_library_parameters(
             lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
         )
-        parameters = {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps}
-        release = lambda image, rng: dp_blur(  # noqa: E731
-            image, b0=b0, k=k, m=m, eps=eps, rng=rng, sigma=sigma
-        )
-        source = chosen_source(faces, people, boxes)
-        if source is not None:
-            release, parameters["regions"] = still_region_release(
-                source, boxes, mask_scale,
-                lambda image, regions, rng: dp_blur_regions(
-                    image, regions, b0=b0, k=k, m=m, eps=eps, rng=rng, sigma=sigma
-                ),
-            )
+        n_workers = check_parallel(workers, dask, scheduler)
+        regions = region_spec(faces, people, boxes, mask_scale)
         batch = _Batch(
             command="blur",
-            mechanism="dp_blur" if source is None else "dp_blur_regions",
-            parameters=parameters,
-            eps=eps,
+            params=ReleaseParams(
+                mechanism="dp_blur",
+                options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+                eps=eps,
+                seed=seed,
+                quality=quality,
+                overwrite=overwrite,
+                max_pixels=max_pixels,
+                regions=regions,
+            ),
             m=m,
-            release=release,
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
+            workers=n_workers,
+            dask=dask,
+            scheduler=scheduler,
         )
         _run_batch(batch, inputs, output, ext)
     except _UsageError as exc:

@@ -18,7 +18,13 @@ from .files import (
     plan_outputs,
 )
 from .images import read_image, write_image
-from .manifest import PRIVACY_MODEL, build_manifest, write_manifest
+from .manifest import (
+    PRIVACY_MODEL,
+    build_manifest,
+    merge_manifests,
+    read_manifest,
+    write_manifest,
+)
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -32,9 +38,11 @@ __all__ = [
     "atomic_writer",
     "build_manifest",
     "image_format",
+    "merge_manifests",
     "normalise_extension",
     "plan_outputs",
     "read_image",
+    "read_manifest",
     "write_image",
     "write_manifest",
 ]

@@ -23,6 +23,8 @@ __all__ = [
     "MANIFEST_VERSION",
     "PRIVACY_MODEL",
     "build_manifest",
+    "merge_manifests",
+    "read_manifest",
     "write_manifest",
 ]
 
@@ -145,3 +147,80 @@ def write_manifest(manifest: Mapping[str, Any], path: str | os.PathLike[str]) ->
     with atomic_writer(dest, overwrite=True) as stream:
         stream.write((text + "\n").encode("utf-8"))
     return dest
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Read a manifest written by :func:`write_manifest`; ``None`` if there is none.
+
+    Raises
+    ------
+    ValueError
+        If the file exists but is not a dpimage manifest (so that it is never
+        silently replaced).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{os.fspath(path)}: not valid JSON ({exc.msg}); move it away") from None
+    if not isinstance(manifest, dict) or "outputs" not in manifest or "mechanism" not in manifest:
+        raise ValueError(f"{os.fspath(path)}: not a dpimage manifest; move it away")
+    return manifest
+
+
+def _settings(manifest: Mapping[str, Any]) -> tuple[Any, ...]:
+    sampler = manifest.get("sampler") or {}
+    return (
+        manifest.get("command"),
+        manifest.get("mechanism"),
+        json.dumps(manifest.get("parameters"), sort_keys=True),
+        manifest.get("private_release"),
+        sampler.get("seed"),
+    )
+
+
+def merge_manifests(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Combine a run's manifest with the one already in its output directory.
+
+    Parameters
+    ----------
+    new : mapping
+        The manifest of the latest run (from :func:`build_manifest`).
+    old : mapping or None
+        The manifest found at the same place (from :func:`read_manifest`).
+
+    Returns
+    -------
+    dict
+        If both runs used the same command, mechanism, parameters and
+        randomness (a resumed or extended run), one manifest listing the
+        union of their outputs (sorted by path; an output written again, with
+        ``--overwrite``, keeps its latest entry) with ε totals recomputed.
+        Otherwise ``new``, with ``old`` (and the runs it already kept) listed
+        under ``previous_runs``: an earlier release is never dropped.
+    """
+    if old is None:
+        return dict(new)
+    previous = [*old.get("previous_runs", []), *new.get("previous_runs", [])]
+    if _settings(new) != _settings(old):
+        earlier = {key: value for key, value in old.items() if key != "previous_runs"}
+        merged = dict(new)
+        merged["previous_runs"] = [*previous, earlier]
+        return merged
+    outputs = {entry["path"]: float(entry["epsilon"]) for entry in old["outputs"]}
+    outputs.update((entry["path"], float(entry["epsilon"])) for entry in new["outputs"])
+    sampler = new.get("sampler") or {}
+    merged = build_manifest(
+        command=new["command"],
+        mechanism=new["mechanism"],
+        parameters=new["parameters"],
+        outputs=sorted(outputs.items()),
+        seed=sampler.get("seed"),
+        seed_derivation=sampler.get("per_output_seed"),
+    )
+    if previous:
+        merged["previous_runs"] = previous
+    return merged
