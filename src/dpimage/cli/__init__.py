@@ -6,7 +6,10 @@ One module per command group; each registers its commands on the root
 
 from __future__ import annotations
 
-from . import release  # noqa: F401  (registers pixelate, blur, compare)
+from . import (
+    release,  # noqa: F401  (registers pixelate, blur, compare)
+    serve,  # noqa: F401  (registers serve)
+)
 from ._app import app
 
 __all__ = ["app", "main"]
