@@ -49,6 +49,15 @@ def test_ssim_rejects_bad_shapes():
         u.ssim(np.zeros((6, 8)), np.zeros((6, 8)))
 
 
+def test_fast_mse_is_exact(photo):
+    test = dpimage.dp_pix(photo, b=8, m=4, eps=1, rng=1)
+    diff = photo.astype(np.int64) - test.astype(np.int64)
+    assert u.mse(photo, test) == float(np.sum(diff * diff)) / photo.size
+    assert u.mse(photo, test) == u.mse(photo.astype(np.float32), test.astype(np.float32))
+    with pytest.raises(ValueError, match="shapes differ"):
+        u.mse(photo, photo[1:])
+
+
 def test_mse_and_psnr():
     a = np.zeros((4, 4), dtype=np.uint8)
     b = np.full((4, 4), 3, dtype=np.uint8)

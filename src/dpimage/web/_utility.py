@@ -39,6 +39,11 @@ _WIN = 7
 
 def mse(reference: np.ndarray, test: np.ndarray) -> float:
     """Mean squared error over all pixels and channels, in grey levels squared."""
+    if reference.shape != test.shape:
+        raise ValueError(f"shapes differ: {reference.shape} vs {test.shape}")
+    if reference.dtype == np.uint8 and test.dtype == np.uint8:
+        # OpenCV sums the squared 8-bit differences exactly, ~100x faster than float64 NumPy.
+        return float(cv2.norm(reference, test, cv2.NORM_L2SQR)) / reference.size
     diff = reference.astype(np.float64) - test.astype(np.float64)
     return float(np.mean(diff * diff))
 

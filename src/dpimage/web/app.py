@@ -41,6 +41,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -314,6 +315,7 @@ def create_app(
         return JSONResponse({"forgotten": found})
 
     def preview_sync(data: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
         params = parse_params(data)
         entry = state.get(str(data.get("id", "")))
         if data.get("new_noise"):
@@ -332,6 +334,7 @@ def create_app(
             "method": METHODS[params.method][0],
             **_privacy_numbers(params, image.shape),
             "measured": {"mse": measured, "psnr": _finite(_utility.psnr(measured))},
+            "server_ms": (time.perf_counter() - started) * 1000,
         }
 
     def metrics_sync(token: str, preview_id: str) -> dict[str, Any]:

@@ -5,13 +5,14 @@
 (function () {
   const EPS_STEPS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 7, 10, 15, 20,
     30, 50, 100];
+  const METRICS_DELAY_MS = 400;
   const M_STEPS = Array.from({ length: 21 }, (_, i) => 2 ** i); // 1 .. 1,048,576
 
   const $ = (id) => document.getElementById(id);
   const state = {
     id: null, width: 0, height: 0, maxUpload: 0,
     inFlight: false, pending: false, pendingSince: null,
-    box: null, dragging: null,
+    box: null, dragging: null, metricsTimer: null,
   };
   // Read by the browser test and shown on the page.
   window.dpimageStats = { previews: 0, latencies: [], lastLatencyMs: null, metrics: 0 };
@@ -88,9 +89,15 @@
       stats.previews += 1;
       stats.lastLatencyMs = ms;
       stats.latencies.push(ms);
+      stats.serverMs = data.server_ms;
       showNumbers(data, body, ms);
       setStatus("");
-      fetchMetrics(data.preview_id);
+      // The slower numbers (SSIM, prediction) once the slider has rested a moment,
+      // so that they never hold up the next preview while it is being dragged.
+      clearTimeout(state.metricsTimer);
+      state.metricsTimer = setTimeout(() => {
+        if (!state.inFlight && !state.pending) fetchMetrics(data.preview_id);
+      }, METRICS_DELAY_MS);
     } catch (err) {
       setStatus("the local server did not answer: " + err, true);
     } finally {
@@ -129,7 +136,8 @@
     $("meas-ssim").textContent = "…";
     $("pred-mse").textContent = "…";
     $("pred-psnr").textContent = "…";
-    $("latency").textContent = `${Math.round(ms)} ms (request, mechanism, encoding, display)`;
+    $("latency").textContent = `${Math.round(ms)} ms from the change to the picture ` +
+      `(server ${Math.round(data.server_ms)} ms)`;
   }
 
   async function fetchMetrics(previewId) {
