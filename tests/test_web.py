@@ -31,6 +31,7 @@ from dpimage.web import create_app
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 ASTRONAUT = SAMPLES / "astronaut.jpg"
 CAMERA = SAMPLES / "camera.png"
+RAW = {"content-type": "application/octet-stream"}
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def client():
 
 
 def _upload(client: TestClient, path: Path = ASTRONAUT) -> dict:
-    response = client.post("/api/images", content=path.read_bytes())
+    response = client.post("/api/images", content=path.read_bytes(), headers=RAW)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -107,14 +108,14 @@ def test_gray_upload_stays_gray(client):
 def test_upload_larger_than_the_limit_is_refused_with_a_clear_message():
     app = create_app(max_upload_bytes=10_000, allowed_hosts=["testserver"])
     with TestClient(app) as test_client:
-        response = test_client.post("/api/images", content=ASTRONAUT.read_bytes())
+        response = test_client.post("/api/images", content=ASTRONAUT.read_bytes(), headers=RAW)
         assert response.status_code == 413
         message = response.json()["error"]
         assert "larger than the upload limit" in message and "10,000 bytes" in message
         # Same without a Content-Length (chunked body): counted while streaming.
         data = ASTRONAUT.read_bytes()
         chunks = (data[i : i + 4096] for i in range(0, len(data), 4096))
-        response = test_client.post("/api/images", content=chunks)
+        response = test_client.post("/api/images", content=chunks, headers=RAW)
         assert response.status_code == 413
         assert list(app.state.dpimage.tmp.iterdir()) == []
 
@@ -130,7 +131,7 @@ def test_upload_larger_than_the_limit_is_refused_with_a_clear_message():
 def test_bad_uploads_get_one_line_errors_without_server_paths(payload, fragment):
     app = create_app(allowed_hosts=["testserver"])
     with TestClient(app) as test_client:
-        response = test_client.post("/api/images", content=payload)
+        response = test_client.post("/api/images", content=payload, headers=RAW)
         tmp = str(app.state.dpimage.tmp)
         assert response.status_code == 400
         message = response.json()["error"]
@@ -142,7 +143,7 @@ def test_bad_uploads_get_one_line_errors_without_server_paths(payload, fragment)
 def test_decompression_bomb_limit_applies():
     app = create_app(max_pixels=100_000, allowed_hosts=["testserver"])
     with TestClient(app) as test_client:
-        response = test_client.post("/api/images", content=ASTRONAUT.read_bytes())
+        response = test_client.post("/api/images", content=ASTRONAUT.read_bytes(), headers=RAW)
     assert response.status_code == 400
     assert "262,144 pixels, more than the limit of 100,000" in response.json()["error"]
 
@@ -265,10 +266,26 @@ def test_bad_parameters(client, change, fragment):
 
 
 def test_body_must_be_a_json_object(client):
-    assert client.post("/api/preview", content=b"[1, 2]").status_code == 400
-    assert client.post("/api/preview", content=b"{oops").json()["error"] == (
-        "request body must be JSON"
-    )
+    json_type = {"content-type": "application/json"}
+    assert client.post("/api/preview", content=b"[1, 2]", headers=json_type).status_code == 400
+    response = client.post("/api/preview", content=b"{oops", headers=json_type)
+    assert response.json()["error"] == "request body must be JSON"
+
+
+def test_cross_site_requests_are_refused(client):
+    """A page on another site can neither post JSON as a simple request nor pass Origin."""
+    token = _upload(client)["id"]
+    body = json.dumps({"id": token})
+    simple = client.post("/api/release", content=body, headers={"content-type": "text/plain"})
+    assert simple.status_code == 415
+    form = client.post("/api/images", content=b"x", headers={"content-type": "text/plain"})
+    assert form.status_code == 415
+    foreign = {"origin": "https://attacker.example", "content-type": "application/json"}
+    response = client.post("/api/release", content=body, headers=foreign)
+    assert response.status_code == 403
+    assert client.delete(f"/api/images/{token}", headers=foreign).status_code == 403
+    same = {"origin": "http://testserver", "content-type": "application/json"}
+    assert client.post("/api/preview", content=body, headers=same).status_code == 200
 
 
 def test_metrics_match_the_preview_and_go_stale(client):

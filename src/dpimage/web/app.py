@@ -225,6 +225,10 @@ def _error(exc: _BadRequest) -> JSONResponse:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
+    # A non-"simple" content type: a cross-site form or fetch cannot send it without
+    # a CORS preflight, which this server never grants.
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise _BadRequest("send the parameters as JSON (Content-Type: application/json)", 415)
     try:
         data = await request.json()
     except ValueError:
@@ -271,6 +275,13 @@ def create_app(
 
     async def upload(request: Request) -> Response:
         try:
+            kind = request.headers.get("content-type", "").split(";")[0].strip()
+            if kind != "application/octet-stream" and not kind.startswith("image/"):
+                raise _BadRequest(
+                    "send the image file's bytes as the request body "
+                    "(Content-Type: application/octet-stream or image/*)",
+                    415,
+                )
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit():
                 _check_size(int(declared), state.max_upload_bytes)
@@ -443,7 +454,10 @@ def create_app(
             Route("/api/release", release, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+            Middleware(_SameOriginWrites),
+        ],
         lifespan=lifespan,
     )
     app.state.dpimage = state
@@ -461,6 +475,34 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 _NO_STORE = {"Cache-Control": "no-store"}
+
+
+class _SameOriginWrites:
+    """Refuse POST/DELETE requests that a browser marks as coming from another site.
+
+    Browsers send ``Origin`` with every POST; a page elsewhere on the web
+    must not be able to push images into, or pull releases out of, this
+    server. Clients that send no ``Origin`` (curl, scripts) are let through.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            origin = headers.get("origin")
+            if origin is not None:
+                host = headers.get("host", "")
+                allowed = {f"http://{host}", f"https://{host}"}
+                if origin not in allowed:
+                    response = JSONResponse(
+                        {"error": "cross-site request refused: use the page this server serves"},
+                        status_code=403,
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def _check_size(size: int, limit: int) -> None:
