@@ -42,6 +42,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs the web-test extra")
 
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -122,9 +123,22 @@ def _stats(driver) -> dict:
     return driver.execute_script("return window.dpimageStats")
 
 
-def _wait_for_preview(driver, count: int, timeout: float = 60) -> dict:
-    """Wait until ``count`` previews have been shown and none is in flight."""
-    WebDriverWait(driver, timeout).until(lambda d: _stats(d)["previews"] >= count)
+def _until(driver, condition, what: str, timeout: float = 60):
+    """``WebDriverWait.until`` that says what it waited for and what the page showed."""
+    try:
+        return WebDriverWait(driver, timeout).until(condition)
+    except TimeoutException:
+        status = driver.find_element(By.ID, "status").text
+        stats = {k: v for k, v in _stats(driver).items() if k != "latencies"}
+        raise AssertionError(
+            f"timed out after {timeout} s waiting for {what}; page status {status!r}, "
+            f"stats {stats}, load average {os.getloadavg()}"
+        ) from None
+
+
+def _wait_for_preview(driver, count: int, timeout: float = 90) -> dict:
+    """Wait until ``count`` previews have been shown."""
+    _until(driver, lambda d: _stats(d)["previews"] >= count, f"preview #{count}", timeout)
     return _stats(driver)
 
 
@@ -149,17 +163,19 @@ def test_page_upload_slider_region_and_screenshot(server, browser):
     count = _stats(driver)["previews"]
     driver.find_element(By.ID, "eps-slider").send_keys(Keys.ARROW_RIGHT)
     _wait_for_preview(driver, count + 1)
-    WebDriverWait(driver, 30).until(lambda d: eps_spent.get_attribute("data-eps") == "0.7")
+    _until(driver, lambda d: eps_spent.get_attribute("data-eps") == "0.7", "ε = 0.7 stated")
     assert driver.find_element(By.ID, "eps").get_attribute("value") == "0.7"
     assert "ε = 0.7 for the whole image" in eps_spent.text
     after = preview.get_attribute("src")
     assert after.startswith("data:image/jpeg;base64,") and after != before
 
     # The slower numbers follow.
-    WebDriverWait(driver, 60).until(lambda d: _stats(d)["metrics"] >= 1)
+    _until(driver, lambda d: _stats(d)["metrics"] >= 1, "the first metrics")
     for cell in ("meas-ssim", "pred-mse", "pred-psnr"):
-        WebDriverWait(driver, 60).until(
-            lambda d, cell=cell: d.find_element(By.ID, cell).text not in ("", "…", "—")
+        _until(
+            driver,
+            lambda d, cell=cell: d.find_element(By.ID, cell).text not in ("", "…", "—"),
+            f"#{cell} filled",
         )
     measured_ssim = float(driver.find_element(By.ID, "meas-ssim").text)
     assert 0 < measured_ssim < 1
@@ -175,7 +191,7 @@ def test_page_upload_slider_region_and_screenshot(server, browser):
     width, height = (int(v) for v in info.split()[1].split("×"))
     assert m_value == width * height and m_value > 100
     assert f"m = {m_value:,}" in info
-    WebDriverWait(driver, 30).until(lambda d: f"m = {m_value:,} pixels" in eps_spent.text)
+    _until(driver, lambda d: f"m = {m_value:,} pixels" in eps_spent.text, "m stated")
 
     driver.save_screenshot(str(_artefacts() / "web-page-region.png"))
     assert not driver.find_element(By.ID, "download").get_property("disabled")
@@ -188,9 +204,14 @@ def test_page_upload_slider_region_and_screenshot(server, browser):
         box.clear()
         box.send_keys(value, Keys.TAB)
         _wait_for_preview(driver, count + 1)
-    WebDriverWait(driver, 30).until(lambda d: eps_spent.get_attribute("data-eps") == "5")
-    metrics = _stats(driver)["metrics"]
-    WebDriverWait(driver, 60).until(lambda d: _stats(d)["metrics"] > metrics)
+    _until(driver, lambda d: eps_spent.get_attribute("data-eps") == "5", "ε = 5 stated")
+    # Each preview resets the slow numbers to "…"; the metrics of the last one fill them.
+    for cell in ("meas-ssim", "pred-mse"):
+        _until(
+            driver,
+            lambda d, cell=cell: d.find_element(By.ID, cell).text not in ("", "…", "—"),
+            f"#{cell} filled for ε = 5",
+        )
     driver.save_screenshot(str(_artefacts() / "web-page.png"))
 
 
