@@ -400,3 +400,69 @@ def test_dpimage_serve_binds_loopback_and_serves_the_page():
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert f"http://127.0.0.1:{port}/" in err.decode()
+
+
+@pytest.fixture
+def fake_uvicorn(monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    yield calls
+    for served, _ in calls:
+        served.state.dpimage.close()  # what the lifespan does when a real server stops
+
+
+def _hosts(app) -> list[str]:
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    (middleware,) = [m for m in app.user_middleware if m.cls is TrustedHostMiddleware]
+    return list(middleware.kwargs["allowed_hosts"])
+
+
+def test_serve_defaults_to_loopback(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["serve", "--max-upload-mb", "2"])
+    assert result.exit_code == 0, result.output
+    (served, kwargs) = fake_uvicorn[0]
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8000
+    assert "*" not in _hosts(served) and "127.0.0.1" in _hosts(served)
+    assert served.state.dpimage.max_upload_bytes == 2 * 1024 * 1024
+    assert "warning" not in result.output
+
+
+def test_serve_warns_on_a_public_address(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "9000"])
+    assert result.exit_code == 0, result.output
+    assert "warning: serving on 0.0.0.0, not the loopback address" in result.output
+    assert fake_uvicorn[0][1] == {"host": "0.0.0.0", "port": 9000, "log_level": "warning"}
+
+
+def test_serve_rejects_a_bad_port(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["serve", "--port", "0"])
+    assert result.exit_code == 2 and fake_uvicorn == []
+
+
+def test_serve_says_when_the_port_is_taken(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli_app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1 and fake_uvicorn == []
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.output

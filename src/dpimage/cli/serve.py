@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Annotated
 
 import typer
@@ -25,7 +26,7 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address to bind; keep the loopback default.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", min=0.001, help="Largest upload, in MB.")
     ] = 40.0,
@@ -64,6 +65,10 @@ def serve(
             "yellow",
         )
         hosts = ["*"]
+    problem = _bind_error(host, port)
+    if problem:
+        _say(console, f"error: {problem} (choose another with --port)", "red")
+        raise typer.Exit(code=1)
     web_app = create_app(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_pixels=max_pixels,
@@ -72,6 +77,19 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     _say(console, f"dpimage {_version()} web page on http://{shown}:{port}/  (Ctrl+C to stop)")
     uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
+def _bind_error(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be bound (checked before starting), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def _version() -> str:
