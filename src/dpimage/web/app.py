@@ -295,12 +295,13 @@ def create_app(
                         stream.write(chunk)
                 if received == 0:
                     raise _BadRequest("the upload is empty; choose an image file")
-                image, notices = _read_upload(Path(name), state.max_pixels)
+                # Decoding is CPU-bound: off the event loop, like the mechanisms.
+                image, notices = await _in_thread(_read_upload, Path(name), state.max_pixels)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(name)
-            entry = _Entry(image=image, original_jpeg=_encode_jpeg(image))
-            token = state.add(entry)
+            jpeg = await _in_thread(_encode_jpeg, image)
+            token = state.add(_Entry(image=image, original_jpeg=jpeg))
         except _BadRequest as exc:
             return _error(exc)
         height, width = image.shape[:2]
@@ -520,13 +521,19 @@ def _read_upload(path: Path, max_pixels: int | None) -> tuple[np.ndarray, list[s
         image, notices = read_image(path, max_pixels=max_pixels)
     except InputError as exc:
         raise _BadRequest(str(exc).replace(str(path), _UPLOAD_LABEL)) from None
+    except MemoryError:
+        raise _BadRequest(f"{_UPLOAD_LABEL}: not enough memory to decode this image", 413) from None
     return image, [n.replace(str(path), _UPLOAD_LABEL) for n in notices]
 
 
 async def _in_thread(func: Any, *args: Any) -> Any:
+    """Run CPU-bound work in Starlette's thread pool; out of memory becomes a message."""
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(func, *args)
+    try:
+        return await run_in_threadpool(func, *args)
+    except MemoryError:
+        raise _BadRequest("not enough memory for this image", 413) from None
 
 
 def _privacy_numbers(params: Params, shape: tuple[int, ...]) -> dict[str, Any]:
