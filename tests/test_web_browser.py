@@ -10,6 +10,7 @@ measured preview latencies) go to ``out/test-artefacts/`` (or
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,7 +105,12 @@ def server() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
+def downloads(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, downloads) -> Iterator[webdriver.Chrome]:
     # Selenium Manager must not fetch anything: the browser and driver are given.
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
@@ -111,6 +118,10 @@ def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
     try:
@@ -213,6 +224,25 @@ def test_page_upload_slider_region_and_screenshot(server, browser):
             f"#{cell} filled for ε = 5",
         )
     driver.save_screenshot(str(_artefacts() / "web-page.png"))
+
+
+def test_download_is_a_fresh_release_with_its_manifest(server, browser, downloads):
+    driver = browser  # still showing the astronaut at DP-Pix, m = 16, ε = 5
+    assert driver.find_element(By.ID, "eps").get_attribute("value") == "5"
+    driver.find_element(By.ID, "download").click()
+    target = downloads / "dpimage-release.zip"
+    _until(driver, lambda d: target.exists(), "the downloaded ZIP")
+    _until(
+        driver,
+        lambda d: "Saved dpimage-release.zip" in d.find_element(By.ID, "download-status").text,
+        "the download note",
+    )
+    with zipfile.ZipFile(target) as archive:
+        manifest = json.loads(archive.read("dpimage-manifest.json"))
+        released = np.asarray(Image.open(io.BytesIO(archive.read("dpimage-release.png"))))
+    assert manifest["parameters"] == {"b": 16, "m": 16, "eps": 5.0, "output": "blocks"}
+    assert manifest["total_epsilon"] == 5.0 and manifest["private_release"] is True
+    assert released.shape == (512, 512, 3)
 
 
 def _latencies(driver, steps: int) -> tuple[list[float], list[float]]:
