@@ -120,6 +120,7 @@
       let text = `Laplace scale ${fmt(n.full_cell)} grey levels (std ${fmt(n.std_full_cell)}) ` +
         `per ${n.cell_side}×${n.cell_side} cell`;
       if (n.largest > n.full_cell * 1.0001) text += `; up to ${fmt(n.largest)} in partial edge cells`;
+      if (n.std_full_cell > 255) text += " — far beyond the 0–255 range: the release shows no picture";
       $("noise-scale").textContent = text;
       $("guarantee").textContent =
         `Anything within ${sent.m.toLocaleString("en-US")} pixels is protected at ε = ` +
