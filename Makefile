@@ -55,3 +55,15 @@ bench: install
 
 clean:
 	rm -rf $(OUT) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+
+## Utility evaluation (issue 4). `make test` does not download the street scene: its
+## tests (marked needs_vtest) skip cleanly without it; this target fetches it and runs them.
+.PHONY: test-street results
+test-street: install data
+	$(BIN)/python -m pytest -m needs_vtest
+
+## Regenerate every utility figure and CSV in docs/figures/ (about 35 minutes on 2 busy cores).
+results: install data
+	for ds in faces digits street; do for v in eps b m; do \
+	  $(BIN)/dpimage eval sweep --dataset $$ds --vary $$v -o docs/figures || exit 1; \
+	done; done
