@@ -86,6 +86,7 @@ __all__ = [
     "UtilityPrediction",
     "clipped_laplace_moments",
     "discrete_laplace_variance",
+    "expected_clip_fraction",
     "predict_dp_blur",
     "predict_dp_pix",
 ]
@@ -195,6 +196,25 @@ def predict_dp_pix(
         _, second = clipped_laplace_moments(means, (t / counts)[:, :, None])
         noise = float(np.sum(counts[:, :, None] * second)) / (height * width * second.shape[2])
     return UtilityPrediction("dp-pix", np_mse + noise, np_mse, noise, clip)
+
+
+def expected_clip_fraction(image: np.ndarray, b: int = 16, m: int = 16, eps: float = 0.5) -> float:
+    """Expected fraction of noisy cell means (cells x channels) that DP-Pix clips.
+
+    With the continuous Laplace approximation of scale ``s = t / n_k``, a cell
+    mean ``mu`` leaves ``[0, 255]`` with probability
+    ``(e^{-mu/s} + e^{-(255-mu)/s}) / 2``. A diagnostic of where the no-clip
+    formula (1) stops holding; for DP-Blur pass ``b = b0``.
+    """
+    image = check_image(image)
+    b = check_positive_int(b, "b")
+    t = _noise_scale_on_sums(
+        image.shape, check_positive_int(m, "m"), check_positive_float(eps, "eps")
+    )
+    counts = cell_counts(image.shape[0], image.shape[1], b).astype(np.float64)
+    means = cell_sums(image, b) / counts[:, :, None]
+    s = (t / counts)[:, :, None]
+    return float(np.mean(0.5 * (np.exp(-means / s) + np.exp(-(255.0 - means) / s))))
 
 
 def _reflect101(index: np.ndarray, n: int) -> np.ndarray:

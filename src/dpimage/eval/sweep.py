@@ -5,7 +5,9 @@ NP-Blur, DP-Blur), every image of the set is obfuscated and compared with its
 original by MSE, PSNR and SSIM (both settings of :mod:`dpimage.metrics`); the
 rows hold the means over images (and over ``repeats`` noise draws) with their
 standard errors, plus the closed-form expected MSE of the DP methods
-(:mod:`dpimage.eval.predict`, without and with clipping) averaged the same way.
+(:mod:`dpimage.eval.predict`, without and with clipping) averaged the same way,
+and ``p_clip``, the expected fraction of noisy cell means that clipping to
+``[0, 255]`` touches (where the no-clip formula stops holding).
 
 Defaults (seed 003 Table 1, seed 002 Sec. 4): ``b = 16``, ``m = 16``,
 ``eps = 0.5``; DP-Blur ``b0 = 4``, ``k = 99`` (sigma from k, as OpenCV).
@@ -38,7 +40,7 @@ import numpy as np
 
 from .. import dp_blur, dp_pix, np_blur, np_pix
 from ..metrics import mse, psnr_from_mse, ssim
-from .predict import predict_dp_blur, predict_dp_pix
+from .predict import expected_clip_fraction, predict_dp_blur, predict_dp_pix
 
 __all__ = [
     "DATASETS",
@@ -96,6 +98,7 @@ CSV_COLUMNS = (
     "ssim_wang_se",
     "mse_pred",
     "mse_pred_clip",
+    "p_clip",
 )
 
 
@@ -299,8 +302,17 @@ def _evaluate(
         row["mse_pred_clip"] = float(
             np.mean([_predict(method, params, x, True) for x in dataset.images])
         )
+        cell = params.get("b", params.get("b0"))
+        row["p_clip"] = float(
+            np.mean(
+                [
+                    expected_clip_fraction(x, cell, params["m"], params["eps"])
+                    for x in dataset.images
+                ]
+            )
+        )
     else:
-        row["mse_pred"] = row["mse_pred_clip"] = math.nan
+        row["mse_pred"] = row["mse_pred_clip"] = row["p_clip"] = math.nan
     return row
 
 
