@@ -185,3 +185,20 @@ def test_street_dataset_and_tiny_sweep():
     rows = run_sweep(ds, "b", values=(16,), methods=("np-pix", "dp-pix"))
     assert rows[1]["mse"] > rows[0]["mse"] > 0
     assert rows[1]["mse_pred_clip"] == pytest.approx(rows[1]["mse"], rel=0.15)
+
+
+def test_prediction_accuracy_table(tiny_faces, tmp_path):
+    rows = run_sweep(tiny_faces, "eps", values=(0.1, 5.0), methods=("np-pix", "dp-pix"))
+    path = write_csv(rows, tmp_path / "s.csv")
+    result = CliRunner().invoke(app, ["eval", "accuracy", str(path)])
+    assert result.exit_code == 0, result.output
+    table = result.stdout
+    assert table.count("| faces | dp-pix |") == 2 and "np-pix" not in table
+    from dpimage.eval.report import prediction_accuracy
+
+    acc = prediction_accuracy(read_csv(path))
+    low, high = sorted(acc["rows"], key=lambda e: e["value"])
+    assert high["p_clip"] < low["p_clip"]  # more noise, more clipping
+    assert abs(high["clip"]) < 0.15 and low["no_clip"] > 1.0  # no-clip formula breaks at 0.1
+    bad = CliRunner().invoke(app, ["eval", "accuracy", str(tmp_path / "none.csv")])
+    assert bad.exit_code == 1

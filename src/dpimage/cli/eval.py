@@ -220,3 +220,31 @@ def plot(
         _say(console, f"error: {csv_file}: {exc}", "red")
         raise typer.Exit(code=1) from None
     typer.echo(f"wrote {output}")
+
+
+@eval_app.command()
+def accuracy(
+    csv_files: Annotated[
+        list[Path],
+        typer.Argument(metavar="CSV...", help="CSVs written by `eval sweep`.", show_default=False),
+    ],
+    p_clip_max: Annotated[
+        float, typer.Option("--p-clip-max", help="'Clipping is rare' below this fraction.")
+    ] = 0.01,
+) -> None:
+    """Closed-form vs measured MSE of the DP rows of sweep CSVs, as a Markdown table."""
+    from ..eval.report import prediction_accuracy_markdown
+    from ..eval.sweep import read_csv
+
+    rows = []
+    for path in csv_files:
+        try:
+            rows += read_csv(path)
+        except (OSError, ValueError) as exc:
+            _say(_stderr(), f"error: {path}: {exc}", "red")
+            raise typer.Exit(code=1) from None
+    try:
+        typer.echo(prediction_accuracy_markdown(rows, p_clip_max=p_clip_max))
+    except KeyError as exc:
+        _say(_stderr(), f"error: not a sweep CSV (missing column {exc})", "red")
+        raise typer.Exit(code=1) from None
