@@ -62,12 +62,17 @@ def prediction_accuracy_markdown(rows: Sequence[dict], *, p_clip_max: float = 0.
             f"{100 * e['p_clip']:.1f}% | {e['mse']:,.0f} | {100 * e['no_clip']:+.1f}% | "
             f"{100 * e['clip']:+.1f}% |"
         )
-    w = acc["worst"]
     lines.append("")
-    lines.append(
-        f"Largest |error|: no-clip formula {100 * w['no_clip']['all']:.1f}% over all "
-        f"{len(acc['rows'])} rows, {100 * w['no_clip']['rare']:.1f}% over the {acc['n_rare']} "
-        f"rows with p_clip <= {100 * p_clip_max:g}%; clip formula {100 * w['clip']['all']:.1f}% "
-        f"over all rows."
-    )
+    for method in ("dp-pix", "dp-blur", None):
+        own = [r for r in rows if method is None or r["method"] == method]
+        sub = prediction_accuracy(own, p_clip_max=p_clip_max)
+        if not sub["rows"]:
+            continue
+        w = sub["worst"]
+        lines.append(
+            f"- {method or 'both'}: largest |error| of the no-clip formula "
+            f"{100 * w['no_clip']['rare']:.1f}% over the {sub['n_rare']} rows with p_clip <= "
+            f"{100 * p_clip_max:g}% ({100 * w['no_clip']['all']:.0f}% over all "
+            f"{len(sub['rows'])}); of the clip formula {100 * w['clip']['all']:.1f}% over all rows."
+        )
     return "\n".join(lines)
