@@ -74,3 +74,21 @@ bench: install
 
 clean:
 	rm -rf $(OUT) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+
+## Utility evaluation (issue 4). `make test` does not download the street scene: its
+## tests (marked needs_vtest) skip cleanly without it; this target fetches it and runs them.
+.PHONY: test-street results
+test-street: install data
+	$(BIN)/python -m pytest -m needs_vtest
+
+## Regenerate every utility figure and CSV in docs/figures/ (the commands docs/results.md lists).
+results: install data
+	$(BIN)/dpimage eval sweep --dataset faces --vary eps -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset faces --vary b -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset faces --vary m -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset digits --vary eps -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset digits --vary b --sample 300 -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset digits --vary m --sample 300 -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary eps -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary b --sample 20 -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary m --sample 20 -o docs/figures

@@ -6,11 +6,13 @@ One module per command group; each registers its commands on the root
 
 from __future__ import annotations
 
+from . import eval as _eval  # noqa: F401  (registers `eval sweep`, `eval plot`)
 from . import (
     release,  # noqa: F401  (registers pixelate, blur, compare)
     serve,  # noqa: F401  (registers serve)
     video,  # noqa: F401  (registers video)
 )
+from . import tune as _tune  # noqa: F401  (registers tune)
 from ._app import app
 
 __all__ = ["app", "main"]

