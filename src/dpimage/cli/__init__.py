@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import release  # noqa: F401  (registers pixelate, blur, compare)
 from ._app import app
+from .ambiguate import sub as _ambiguate  # noqa: F401  (registers `dpimage ambiguate`)
 
 __all__ = ["app", "main"]
 
