@@ -131,6 +131,7 @@ def distinguishing_attack(
     victim_data: tuple[np.ndarray, np.ndarray],
     *,
     seed: int = 0,
+    max_rows: int = 100_000,
 ) -> dict[str, float]:
     """Train a true-vs-fake classifier on the attacker's ambiguations; AUC on the victim's.
 
@@ -139,6 +140,8 @@ def distinguishing_attack(
     attacker_data, victim_data : (published (N, C, n), true_mask (N, C, n))
         Ambiguated codes with their true supports; the attacker's are made by
         the attacker from its own images, the victim's are scored.
+    max_rows : int
+        The classifier trains on at most this many (random) attacker rows.
 
     Returns
     -------
@@ -151,10 +154,13 @@ def distinguishing_attack(
 
     xa, ia = nonzero_features(model, attacker_data[0], stats)
     ya = attacker_data[1][tuple(ia.T)]
+    if len(ya) > max_rows:
+        keep = np.random.default_rng(seed).choice(len(ya), max_rows, replace=False)
+        xa, ya = xa[keep], ya[keep]
     xv, iv = nonzero_features(model, victim_data[0], stats)
     yv = victim_data[1][tuple(iv.T)]
     clf = HistGradientBoostingClassifier(
-        max_iter=200, learning_rate=0.1, early_stopping=True, random_state=seed
+        max_iter=150, learning_rate=0.1, early_stopping=True, random_state=seed
     )
     clf.fit(xa, ya)
     return {

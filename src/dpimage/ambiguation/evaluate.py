@@ -81,7 +81,7 @@ def evaluate(
     *,
     ks: tuple[int, ...] = (64, 128),
     seed: int = 0,
-    attacker_images: int = 120,
+    attacker_images: int = 80,
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Measure everything the results section reports.

@@ -21,7 +21,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .bundle import AmbiguationModel, fit_value_stats
-from .model import ModelConfig, SparseCodeAutoencoder
+from .model import ModelConfig, SparseCodeAutoencoder, top_k
 
 __all__ = [
     "FACE_TEST_PEOPLE",
@@ -93,15 +93,30 @@ class TrainSettings:
         augment: bool = True,
         seed: int = 0,
         threads: int = 1,
+        balance: float = 0.1,
     ) -> None:
-        if epochs < 1 or batch_size < 1 or not lr > 0 or threads < 1:
-            raise ValueError("epochs, batch_size, threads must be >= 1 and lr > 0")
+        if epochs < 1 or batch_size < 1 or not lr > 0 or threads < 1 or not balance >= 0:
+            raise ValueError("epochs, batch_size, threads must be >= 1, lr > 0, balance >= 0")
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.augment = augment
         self.seed = seed
         self.threads = threads
+        self.balance = balance
+
+
+def usage_penalty(z: torch.Tensor) -> torch.Tensor:
+    """Spread of the units' mean magnitudes within each map, ``mean((a_j / mean(a) - 1)**2)``.
+
+    ``a_j`` is unit j's mean ``|z|`` over the batch. Top-k picks large
+    magnitudes, so units with a larger typical magnitude are in the support
+    more often; a position that is (almost) always true cannot hide a fake.
+    Penalising the spread pushes every unit towards the same selection rate
+    k/n, which is what lets fakes sit anywhere (see :mod:`.ambiguate`).
+    """
+    a = z.abs().mean(dim=0)
+    return ((a / (a.mean(dim=-1, keepdim=True) + 1e-8) - 1.0) ** 2).mean()
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -133,7 +148,8 @@ def train_model(
         Network sizes; each batch uses one k drawn from ``config.train_k``.
     settings : TrainSettings, optional
         Epochs, batch size, learning rate (Adam, cosine decay), augmentation,
-        seed and torch threads.
+        seed, torch threads and the weight ``balance`` of
+        :func:`usage_penalty` added to the BCE loss (0 disables it).
     log : callable, optional
         Receives one progress line per epoch block.
 
@@ -179,7 +195,10 @@ def train_model(
             if settings.augment:
                 x = _augment(x, gen)
             k = ks[int(torch.randint(len(ks), (1,), generator=gen))]
-            loss = F.binary_cross_entropy_with_logits(net(x, k), x)
+            z = net.code(x)
+            loss = F.binary_cross_entropy_with_logits(net.decode_logits(top_k(z, k)), x)
+            if settings.balance > 0:
+                loss = loss + settings.balance * usage_penalty(z)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -71,6 +71,9 @@ def train(
     maps: Annotated[int, typer.Option("--maps", min=1, help="Code maps C.")] = 16,
     code_length: Annotated[int, typer.Option("--code-length", min=2, help="n per map.")] = 512,
     k: Annotated[list[int] | None, typer.Option("-k", help="Sparsity to support (repeat).")] = None,
+    balance: Annotated[
+        float, typer.Option("--balance", min=0.0, help="Weight of the unit-usage penalty.")
+    ] = 0.1,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Train a model on AT&T faces (people 1-32) or MNIST (50k), with BCE loss."""
@@ -93,7 +96,7 @@ def train(
         model = lib.train_model(
             images,
             config,
-            lib.TrainSettings(epochs=epochs, seed=seed),
+            lib.TrainSettings(epochs=epochs, seed=seed, balance=balance),
             log=lambda line: _say(console, line),
         )
         fingerprint = lib.save_model(model, output)
