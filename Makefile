@@ -57,3 +57,10 @@ bench: install
 
 clean:
 	rm -rf $(OUT) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+
+## Sparse-code ambiguation (issue 7): train the default faces model, then the evaluation in docs/ambiguation.
+AMBIG_MODEL := out/ambig/faces-default.safetensors
+ambiguation-results: install
+	mkdir -p out/ambig
+	test -f $(AMBIG_MODEL) || $(BIN)/dpimage ambiguate train --data faces --epochs 150 --seed 0 -o $(AMBIG_MODEL)
+	$(BIN)/dpimage ambiguate evaluate $(AMBIG_MODEL) -o docs/ambiguation --seed 0
