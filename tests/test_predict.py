@@ -12,6 +12,7 @@ import dpimage
 from dpimage import datasets
 from dpimage.cells import render_blocks
 from dpimage.eval.predict import (
+    _blurred_blocks,
     _effective_weights,
     clipped_laplace_moments,
     discrete_laplace_variance,
@@ -244,3 +245,14 @@ def test_clip_prediction_beats_the_unclipped_formula(photo):
     assert naive > 2 * np.mean(runs)
     assert predict_dp_pix(photo, b, m, eps, clip=True).mse < 1.1 * np.mean(runs)
     assert predict_dp_pix(photo, b, m, eps).mse > 2 * np.mean(runs)  # the no-clip model too
+
+
+@pytest.mark.parametrize(("shape", "b0", "k"), [((150, 190, 3), 4, 25), ((37, 45, 1), 3, 99)])
+def test_blurred_blocks_equal_opencv_blur_of_the_block_image(photo, shape, b0, k):
+    h, w, c = shape
+    image = photo[:h, :w] if c == 3 else photo[:h, :w, 0]  # colour, and gray smaller than k
+    grid = dpimage.np_pix(image, b=b0, output="grid").astype(np.float64) + 0.3
+    grid = grid.reshape(grid.shape[0], grid.shape[1], c)
+    expected = cv2.GaussianBlur(render_blocks(grid.astype(np.float32), h, w, b0), (k, k), 0)
+    got = _blurred_blocks(grid, h, w, b0, k, 0.0)
+    assert np.allclose(got.reshape(expected.shape), expected, atol=1e-3)
