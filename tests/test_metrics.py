@@ -92,3 +92,43 @@ def test_metric_errors():
         ssim(a, a, variant="wang")
     with pytest.raises(ValueError, match=">= 0"):
         psnr_from_mse(-1.0)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera"])
+def test_ssim_skimage_variant_equals_scikit_image(name):
+    """The OpenCV implementation behind ``variant="skimage"`` is scikit-image's number."""
+    skimage_metrics = pytest.importorskip("skimage.metrics")
+    image = datasets.photos(gray=name == "camera")[name][:150, :190]  # colour / gray, odd sizes
+    test = dpimage.dp_pix(image, b=8, m=4, eps=2, rng=3)
+    expected = skimage_metrics.structural_similarity(
+        image,
+        test,
+        data_range=255,
+        channel_axis=-1 if image.ndim == 3 else None,
+        win_size=7,
+        gaussian_weights=False,
+        use_sample_covariance=True,
+    )
+    assert ssim(image, test) == pytest.approx(expected, abs=1e-10)
+    assert ssim(image.astype(np.float32), test) == pytest.approx(expected, abs=1e-10)
+    assert ssim(image, image) == pytest.approx(1.0)
+
+
+def test_ssim_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        ssim(np.zeros((8, 8)), np.zeros((8, 9)))
+    with pytest.raises(ValueError, match="at least 7x7"):
+        ssim(np.zeros((6, 8)), np.zeros((6, 8)))
+
+
+def test_uint8_mse_fast_path_is_exact():
+    photo = datasets.photos()["astronaut"][:150, :190]
+    test = dpimage.dp_pix(photo, b=8, m=4, eps=1, rng=1)
+    diff = photo.astype(np.int64) - test.astype(np.int64)
+    assert mse(photo, test) == float(np.sum(diff * diff)) / photo.size
+    assert mse(photo, test) == mse(photo.astype(np.float32), test.astype(np.float32))
+    a = np.zeros((4, 4), dtype=np.uint8)
+    assert mse(a, np.full((4, 4), 3, dtype=np.uint8)) == 9.0
+    assert psnr_from_mse(9.0) == pytest.approx(10 * np.log10(255**2 / 9))
+    with pytest.raises(ValueError, match="same shape"):
+        mse(photo, photo[1:])

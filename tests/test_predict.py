@@ -1,6 +1,7 @@
 """Closed-form expected MSE against exact sums, integrals and seeded simulation on real data."""
 
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,12 +12,14 @@ import dpimage
 from dpimage import datasets
 from dpimage.cells import render_blocks
 from dpimage.eval.predict import (
+    _blurred_blocks,
     _effective_weights,
     clipped_laplace_moments,
     discrete_laplace_variance,
     predict_dp_blur,
     predict_dp_pix,
 )
+from dpimage.io import read_image
 from dpimage.metrics import mse
 
 
@@ -163,3 +166,93 @@ def test_prediction_rejects_bad_parameters(faces):
         predict_dp_blur(faces[0], k=4)
     with pytest.raises(ValueError):
         discrete_laplace_variance(0.0)
+
+
+# Moved from the web page's own predictor (tests/test_web_utility.py), which the page now
+# replaced by this module: a second quadrature (of the clipped value itself) and Monte Carlo
+# checks on a real photo cropped to have partial cells at b = 16 and b0 = 4.
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    image, _ = read_image(SAMPLES / "astronaut.jpg")
+    return image[:150, :190]
+
+
+@pytest.fixture(scope="module")
+def gray() -> np.ndarray:
+    image, _ = read_image(SAMPLES / "camera.png")
+    return image[:150, :190]
+
+
+@pytest.mark.parametrize(("mean", "scale"), [(128.0, 5.0), (10.0, 40.0), (250.0, 300.0), (0, 1)])
+def test_clipped_moments_by_quadrature_of_the_clipped_value(mean, scale):
+    def clipped(n: float) -> float:
+        return min(max(mean + n, 0.0), 255.0) - mean
+
+    def density(n: float) -> float:
+        return np.exp(-abs(n) / scale) / (2 * scale)
+
+    lo, hi = -mean - 50 * scale, 255 - mean + 50 * scale  # the tails beyond are < e^-50
+    kinks = sorted({-mean, 0.0, 255.0 - mean})
+
+    def quad(f):
+        return integrate.quad(f, lo, hi, points=kinks, limit=200, epsabs=1e-12)[0]
+
+    bias, second = clipped_laplace_moments(np.array(mean), np.array(scale))
+    assert bias == pytest.approx(quad(lambda n: clipped(n) * density(n)), rel=1e-6, abs=1e-9)
+    assert second == pytest.approx(quad(lambda n: clipped(n) ** 2 * density(n)), rel=1e-6)
+
+
+def test_clipped_moments_no_clipping_limit_is_two_s_squared():
+    _, second = clipped_laplace_moments(np.array(127.5), np.array(0.5))
+    assert second == pytest.approx(2 * 0.25)
+
+
+def _within_monte_carlo(predicted: float, runs: list[float]) -> bool:
+    # within 4 standard errors plus one grey level squared (rounding is only partly modelled)
+    return abs(predicted - np.mean(runs)) < 4 * np.std(runs) / np.sqrt(len(runs)) + 1.0
+
+
+@pytest.mark.parametrize(("b", "m", "eps"), [(16, 16, 0.5), (8, 4, 5.0), (16, 1, 50.0)])
+def test_dp_pix_clip_prediction_matches_monte_carlo_on_a_photo(photo, b, m, eps):
+    runs = [mse(photo, dpimage.dp_pix(photo, b, m, eps, rng=seed)) for seed in range(40)]
+    assert _within_monte_carlo(predict_dp_pix(photo, b, m, eps, clip=True).mse, runs)
+
+
+@pytest.mark.parametrize(("b0", "k", "eps"), [(4, 25, 0.5), (4, 25, 5.0), (3, 15, 50.0)])
+def test_dp_blur_clip_prediction_matches_monte_carlo_on_a_photo(photo, b0, k, eps):
+    runs = [mse(photo, dpimage.dp_blur(photo, b0, k, 16, eps, rng=seed)) for seed in range(40)]
+    assert _within_monte_carlo(predict_dp_blur(photo, b0, k, 16, eps, clip=True).mse, runs)
+
+
+def test_dp_pix_clip_prediction_gray_photo(gray):
+    runs = [mse(gray, dpimage.dp_pix(gray, 16, 16, 1.0, rng=seed)) for seed in range(40)]
+    assert _within_monte_carlo(predict_dp_pix(gray, 16, 16, 1.0, clip=True).mse, runs)
+
+
+def test_clip_prediction_beats_the_unclipped_formula(photo):
+    """At strong privacy, NP error + 2 s^2 (no clipping) overshoots the real error badly."""
+    b, m, eps = 16, 16, 0.5
+    scale = dpimage.cell_noise_scale(photo.shape, b=b, m=m, eps=eps)
+    counts = dpimage.cells.cell_counts(*photo.shape[:2], b)
+    naive = mse(photo, dpimage.np_pix(photo, b)) + float(
+        np.sum(counts * 2 * scale**2) / counts.sum()
+    )
+    runs = [mse(photo, dpimage.dp_pix(photo, b, m, eps, rng=seed)) for seed in range(40)]
+    assert naive > 2 * np.mean(runs)
+    assert predict_dp_pix(photo, b, m, eps, clip=True).mse < 1.1 * np.mean(runs)
+    assert predict_dp_pix(photo, b, m, eps).mse > 2 * np.mean(runs)  # the no-clip model too
+
+
+@pytest.mark.parametrize(("shape", "b0", "k"), [((150, 190, 3), 4, 25), ((37, 45, 1), 3, 99)])
+def test_blurred_blocks_equal_opencv_blur_of_the_block_image(photo, shape, b0, k):
+    h, w, c = shape
+    image = photo[:h, :w] if c == 3 else photo[:h, :w, 0]  # colour, and gray smaller than k
+    grid = dpimage.np_pix(image, b=b0, output="grid").astype(np.float64) + 0.3
+    grid = grid.reshape(grid.shape[0], grid.shape[1], c)
+    expected = cv2.GaussianBlur(render_blocks(grid.astype(np.float32), h, w, b0), (k, k), 0)
+    got = _blurred_blocks(grid, h, w, b0, k, 0.0)
+    assert np.allclose(got.reshape(expected.shape), expected, atol=1e-3)

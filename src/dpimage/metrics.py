@@ -20,6 +20,13 @@ numbers differ noticeably:
 Both use ``data_range = 255`` and, for colour, the mean of the per-channel
 SSIMs (``channel_axis=-1``).
 
+``"skimage"`` is computed here with OpenCV box filters rather than by calling
+scikit-image: the same formula (uniform 7x7 window, sample covariance, mean
+over the region at least 3 pixels from the border), equal to
+``skimage.metrics.structural_similarity`` to ~1e-14 (tested), and about 1.5-2x
+faster on a 1080p photo (``benchmarks/bench_ssim.py``), which matters for the
+latency of ``dpimage serve``. ``"wang"`` calls scikit-image.
+
 References
 ----------
 .. [1] Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image quality
@@ -31,6 +38,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import cv2
 import numpy as np
 
 __all__ = ["DATA_RANGE", "SSIM_VARIANTS", "mse", "psnr", "psnr_from_mse", "ssim"]
@@ -60,11 +68,20 @@ def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def mse(a: np.ndarray, b: np.ndarray) -> float:
     """Mean squared error over all pixels and channels, on the 0-255 scale.
 
+    Two uint8 arrays are compared by OpenCV (``cv2.norm``, ``NORM_L2SQR``),
+    much faster than float64 NumPy. The true sum of squared 8-bit differences
+    is an integer below ``2^53`` for any image that fits in memory, and
+    OpenCV's double result is within rounding of it, so rounding it recovers
+    the exact sum: the result is the same number as the float64 path.
+
     Examples
     --------
     >>> mse(np.array([[0, 255]]), np.array([[0, 0]]))
     32512.5
     """
+    a8, b8 = np.asarray(a), np.asarray(b)
+    if a8.dtype == np.uint8 and b8.dtype == np.uint8 and a8.shape == b8.shape and a8.size:
+        return float(round(cv2.norm(a8, b8, cv2.NORM_L2SQR))) / a8.size
     a, b = _pair(a, b)
     return float(np.mean((a - b) ** 2))
 
@@ -84,8 +101,41 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return psnr_from_mse(mse(a, b))
 
 
+_UNIFORM_WIN = 7
+
+
+def _ssim_uniform_channel(x: np.ndarray, y: np.ndarray) -> float:
+    """scikit-image's default SSIM of one float64 channel, with OpenCV box filters.
+
+    ``BORDER_REFLECT`` matches ``scipy.ndimage.uniform_filter(mode="reflect")``;
+    only pixels at least ``(7 - 1) / 2`` from the border are averaged, as
+    scikit-image does, so the border mode does not change the result anyway.
+    """
+
+    def box(img: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(
+            img,
+            cv2.CV_64F,
+            (_UNIFORM_WIN, _UNIFORM_WIN),
+            normalize=True,
+            borderType=cv2.BORDER_REFLECT,
+        )
+
+    n = _UNIFORM_WIN * _UNIFORM_WIN
+    cov_norm = n / (n - 1.0)
+    ux, uy = box(x), box(y)
+    vx = cov_norm * (box(x * x) - ux * ux)
+    vy = cov_norm * (box(y * y) - uy * uy)
+    vxy = cov_norm * (box(x * y) - ux * uy)
+    c1 = (0.01 * DATA_RANGE) ** 2
+    c2 = (0.03 * DATA_RANGE) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = (_UNIFORM_WIN - 1) // 2
+    return float(s[pad:-pad, pad:-pad].mean(dtype=np.float64))
+
+
 def ssim(a: np.ndarray, b: np.ndarray, *, variant: SsimVariant = "skimage") -> float:
-    """Structural similarity via scikit-image, in one of two stated settings.
+    """Structural similarity in one of two stated settings.
 
     Parameters
     ----------
@@ -107,6 +157,13 @@ def ssim(a: np.ndarray, b: np.ndarray, *, variant: SsimVariant = "skimage") -> f
     ValueError
         Unknown variant, shape mismatch, or an image smaller than the window
         (7 pixels for ``"skimage"``, 11 for ``"wang"``).
+
+    Notes
+    -----
+    ``"skimage"`` is computed with OpenCV box filters
+    (:func:`_ssim_uniform_channel`), equal to scikit-image's
+    ``structural_similarity`` with those settings to ~1e-14 and faster;
+    ``"wang"`` calls scikit-image (needs the ``eval`` extra).
     """
     if variant not in SSIM_VARIANTS:
         raise ValueError(f"variant must be one of {sorted(SSIM_VARIANTS)}, got {variant!r}")
@@ -116,6 +173,14 @@ def ssim(a: np.ndarray, b: np.ndarray, *, variant: SsimVariant = "skimage") -> f
         raise ValueError(
             f"SSIM ({variant}) needs images of at least {window}x{window} pixels, got {a.shape[:2]}"
         )
+    if variant == "skimage":
+        if a.ndim == 2:
+            return _ssim_uniform_channel(a, b)
+        channels = [
+            _ssim_uniform_channel(np.ascontiguousarray(a[..., c]), np.ascontiguousarray(b[..., c]))
+            for c in range(a.shape[2])
+        ]
+        return float(np.mean(channels))
     try:
         from skimage.metrics import structural_similarity
     except ImportError as exc:  # pragma: no cover - depends on the environment

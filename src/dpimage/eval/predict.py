@@ -77,8 +77,8 @@ from .._validation import (
     check_positive_float,
     check_positive_int,
 )
-from ..cells import cell_counts, cell_sums, render_blocks
-from ..mechanisms import np_blur, np_pix
+from ..cells import cell_counts, cell_sums
+from ..mechanisms import _upsample_blur_axis, np_blur, np_pix
 from ..metrics import mse, psnr_from_mse
 from ..privacy.sensitivity import channels_of, laplace_scale
 
@@ -247,6 +247,23 @@ def _effective_weights(n: int, b0: int, k: int, sigma: float) -> np.ndarray:
     return weights
 
 
+def _blurred_blocks(
+    grid: np.ndarray, height: int, width: int, b0: int, k: int, sigma: float
+) -> np.ndarray:
+    """Float32 Gaussian blur of the block image of ``grid`` ``(ny, nx, C)``, unrounded.
+
+    The same separable blur (``BORDER_REFLECT_101``) as ``cv2.GaussianBlur`` of
+    ``render_blocks(grid)``, computed from the cells without building the block
+    image first (:func:`dpimage.mechanisms._upsample_blur_axis`, the path
+    :func:`dpimage.dp_blur` uses): equal to float32 rounding, ~4x faster for
+    ``k = 99`` on a 1080p photo.
+    """
+    kernel = cv2.getGaussianKernel(k, sigma, ktype=cv2.CV_64F)
+    low = np.ascontiguousarray(grid.astype(np.float32))
+    rows = _upsample_blur_axis(low, width, b0, kernel, axis=1)
+    return _upsample_blur_axis(rows, height, b0, kernel, axis=0)
+
+
 def predict_dp_blur(
     image: np.ndarray,
     b0: int = 4,
@@ -294,13 +311,8 @@ def predict_dp_blur(
     bias, second = clipped_laplace_moments(grid, (t / counts)[:, :, None])
     variance = second - bias**2
     noise = float(np.sum(spread[:, :, None] * variance)) / (height * width * grid.shape[2])
-    kernel = (k, k)
-    shifted = cv2.GaussianBlur(
-        render_blocks((grid + bias).astype(np.float32), height, width, b0), kernel, sigma
-    )
-    plain = cv2.GaussianBlur(
-        render_blocks(grid.astype(np.float32), height, width, b0), kernel, sigma
-    )
+    shifted = _blurred_blocks(grid + bias, height, width, b0, k, sigma)
+    plain = _blurred_blocks(grid, height, width, b0, k, sigma)
     x = (image if image.ndim == 3 else image[:, :, None]).astype(np.float64)
     shape3 = (height, width, -1)
     correction = mse(shifted.reshape(shape3), x) - mse(plain.reshape(shape3), x)

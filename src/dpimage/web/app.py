@@ -15,8 +15,11 @@ One page (``static/index.html``) and a small JSON API:
     The noise comes from a throw-away seed held by the server for display only:
     it is never sent to the browser and never used for a download.
 ``GET /api/metrics?id=..&preview=..``
-    The slower numbers for the last preview: measured SSIM and the predicted
-    (expected) MSE and PSNR.
+    The slower numbers for the last preview: measured SSIM
+    (:func:`dpimage.metrics.ssim`) and the predicted (expected) MSE and PSNR
+    from the closed form of :mod:`dpimage.eval.predict`, with clipping, the
+    model ``dpimage tune`` uses. There is no cheap predicted SSIM (``tune``
+    simulates it), so that field is ``null``.
 ``POST /api/release``
     The same parameters; a ZIP with ``dpimage-release.png``, drawn afresh from
     the secure sampler (``rng=None``), and its manifest built by
@@ -60,8 +63,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .. import __version__, cell_noise_scale, dp_blur, dp_pix, np_blur, np_pix
+from ..eval.predict import predict_dp_blur, predict_dp_pix
 from ..io import InputError, build_manifest, read_image, write_image, write_manifest
-from . import _utility
+from ..metrics import mse, psnr_from_mse, ssim
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "METHODS", "create_app"]
 
@@ -335,7 +339,7 @@ def create_app(
         image = entry.image
         rng = np.random.default_rng(entry.preview_seed) if params.private else None
         released = params.run(image, rng)
-        measured = _utility.mse(image, released)
+        measured = mse(image, released)
         preview_id = secrets.token_urlsafe(8)
         with state.lock:
             entry.preview, entry.preview_key, entry.preview_id = released, params.key(), preview_id
@@ -345,7 +349,7 @@ def create_app(
             "image": "data:image/jpeg;base64," + jpeg,
             "method": METHODS[params.method][0],
             **_privacy_numbers(params, image.shape),
-            "measured": {"mse": measured, "psnr": _finite(_utility.psnr(measured))},
+            "measured": {"mse": measured, "psnr": _finite(psnr_from_mse(measured))},
             "server_ms": (time.perf_counter() - started) * 1000,
         }
 
@@ -362,11 +366,11 @@ def create_app(
             entry.predicted[key] = predicted
         return {
             "preview_id": preview_id,
-            "measured": {"ssim": _utility.ssim(entry.image, released)},
+            "measured": {"ssim": ssim(entry.image, released)},
             "predicted": {
                 "mse": predicted,
-                "psnr": _finite(_utility.psnr(predicted)),
-                "ssim": None,  # no SSIM model until the utility module (issue 4) lands
+                "psnr": _finite(psnr_from_mse(predicted)),
+                "ssim": None,  # no closed form; dpimage.tune measures SSIM by simulation
             },
         }
 
@@ -560,9 +564,9 @@ def _privacy_numbers(params: Params, shape: tuple[int, ...]) -> dict[str, Any]:
 
 
 def _predicted_mse(image: np.ndarray, params: Params, released: np.ndarray) -> float:
-    """Expected MSE of the release; exact for the deterministic NP methods."""
+    """Expected MSE of the release (clipped-Laplace model); exact for the NP methods."""
     if params.method == "dp-pix":
-        return _utility.predicted_mse_dp_pix(image, params.b, params.m, params.eps)
+        return predict_dp_pix(image, params.b, params.m, params.eps, clip=True).mse
     if params.method == "dp-blur":
-        return _utility.predicted_mse_dp_blur(image, params.b0, params.k, params.m, params.eps)
-    return _utility.mse(image, released)
+        return predict_dp_blur(image, params.b0, params.k, params.m, params.eps, clip=True).mse
+    return mse(image, released)
