@@ -6,8 +6,10 @@ One module per command group; each registers its commands on the root
 
 from __future__ import annotations
 
-from . import eval_attack  # noqa: F401  (registers `eval attack`, `eval identity-bound`)
-from . import release  # noqa: F401  (registers pixelate, blur, compare)
+from . import (
+    eval_attack,  # noqa: F401  (registers `eval attack`, `eval identity-bound`)
+    release,  # noqa: F401  (registers pixelate, blur, compare)
+)
 from ._app import app
 
 __all__ = ["app", "main"]
