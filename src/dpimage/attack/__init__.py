@@ -13,11 +13,14 @@ from .protocol import (
     confusion_summary,
     identity_bound,
     method_rng,
+    noise_free,
     obfuscate,
     paper_methods,
     pixel_distances,
     run_attack,
+    split_for_seed,
     stratified_split,
+    template_attack,
 )
 
 __all__ = [
@@ -28,9 +31,12 @@ __all__ = [
     "confusion_summary",
     "identity_bound",
     "method_rng",
+    "noise_free",
     "obfuscate",
     "paper_methods",
     "pixel_distances",
     "run_attack",
+    "split_for_seed",
     "stratified_split",
+    "template_attack",
 ]

@@ -221,6 +221,17 @@ def attack(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Discard previous results in OUT.")
     ] = False,
+    template: Annotated[
+        bool,
+        typer.Option(
+            "--template",
+            help="Instead of the CNN: nearest noise-free template of clean reference photos "
+            "(no training; needs no torch).",
+        ),
+    ] = False,
+    report_only: Annotated[
+        bool, typer.Option("--report-only", help="Only rewrite the report from OUT's runs CSV.")
+    ] = False,
 ) -> None:
     """Re-identify obfuscated test images with a CNN trained on obfuscated images.
 
@@ -229,13 +240,15 @@ def attack(
     (research): the images produced here are not private releases.
     """
     console = _stderr()
-    try:
-        from ..attack import Method, paper_methods
-        from ..attack import report as rep
-        from ..attack._torch import import_torch
-        from ..attack.train import TrainConfig
+    from ..attack import Method, paper_methods
+    from ..attack import report as rep
+    from ..attack.train import TrainConfig
 
-        import_torch()
+    try:
+        if not (template or report_only):
+            from ..attack._torch import import_torch
+
+            import_torch()
     except ImportError as exc:
         _say(console, f"error: {exc}", "red")
         raise typer.Exit(code=1) from None
@@ -280,7 +293,12 @@ def attack(
             else:
                 methods.append(Method(kind.value, b=b, k=k))
 
+    if report_only:
+        resume, overwrite = True, False
     runs_path = out / RUNS_CSV
+    if report_only and not runs_path.exists():
+        _say(console, f"error: --report-only: {runs_path} does not exist", "red")
+        raise typer.Exit(code=1)
     if runs_path.exists() and not (resume or overwrite):
         _say(console, f"error: {runs_path} exists: use --resume to add to it or --overwrite", "red")
         raise typer.Exit(code=1)
@@ -312,23 +330,38 @@ def attack(
     def log(message: str) -> None:
         _say(console, time.strftime("%H:%M:%S ") + message)
 
-    from ..attack import run_attack
+    from ..attack import run_attack, template_attack
 
     start = time.perf_counter()
     rows = list(previous)
-    for row in run_attack(
-        loaded,
-        methods,
-        seed_list,
-        model=kind,
-        repeats=repeat_list,
-        config=config,
-        embedding_attack=embedding,
-        log=log,
-        skip=lambda key: (loaded.name, key["seed"], key["method"], key["repeats"]) in done,
-    ):
+    if report_only:
+        runs = iter(())
+    elif template:
+        runs = (
+            row
+            for row in template_attack(loaded, methods, seed_list, repeats=repeat_list)
+            if (loaded.name, row["seed"], row["method"], row["repeats"]) not in done
+        )
+    else:
+        runs = run_attack(
+            loaded,
+            methods,
+            seed_list,
+            model=kind,
+            repeats=repeat_list,
+            config=config,
+            embedding_attack=embedding,
+            log=log,
+            skip=lambda key: (loaded.name, key["seed"], key["method"], key["repeats"]) in done,
+        )
+    for row in runs:
         rep.append_row(runs_path, row)
         rows.append(row)
+        if template:
+            log(
+                f"seed {row['seed']} {row['method']} r={row['repeats']}: "
+                f"template {row['accuracy']:.4f}"
+            )
     elapsed = time.perf_counter() - start
     if not rows:
         _say(console, "error: nothing was run", "red")
