@@ -88,6 +88,10 @@ def _float(value: Any) -> float:
     return float(value) if value not in ("", None) else math.nan
 
 
+def _col(row: Mapping[str, Any], name: str) -> float:
+    return _float(row.get(name))
+
+
 def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± std (sample std, ddof=1) over seeds per (dataset, method, repeats, attack).
 
@@ -101,10 +105,10 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault(key, []).append(r)
     out = []
     for (dataset, method, repeats, attack), rs in groups.items():
-        acc = np.array([_float(r["accuracy"]) for r in rs])
-        share = np.array([_float(r["top_class_share"]) for r in rs])
-        epochs = np.array([_float(r["epochs_run"]) for r in rs])
-        seconds = np.array([_float(r["train_seconds"]) for r in rs])
+        acc = np.array([_col(r, "accuracy") for r in rs])
+        share = np.array([_col(r, "top_class_share") for r in rs])
+        epochs = np.array([_col(r, "epochs_run") for r in rs])
+        seconds = np.array([_col(r, "train_seconds") for r in rs])
         first = rs[0]
         out.append(
             {
@@ -166,6 +170,7 @@ def markdown_table(summary: list[dict[str, Any]], papers: Mapping[str, float] | 
         "cnn": "CNN (papers' attack)",
         "nn-embed": "NN in clean embedding, obf. gallery",
         "nn-embed-clean": "NN in clean embedding, clean gallery",
+        "template": "nearest noise-free template (clean photos)",
     }
     rows: dict[tuple, dict[str, Any]] = {}
     for s in summary:
@@ -193,7 +198,8 @@ def markdown_table(summary: list[dict[str, Any]], papers: Mapping[str, float] | 
         share = f"{100 * cnn['top_class_share_max']:.0f}%"
         if cnn["collapsed_runs"]:
             share += f" (collapsed in {cnn['collapsed_runs']})"
-        cells += [f"{cnn['epochs_mean']:.1f}", share, str(cnn["seeds"])]
+        epochs = "–" if math.isnan(cnn["epochs_mean"]) else f"{cnn['epochs_mean']:.1f}"
+        cells += [epochs, share, str(cnn["seeds"])]
         lines.append("| " + " | ".join(cells) + " |")
     first = summary[0]
     lines.append("")

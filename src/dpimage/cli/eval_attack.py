@@ -384,8 +384,9 @@ def attack(
         "config": config.__dict__,
         "noise": "seeded NumPy generators (research)",
     }
-    with (out / "attack_run_info.json").open("w", encoding="utf-8") as fh:
-        json.dump(meta, fh, indent=2)
+    if not report_only:
+        with (out / "attack_run_info.json").open("w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=2)
     typer.echo(text)
     typer.echo(
         f"wrote {out}/attack_runs.csv, attack_summary.csv, attack.md, attack.png "
