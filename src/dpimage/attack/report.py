@@ -95,7 +95,8 @@ def _col(row: Mapping[str, Any], name: str) -> float:
 def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Mean ± std (sample std, ddof=1) over seeds per (dataset, method, repeats, attack).
 
-    Keeps the order in which (dataset, method, repeats, attack) first appear.
+    Sorted as the papers' tables: clean, NP-Pix, DP-Pix, NP-Blur, DP-Blur, by
+    eps, then releases ``r``.
     ``collapsed_runs`` counts runs whose most predicted label took at least
     half of the test set.
     """
@@ -136,7 +137,16 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "n_train": int(first["n_train"]),
             }
         )
-    return out
+    kinds = ["none", "np-pix", "dp-pix", "np-blur", "dp-blur"]
+    attacks = ["cnn", "nn-embed", "nn-embed-clean", "template"]
+
+    def order(row: dict[str, Any]) -> tuple:
+        kind = kinds.index(row["kind"]) if row["kind"] in kinds else len(kinds)
+        attack = attacks.index(row["attack"]) if row["attack"] in attacks else len(attacks)
+        eps = _float(row["eps"])
+        return (row["dataset"], kind, 0 if math.isnan(eps) else eps, row["repeats"], attack)
+
+    return sorted(out, key=order)
 
 
 def _write_text(path: Path, text: str) -> None:
