@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import eval as _eval  # noqa: F401  (registers `eval sweep`, `eval plot`)
 from . import (
+    eval_attack,  # noqa: F401  (registers `eval attack`, `eval identity-bound`)
     release,  # noqa: F401  (registers pixelate, blur, compare)
     serve,  # noqa: F401  (registers serve)
     video,  # noqa: F401  (registers video)

@@ -1,0 +1,458 @@
+"""``dpimage eval attack``: re-identification attacks on obfuscated images.
+
+Thin: parses options, loads the data, runs :func:`dpimage.attack.run_attack`
+(appending each finished run to ``attack_runs.csv``, so an interrupted run
+can be resumed with ``--resume``) and writes the summary CSV, Markdown and a
+PNG bar chart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from ..privacy import SEEDED_WARNING
+from ._common import _say, _stderr
+from ._eval_app import eval_app
+
+
+class Dataset(str, Enum):
+    faces = "faces"
+    digits = "digits"
+
+
+class Kind(str, Enum):
+    none = "none"
+    np_pix = "np-pix"
+    dp_pix = "dp-pix"
+    np_blur = "np-blur"
+    dp_blur = "dp-blur"
+
+
+class ModelKind(str, Enum):
+    auto = "auto"
+    face = "face"
+    digit = "digit"
+
+
+#: The papers' numbers (seed 003 Table 3; seed 002 Table 1), accuracy as a fraction.
+PAPERS = {
+    "faces": {
+        "NP-Pix b=16": 0.9625,
+        "DP-Pix b=16 ε=0.1": 0.0375,
+        "DP-Pix b=16 ε=0.3": 0.1875,
+        "DP-Pix b=16 ε=0.5": 0.4375,
+        "DP-Pix b=16 ε=1": 0.7750,
+        "NP-Blur k=99": 0.8875,
+        "DP-Blur b0=4 k=99 ε=0.1": 0.0125,
+        "DP-Blur b0=4 k=99 ε=0.5": 0.0750,
+        "DP-Blur b0=4 k=99 ε=1": 0.1750,
+    },
+    "digits": {
+        "NP-Pix b=16": 0.5213,
+        "DP-Pix b=16 ε=0.1": 0.1641,
+        "DP-Pix b=16 ε=0.3": 0.2041,
+        "DP-Pix b=16 ε=0.5": 0.2151,
+        "DP-Pix b=16 ε=1": 0.2295,
+        "NP-Blur k=99": 0.7635,
+        "DP-Blur b0=4 k=99 ε=0.1": 0.1135,
+        "DP-Blur b0=4 k=99 ε=0.5": 0.1175,
+        "DP-Blur b0=4 k=99 ε=1": 0.1343,
+    },
+}
+
+RUNS_CSV = "attack_runs.csv"
+
+
+def _ints(text: str, name: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise typer.BadParameter(f"{name} takes comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 0:
+        raise typer.BadParameter(f"{name} takes non-negative integers, got {text!r}")
+    return values
+
+
+def _load(
+    dataset: Dataset,
+    data: Path | None,
+    size: str | None,
+    quick: bool,
+    train_size: int | None,
+    test_size: int | None,
+):
+    from .. import datasets
+    from ..attack import LabelledData, stratified_split
+
+    if data is not None:
+        images, labels, classes = datasets.labelled_folder(data, gray=True)
+        if size is not None:
+            import cv2
+
+            try:
+                h, w = (int(v) for v in size.lower().split("x"))
+            except ValueError:
+                raise typer.BadParameter(
+                    f"--size is HEIGHTxWIDTH, e.g. 112x92, got {size!r}"
+                ) from None
+            if h < 1 or w < 1:
+                raise typer.BadParameter(f"--size must be positive, got {size!r}")
+            images = [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images]
+        shapes = {im.shape for im in images}
+        if len(shapes) > 1:
+            raise typer.BadParameter(
+                f"images in {data} have {len(shapes)} different sizes; pass --size HEIGHTxWIDTH"
+            )
+        if np.min(np.bincount(labels)) < 2:
+            raise typer.BadParameter(f"every class folder in {data} needs at least 2 images")
+        return LabelledData(data.name, np.stack(images), labels, classes)
+    if dataset is Dataset.faces:
+        images, labels = datasets.orl_faces()
+        return LabelledData("AT&T faces", images, labels, [f"s{p + 1}" for p in range(40)])
+    x, y = datasets.mnist("train")
+    xt, yt = datasets.mnist("test")
+    notes = []
+    train_size = train_size or (5000 if quick else None)
+    test_size = test_size or (1000 if quick else None)
+    rng = np.random.default_rng(0x3157)
+    if train_size is not None and train_size < len(y):
+        keep, _ = stratified_split(y, 1 - train_size / len(y), rng)
+        x, y = x[keep], y[keep]
+        notes.append(f"training subset: {len(y)} of 50000 (stratified, fixed)")
+    if test_size is not None and test_size < len(yt):
+        keep, _ = stratified_split(yt, 1 - test_size / len(yt), rng)
+        xt, yt = xt[keep], yt[keep]
+        notes.append(f"test subset: {len(yt)} of 10000 (stratified, fixed)")
+    return LabelledData("MNIST", x, y, [str(d) for d in range(10)], xt, yt, notes=notes)
+
+
+@eval_app.command("attack")
+def attack(
+    dataset: Annotated[
+        Dataset, typer.Option("--dataset", help="Built-in data set.")
+    ] = Dataset.faces,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Your own data: DIR/<identity>/<images>. Overrides --dataset.",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help="Resize --data images to HEIGHTxWIDTH.", show_default=False),
+    ] = None,
+    method: Annotated[
+        list[Kind] | None,
+        typer.Option(
+            "--method",
+            help="Obfuscation(s) to attack; default: the papers' 11.",
+            show_default=False,
+        ),
+    ] = None,
+    eps: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--eps",
+            help="ε for the DP methods (repeatable); default: the papers'.",
+            show_default=False,
+        ),
+    ] = None,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Comma-separated seeds (split, noise, init).")
+    ] = "0,1,2",
+    repeats: Annotated[
+        str, typer.Option("--repeats", help="Releases averaged per image, e.g. 1,5,25 (cost r·ε).")
+    ] = "1",
+    quick: Annotated[
+        bool, typer.Option("--quick", help="One seed; MNIST on 5000 train / 1000 test digits.")
+    ] = False,
+    train_size: Annotated[
+        int | None,
+        typer.Option("--train-size", min=10, help="MNIST training subset.", show_default=False),
+    ] = None,
+    test_size: Annotated[
+        int | None,
+        typer.Option("--test-size", min=10, help="MNIST test subset.", show_default=False),
+    ] = None,
+    model: Annotated[
+        ModelKind, typer.Option("--model", help="Network; auto: digit if ≤ 32 px, else face.")
+    ] = ModelKind.auto,
+    b: Annotated[int, typer.Option("-b", min=1, help="Cell side of NP-/DP-Pix.")] = 16,
+    m: Annotated[int, typer.Option("-m", min=1, help="Neighbourhood size of the DP methods.")] = 16,
+    b0: Annotated[int, typer.Option("--b0", min=1, help="DP-Blur's DP-Pix cell side.")] = 4,
+    k: Annotated[int, typer.Option("-k", min=1, help="Blur kernel size (odd).")] = 99,
+    max_epochs: Annotated[int, typer.Option("--max-epochs", min=1)] = 40,
+    patience: Annotated[
+        int,
+        typer.Option(
+            "--patience", min=1, help="Epochs without a better validation accuracy before stopping."
+        ),
+    ] = 5,
+    min_epochs: Annotated[
+        int, typer.Option("--min-epochs", min=1, help="No early stop before this epoch.")
+    ] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
+    embedding: Annotated[
+        bool,
+        typer.Option(
+            "--embedding/--no-embedding",
+            help="Also run the nearest-neighbour attack in the clean model's embedding.",
+        ),
+    ] = True,
+    out: Annotated[Path, typer.Option("-o", "--output", help="Output directory.")] = Path(
+        "attack-results"
+    ),
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep finished runs in OUT and add the missing ones.")
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Discard previous results in OUT.")
+    ] = False,
+    template: Annotated[
+        bool,
+        typer.Option(
+            "--template",
+            help="Instead of the CNN: nearest noise-free template of clean reference photos "
+            "(no training; needs no torch).",
+        ),
+    ] = False,
+    report_only: Annotated[
+        bool, typer.Option("--report-only", help="Only rewrite the report from OUT's runs CSV.")
+    ] = False,
+) -> None:
+    """Re-identify obfuscated test images with a CNN trained on obfuscated images.
+
+    The attack of McPherson et al. (2016) as run by Fan (2018, 2019): the
+    adversary has the obfuscated training images with labels. Noise is seeded
+    (research): the images produced here are not private releases.
+    """
+    console = _stderr()
+    from ..attack import Method, paper_methods
+    from ..attack import report as rep
+    from ..attack.train import TrainConfig
+
+    try:
+        if not (template or report_only):
+            from ..attack._torch import import_torch
+
+            import_torch()
+    except ImportError as exc:
+        _say(console, f"error: {exc}", "red")
+        raise typer.Exit(code=1) from None
+    if resume and overwrite:
+        raise typer.BadParameter("--resume and --overwrite exclude each other")
+    seed_list = _ints(seeds, "--seeds")
+    repeat_list = _ints(repeats, "--repeats")
+    if min(repeat_list) < 1:
+        raise typer.BadParameter("--repeats must be >= 1")
+    if quick and seeds == "0,1,2":
+        seed_list = [0]
+    if eps is not None and any(not (e > 0 and math.isfinite(e)) for e in eps):
+        raise typer.BadParameter(f"--eps must be positive, got {eps}")
+    if k % 2 == 0:
+        raise typer.BadParameter(f"-k must be odd, got {k}")
+    try:
+        config = TrainConfig(
+            batch_size=batch_size,
+            max_epochs=max_epochs,
+            patience=patience,
+            min_epochs=min(min_epochs, max_epochs),
+            threads=threads,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    if method is None:
+        methods = paper_methods(b=b, m=m, b0=b0, k=k)
+        if eps is not None:
+            methods = [x for x in methods if not x.private]
+            methods[2:2] = [Method("dp-pix", eps=e, b=b, m=m) for e in eps]
+            methods += [Method("dp-blur", eps=e, m=m, b0=b0, k=k) for e in eps]
+    else:
+        pix_eps = eps or [0.1, 0.3, 0.5, 1.0]
+        blur_eps = eps or [0.1, 0.5, 1.0]
+        methods = []
+        for kind in dict.fromkeys(method):
+            if kind is Kind.dp_pix:
+                methods += [Method("dp-pix", eps=e, b=b, m=m) for e in pix_eps]
+            elif kind is Kind.dp_blur:
+                methods += [Method("dp-blur", eps=e, m=m, b0=b0, k=k) for e in blur_eps]
+            else:
+                methods.append(Method(kind.value, b=b, k=k))
+
+    if report_only:
+        resume, overwrite = True, False
+    runs_path = out / RUNS_CSV
+    if report_only and not runs_path.exists():
+        _say(console, f"error: --report-only: {runs_path} does not exist", "red")
+        raise typer.Exit(code=1)
+    if runs_path.exists() and not (resume or overwrite):
+        _say(console, f"error: {runs_path} exists: use --resume to add to it or --overwrite", "red")
+        raise typer.Exit(code=1)
+    try:
+        loaded = _load(dataset, data, size, quick, train_size, test_size)
+    except (ValueError, OSError, RuntimeError) as exc:
+        if isinstance(exc, typer.BadParameter):
+            raise
+        _say(console, f"error: {str(exc).splitlines()[0]}", "red")
+        raise typer.Exit(code=1) from None
+    h, w = loaded.images.shape[1:]
+    kind = model.value if model is not ModelKind.auto else ("digit" if max(h, w) <= 32 else "face")
+    out.mkdir(parents=True, exist_ok=True)
+    previous = rep.read_rows(runs_path) if runs_path.exists() and resume else []
+    if overwrite and runs_path.exists():
+        runs_path.unlink()
+    done = rep.done_keys(previous)
+
+    _say(console, SEEDED_WARNING, "bold red")
+    for note in loaded.notes:
+        _say(console, f"note: {note}", "yellow")
+    _say(
+        console,
+        f"{loaded.name}: {len(loaded.labels)} images {h}x{w}, {loaded.n_classes} classes; "
+        f"{kind} network; {len(methods)} methods x {len(seed_list)} seeds",
+        "",
+    )
+
+    def log(message: str) -> None:
+        _say(console, time.strftime("%H:%M:%S ") + message)
+
+    from ..attack import run_attack, template_attack
+
+    start = time.perf_counter()
+    rows = list(previous)
+    if report_only:
+        runs = iter(())
+    elif template:
+        runs = (
+            row
+            for row in template_attack(loaded, methods, seed_list, repeats=repeat_list)
+            if (loaded.name, row["seed"], row["method"], row["repeats"]) not in done
+        )
+    else:
+        runs = run_attack(
+            loaded,
+            methods,
+            seed_list,
+            model=kind,
+            repeats=repeat_list,
+            config=config,
+            embedding_attack=embedding,
+            log=log,
+            skip=lambda key: (loaded.name, key["seed"], key["method"], key["repeats"]) in done,
+        )
+    for row in runs:
+        rep.append_row(runs_path, row)
+        rows.append(row)
+        if template:
+            log(
+                f"seed {row['seed']} {row['method']} r={row['repeats']}: "
+                f"template {row['accuracy']:.4f}"
+            )
+    elapsed = time.perf_counter() - start
+    if not rows:
+        _say(console, "error: nothing was run", "red")
+        raise typer.Exit(code=1)
+
+    summary = rep.summarise(rows)
+    rep.write_summary_csv(summary, out / "attack_summary.csv")
+    papers = PAPERS["faces" if loaded.name == "AT&T faces" else "digits"] if data is None else None
+    text = f"# Re-identification attack: {loaded.name}\n\n"
+    text += "\n".join(f"- {n}" for n in loaded.notes) + ("\n\n" if loaded.notes else "")
+    text += rep.markdown_table(summary, papers)
+    rep.write_markdown(text, out / "attack.md")
+    rep.write_bar_chart(
+        summary, out / "attack.png", title=f"Re-identification attack: {loaded.name}"
+    )
+    meta = {
+        "elapsed_seconds_this_invocation": round(elapsed, 1),
+        "seeds": seed_list,
+        "model": kind,
+        "config": config.__dict__,
+        "noise": "seeded NumPy generators (research)",
+    }
+    if not report_only:
+        with (out / "attack_run_info.json").open("w", encoding="utf-8") as fh:
+            json.dump(meta, fh, indent=2)
+    typer.echo(text)
+    typer.echo(
+        f"wrote {out}/attack_runs.csv, attack_summary.csv, attack.md, attack.png "
+        f"({elapsed / 60:.1f} min this run)"
+    )
+
+
+@eval_app.command("identity-bound")
+def identity_bound_cmd(
+    dataset: Annotated[
+        Dataset, typer.Option("--dataset", help="Built-in data set.")
+    ] = Dataset.faces,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Your own data: DIR/<identity>/<images> (same size).",
+            exists=True,
+            file_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    eps: Annotated[
+        list[float] | None, typer.Option("--eps", help="ε of one release.", show_default=False)
+    ] = None,
+    m: Annotated[int, typer.Option("-m", min=1, help="Neighbourhood the release protects.")] = 16,
+    limit: Annotated[
+        int, typer.Option("--limit", min=2, help="Use at most this many images (fixed sample).")
+    ] = 1000,
+) -> None:
+    """What ε·d/m says about identity: pixel distance d between different people's images."""
+    from ..attack import identity_bound, pixel_distances
+
+    try:
+        loaded = _load(dataset, data, None, False, None, None)
+    except (ValueError, OSError, RuntimeError) as exc:
+        if isinstance(exc, typer.BadParameter):
+            raise
+        _say(_stderr(), f"error: {str(exc).splitlines()[0]}", "red")
+        raise typer.Exit(code=1) from None
+    images, labels = loaded.images, loaded.labels
+    if len(labels) > limit:
+        keep = np.sort(np.random.default_rng(0).choice(len(labels), limit, replace=False))
+        images, labels = images[keep], labels[keep]
+    if len(np.unique(labels)) < 2:
+        raise typer.BadParameter("need images of at least two classes")
+    result = identity_bound(
+        pixel_distances(images, labels), eps or [0.1, 0.3, 0.5, 1.0], m=m, shape=images.shape[1:]
+    )
+    dist = result["distance"]
+    typer.echo(
+        f"{loaded.name}: {len(labels)} images {images.shape[1]}x{images.shape[2]} "
+        f"({dist['pixels']} pixels), {dist['pairs']} pairs of different classes; "
+        f"pixels that differ: min {dist['min']}, 5th percentile {dist['p05']:.0f}, "
+        f"median {dist['median']:.0f}"
+    )
+    typer.echo(
+        "| ε | noise scale per 16×16 cell mean | identity bound ε·d/m (min d) | (median d) "
+        "| ε·⌈d/m⌉ (median d) | m for a bound of 1 | its noise per 16×16 cell | "
+        "its noise, one cell = whole image |"
+    )
+    typer.echo("|---|---|---|---|---|---|---|---|")
+    for r in result["rows"]:
+        typer.echo(
+            f"| {r['eps']:g} | {r['noise_scale_b16']:.1f} | {r['bound_min']:.1f} "
+            f"| {r['bound_median']:.1f} | {r['group_bound_median']:.1f} | {r['m_for_bound_1']} "
+            f"| {r['noise_scale_b16_for_bound_1']:.0f} "
+            f"| {r['noise_scale_one_cell_for_bound_1']:.0f} |"
+        )
