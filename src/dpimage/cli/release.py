@@ -310,23 +310,17 @@ def pixelate(
         regions = region_spec(faces, people, boxes, mask_scale)
         if regions is not None and grid:
             raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
-        batch = _Batch(
-            command="pixelate",
-            params=ReleaseParams(
-                mechanism="dp_pix",
-                options={"b": b, "m": m, "eps": eps, "output": mode},
-                eps=eps,
-                seed=seed,
-                quality=quality,
-                overwrite=overwrite,
-                max_pixels=max_pixels,
-                regions=regions,
-            ),
-            m=m,
-            workers=n_workers,
-            dask=dask,
-            scheduler=scheduler,
+        params = ReleaseParams(
+            mechanism="dp_pix",
+            options={"b": b, "m": m, "eps": eps, "output": mode},
+            eps=eps,
+            seed=seed,
+            quality=quality,
+            overwrite=overwrite,
+            max_pixels=max_pixels,
+            regions=regions,
         )
+        batch = _Batch("pixelate", params, m, workers=n_workers, dask=dask, scheduler=scheduler)
         _run_batch(batch, inputs, output, ext)
     except _UsageError as exc:
         raise _usage_exit(exc) from None
@@ -369,23 +363,17 @@ def blur(
         )
         n_workers = check_parallel(workers, dask, scheduler)
         regions = region_spec(faces, people, boxes, mask_scale)
-        batch = _Batch(
-            command="blur",
-            params=ReleaseParams(
-                mechanism="dp_blur",
-                options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
-                eps=eps,
-                seed=seed,
-                quality=quality,
-                overwrite=overwrite,
-                max_pixels=max_pixels,
-                regions=regions,
-            ),
-            m=m,
-            workers=n_workers,
-            dask=dask,
-            scheduler=scheduler,
+        params = ReleaseParams(
+            mechanism="dp_blur",
+            options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+            eps=eps,
+            seed=seed,
+            quality=quality,
+            overwrite=overwrite,
+            max_pixels=max_pixels,
+            regions=regions,
         )
+        batch = _Batch("blur", params, m, workers=n_workers, dask=dask, scheduler=scheduler)
         _run_batch(batch, inputs, output, ext)
     except _UsageError as exc:
         raise _usage_exit(exc) from None
