@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from dpimage.batch import (
     ReleaseParams,
     Result,
+    _ordered,
     journal_path,
     process_one,
     read_journal,
@@ -178,6 +179,38 @@ def test_pool_worker_killed_mid_run(tmp_path):
 def test_run_jobs_rejects_bad_worker_count(tmp_path):
     with pytest.raises(ValueError, match="workers"):
         list(run_jobs([], params(), workers=0))
+    with pytest.raises(ValueError, match="chunk"):
+        list(run_jobs([], params(), chunk=0))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+@pytest.mark.parametrize("window", [1, 4, 9, 100])
+def test_ordered_groups_keep_input_order_and_the_window(chunk, window):
+    # Skipped results interleave with jobs; groups finish in reverse order.
+    def item(i):
+        if i % 5 == 2:
+            return Result(i, str(i), "skipped")
+        return i, Job(Path(str(i)), Path(f"o{i}"), str(i))
+
+    items = [item(i) for i in range(40)]
+    running: list[list[tuple[int, Job]]] = []
+    in_flight = {"jobs": 0, "max": 0}
+
+    def submit(group):
+        assert 1 <= len(group) <= chunk
+        running.append(group)
+        in_flight["jobs"] += len(group)
+        in_flight["max"] = max(in_flight["max"], in_flight["jobs"])
+
+    def wait_one():
+        group = running.pop()  # the newest group first: out of order
+        in_flight["jobs"] -= len(group)
+        return [(index, Result(index, job.name, "written")) for index, job in group]
+
+    out = list(_ordered(iter(items), submit, wait_one, window, chunk))
+    assert [r.index for r in out] == list(range(40))
+    assert [r.status for r in out] == ["skipped" if i % 5 == 2 else "written" for i in range(40)]
+    assert in_flight["max"] <= window
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 from dpimage.cells import (
     _cell_sums_opencv,
     _cell_sums_reduceat,
+    _cell_sums_row_bands,
     cell_counts,
     cell_sums,
     grid_shape,
@@ -44,14 +45,26 @@ def test_cell_sums_match_reference_loop(image, b):
     image3 = image if image.ndim == 3 else image[:, :, None]
     np.testing.assert_array_equal(_cell_sums_reduceat(image3, b), expected)
     np.testing.assert_array_equal(_cell_sums_opencv(image3, b), expected)
+    np.testing.assert_array_equal(_cell_sums_row_bands(image3, b), expected)
 
 
 @pytest.mark.parametrize("shape", [(1080, 1920), (1001, 777, 3)])
 def test_large_image_paths_agree(shape):
     image = np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8)
     image3 = image if image.ndim == 3 else image[:, :, None]
-    for b in (4, 16, 23):
-        np.testing.assert_array_equal(_cell_sums_opencv(image3, b), _cell_sums_reduceat(image3, b))
+    for b in (4, 7, 16, 23, 1000):
+        expected = _cell_sums_reduceat(image3, b)
+        np.testing.assert_array_equal(_cell_sums_opencv(image3, b), expected)
+        np.testing.assert_array_equal(_cell_sums_row_bands(image3, b), expected)
+        np.testing.assert_array_equal(cell_sums(image, b), expected)
+
+
+def test_row_bands_cannot_overflow_int32():
+    # The worst case for the int32 band sums: every pixel 255, a large cell.
+    image = np.full((3000, 40, 3), 255, dtype=np.uint8)
+    sums = _cell_sums_row_bands(image, 3000)
+    assert sums.dtype == np.int64
+    np.testing.assert_array_equal(sums[0, 0], [255 * 3000 * 40] * 3)
 
 
 @settings(max_examples=100, deadline=None)
