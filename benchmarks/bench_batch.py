@@ -206,35 +206,36 @@ def main(argv: list[str] | None = None) -> int:
         workloads = args.workloads.split(",")
         modes = args.modes.split(",")
         rates: dict[str, dict[str, float]] = {w: {} for w in workloads}
-        client = cluster = None
-        if "dask" in modes:
-            from distributed import Client, LocalCluster
+        print("\nfiles/s (whole directory; load average 1/5/15 min after each run):")
+        for mode in modes:
+            client = cluster = None
+            if mode == "dask":
+                # Started only now: an idle cluster's heartbeats would slow the other modes.
+                from distributed import Client, LocalCluster
 
-            c0 = time.perf_counter()
-            cluster = LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None,
-            )  # fmt: skip
-            client = Client(cluster)
-            client.register_plugin(dask_worker_plugin())  # as `dpimage --dask` does
-            report["dask_cluster_start_s"] = time.perf_counter() - c0
-        try:
-            print("\nfiles/s (whole directory; load average 1/5/15 min after each run):")
-            for mode in modes:
+                c0 = time.perf_counter()
+                cluster = LocalCluster(
+                    n_workers=2, threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=None,
+                )  # fmt: skip
+                client = Client(cluster)
+                client.register_plugin(dask_worker_plugin())  # as `dpimage --dask` does
+                report["dask_cluster_start_s"] = time.perf_counter() - c0
+            try:
                 for workload in workloads:
                     params = WORKLOADS[workload]()
-                    if mode == "dask":
-                        rate = timed_run(inputs, scratch / "out", params, 1, client)
-                    else:
-                        rate = timed_run(inputs, scratch / "out", params, int(mode), None)
+                    workers = 1 if mode == "dask" else int(mode)
+                    rate = timed_run(inputs, scratch / "out", params, workers, client)
                     rates[workload][mode] = rate
                     label = "dask LocalCluster(2)" if mode == "dask" else f"--workers {mode}"
-                    print(f"  {workload:<8} {label:<22} {rate:7.2f} files/s   load {load()}",
-                          flush=True)
-        finally:
-            if client is not None:
-                client.close()
-                cluster.close()
+                    print(
+                        f"  {workload:<8} {label:<22} {rate:7.2f} files/s   load {load()}",
+                        flush=True,
+                    )
+            finally:
+                if client is not None:
+                    client.close()
+                    cluster.close()
         report["files_per_s"] = rates
 
         print("\nratios:")
