@@ -292,6 +292,36 @@ def test_digit_cnn_learns_mnist_digits():
     assert np.mean(predict(trained, x[test]).argmax(1) == y[test]) >= 0.8
 
 
+def test_parallel_jobs_give_the_same_rows_as_one_process(faces):
+    pytest.importorskip("torch")
+    from dpimage.attack import run_attack
+    from dpimage.attack.train import TrainConfig
+
+    images, labels = faces
+    keep = labels < 6
+    data = LabelledData(
+        "faces-6", images[keep][:, ::2, ::2].copy(), labels[keep], [str(i) for i in range(6)]
+    )
+    methods = [Method("dp-pix", eps=1.0), Method("none"), Method("np-pix")]
+    config = TrainConfig(max_epochs=2, min_epochs=2, batch_size=8, threads=1)
+    skip = lambda key: key["method"] == "NP-Pix b=16" and key["seed"] == 1  # noqa: E731
+
+    def rows(jobs):
+        out = run_attack(
+            data, methods, [0, 1], model="face", config=config, skip=skip, jobs=jobs
+        )
+        timing = ("train_seconds", "obfuscate_seconds")
+        return sorted(
+            tuple((k, v) for k, v in row.items() if k not in timing) for row in out
+        )
+
+    serial, parallel = rows(1), rows(2)
+    assert parallel == serial
+    # 5 runs (one skipped), each a CNN row and two nearest-neighbour rows
+    assert len(serial) == 15
+    assert {dict(r)["attack"] for r in serial} == {"cnn", "nn-embed", "nn-embed-clean"}
+
+
 def test_bad_training_config():
     from dpimage.attack.train import TrainConfig
 

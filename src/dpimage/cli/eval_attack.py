@@ -204,7 +204,18 @@ def attack(
         int, typer.Option("--min-epochs", min=1, help="No early stop before this epoch.")
     ] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads.")] = 2,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, help="Torch CPU threads per network being trained.")
+    ] = 2,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Networks trained at once, in worker processes (same results, in the "
+            "order they finish). On 2 cores: --jobs 2 --threads 1.",
+        ),
+    ] = 1,
     embedding: Annotated[
         bool,
         typer.Option(
@@ -353,6 +364,7 @@ def attack(
             embedding_attack=embedding,
             log=log,
             skip=lambda key: (loaded.name, key["seed"], key["method"], key["repeats"]) in done,
+            jobs=jobs,
         )
     for row in runs:
         rep.append_row(runs_path, row)
