@@ -9,6 +9,7 @@ atomically.
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -35,6 +36,7 @@ class DataSet(str, Enum):
 
 
 class Method(str, Enum):
+    decoy = "decoy"
     donor = "donor"
     resample = "resample"
 
@@ -137,7 +139,7 @@ def encode(
     k_prime: Annotated[
         int | None, typer.Option("--k-prime", help="Published non-zeros per map; default 2k.")
     ] = None,
-    method: Annotated[Method, typer.Option("--method", help="Source of fakes.")] = Method.donor,
+    method: Annotated[Method, typer.Option("--method", help="Source of fakes.")] = Method.decoy,
     seed: Annotated[
         int | None,
         typer.Option("--seed", min=0, help="Reproducible fakes: anyone with it can find the key."),
@@ -232,19 +234,32 @@ def evaluate(
     model_path: Annotated[Path, typer.Argument(help="Model trained with --data faces.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results.")],
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch and OpenMP threads.")] = 1,
 ) -> None:
     """Key holders vs non-holders on held-out faces, attacks, key size; JSON + grid."""
     lib = _lib()
+    import time
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
     from ..ambiguation.evaluate import evaluate as run
     from ..ambiguation.evaluate import picture_grid
+
+    torch.set_num_threads(threads)
+    start = time.monotonic()
 
     console = _stderr()
     model = _load(lib, model_path)
     ks = tuple(k for k in (64, 128) if k in model.stats) or tuple(sorted(model.stats))
     train_images, test_images = lib.face_images(model.config.image_size)
-    results, pictures = run(
-        model, train_images, test_images, ks=ks, seed=seed, log=lambda s: _say(console, s)
-    )
+    with threadpool_limits(threads):
+        results, pictures = run(
+            model, train_images, test_images, ks=ks, seed=seed, log=lambda s: _say(console, s)
+        )
+    results["wall_seconds"] = round(time.monotonic() - start, 1)
+    results["threads"] = threads
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     output.mkdir(parents=True, exist_ok=True)
     (output / "ambiguation_results.json").write_text(json.dumps(results, indent=1) + "\n")
     rows = ["original"]
