@@ -153,8 +153,11 @@ def distinguishing_attack(
     Returns
     -------
     dict
-        ``auc`` (classifier, victim data), ``auc_abs_value`` (|v| alone) and
-        ``auc_train`` (classifier on its own training data, a fit check).
+        ``auc`` (classifier, victim data), ``auc_abs_value`` (|v| alone),
+        ``auc_train`` (classifier on its own training data, a fit check),
+        ``support_recovered`` (the attacker keeps the k published non-zeros
+        of each map the classifier finds most likely true) and ``guess``
+        (that code, (N, C, n)).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -170,8 +173,18 @@ def distinguishing_attack(
         max_iter=150, learning_rate=0.1, early_stopping=True, random_state=seed
     )
     clf.fit(xa, ya)
+    pv = clf.predict_proba(xv)[:, 1]
+    published, true_mask = victim_data
+    prob = np.full(published.shape, -np.inf)
+    prob[tuple(iv.T)] = pv
+    k = int(true_mask[0, 0].sum())
+    keep = np.argsort(-prob, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros(published.shape, dtype=bool)
+    np.put_along_axis(mask, keep, True, axis=-1)
     return {
-        "auc": float(roc_auc_score(yv, clf.predict_proba(xv)[:, 1])),
+        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
+        "guess": np.where(mask, published, 0.0).astype(np.float32),
+        "auc": float(roc_auc_score(yv, pv)),
         "auc_abs_value": threshold_auc(*victim_data),
         "auc_train": float(roc_auc_score(ya, clf.predict_proba(xa)[:, 1])),
     }

@@ -140,6 +140,8 @@ def evaluate(
                 (published, masks),
                 seed=seed,
             )
+            classified = decode_images(model, auc.pop("guess"))
+            auc.update(_mean_metrics(test, classified))
             row[scheme] = {
                 "nonholder_all": _mean_metrics(test, everything),
                 "nonholder_random_guess": _mean_metrics(test, decode_images(model, guesses)),
