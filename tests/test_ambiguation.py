@@ -506,3 +506,32 @@ def test_cli_train_one_epoch(tmp_path):
     model = load_model(out)
     assert sorted(model.stats) == [4, 8] and model.config.maps == 2
     assert runner.invoke(app, args).exit_code == 1  # exists, no --overwrite
+
+
+def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
+    """The evaluation end to end on the tiny model (faces of unseen people)."""
+    import json
+
+    _, model_path = tiny
+    result = CliRunner().invoke(
+        app, ["ambiguate", "evaluate", str(model_path), "-o", str(tmp_path / "ev")]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ev" / "ambiguation_results.json").read_text())
+    assert report["data"] == "faces" and report["n_test"] == 80
+    for k in ("8", "16"):
+        row = report["per_k"][k]
+        for scheme in ("decoy", "donor", "resample", "published"):
+            assert 0.0 <= row[scheme]["distinguishing"]["auc"] <= 1.0
+            assert "support_recovered" in row[scheme]["reencode_attack"]
+        assert row["donor"]["donor_matching"]["auc"] > 0.95
+        assert abs(row["decoy"]["donor_matching"]["auc"] - 0.5) < 0.1
+        assert row["published"]["distinguishing"]["auc_abs_value"] == 1.0
+    assert (tmp_path / "ev" / "ambiguation_grid.png").stat().st_size > 0
+
+
+def test_cli_decoy_defaults_match_the_library():
+    from dpimage.ambiguation import decoy
+    from dpimage.cli import ambiguate as cli
+
+    assert (cli.DECOY_ROUNDS, cli.DECOY_NOISE) == (decoy.DECOY_ITERATIONS, decoy.DECOY_NOISE)

@@ -7,7 +7,7 @@ import torch
 
 from .ambiguate import ambiguate, ambiguate_donor
 from .bundle import AmbiguationModel, ValueStats
-from .decoy import Reencoder, ambiguate_decoy, reencoder
+from .decoy import DECOY_ITERATIONS, DECOY_NOISE, Reencoder, ambiguate_decoy, reencoder
 from .keys import AmbiguatedCode, Key, apply_key, make_key, new_payload_id
 from .train import prepare_image
 
@@ -55,6 +55,8 @@ def encode_image(
     k_prime: int,
     method: str = "decoy",
     rng: int | np.random.Generator | None = None,
+    decoy_rounds: int = DECOY_ITERATIONS,
+    decoy_noise: float = DECOY_NOISE,
 ) -> tuple[AmbiguatedCode, Key]:
     """Encode one uint8 image into a shareable ambiguated code and its key.
 
@@ -76,6 +78,10 @@ def encode_image(
     rng : None, int or numpy.random.Generator, optional
         Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
         makes the fakes reproducible, and whoever knows it can recover the key.
+    decoy_rounds, decoy_noise : int, float
+        Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`); the
+        defaults were chosen for the faces model, digits use 16 and 0.0
+        (docs/results.md).
 
     Returns
     -------
@@ -88,7 +94,14 @@ def encode_image(
     x = prepare_image(image, model.config.image_size)[None]
     code = to_float16(sparse_codes(model, x, k)[0])
     published, true_mask = ambiguate_with(
-        code, k_prime, model.stats[k], method, rng, reencode=reencoder(model)
+        code,
+        k_prime,
+        model.stats[k],
+        method,
+        rng,
+        reencode=reencoder(model),
+        decoy_rounds=decoy_rounds,
+        decoy_noise=decoy_noise,
     )
     published = to_float16(published)
     payload_id = new_payload_id()
@@ -113,6 +126,8 @@ def ambiguate_with(
     rng: int | np.random.Generator | None,
     *,
     reencode: Reencoder | None = None,
+    decoy_rounds: int = DECOY_ITERATIONS,
+    decoy_noise: float = DECOY_NOISE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dispatch to the fake generator named by ``method`` (see :data:`METHODS`).
 
@@ -122,7 +137,9 @@ def ambiguate_with(
     if method == "decoy":
         if reencode is None:
             raise ValueError("decoy fakes need the model (reencode=reencoder(model))")
-        return ambiguate_decoy(code, k_prime, stats, reencode, rng=rng)
+        return ambiguate_decoy(
+            code, k_prime, stats, reencode, iterations=decoy_rounds, noise=decoy_noise, rng=rng
+        )
     if method == "donor":
         if stats.donors is None:
             raise ValueError("this model file has no donor codes; use method='resample'")

@@ -15,7 +15,7 @@ from .ambiguate import ambiguate_published, random_guess
 from .attacks import distinguishing_attack, donor_matching_attack, reencode_attack
 from .bundle import AmbiguationModel
 from .codec import ambiguate_with, decode_images, sparse_codes, to_float16
-from .decoy import reencoder
+from .decoy import DECOY_ITERATIONS, DECOY_NOISE, reencoder
 from .keys import AmbiguatedCode, ambiguated_to_bytes, key_to_bytes, make_key
 
 __all__ = ["evaluate", "jpeg_bytes_for_psnr", "picture_grid", "psnr", "ssim"]
@@ -63,9 +63,11 @@ def _mean_metrics(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     return {"psnr": float(np.mean(p)), "psnr_sd": float(np.std(p)), "ssim": float(np.mean(s))}
 
 
-def _ambiguate_all(codes, k_prime, stats, rng, scheme="decoy", reencode=None):
+def _ambiguate_all(codes, k_prime, stats, rng, scheme="decoy", reencode=None, decoy=None):
     if scheme == "decoy":
-        published, masks = ambiguate_with(codes, k_prime, stats, scheme, rng, reencode=reencode)
+        published, masks = ambiguate_with(
+            codes, k_prime, stats, scheme, rng, reencode=reencode, **(decoy or {})
+        )
         return np.stack([to_float16(p) for p in published]), masks
     pubs, masks = [], []
     for code in codes:
@@ -86,6 +88,8 @@ def evaluate(
     ks: tuple[int, ...] = (64, 128),
     seed: int = 0,
     attacker_images: int = 80,
+    decoy_rounds: int = DECOY_ITERATIONS,
+    decoy_noise: float = DECOY_NOISE,
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Measure everything the results section reports.
@@ -102,6 +106,8 @@ def evaluate(
         Key holders' sparsities; non-holders see k' = 2k.
     seed : int
         Seeds the fakes of this evaluation (reproducible research run).
+    decoy_rounds, decoy_noise : int, float
+        Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`).
 
     Returns
     -------
@@ -118,6 +124,8 @@ def evaluate(
     own = train[:attacker_images]
     schemes = ("decoy", "donor", "resample", "published")
     reencode = reencoder(model)
+    decoy = {"decoy_rounds": decoy_rounds, "decoy_noise": decoy_noise}
+    results["decoy_settings"] = {"rounds": decoy_rounds, "noise": decoy_noise}
     for k in ks:
         k_prime = 2 * k
         stats = model.stats[k]
@@ -127,7 +135,7 @@ def evaluate(
         row: dict = {"k_prime": k_prime, "holder": _mean_metrics(test, holder)}
         pictures[f"holder_k{k}"] = holder
         for scheme in schemes:
-            published, masks = _ambiguate_all(codes, k_prime, stats, rng, scheme, reencode)
+            published, masks = _ambiguate_all(codes, k_prime, stats, rng, scheme, reencode, decoy)
             everything = decode_images(model, published)
             guesses = np.stack([random_guess(p, k, rng=rng) for p in published])
             attack_guess = reencode_attack(model, published, k, iterations=5)
@@ -136,7 +144,7 @@ def evaluate(
             auc = distinguishing_attack(
                 model,
                 stats,
-                _ambiguate_all(own_codes, k_prime, stats, rng, scheme, reencode),
+                _ambiguate_all(own_codes, k_prime, stats, rng, scheme, reencode, decoy),
                 (published, masks),
                 seed=seed,
             )
