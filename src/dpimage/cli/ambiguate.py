@@ -144,7 +144,13 @@ def encode(
     k_prime: Annotated[
         int | None, typer.Option("--k-prime", help="Published non-zeros per map; default 2k.")
     ] = None,
-    method: Annotated[Method, typer.Option("--method", help="Source of fakes.")] = Method.decoy,
+    method: Annotated[
+        Method,
+        typer.Option(
+            "--method",
+            help="Source of fakes: decoy (synthetic face); donor (matchable: insecure); resample.",
+        ),
+    ] = Method.decoy,
     seed: Annotated[
         int | None,
         typer.Option("--seed", min=0, help="Reproducible fakes: anyone with it can find the key."),
@@ -174,6 +180,13 @@ def encode(
         _say(
             console,
             "WARNING: --seed makes the fakes reproducible; the seed reveals the keys.",
+            "yellow",
+        )
+    if method is Method.donor:
+        _say(
+            console,
+            "WARNING: donor fakes can be matched against the model file's stored codes "
+            "(measured: ~99% of keys recovered); use --method decoy.",
             "yellow",
         )
     import numpy as np
