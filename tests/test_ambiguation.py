@@ -43,6 +43,7 @@ from dpimage.ambiguation import (  # noqa: E402
     write_key,
 )
 from dpimage.ambiguation.attacks import threshold_auc  # noqa: E402
+from dpimage.ambiguation.decoy import ambiguate_decoy, reencoder  # noqa: E402
 from dpimage.ambiguation.evaluate import psnr  # noqa: E402
 from dpimage.ambiguation.keys import (  # noqa: E402
     ambiguated_from_bytes,
@@ -131,31 +132,59 @@ def test_key_holder_beats_mean_face_and_keyless_is_much_worse(tiny, faces):
 # --- fakes --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["resample", "donor"])
+def _ambiguate_one(model, code, method, rng):
+    stats = model.stats[K]
+    if method == "donor":
+        return ambiguate_donor(code, K_PRIME, stats.donors, rng=rng)
+    if method == "decoy":
+        return ambiguate_decoy(code, K_PRIME, stats, reencoder(model), rng=rng)
+    return ambiguate(code, K_PRIME, stats, rng=rng)
+
+
+@pytest.mark.parametrize("method", ["resample", "donor", "decoy"])
 def test_fakes_are_off_support_and_true_values_untouched(tiny, faces, method):
     model, _ = tiny
-    stats = model.stats[K]
     code = sparse_codes(model, faces[1][:1], K)[0]
-    if method == "donor":
-        published, mask = ambiguate_donor(code, K_PRIME, stats.donors, rng=3)
-    else:
-        published, mask = ambiguate(code, K_PRIME, stats, rng=3)
+    published, mask = _ambiguate_one(model, code, method, 3)
     assert np.array_equal(mask, code != 0)
     assert np.all(np.count_nonzero(published, axis=1) == K_PRIME)
     assert np.array_equal(published[mask], code[mask])
-    again = (
-        ambiguate_donor(code, K_PRIME, stats.donors, rng=3)
-        if method == "donor"
-        else ambiguate(code, K_PRIME, stats, rng=3)
-    )[0]
+    again = _ambiguate_one(model, code, method, 3)[0]
     assert np.array_equal(published, again)  # seeded: reproducible
+    assert not np.array_equal(published, _ambiguate_one(model, code, method, 4)[0])
+
+
+def test_decoy_uses_no_stored_codes_and_batches_like_single(tiny, faces):
+    """Decoy fakes come from the model and its aggregate statistics only: the
+    same seed gives the same output whether or not the donor codes are there.
+    In a batch, every map of every image gets k' - k fakes off its own support."""
+    from dataclasses import replace
+
+    model, _ = tiny
+    stats = model.stats[K]
+    codes = sparse_codes(model, faces[1][:6], K)
+    re = reencoder(model)
+    with_donors = ambiguate_decoy(codes, K_PRIME, stats, re, rng=7)
+    without = ambiguate_decoy(codes, K_PRIME, replace(stats, donors=None), re, rng=7)
+    assert np.array_equal(with_donors[0], without[0])
+    published, masks = with_donors
+    assert np.array_equal(masks, codes != 0)
+    assert np.all(np.count_nonzero(published, axis=-1) == K_PRIME)
+    with pytest.raises(ValueError, match="k'"):
+        ambiguate_decoy(codes, K, stats, re, rng=7)
+    with pytest.raises(ValueError, match="iterations"):
+        ambiguate_decoy(codes, K_PRIME, stats, re, iterations=0, rng=7)
 
 
 def _fake_and_true_values(model, images, scheme):
     stats = model.stats[K]
     rng = np.random.default_rng(1)
     fakes, trues, pubs, masks = [], [], [], []
-    for code in sparse_codes(model, images, K):
+    codes = sparse_codes(model, images, K)
+    if scheme == "decoy":
+        p, m = ambiguate_decoy(codes, K_PRIME, stats, reencoder(model), rng=rng)
+        return p[(p != 0) & ~m], p[m], p, m
+    for code in codes:
         if scheme == "donor":
             p, m = ambiguate_donor(code, K_PRIME, stats.donors, rng=rng)
         elif scheme == "resample":
@@ -169,7 +198,7 @@ def _fake_and_true_values(model, images, scheme):
     return np.concatenate(fakes), np.concatenate(trues), np.stack(pubs), np.stack(masks)
 
 
-@pytest.mark.parametrize("scheme", ["resample", "donor"])
+@pytest.mark.parametrize("scheme", ["resample", "donor", "decoy"])
 def test_fake_values_indistinguishable_but_published_scheme_separable(tiny, faces, scheme):
     """On held-out faces, the two-sample KS distance between fake and true values is
     below the distance between the true values of training faces and of test faces
@@ -327,6 +356,32 @@ def test_distinguishing_attack_control_is_separable(tiny, faces):
     victim = _fake_and_true_values(model, test[:40], "donor")[2:]
     ours = distinguishing_attack(model, stats, own, victim)
     assert ours["auc"] < control["auc"] - 0.05
+    assert control["support_recovered"] == 1.0  # the classifier's guess: every true value
+    assert np.all(np.count_nonzero(ours["guess"], axis=-1) == K)
+    assert np.all((ours["guess"] != 0) <= (victim[0] != 0))
+
+
+def test_donor_matching_finds_donor_fakes_but_not_decoys(tiny, faces):
+    """The stored donor codes are public: matching value ratios against them
+    flags donor fakes (AUC > 0.95, > 90 % of the true support recovered);
+    decoy fakes match nothing stored (AUC within 0.5 +- 0.1)."""
+    from dpimage.ambiguation.attacks import donor_match_scores, donor_matching_attack
+
+    model, _ = tiny
+    test = faces[1][:24]
+    _, _, pubs, masks = _fake_and_true_values(model, test, "donor")
+    found = donor_matching_attack(model, pubs, masks, K)
+    assert found["auc"] > 0.95
+    assert found["support_recovered"] > 0.9
+    assert np.all(np.count_nonzero(found["guess"], axis=-1) == K)
+    scores = donor_match_scores(pubs, model.stats[K].donors)
+    assert np.median(scores[(pubs != 0) & ~masks]) > np.median(scores[masks])
+    _, _, pubs, masks = _fake_and_true_values(model, test, "decoy")
+    decoy = donor_matching_attack(model, pubs, masks, K)
+    assert abs(decoy["auc"] - 0.5) < 0.1
+    assert decoy["support_recovered"] < 0.75
+    with pytest.raises(ValueError, match="donors"):
+        donor_match_scores(pubs, model.stats[K].donors[:, :1])
 
 
 def test_reencode_attack_keeps_k_published(tiny, faces):
@@ -451,3 +506,32 @@ def test_cli_train_one_epoch(tmp_path):
     model = load_model(out)
     assert sorted(model.stats) == [4, 8] and model.config.maps == 2
     assert runner.invoke(app, args).exit_code == 1  # exists, no --overwrite
+
+
+def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
+    """The evaluation end to end on the tiny model (faces of unseen people)."""
+    import json
+
+    _, model_path = tiny
+    result = CliRunner().invoke(
+        app, ["ambiguate", "evaluate", str(model_path), "-o", str(tmp_path / "ev")]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ev" / "ambiguation_results.json").read_text())
+    assert report["data"] == "faces" and report["n_test"] == 80
+    for k in ("8", "16"):
+        row = report["per_k"][k]
+        for scheme in ("decoy", "donor", "resample", "published"):
+            assert 0.0 <= row[scheme]["distinguishing"]["auc"] <= 1.0
+            assert "support_recovered" in row[scheme]["reencode_attack"]
+        assert row["donor"]["donor_matching"]["auc"] > 0.95
+        assert abs(row["decoy"]["donor_matching"]["auc"] - 0.5) < 0.1
+        assert row["published"]["distinguishing"]["auc_abs_value"] == 1.0
+    assert (tmp_path / "ev" / "ambiguation_grid.png").stat().st_size > 0
+
+
+def test_cli_decoy_defaults_match_the_library():
+    from dpimage.ambiguation import decoy
+    from dpimage.cli import ambiguate as cli
+
+    assert (cli.DECOY_ROUNDS, cli.DECOY_NOISE) == (decoy.DECOY_ITERATIONS, decoy.DECOY_NOISE)

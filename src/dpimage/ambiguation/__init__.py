@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .ambiguate import ambiguate, ambiguate_donor, ambiguate_published, random_guess
 from .bundle import AmbiguationModel, ValueStats, fit_value_stats, load_model, save_model
 from .codec import decode_code, decode_images, encode_image, sparse_codes
+from .decoy import ambiguate_decoy, reencoder
 from .keys import (
     AmbiguatedCode,
     AmbiguationFileError,
@@ -49,6 +50,7 @@ __all__ = [
     "TrainSettings",
     "ValueStats",
     "ambiguate",
+    "ambiguate_decoy",
     "ambiguate_donor",
     "ambiguate_published",
     "apply_key",
@@ -64,6 +66,7 @@ __all__ = [
     "random_guess",
     "read_ambiguated",
     "read_key",
+    "reencoder",
     "save_model",
     "sparse_codes",
     "top_k",

@@ -127,6 +127,11 @@ def ambiguate_donor(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add ``k' - k`` fakes per map taken from the true codes of other images (donors).
 
+    **Insecure when the donors are public**, as in a model file: the fakes can
+    be matched against them (:func:`~.attacks.donor_matching_attack`
+    recovers ~99 % of the true support). Kept for comparison; use
+    :func:`~.decoy.ambiguate_decoy`.
+
     For each map, donors are visited in a random order; each contributes its
     true non-zeros (position *and* value) that fall off the true support and
     off the fakes chosen so far, in random order, until ``k' - k`` fakes are

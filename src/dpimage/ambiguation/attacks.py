@@ -11,6 +11,11 @@
     image with the public encoder, keep the k published positions whose
     re-encoded magnitude is largest, decode that guess, and iterate. The
     encoder acts as the natural-image prior (it was trained on such images).
+(c) :func:`donor_matching_attack` — the model file is public and holds the
+    donor codes :func:`~.ambiguate.ambiguate_donor` takes fakes from. A donor
+    map copied into a published map, rescaled by one factor, shows up as
+    several published non-zeros whose ratio to that donor's values is the
+    same; true values match a donor's ratio only by chance.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from .codec import decode_images
 __all__ = [
     "FEATURE_NAMES",
     "distinguishing_attack",
+    "donor_match_scores",
+    "donor_matching_attack",
     "nonzero_features",
     "reencode_attack",
     "threshold_auc",
@@ -146,8 +153,11 @@ def distinguishing_attack(
     Returns
     -------
     dict
-        ``auc`` (classifier, victim data), ``auc_abs_value`` (|v| alone) and
-        ``auc_train`` (classifier on its own training data, a fit check).
+        ``auc`` (classifier, victim data), ``auc_abs_value`` (|v| alone),
+        ``auc_train`` (classifier on its own training data, a fit check),
+        ``support_recovered`` (the attacker keeps the k published non-zeros
+        of each map the classifier finds most likely true) and ``guess``
+        (that code, (N, C, n)).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -163,8 +173,18 @@ def distinguishing_attack(
         max_iter=150, learning_rate=0.1, early_stopping=True, random_state=seed
     )
     clf.fit(xa, ya)
+    pv = clf.predict_proba(xv)[:, 1]
+    published, true_mask = victim_data
+    prob = np.full(published.shape, -np.inf)
+    prob[tuple(iv.T)] = pv
+    k = int(true_mask[0, 0].sum())
+    keep = np.argsort(-prob, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros(published.shape, dtype=bool)
+    np.put_along_axis(mask, keep, True, axis=-1)
     return {
-        "auc": float(roc_auc_score(yv, clf.predict_proba(xv)[:, 1])),
+        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
+        "guess": np.where(mask, published, 0.0).astype(np.float32),
+        "auc": float(roc_auc_score(yv, pv)),
         "auc_abs_value": threshold_auc(*victim_data),
         "auc_train": float(roc_auc_score(ya, clf.predict_proba(xa)[:, 1])),
     }
@@ -207,3 +227,113 @@ def reencode_attack(
         if callback is not None:
             callback(it, guess)
     return guess
+
+
+def donor_match_scores(
+    published: np.ndarray, donors: np.ndarray, *, tolerance: float = 2e-3
+) -> np.ndarray:
+    """For every published non-zero, how many others share its ratio to one stored donor.
+
+    For each map and each donor code ``d`` (public, in the model file) the
+    ratio ``published / d`` is taken at the positions where both are
+    non-zero and of the same sign; a non-zero's score is the largest number,
+    over donors, of *other* non-zeros of its map whose log-ratio lies within
+    ``tolerance`` of its own. A donor map copied in and rescaled by one
+    factor gives all its copied values the same ratio (up to float16
+    rounding, about 1e-3 in log), so fakes score high; true values collide
+    with a donor's ratio only by chance.
+
+    Parameters
+    ----------
+    published : ndarray, shape (N, C, n)
+        Ambiguated codes.
+    donors : ndarray, shape (D, C, n)
+        The donor codes stored in the model file (``stats.donors``).
+    tolerance : float
+        Half-width of a match in natural-log ratio.
+
+    Returns
+    -------
+    ndarray, shape (N, C, n), int
+        The score (0 at zeros of ``published``).
+    """
+    published = np.asarray(published, dtype=np.float64)
+    donors = np.asarray(donors, dtype=np.float64)
+    n_img, c, n = published.shape
+    if donors.ndim != 3 or donors.shape[1:] != (c, n):
+        raise ValueError(f"donors must be (D, {c}, {n}), got {donors.shape}")
+    d = len(donors)
+    scores = np.zeros(published.shape, dtype=np.int64)
+    span = 1e3  # rows of the flattened search are kept this far apart in log-ratio
+    for i in range(n_img):
+        for ci in range(c):
+            pos = np.flatnonzero(published[i, ci])
+            p = published[i, ci, pos]
+            dv = donors[:, ci, pos]  # (D, m)
+            ok = (dv != 0) & (np.sign(dv) == np.sign(p)[None])
+            if not ok.any():
+                continue
+            logr = np.log(np.abs(p)[None] / np.where(ok, np.abs(dv), 1.0))
+            keyed = logr + span * np.arange(d)[:, None]
+            flat = np.sort(keyed[ok])
+            x = keyed[ok]
+            count = (
+                np.searchsorted(flat, x + tolerance, side="right")
+                - np.searchsorted(flat, x - tolerance, side="left")
+                - 1
+            )
+            per = np.zeros((d, pos.size), dtype=np.int64)
+            per[ok] = count
+            scores[i, ci, pos] = per.max(axis=0)
+    return scores
+
+
+def donor_matching_attack(
+    model: AmbiguationModel,
+    published: np.ndarray,
+    true_mask: np.ndarray,
+    k: int,
+    *,
+    tolerance: float = 2e-3,
+) -> dict[str, object]:
+    """Find fakes by matching published values against the model's stored donor codes.
+
+    The attacker keeps, in each map, the ``k`` published non-zeros with the
+    lowest :func:`donor_match_scores`; ties (e.g. all zero when nothing
+    matches) are broken by the re-encode score of :func:`reencode_attack`
+    (one round), so against fakes that match no donor this attack is no
+    weaker than that one.
+
+    Returns
+    -------
+    dict
+        ``auc`` (score ``-match``, true = positive; 0.5 if no value
+        matches), ``support_recovered`` and ``guess`` (the attacker's code,
+        (N, C, n)).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    stats = model.stats.get(k)
+    if stats is None or stats.donors is None:
+        raise ValueError(f"the model has no donor codes for k={k}")
+    published = np.asarray(published, dtype=np.float32)
+    nz = published != 0
+    match = donor_match_scores(published, stats.donors, tolerance=tolerance)
+    reenc = np.abs(_reencode(model, published))
+    # lexicographic: fewer donor matches first, then larger re-encoded magnitude
+    tie = reenc / (reenc.max() + 1.0)
+    score = np.where(nz, -match + tie, -np.inf)
+    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros_like(nz)
+    np.put_along_axis(mask, keep, True, axis=-1)
+    labels = true_mask[nz]
+    auc = (
+        float(roc_auc_score(labels, -match[nz]))
+        if 0 < labels.sum() < labels.size and np.ptp(match[nz]) > 0
+        else 0.5
+    )
+    return {
+        "auc": auc,
+        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
+        "guess": np.where(mask, published, 0.0).astype(np.float32),
+    }

@@ -7,6 +7,7 @@ import torch
 
 from .ambiguate import ambiguate, ambiguate_donor
 from .bundle import AmbiguationModel, ValueStats
+from .decoy import DECOY_ITERATIONS, DECOY_NOISE, Reencoder, ambiguate_decoy, reencoder
 from .keys import AmbiguatedCode, Key, apply_key, make_key, new_payload_id
 from .train import prepare_image
 
@@ -52,8 +53,10 @@ def encode_image(
     *,
     k: int,
     k_prime: int,
-    method: str = "donor",
+    method: str = "decoy",
     rng: int | np.random.Generator | None = None,
+    decoy_rounds: int = DECOY_ITERATIONS,
+    decoy_noise: float = DECOY_NOISE,
 ) -> tuple[AmbiguatedCode, Key]:
     """Encode one uint8 image into a shareable ambiguated code and its key.
 
@@ -66,13 +69,19 @@ def encode_image(
         square and resized to the model's side (see :func:`~.train.prepare_image`).
     k, k_prime : int
         True and published non-zeros per code map.
-    method : {"donor", "resample"}
-        Fakes from the donor codes stored in the model
-        (:func:`~.ambiguate.ambiguate_donor`, default) or resampled per unit
-        from the true values' distribution (:func:`~.ambiguate.ambiguate`).
+    method : {"decoy", "donor", "resample"}
+        Fakes from the code of a synthetic decoy image
+        (:func:`~.decoy.ambiguate_decoy`, default), from the donor codes
+        stored in the model (:func:`~.ambiguate.ambiguate_donor`; an attacker
+        can match them, see :func:`~.attacks.donor_matching_attack`) or
+        resampled per unit (:func:`~.ambiguate.ambiguate`).
     rng : None, int or numpy.random.Generator, optional
         Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
         makes the fakes reproducible, and whoever knows it can recover the key.
+    decoy_rounds, decoy_noise : int, float
+        Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`); the
+        defaults were chosen for the faces model, digits use 16 and 0.0
+        (docs/results.md).
 
     Returns
     -------
@@ -84,7 +93,16 @@ def encode_image(
         raise ValueError(f"this model supports k in {sorted(model.stats)}, got k={k}")
     x = prepare_image(image, model.config.image_size)[None]
     code = to_float16(sparse_codes(model, x, k)[0])
-    published, true_mask = ambiguate_with(code, k_prime, model.stats[k], method, rng)
+    published, true_mask = ambiguate_with(
+        code,
+        k_prime,
+        model.stats[k],
+        method,
+        rng,
+        reencode=reencoder(model),
+        decoy_rounds=decoy_rounds,
+        decoy_noise=decoy_noise,
+    )
     published = to_float16(published)
     payload_id = new_payload_id()
     amb = AmbiguatedCode(
@@ -97,7 +115,7 @@ def encode_image(
     return amb, make_key(published, true_mask, payload_id, model.fingerprint)
 
 
-METHODS = ("donor", "resample")
+METHODS = ("decoy", "donor", "resample")
 
 
 def ambiguate_with(
@@ -106,8 +124,22 @@ def ambiguate_with(
     stats: ValueStats,
     method: str,
     rng: int | np.random.Generator | None,
+    *,
+    reencode: Reencoder | None = None,
+    decoy_rounds: int = DECOY_ITERATIONS,
+    decoy_noise: float = DECOY_NOISE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch to the fake generator named by ``method`` (see :data:`METHODS`)."""
+    """Dispatch to the fake generator named by ``method`` (see :data:`METHODS`).
+
+    ``code`` is ``(C, n)``, or ``(N, C, n)`` for ``"decoy"`` (which needs the
+    model's ``reencode``, :func:`~.decoy.reencoder`).
+    """
+    if method == "decoy":
+        if reencode is None:
+            raise ValueError("decoy fakes need the model (reencode=reencoder(model))")
+        return ambiguate_decoy(
+            code, k_prime, stats, reencode, iterations=decoy_rounds, noise=decoy_noise, rng=rng
+        )
     if method == "donor":
         if stats.donors is None:
             raise ValueError("this model file has no donor codes; use method='resample'")

@@ -12,9 +12,10 @@ from collections.abc import Callable
 import numpy as np
 
 from .ambiguate import ambiguate_published, random_guess
-from .attacks import distinguishing_attack, reencode_attack
+from .attacks import distinguishing_attack, donor_matching_attack, reencode_attack
 from .bundle import AmbiguationModel
 from .codec import ambiguate_with, decode_images, sparse_codes, to_float16
+from .decoy import DECOY_ITERATIONS, DECOY_NOISE, reencoder
 from .keys import AmbiguatedCode, ambiguated_to_bytes, key_to_bytes, make_key
 
 __all__ = ["evaluate", "jpeg_bytes_for_psnr", "picture_grid", "psnr", "ssim"]
@@ -62,7 +63,12 @@ def _mean_metrics(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     return {"psnr": float(np.mean(p)), "psnr_sd": float(np.std(p)), "ssim": float(np.mean(s))}
 
 
-def _ambiguate_all(codes, k_prime, stats, rng, scheme="donor"):
+def _ambiguate_all(codes, k_prime, stats, rng, scheme="decoy", reencode=None, decoy=None):
+    if scheme == "decoy":
+        published, masks = ambiguate_with(
+            codes, k_prime, stats, scheme, rng, reencode=reencode, **(decoy or {})
+        )
+        return np.stack([to_float16(p) for p in published]), masks
     pubs, masks = [], []
     for code in codes:
         if scheme == "published":
@@ -82,6 +88,8 @@ def evaluate(
     ks: tuple[int, ...] = (64, 128),
     seed: int = 0,
     attacker_images: int = 80,
+    decoy_rounds: int = DECOY_ITERATIONS,
+    decoy_noise: float = DECOY_NOISE,
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Measure everything the results section reports.
@@ -98,6 +106,8 @@ def evaluate(
         Key holders' sparsities; non-holders see k' = 2k.
     seed : int
         Seeds the fakes of this evaluation (reproducible research run).
+    decoy_rounds, decoy_noise : int, float
+        Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`).
 
     Returns
     -------
@@ -112,7 +122,10 @@ def evaluate(
     pictures: dict[str, np.ndarray] = {"original": test}
     c, n = model.config.maps, model.config.code_length
     own = train[:attacker_images]
-    schemes = ("donor", "resample", "published")
+    schemes = ("decoy", "donor", "resample", "published")
+    reencode = reencoder(model)
+    decoy = {"decoy_rounds": decoy_rounds, "decoy_noise": decoy_noise}
+    results["decoy_settings"] = {"rounds": decoy_rounds, "noise": decoy_noise}
     for k in ks:
         k_prime = 2 * k
         stats = model.stats[k]
@@ -122,7 +135,7 @@ def evaluate(
         row: dict = {"k_prime": k_prime, "holder": _mean_metrics(test, holder)}
         pictures[f"holder_k{k}"] = holder
         for scheme in schemes:
-            published, masks = _ambiguate_all(codes, k_prime, stats, rng, scheme)
+            published, masks = _ambiguate_all(codes, k_prime, stats, rng, scheme, reencode, decoy)
             everything = decode_images(model, published)
             guesses = np.stack([random_guess(p, k, rng=rng) for p in published])
             attack_guess = reencode_attack(model, published, k, iterations=5)
@@ -131,10 +144,12 @@ def evaluate(
             auc = distinguishing_attack(
                 model,
                 stats,
-                _ambiguate_all(own_codes, k_prime, stats, rng, scheme),
+                _ambiguate_all(own_codes, k_prime, stats, rng, scheme, reencode, decoy),
                 (published, masks),
                 seed=seed,
             )
+            classified = decode_images(model, auc.pop("guess"))
+            auc.update(_mean_metrics(test, classified))
             row[scheme] = {
                 "nonholder_all": _mean_metrics(test, everything),
                 "nonholder_random_guess": _mean_metrics(test, decode_images(model, guesses)),
@@ -144,7 +159,14 @@ def evaluate(
                 },
                 "distinguishing": auc,
             }
-            if scheme == "donor":
+            if stats.donors is not None:
+                matched = donor_matching_attack(model, published, masks, k)
+                guess = matched.pop("guess")
+                row[scheme]["donor_matching"] = {
+                    **matched,
+                    **_mean_metrics(test, decode_images(model, guess)),
+                }
+            if scheme == "decoy":
                 pictures[f"all_kp{k_prime}"] = everything
                 pictures[f"guess_k{k}"] = decode_images(model, guesses)
                 pictures[f"attack_k{k}"] = attacked
