@@ -331,8 +331,15 @@ def test_interrupted_run_then_rerun_completes(tmp_path, sig):
     make_images(tmp_path / "in", count, size=(192, 288))
     out = tmp_path / "out"
     cmd = _dpimage_cmd("blur", tmp_path / "in", "-o", out, "-k", 31, "--workers", 2)
+    # A shell starting the test suite in the background (`make test &`, some CI runners)
+    # ignores SIGINT, and an ignored SIGINT is inherited: Python then never turns it
+    # into KeyboardInterrupt. Ctrl-C in a terminal is not ignored; restore that here.
+    interactive = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        [cmd[0], "-c", interactive + cmd[2], *cmd[3:]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
     try:
