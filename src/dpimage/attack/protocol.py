@@ -276,6 +276,34 @@ def noise_free(image: np.ndarray, method: Method) -> np.ndarray:
     return method.apply(image, np.random.default_rng(0))
 
 
+def _row_header(
+    data: LabelledData,
+    seed: int,
+    method: Method,
+    r: int,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    baselines: dict[str, float],
+) -> dict[str, Any]:
+    """The columns every result row starts with: what was attacked, on how much data."""
+    return {
+        "dataset": data.name,
+        "seed": int(seed),
+        "method": method.label,
+        "repeats": r,
+        "kind": method.kind,
+        "eps": method.eps if method.private else "",
+        "eps_spent": averaging_cost(method.eps, r) if method.private else "",
+        "m": method.m if method.private else "",
+        "n_train": n_train,
+        "n_val": n_val,
+        "n_test": n_test,
+        "n_classes": data.n_classes,
+        **baselines,
+    }
+
+
 def template_attack(
     data: LabelledData,
     methods: list[Method],
@@ -313,19 +341,7 @@ def template_attack(
                 dist = np.stack([np.abs(templates - q).sum(axis=1) for q in x_test])
                 pred = y_pool[np.argmin(dist, axis=1)]
                 yield {
-                    "dataset": data.name,
-                    "seed": int(seed),
-                    "method": method.label,
-                    "repeats": r,
-                    "kind": method.kind,
-                    "eps": method.eps if method.private else "",
-                    "eps_spent": averaging_cost(method.eps, r) if method.private else "",
-                    "m": method.m if method.private else "",
-                    "n_train": len(y_pool),
-                    "n_val": 0,
-                    "n_test": len(y_test),
-                    "n_classes": data.n_classes,
-                    **base,
+                    **_row_header(data, seed, method, r, len(y_pool), 0, len(y_test), base),
                     "attack": "template",
                     **confusion_summary(y_test, pred),
                 }
@@ -377,21 +393,22 @@ def _train(data: LabelledData, split: _Split, x: Any, model: str, config: Any, s
 def _common_row(
     data: LabelledData, split: _Split, seed: int, method: Method, r: int
 ) -> dict[str, Any]:
-    return {
-        "dataset": data.name,
-        "seed": int(seed),
-        "method": method.label,
-        "repeats": r,
-        "kind": method.kind,
-        "eps": method.eps if method.private else "",
-        "eps_spent": averaging_cost(method.eps, r) if method.private else "",
-        "m": method.m if method.private else "",
-        "n_train": len(split.tr),
-        "n_val": len(split.va),
-        "n_test": len(split.y_test),
-        "n_classes": data.n_classes,
-        **split.baselines,
-    }
+    sizes = len(split.tr), len(split.va), len(split.y_test)
+    return _row_header(data, seed, method, r, *sizes, split.baselines)
+
+
+class _SplitCache:
+    """The split of the last seed asked for: one seed's arrays in memory at a time."""
+
+    def __init__(self, data: LabelledData, val_fraction: float) -> None:
+        self.data, self.val_fraction = data, val_fraction
+        self.seed: int | None = None
+        self.split: _Split | None = None
+
+    def get(self, seed: int) -> _Split:
+        if self.split is None or seed != self.seed:
+            self.seed, self.split = seed, _Split.make(self.data, seed, self.val_fraction)
+        return self.split
 
 
 def _cnn_run(
@@ -515,12 +532,10 @@ def run_attack(
         )
         return
 
-    splits: dict[int, _Split] = {}
+    splits = _SplitCache(data, val_fraction)
     clean_models: dict[int, Any] = {}
     for seed, method, r in keys:
-        if seed not in splits:
-            splits = {seed: _Split.make(data, seed, val_fraction)}  # one seed in memory
-        split = splits[seed]
+        split = splits.get(seed)
         row, trained = _cnn_run(data, split, seed, method, r, model, config)
         log(_run_summary(row))
         if method.kind == "none":
@@ -540,22 +555,14 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(data: LabelledData, val_fraction: float) -> None:
-    _WORKER.update(data=data, val_fraction=val_fraction, splits={})
-
-
-def _worker_split(seed: int) -> _Split:
-    splits = _WORKER["splits"]
-    if seed not in splits:
-        splits.clear()
-        splits[seed] = _Split.make(_WORKER["data"], seed, _WORKER["val_fraction"])
-    return splits[seed]
+    _WORKER.update(data=data, splits=_SplitCache(data, val_fraction))
 
 
 def _worker_cnn(
     seed: int, method: Method | None, r: int, model: str, config: Any
 ) -> tuple[dict[str, Any] | None, Any]:
     """One CNN run in a worker; ``method=None`` trains only the clean embedding model."""
-    data, split = _WORKER["data"], _worker_split(seed)
+    data, split = _WORKER["data"], _WORKER["splits"].get(seed)
     if method is None:
         return None, _train(data, split, split.x_pool, model, config, seed)
     return _cnn_run(data, split, seed, method, r, model, config)
@@ -589,14 +596,12 @@ def _run_parallel(
 
     clean_models: dict[int, Any] = {}
     waiting: list[tuple[int, Method, int, dict[str, Any]]] = []
-    splits: dict[int, _Split] = {}
+    splits = _SplitCache(data, val_fraction)
 
     def finished_rows(seed: int, method: Method, r: int, row: dict[str, Any]) -> list[dict]:
         if not embedding_attack:
             return [row]
-        if seed not in splits:
-            splits[seed] = _Split.make(data, seed, val_fraction)
-        return [row, *_nn_rows(data, splits[seed], seed, method, r, clean_models[seed])]
+        return [row, *_nn_rows(data, splits.get(seed), seed, method, r, clean_models[seed])]
 
     ctx = mp.get_context("spawn")  # torch and forked OpenMP thread pools do not mix
     with ProcessPoolExecutor(
@@ -621,12 +626,6 @@ def _run_parallel(
             waiting = [w for w in waiting if w not in ready]
             for seed, method, r, row in ready:
                 yield from finished_rows(seed, method, r, row)
-            # Free the embedding splits of seeds with nothing left to do.
-            for seed in list(splits):
-                if not any(s == seed for s, _, _ in waiting) and not any(
-                    futures[f][0] == seed for f in pending
-                ):
-                    del splits[seed]
 
 
 def pixel_distances(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
