@@ -36,13 +36,22 @@ from .keys import (
     write_ambiguated,
     write_key,
 )
+from .mixture import FaceBasis, ambiguate_mixture, fit_face_basis
 from .model import ModelConfig, SparseCodeAutoencoder, top_k
-from .train import TrainSettings, digit_images, face_images, prepare_image, train_model
+from .train import (
+    TrainSettings,
+    digit_images,
+    face_images,
+    face_test_people,
+    prepare_image,
+    train_model,
+)
 
 __all__ = [
     "AmbiguatedCode",
     "AmbiguationFileError",
     "AmbiguationModel",
+    "FaceBasis",
     "Key",
     "KeyMismatchError",
     "ModelConfig",
@@ -52,6 +61,7 @@ __all__ = [
     "ambiguate",
     "ambiguate_decoy",
     "ambiguate_donor",
+    "ambiguate_mixture",
     "ambiguate_published",
     "apply_key",
     "decode_code",
@@ -59,6 +69,8 @@ __all__ = [
     "digit_images",
     "encode_image",
     "face_images",
+    "face_test_people",
+    "fit_face_basis",
     "fit_value_stats",
     "load_model",
     "make_key",

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..privacy.sampling import make_bit_source
+from ._random import _uniforms
 from .bundle import ValueStats
 
 __all__ = [
@@ -41,12 +41,6 @@ __all__ = [
     "random_guess",
     "support",
 ]
-
-
-def _uniforms(rng: int | np.random.Generator | None, n: int) -> np.ndarray:
-    """``n`` floats uniform in (0, 1) (53 random bits each, never exactly 0)."""
-    words = make_bit_source(rng).words(n)
-    return ((words >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
 
 def support(code: np.ndarray) -> np.ndarray:

@@ -1,11 +1,19 @@
 """A trained model with its fake-value statistics, stored as safetensors.
 
-The model file holds the network weights and, for each supported sparsity k,
-the statistics :mod:`.ambiguate` draws fakes from: how often each code unit is
-in the true support (``freq``) and quantiles of the true non-zero values at
-each unit (``quantiles``). Both are measured on the *training* images, never
-on an image being encoded. Files are read with :mod:`safetensors` only: no
-pickle is ever loaded.
+The model file holds the network weights; for each supported sparsity k, the
+statistics :mod:`.ambiguate` and :mod:`.decoy` draw fakes from: how often
+each code unit is in the true support (``freq``) and quantiles of the true
+non-zero values at each unit (``quantiles``); and the Gaussian model of the
+training images that :mod:`.mixture` draws its decoys from (mean image and
+scaled principal directions). All are measured on the *training* images,
+never on an image being encoded; none is an image or a code of one.
+
+Format version 1 files also stored up to 256 training codes per k (the
+donors of :func:`~.ambiguate.ambiguate_donor`). That was a mistake: an
+attacker matches donor fakes against them (:mod:`.attacks`) and anyone can
+decode them into the training faces. Version 2 files do not store them and
+add the face basis; version 1 files are still read. Files are read with
+:mod:`safetensors` only: no pickle is ever loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .mixture import FaceBasis
 from .model import ModelConfig, SparseCodeAutoencoder
 
 __all__ = [
@@ -31,12 +40,14 @@ __all__ = [
 ]
 
 FORMAT = "dpimage.ambiguation.model"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+#: Versions :func:`load_model` reads (1: donor codes, no face basis).
+READABLE_VERSIONS = ("1", "2")
 #: Quantiles kept per unit for inverse-CDF sampling of fake values.
 N_QUANTILES = 65
 #: Units with fewer true activations than this use their map's pooled quantiles.
 MIN_UNIT_COUNT = 24
-#: Training codes kept in the model file as the donor pool for fakes.
+#: Training codes used as the donor pool of the (insecure) donor fakes.
 MAX_DONORS = 256
 
 
@@ -48,7 +59,8 @@ class ValueStats:
     ----------
     donors : ndarray, shape (D, C, n), optional
         k-sparse codes of (up to ``MAX_DONORS``) training images, the source
-        of :func:`~.ambiguate.ambiguate_donor`'s fakes.
+        of :func:`~.ambiguate.ambiguate_donor`'s fakes. Only version 1 model
+        files store them (and :func:`fit_value_stats` with ``donors=True``).
     freq : ndarray, shape (C, n)
         Fraction of training images in which each unit is in the true support.
     quantiles : ndarray, shape (C, n, Q)
@@ -64,11 +76,12 @@ class ValueStats:
 
 @dataclass
 class AmbiguationModel:
-    """Network, configuration, fake-value statistics and a file fingerprint."""
+    """Network, configuration, fake-value statistics, face basis and a file fingerprint."""
 
     net: SparseCodeAutoencoder
     stats: dict[int, ValueStats] = field(default_factory=dict)
     fingerprint: str = ""
+    basis: FaceBasis | None = None
 
     @property
     def config(self) -> ModelConfig:
@@ -85,7 +98,9 @@ def _dense_codes(net: SparseCodeAutoencoder, images: np.ndarray, batch: int = 64
     return np.concatenate(out)
 
 
-def fit_value_stats(net: SparseCodeAutoencoder, images: np.ndarray, k: int) -> ValueStats:
+def fit_value_stats(
+    net: SparseCodeAutoencoder, images: np.ndarray, k: int, *, donors: bool = False
+) -> ValueStats:
     """Measure support frequencies and value quantiles of the k-sparse codes of ``images``.
 
     Parameters
@@ -96,6 +111,9 @@ def fit_value_stats(net: SparseCodeAutoencoder, images: np.ndarray, k: int) -> V
         Training images as float32 in [0, 1].
     k : int
         Sparsity per code map.
+    donors : bool
+        Also keep the codes of the first ``MAX_DONORS`` images (for
+        :func:`~.ambiguate.ambiguate_donor`; never saved in a model file).
     """
     codes = _dense_codes(net, images)  # (N, C, n)
     _, c, n = codes.shape
@@ -112,8 +130,10 @@ def fit_value_stats(net: SparseCodeAutoencoder, images: np.ndarray, k: int) -> V
             quantiles[ci, j] = (
                 np.quantile(values, levels) if values.size >= MIN_UNIT_COUNT else pooled
             )
-    donors = np.where(mask, codes, 0.0)[:MAX_DONORS].astype(np.float16).astype(np.float32)
-    return ValueStats(freq=freq.astype(np.float32), quantiles=quantiles, donors=donors)
+    kept = None
+    if donors:
+        kept = np.where(mask, codes, 0.0)[:MAX_DONORS].astype(np.float16).astype(np.float32)
+    return ValueStats(freq=freq.astype(np.float32), quantiles=quantiles, donors=kept)
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -138,8 +158,9 @@ def save_model(model: AmbiguationModel, path: str | os.PathLike[str]) -> str:
     for k, st in model.stats.items():
         tensors[f"stats.k{k}.freq"] = torch.from_numpy(np.ascontiguousarray(st.freq))
         tensors[f"stats.k{k}.quantiles"] = torch.from_numpy(np.ascontiguousarray(st.quantiles))
-        if st.donors is not None:
-            tensors[f"stats.k{k}.donors"] = torch.from_numpy(st.donors.astype(np.float16))
+    if model.basis is not None:
+        tensors["basis.mean"] = torch.from_numpy(np.ascontiguousarray(model.basis.mean))
+        tensors["basis.factors"] = torch.from_numpy(np.ascontiguousarray(model.basis.factors))
     metadata = {"format": FORMAT, "version": FORMAT_VERSION, "config": model.config.to_json()}
     path = Path(path)
     data = save_bytes(tensors, metadata=metadata)
@@ -171,10 +192,10 @@ def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
         raise ValueError(f"{path}: not a safetensors model file ({exc})") from None
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path}: not a dpimage ambiguation model")
-    if metadata.get("version") != FORMAT_VERSION:
+    if metadata.get("version") not in READABLE_VERSIONS:
         raise ValueError(
             f"{path}: model format version {metadata.get('version')!r} is not supported "
-            f"(this dpimage reads version {FORMAT_VERSION})"
+            f"(this dpimage reads versions {', '.join(READABLE_VERSIONS)})"
         )
     try:
         config = ModelConfig.from_json(metadata["config"])
@@ -203,4 +224,15 @@ def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
                 if donors.ndim != 3 or donors.shape[1:] != (c, n):
                     raise ValueError(f"{path}: malformed donor codes for k={k}")
             stats[k] = ValueStats(freq=freq, quantiles=quantiles.numpy(), donors=donors)
-    return AmbiguationModel(net=net, stats=stats, fingerprint=_file_fingerprint(path))
+    basis = None
+    if "basis.mean" in tensors or "basis.factors" in tensors:
+        try:
+            basis = FaceBasis(
+                mean=tensors["basis.mean"].float().numpy(),
+                factors=tensors["basis.factors"].float().numpy(),
+            )
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: malformed face basis ({exc})") from None
+        if basis.mean.shape != (config.image_size, config.image_size):
+            raise ValueError(f"{path}: the face basis does not fit the image size")
+    return AmbiguationModel(net=net, stats=stats, fingerprint=_file_fingerprint(path), basis=basis)

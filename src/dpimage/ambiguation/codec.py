@@ -9,6 +9,7 @@ from .ambiguate import ambiguate, ambiguate_donor
 from .bundle import AmbiguationModel, ValueStats
 from .decoy import DECOY_ITERATIONS, DECOY_NOISE, Reencoder, ambiguate_decoy, reencoder
 from .keys import AmbiguatedCode, Key, apply_key, make_key, new_payload_id
+from .mixture import ambiguate_mixture
 from .train import prepare_image
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "ambiguate_with",
     "decode_code",
     "decode_images",
+    "dense_codes",
     "encode_image",
     "sparse_codes",
     "to_float16",
@@ -41,6 +43,13 @@ def sparse_codes(model: AmbiguationModel, images: np.ndarray, k: int) -> np.ndar
 
 
 @torch.no_grad()
+def dense_codes(model: AmbiguationModel, images: np.ndarray) -> np.ndarray:
+    """Dense codes ``(N, C, n)`` (before top-k) of prepared images ``(N, S, S)`` in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    return model.net.code(x).numpy()
+
+
+@torch.no_grad()
 def decode_images(model: AmbiguationModel, codes: np.ndarray) -> np.ndarray:
     """Images ``(N, S, S)`` float32 in [0, 1] from codes ``(N, C, n)``."""
     z = torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32))
@@ -53,7 +62,7 @@ def encode_image(
     *,
     k: int,
     k_prime: int,
-    method: str = "decoy",
+    method: str = "mixture",
     rng: int | np.random.Generator | None = None,
     decoy_rounds: int = DECOY_ITERATIONS,
     decoy_noise: float = DECOY_NOISE,
@@ -69,12 +78,15 @@ def encode_image(
         square and resized to the model's side (see :func:`~.train.prepare_image`).
     k, k_prime : int
         True and published non-zeros per code map.
-    method : {"decoy", "donor", "resample"}
-        Fakes from the code of a synthetic decoy image
-        (:func:`~.decoy.ambiguate_decoy`, default), from the donor codes
-        stored in the model (:func:`~.ambiguate.ambiguate_donor`; an attacker
-        can match them, see :func:`~.attacks.donor_matching_attack`) or
-        resampled per unit (:func:`~.ambiguate.ambiguate`).
+    method : {"mixture", "decoy", "donor", "resample"}
+        Fakes from a symmetric draft with ``k'/k - 1`` random mixture faces
+        (:func:`~.mixture.ambiguate_mixture`, default; ``k'`` a multiple of
+        ``k``; the key holder decodes the image's drafted code, not its
+        plain top-k), from the code of a synthetic decoy image
+        (:func:`~.decoy.ambiguate_decoy`), from donor codes (version 1 model
+        files only; an attacker can match them, see
+        :func:`~.attacks.donor_matching_attack`) or resampled per unit
+        (:func:`~.ambiguate.ambiguate`).
     rng : None, int or numpy.random.Generator, optional
         Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
         makes the fakes reproducible, and whoever knows it can recover the key.
@@ -92,17 +104,20 @@ def encode_image(
     if k not in model.stats:
         raise ValueError(f"this model supports k in {sorted(model.stats)}, got k={k}")
     x = prepare_image(image, model.config.image_size)[None]
-    code = to_float16(sparse_codes(model, x, k)[0])
-    published, true_mask = ambiguate_with(
-        code,
-        k_prime,
-        model.stats[k],
-        method,
-        rng,
-        reencode=reencoder(model),
-        decoy_rounds=decoy_rounds,
-        decoy_noise=decoy_noise,
-    )
+    if method == "mixture":
+        published, true_mask = ambiguate_mixture_with(model, x[0], k, k_prime, rng)
+    else:
+        code = to_float16(sparse_codes(model, x, k)[0])
+        published, true_mask = ambiguate_with(
+            code,
+            k_prime,
+            model.stats[k],
+            method,
+            rng,
+            reencode=reencoder(model),
+            decoy_rounds=decoy_rounds,
+            decoy_noise=decoy_noise,
+        )
     published = to_float16(published)
     payload_id = new_payload_id()
     amb = AmbiguatedCode(
@@ -115,7 +130,25 @@ def encode_image(
     return amb, make_key(published, true_mask, payload_id, model.fingerprint)
 
 
-METHODS = ("decoy", "donor", "resample")
+METHODS = ("mixture", "decoy", "donor", "resample")
+
+
+def ambiguate_mixture_with(
+    model: AmbiguationModel,
+    images: np.ndarray,
+    k: int,
+    k_prime: int,
+    rng: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~.mixture.ambiguate_mixture` with the model's face basis and encoder."""
+    if model.basis is None:
+        raise ValueError(
+            "this model file has no face basis for mixture fakes (format version 1): "
+            "retrain it, or use method 'decoy'"
+        )
+    return ambiguate_mixture(
+        images, k, k_prime, model.basis, lambda batch: dense_codes(model, batch), rng=rng
+    )
 
 
 def ambiguate_with(
@@ -129,10 +162,11 @@ def ambiguate_with(
     decoy_rounds: int = DECOY_ITERATIONS,
     decoy_noise: float = DECOY_NOISE,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch to the fake generator named by ``method`` (see :data:`METHODS`).
+    """Dispatch to the code-based fake generator named by ``method``.
 
     ``code`` is ``(C, n)``, or ``(N, C, n)`` for ``"decoy"`` (which needs the
-    model's ``reencode``, :func:`~.decoy.reencoder`).
+    model's ``reencode``, :func:`~.decoy.reencoder`). ``"mixture"`` needs the
+    image, not its code: see :func:`ambiguate_mixture_with`.
     """
     if method == "decoy":
         if reencode is None:
@@ -140,9 +174,14 @@ def ambiguate_with(
         return ambiguate_decoy(
             code, k_prime, stats, reencode, iterations=decoy_rounds, noise=decoy_noise, rng=rng
         )
+    if method == "mixture":
+        raise ValueError("mixture fakes are made from the image: use ambiguate_mixture_with")
     if method == "donor":
         if stats.donors is None:
-            raise ValueError("this model file has no donor codes; use method='resample'")
+            raise ValueError(
+                "this model file has no donor codes (format version 2 dropped them: "
+                "donor fakes can be matched); use method 'mixture'"
+            )
         return ambiguate_donor(code, k_prime, stats.donors, stats=stats, rng=rng)
     if method == "resample":
         return ambiguate(code, k_prime, stats, rng=rng)

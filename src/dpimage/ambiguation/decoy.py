@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ambiguate import _check_code, _uniforms
+from ._random import _gaussians, _uniforms
+from .ambiguate import _check_code
 from .bundle import ValueStats
 
 __all__ = [
@@ -94,13 +95,6 @@ class Reencoder:
 def reencoder(model) -> Reencoder:
     """The :class:`Reencoder` of an :class:`~.bundle.AmbiguationModel`."""
     return Reencoder(model)
-
-
-def _gaussians(rng: int | np.random.Generator | None, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normal draws (Box-Muller on the bit source's uniforms)."""
-    size = int(np.prod(shape))
-    u = _uniforms(rng, 2 * size).reshape(2, size)
-    return (np.sqrt(-2.0 * np.log(u[0])) * np.cos(2.0 * np.pi * u[1])).reshape(shape)
 
 
 def _top_k_rows(dense: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:

@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
 from .ambiguate import ambiguate_published, random_guess
-from .attacks import distinguishing_attack, donor_matching_attack, reencode_attack
-from .bundle import AmbiguationModel
-from .codec import ambiguate_with, decode_images, sparse_codes, to_float16
+from .attacks import (
+    basis_attack,
+    crossvalidated_attack,
+    distinguishing_attack,
+    donor_matching_attack,
+    reencode_attack,
+)
+from .bundle import MAX_DONORS, AmbiguationModel
+from .codec import (
+    ambiguate_mixture_with,
+    ambiguate_with,
+    decode_images,
+    sparse_codes,
+    to_float16,
+)
 from .decoy import DECOY_ITERATIONS, DECOY_NOISE, reencoder
 from .keys import AmbiguatedCode, ambiguated_to_bytes, key_to_bytes, make_key
 
@@ -63,7 +76,13 @@ def _mean_metrics(ref: np.ndarray, out: np.ndarray) -> dict[str, float]:
     return {"psnr": float(np.mean(p)), "psnr_sd": float(np.std(p)), "ssim": float(np.mean(s))}
 
 
-def _ambiguate_all(codes, k_prime, stats, rng, scheme="decoy", reencode=None, decoy=None):
+def _ambiguate_all(
+    codes, k_prime, stats, rng, scheme="decoy", reencode=None, decoy=None, images=None, model=None
+):
+    if scheme == "mixture":
+        k = int((codes[0, 0] != 0).sum())
+        published, masks = ambiguate_mixture_with(model, images, k, k_prime, rng)
+        return np.stack([to_float16(p) for p in published]), masks
     if scheme == "decoy":
         published, masks = ambiguate_with(
             codes, k_prime, stats, scheme, rng, reencode=reencode, **(decoy or {})
@@ -90,6 +109,7 @@ def evaluate(
     attacker_images: int = 80,
     decoy_rounds: int = DECOY_ITERATIONS,
     decoy_noise: float = DECOY_NOISE,
+    test_groups: np.ndarray | None = None,
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Measure everything the results section reports.
@@ -108,6 +128,9 @@ def evaluate(
         Seeds the fakes of this evaluation (reproducible research run).
     decoy_rounds, decoy_noise : int, float
         Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`).
+    test_groups : ndarray, shape (N,), optional
+        Group of each test image for :func:`~.attacks.crossvalidated_attack`
+        (faces: the person); default: every image its own group.
 
     Returns
     -------
@@ -122,20 +145,25 @@ def evaluate(
     pictures: dict[str, np.ndarray] = {"original": test}
     c, n = model.config.maps, model.config.code_length
     own = train[:attacker_images]
-    schemes = ("decoy", "donor", "resample", "published")
+    schemes = ("mixture", "decoy", "donor", "resample", "published")
     reencode = reencoder(model)
     decoy = {"decoy_rounds": decoy_rounds, "decoy_noise": decoy_noise}
     results["decoy_settings"] = {"rounds": decoy_rounds, "noise": decoy_noise}
     for k in ks:
         k_prime = 2 * k
         stats = model.stats[k]
+        if stats.donors is None:  # format 2 files store none; rebuild them as version 1 stored them
+            donor_codes = sparse_codes(model, train[:MAX_DONORS], k)
+            stats = replace(stats, donors=to_float16(donor_codes))
         codes = np.stack([to_float16(z) for z in sparse_codes(model, test, k)])
         own_codes = np.stack([to_float16(z) for z in sparse_codes(model, own, k)])
         holder = decode_images(model, codes)
         row: dict = {"k_prime": k_prime, "holder": _mean_metrics(test, holder)}
         pictures[f"holder_k{k}"] = holder
         for scheme in schemes:
-            published, masks = _ambiguate_all(codes, k_prime, stats, rng, scheme, reencode, decoy)
+            published, masks = _ambiguate_all(
+                codes, k_prime, stats, rng, scheme, reencode, decoy, test, model
+            )
             everything = decode_images(model, published)
             guesses = np.stack([random_guess(p, k, rng=rng) for p in published])
             attack_guess = reencode_attack(model, published, k, iterations=5)
@@ -144,13 +172,18 @@ def evaluate(
             auc = distinguishing_attack(
                 model,
                 stats,
-                _ambiguate_all(own_codes, k_prime, stats, rng, scheme, reencode, decoy),
+                _ambiguate_all(own_codes, k_prime, stats, rng, scheme, reencode, decoy, own, model),
                 (published, masks),
                 seed=seed,
+            )
+            groups = np.arange(len(test)) if test_groups is None else np.asarray(test_groups)
+            auc["auc_in_population"] = crossvalidated_attack(
+                model, stats, (published, masks), groups, seed=seed
             )
             classified = decode_images(model, auc.pop("guess"))
             auc.update(_mean_metrics(test, classified))
             row[scheme] = {
+                "holder": _mean_metrics(test, decode_images(model, np.where(masks, published, 0))),
                 "nonholder_all": _mean_metrics(test, everything),
                 "nonholder_random_guess": _mean_metrics(test, decode_images(model, guesses)),
                 "reencode_attack": {
@@ -160,13 +193,21 @@ def evaluate(
                 "distinguishing": auc,
             }
             if stats.donors is not None:
-                matched = donor_matching_attack(model, published, masks, k)
+                matched = donor_matching_attack(model, published, masks, k, donors=stats.donors)
                 guess = matched.pop("guess")
                 row[scheme]["donor_matching"] = {
                     **matched,
                     **_mean_metrics(test, decode_images(model, guess)),
                 }
-            if scheme == "decoy":
+            if scheme == "mixture" and model.basis is not None:
+                found = basis_attack(model, published, masks, k)
+                guess = found.pop("guess")
+                row[scheme]["basis_attack"] = {
+                    **found,
+                    **_mean_metrics(test, decode_images(model, guess)),
+                }
+            if scheme == "mixture":
+                pictures[f"holder_k{k}"] = decode_images(model, np.where(masks, published, 0))
                 pictures[f"all_kp{k_prime}"] = everything
                 pictures[f"guess_k{k}"] = decode_images(model, guesses)
                 pictures[f"attack_k{k}"] = attacked

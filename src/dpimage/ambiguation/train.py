@@ -21,6 +21,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .bundle import AmbiguationModel, fit_value_stats
+from .mixture import fit_face_basis
 from .model import ModelConfig, SparseCodeAutoencoder, top_k
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "TrainSettings",
     "digit_images",
     "face_images",
+    "face_test_people",
     "prepare_image",
     "train_model",
 ]
@@ -70,6 +72,14 @@ def face_images(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     train = prepared[np.isin(labels, FACE_TRAIN_PEOPLE)]
     test = prepared[np.isin(labels, FACE_TEST_PEOPLE)]
     return train, test
+
+
+def face_test_people() -> np.ndarray:
+    """Person label of each image :func:`face_images` returns as test, in the same order."""
+    from ..datasets import orl_faces
+
+    _, labels = orl_faces()
+    return np.asarray(labels)[np.isin(labels, FACE_TEST_PEOPLE)]
 
 
 def digit_images(split: str = "train", limit: int | None = None) -> np.ndarray:
@@ -211,4 +221,4 @@ def train_model(
             )
     net.eval()
     stats = {k: fit_value_stats(net, train, k) for k in ks}
-    return AmbiguationModel(net=net, stats=stats)
+    return AmbiguationModel(net=net, stats=stats, basis=fit_face_basis(train))

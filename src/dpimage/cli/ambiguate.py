@@ -41,6 +41,7 @@ class DataSet(str, Enum):
 
 
 class Method(str, Enum):
+    mixture = "mixture"
     decoy = "decoy"
     donor = "donor"
     resample = "resample"
@@ -148,9 +149,13 @@ def encode(
         Method,
         typer.Option(
             "--method",
-            help="Source of fakes: decoy (synthetic face); donor (matchable: insecure); resample.",
+            help=(
+                "Source of fakes: mixture (symmetric draft with random mixture faces; "
+                "k' a multiple of k); decoy (synthetic face); donor (matchable: insecure; "
+                "version-1 model files only); resample."
+            ),
         ),
-    ] = Method.decoy,
+    ] = Method.mixture,
     seed: Annotated[
         int | None,
         typer.Option("--seed", min=0, help="Reproducible fakes: anyone with it can find the key."),
@@ -175,6 +180,13 @@ def encode(
         raise _fail(f"this model supports k in {sorted(model.stats)}, got -k {k}", code=2)
     if not k < k_prime <= model.config.code_length:
         raise _fail(f"--k-prime must be in {k + 1}..{model.config.code_length}", code=2)
+    if method is Method.mixture and k_prime % k:
+        raise _fail(f"--method mixture needs --k-prime a multiple of -k ({k}), got {k_prime}", 2)
+    if method is Method.mixture and model.basis is None:
+        raise _fail(
+            f"{model_path} has no face basis (format version 1): retrain it, or use --method decoy",
+            code=2,
+        )
     files = _collect(inputs)
     if seed is not None:
         _say(
@@ -186,7 +198,7 @@ def encode(
         _say(
             console,
             "WARNING: donor fakes can be matched against the model file's stored codes "
-            "(measured: ~99% of keys recovered); use --method decoy.",
+            "(measured: ~99% of keys recovered); use --method mixture.",
             "yellow",
         )
     import numpy as np
@@ -302,8 +314,10 @@ def evaluate(
     console = _stderr()
     model = _load(lib, model_path)
     ks = tuple(k for k in (64, 128) if k in model.stats) or tuple(sorted(model.stats))
+    test_groups = None
     if data is DataSet.faces:
         train_images, test_images = lib.face_images(model.config.image_size)
+        test_groups = lib.face_test_people()
         subset = "AT&T people 33-40, all 80 images"
     else:
         import numpy as np
@@ -325,6 +339,7 @@ def evaluate(
             seed=seed,
             decoy_rounds=decoy_rounds,
             decoy_noise=decoy_noise,
+            test_groups=test_groups,
             log=lambda s: _say(console, s),
         )
     results["data"] = data.value

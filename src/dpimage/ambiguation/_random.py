@@ -1,0 +1,20 @@
+"""Uniform and Gaussian draws from the project's bit sources (OS CSPRNG by default)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..privacy.sampling import make_bit_source
+
+
+def _uniforms(rng: int | np.random.Generator | None, n: int) -> np.ndarray:
+    """``n`` floats uniform in (0, 1) (53 random bits each, never exactly 0)."""
+    words = make_bit_source(rng).words(n)
+    return ((words >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+
+
+def _gaussians(rng: int | np.random.Generator | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal draws (Box-Muller on the bit source's uniforms)."""
+    size = int(np.prod(shape))
+    u = _uniforms(rng, 2 * size).reshape(2, size)
+    return (np.sqrt(-2.0 * np.log(u[0])) * np.cos(2.0 * np.pi * u[1])).reshape(shape)
