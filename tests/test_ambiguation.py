@@ -522,6 +522,7 @@ def test_cli_train_one_epoch(tmp_path):
     assert result.exit_code == 0, result.output
     model = load_model(out)
     assert sorted(model.stats) == [4, 8] and model.config.maps == 2
+    assert model.fakes == {"method": "mixture"} and model.basis is not None
     assert runner.invoke(app, args).exit_code == 1  # exists, no --overwrite
 
 
@@ -547,11 +548,37 @@ def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
     assert (tmp_path / "ev" / "ambiguation_grid.png").stat().st_size > 0
 
 
-def test_cli_decoy_defaults_match_the_library():
-    from dpimage.ambiguation import decoy
+def test_model_records_its_validated_fakes_and_encode_uses_them(tiny, faces, tmp_path):
+    """``train`` records the fake generator per data set; ``encode`` without
+    ``--method`` uses the model's; files without the record fall back to
+    mixture (face basis present) or decoy."""
+    from dpimage.ambiguation.codec import fake_defaults
+    from dpimage.ambiguation.decoy import DECOY_ITERATIONS, DECOY_NOISE
     from dpimage.cli import ambiguate as cli
 
-    assert (cli.DECOY_ROUNDS, cli.DECOY_NOISE) == (decoy.DECOY_ITERATIONS, decoy.DECOY_NOISE)
+    model, path = tiny
+    assert fake_defaults(model) == ("mixture", DECOY_ITERATIONS, DECOY_NOISE)
+    assert cli.TRAINED_FAKES["digits"] == {
+        "method": "decoy",
+        "decoy_rounds": 16,
+        "decoy_noise": 0.0,
+    }
+    digits_like = load_model(path)
+    digits_like.fakes = dict(cli.TRAINED_FAKES["digits"])
+    save_model(digits_like, tmp_path / "d.safetensors")
+    reloaded = load_model(tmp_path / "d.safetensors")
+    assert fake_defaults(reloaded) == ("decoy", 16, 0.0)
+    _write_face(faces, tmp_path / "p.png")
+    args = ["ambiguate", "encode", str(tmp_path / "p.png"), "-m", str(tmp_path / "d.safetensors")]
+    args += ["-o", str(tmp_path / "o"), "--keys", str(tmp_path / "k"), "-k", str(K)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "fakes: decoy" in result.output, result.output
+    reloaded.fakes = {}
+    reloaded.basis = None
+    assert fake_defaults(reloaded)[0] == "decoy"
+    reloaded.fakes = {"method": "nonsense"}
+    with pytest.raises(ValueError, match="unknown fake method"):
+        fake_defaults(reloaded)
 
 
 # --- mixture fakes (symmetric draft) ------------------------------------------------
@@ -720,7 +747,8 @@ def test_draft_with_real_faces_as_decoys_is_at_chance(tiny, faces):
 
 def test_model_file_keeps_basis_not_donors_and_reads_version_1(tiny, faces, tmp_path):
     """Format 2 stores the face basis and no training code; a version 1 file
-    (donor codes, no basis) still loads, and mixture fakes on it fail clearly."""
+    (donor codes, no basis) still loads, encodes with decoy fakes by default,
+    and mixture fakes on it fail clearly."""
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -736,13 +764,15 @@ def test_model_file_keeps_basis_not_donors_and_reads_version_1(tiny, faces, tmp_
     old[f"stats.k{K}.donors"] = torch.from_numpy(
         np.ascontiguousarray(model.stats[K].donors, dtype=np.float16)
     )
-    save_file(old, str(tmp_path / "v1.safetensors"), metadata={**metadata, "version": "1"})
+    v1_metadata = {"format": metadata["format"], "config": metadata["config"], "version": "1"}
+    save_file(old, str(tmp_path / "v1.safetensors"), metadata=v1_metadata)
     v1 = load_model(tmp_path / "v1.safetensors")
     assert v1.basis is None and v1.stats[K].donors.shape[1:] == (4, 64)
     image = np.rint(faces[1][0] * 255).astype(np.uint8)
     with pytest.raises(ValueError, match="no face basis"):
-        encode_image(v1, image, k=K, k_prime=K_PRIME, rng=1)
-    encode_image(v1, image, k=K, k_prime=K_PRIME, rng=1, method="decoy")  # still works
+        encode_image(v1, image, k=K, k_prime=K_PRIME, rng=1, method="mixture")
+    amb, _ = encode_image(v1, image, k=K, k_prime=K_PRIME, rng=1)  # defaults to decoy fakes
+    assert np.all(np.count_nonzero(amb.published, axis=1) == K_PRIME)
     save_file(old, str(tmp_path / "v9.safetensors"), metadata={**metadata, "version": "9"})
     with pytest.raises(ValueError, match="version"):
         load_model(tmp_path / "v9.safetensors")

@@ -19,6 +19,7 @@ add the face basis; version 1 files are still read. Files are read with
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,12 +77,20 @@ class ValueStats:
 
 @dataclass
 class AmbiguationModel:
-    """Network, configuration, fake-value statistics, face basis and a file fingerprint."""
+    """Network, configuration, fake-value statistics, face basis and a file fingerprint.
+
+    ``fakes`` records the fake generator validated for this model's data
+    (``{"method": ..., "decoy_rounds": ..., "decoy_noise": ...}``, keys
+    optional); :func:`~.codec.encode_image` uses it when no method is given.
+    Empty (as in version 1 files): mixture fakes if the file has a face
+    basis, decoy fakes otherwise.
+    """
 
     net: SparseCodeAutoencoder
     stats: dict[int, ValueStats] = field(default_factory=dict)
     fingerprint: str = ""
     basis: FaceBasis | None = None
+    fakes: dict = field(default_factory=dict)
 
     @property
     def config(self) -> ModelConfig:
@@ -161,7 +170,12 @@ def save_model(model: AmbiguationModel, path: str | os.PathLike[str]) -> str:
     if model.basis is not None:
         tensors["basis.mean"] = torch.from_numpy(np.ascontiguousarray(model.basis.mean))
         tensors["basis.factors"] = torch.from_numpy(np.ascontiguousarray(model.basis.factors))
-    metadata = {"format": FORMAT, "version": FORMAT_VERSION, "config": model.config.to_json()}
+    metadata = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": model.config.to_json(),
+        "fakes": json.dumps(model.fakes, sort_keys=True),
+    }
     path = Path(path)
     data = save_bytes(tensors, metadata=metadata)
     with atomic_writer(path, overwrite=True) as fh:
@@ -235,4 +249,12 @@ def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
             raise ValueError(f"{path}: malformed face basis ({exc})") from None
         if basis.mean.shape != (config.image_size, config.image_size):
             raise ValueError(f"{path}: the face basis does not fit the image size")
-    return AmbiguationModel(net=net, stats=stats, fingerprint=_file_fingerprint(path), basis=basis)
+    try:
+        fakes = json.loads(metadata.get("fakes", "{}"))
+    except ValueError:
+        fakes = None
+    if not isinstance(fakes, dict):
+        raise ValueError(f"{path}: malformed fake settings")
+    return AmbiguationModel(
+        net=net, stats=stats, fingerprint=_file_fingerprint(path), basis=basis, fakes=fakes
+    )

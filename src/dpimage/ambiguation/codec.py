@@ -19,6 +19,7 @@ __all__ = [
     "decode_images",
     "dense_codes",
     "encode_image",
+    "fake_defaults",
     "sparse_codes",
     "to_float16",
 ]
@@ -62,10 +63,10 @@ def encode_image(
     *,
     k: int,
     k_prime: int,
-    method: str = "mixture",
+    method: str | None = None,
     rng: int | np.random.Generator | None = None,
-    decoy_rounds: int = DECOY_ITERATIONS,
-    decoy_noise: float = DECOY_NOISE,
+    decoy_rounds: int | None = None,
+    decoy_noise: float | None = None,
 ) -> tuple[AmbiguatedCode, Key]:
     """Encode one uint8 image into a shareable ambiguated code and its key.
 
@@ -78,7 +79,8 @@ def encode_image(
         square and resized to the model's side (see :func:`~.train.prepare_image`).
     k, k_prime : int
         True and published non-zeros per code map.
-    method : {"mixture", "decoy", "donor", "resample"}
+    method : {"mixture", "decoy", "donor", "resample"}, optional
+        Default: the method the model file records (:func:`fake_defaults`).
         Fakes from a symmetric draft with ``k'/k - 1`` random mixture faces
         (:func:`~.mixture.ambiguate_mixture`, default; ``k'`` a multiple of
         ``k``; the key holder decodes the image's drafted code, not its
@@ -90,10 +92,9 @@ def encode_image(
     rng : None, int or numpy.random.Generator, optional
         Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
         makes the fakes reproducible, and whoever knows it can recover the key.
-    decoy_rounds, decoy_noise : int, float
-        Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`); the
-        defaults were chosen for the faces model, digits use 16 and 0.0
-        (docs/results.md).
+    decoy_rounds, decoy_noise : int, float, optional
+        Settings of the decoy fakes (:func:`~.decoy.decoy_dense_codes`);
+        default: the model's (:func:`fake_defaults`).
 
     Returns
     -------
@@ -103,6 +104,10 @@ def encode_image(
     """
     if k not in model.stats:
         raise ValueError(f"this model supports k in {sorted(model.stats)}, got k={k}")
+    default_method, default_rounds, default_noise = fake_defaults(model)
+    method = default_method if method is None else method
+    decoy_rounds = default_rounds if decoy_rounds is None else decoy_rounds
+    decoy_noise = default_noise if decoy_noise is None else decoy_noise
     x = prepare_image(image, model.config.image_size)[None]
     if method == "mixture":
         published, true_mask = ambiguate_mixture_with(model, x[0], k, k_prime, rng)
@@ -131,6 +136,23 @@ def encode_image(
 
 
 METHODS = ("mixture", "decoy", "donor", "resample")
+
+
+def fake_defaults(model: AmbiguationModel) -> tuple[str, int, float]:
+    """``(method, decoy_rounds, decoy_noise)`` the model file records, else the library's.
+
+    ``dpimage ambiguate train`` records the generator validated for the data
+    set (faces: mixture; digits: decoy with 16 rounds and no noise, because
+    a Gaussian is a poor model of digits: docs/results.md). A file without
+    the record uses mixture fakes if it has a face basis, decoy otherwise.
+    """
+    fakes = model.fakes or {}
+    method = fakes.get("method") or ("mixture" if model.basis is not None else "decoy")
+    if method not in METHODS:
+        raise ValueError(f"the model file records an unknown fake method {method!r}")
+    rounds = int(fakes.get("decoy_rounds", DECOY_ITERATIONS))
+    noise = float(fakes.get("decoy_noise", DECOY_NOISE))
+    return method, rounds, noise
 
 
 def ambiguate_mixture_with(

@@ -110,6 +110,7 @@ def evaluate(
     decoy_rounds: int = DECOY_ITERATIONS,
     decoy_noise: float = DECOY_NOISE,
     test_groups: np.ndarray | None = None,
+    picture_scheme: str = "mixture",
     log: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Measure everything the results section reports.
@@ -131,6 +132,8 @@ def evaluate(
     test_groups : ndarray, shape (N,), optional
         Group of each test image for :func:`~.attacks.crossvalidated_attack`
         (faces: the person); default: every image its own group.
+    picture_scheme : {"mixture", "decoy"}
+        The fakes whose decodes the picture grid shows (the model's default).
 
     Returns
     -------
@@ -149,6 +152,7 @@ def evaluate(
     reencode = reencoder(model)
     decoy = {"decoy_rounds": decoy_rounds, "decoy_noise": decoy_noise}
     results["decoy_settings"] = {"rounds": decoy_rounds, "noise": decoy_noise}
+    results["picture_scheme"] = picture_scheme
     for k in ks:
         k_prime = 2 * k
         stats = model.stats[k]
@@ -206,7 +210,7 @@ def evaluate(
                     **found,
                     **_mean_metrics(test, decode_images(model, guess)),
                 }
-            if scheme == "mixture":
+            if scheme == picture_scheme:
                 pictures[f"holder_k{k}"] = decode_images(model, np.where(masks, published, 0))
                 pictures[f"all_kp{k_prime}"] = everything
                 pictures[f"guess_k{k}"] = decode_images(model, guesses)

@@ -30,9 +30,13 @@ sub = typer.Typer(
 app.add_typer(sub, name="ambiguate")
 
 
-#: Defaults of the decoy fakes (chosen for the faces model; see docs/results.md).
-DECOY_ROUNDS = 8
-DECOY_NOISE = 0.10
+#: Fake generators ``train`` records per data set, each chosen on a validation
+#: split of training data (docs/results.md): a Gaussian decoy suits faces but
+#: not digits, whose decoys the model itself makes better (16 rounds, no noise).
+TRAINED_FAKES = {
+    "faces": {"method": "mixture"},
+    "digits": {"method": "decoy", "decoy_rounds": 16, "decoy_noise": 0.0},
+}
 
 
 class DataSet(str, Enum):
@@ -82,6 +86,15 @@ def train(
     balance: Annotated[
         float, typer.Option("--balance", min=0.0, help="Weight of the unit-usage penalty.")
     ] = 0.1,
+    fakes: Annotated[
+        Method | None,
+        typer.Option(
+            "--fakes",
+            help="Fake method to record as the model's default "
+            "(default: faces mixture, digits decoy).",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Train a model on AT&T faces (people 1-32) or MNIST (50k), with BCE loss."""
@@ -107,6 +120,9 @@ def train(
             lib.TrainSettings(epochs=epochs, seed=seed, balance=balance),
             log=lambda line: _say(console, line),
         )
+        model.fakes = dict(TRAINED_FAKES[data.value])
+        if fakes is not None and fakes.value != model.fakes["method"]:
+            model.fakes = {"method": fakes.value}
         fingerprint = lib.save_model(model, output)
     except (ValueError, RuntimeError, OSError) as exc:
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
@@ -146,27 +162,40 @@ def encode(
         int | None, typer.Option("--k-prime", help="Published non-zeros per map; default 2k.")
     ] = None,
     method: Annotated[
-        Method,
+        Method | None,
         typer.Option(
             "--method",
             help=(
-                "Source of fakes: mixture (symmetric draft with random mixture faces; "
-                "k' a multiple of k); decoy (synthetic face); donor (matchable: insecure; "
-                "version-1 model files only); resample."
+                "Source of fakes (default: the one the model file records): mixture "
+                "(symmetric draft with random mixture faces; k' a multiple of k); decoy "
+                "(synthetic face); donor (matchable: insecure; version-1 model files "
+                "only); resample."
             ),
+            show_default=False,
         ),
-    ] = Method.mixture,
+    ] = None,
     seed: Annotated[
         int | None,
         typer.Option("--seed", min=0, help="Reproducible fakes: anyone with it can find the key."),
     ] = None,
     decoy_rounds: Annotated[
-        int, typer.Option("--decoy-rounds", min=1, help="Decoy fakes: decode/encode rounds.")
-    ] = DECOY_ROUNDS,
+        int | None,
+        typer.Option(
+            "--decoy-rounds",
+            min=1,
+            help="Decoy fakes: decode/encode rounds (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
     decoy_noise: Annotated[
-        float,
-        typer.Option("--decoy-noise", min=0.0, help="Decoy fakes: pixel noise per round."),
-    ] = DECOY_NOISE,
+        float | None,
+        typer.Option(
+            "--decoy-noise",
+            min=0.0,
+            help="Decoy fakes: pixel noise per round (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Encode images into shareable ambiguated files plus separate key files."""
@@ -176,6 +205,11 @@ def encode(
     if output.resolve() == keys.resolve():
         raise _fail("--keys must differ from --output: keys are not released", code=2)
     model = _load(lib, model_path)
+    try:
+        recorded, _, _ = lib.codec.fake_defaults(model)
+    except ValueError as exc:
+        raise _fail(f"{model_path}: {exc}", code=2) from None
+    method = Method(recorded) if method is None else method
     if k not in model.stats:
         raise _fail(f"this model supports k in {sorted(model.stats)}, got -k {k}", code=2)
     if not k < k_prime <= model.config.code_length:
@@ -284,12 +318,23 @@ def evaluate(
     ] = 200,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     decoy_rounds: Annotated[
-        int, typer.Option("--decoy-rounds", min=1, help="Decoy fakes: decode/encode rounds.")
-    ] = DECOY_ROUNDS,
+        int | None,
+        typer.Option(
+            "--decoy-rounds",
+            min=1,
+            help="Decoy fakes: decode/encode rounds (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
     decoy_noise: Annotated[
-        float,
-        typer.Option("--decoy-noise", min=0.0, help="Decoy fakes: pixel noise per round."),
-    ] = DECOY_NOISE,
+        float | None,
+        typer.Option(
+            "--decoy-noise",
+            min=0.0,
+            help="Decoy fakes: pixel noise per round (default: the model's).",
+            show_default=False,
+        ),
+    ] = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch and OpenMP threads.")] = 1,
 ) -> None:
     """Key holders vs non-holders on held-out data, attacks, key size; JSON + grid.
@@ -313,6 +358,12 @@ def evaluate(
 
     console = _stderr()
     model = _load(lib, model_path)
+    try:
+        recorded, model_rounds, model_noise = lib.codec.fake_defaults(model)
+    except ValueError as exc:
+        raise _fail(f"{model_path}: {exc}", code=2) from None
+    decoy_rounds = model_rounds if decoy_rounds is None else decoy_rounds
+    decoy_noise = model_noise if decoy_noise is None else decoy_noise
     ks = tuple(k for k in (64, 128) if k in model.stats) or tuple(sorted(model.stats))
     test_groups = None
     if data is DataSet.faces:
@@ -340,6 +391,7 @@ def evaluate(
             decoy_rounds=decoy_rounds,
             decoy_noise=decoy_noise,
             test_groups=test_groups,
+            picture_scheme=recorded if recorded in ("mixture", "decoy") else "mixture",
             log=lambda s: _say(console, s),
         )
     results["data"] = data.value
