@@ -148,7 +148,9 @@ def evaluate(
     pictures: dict[str, np.ndarray] = {"original": test}
     c, n = model.config.maps, model.config.code_length
     own = train[:attacker_images]
-    schemes = ("mixture", "decoy", "donor", "resample", "published")
+    schemes = ("decoy", "donor", "resample", "published")
+    if model.basis is not None:  # format 1 files have no face basis
+        schemes = ("mixture", *schemes)
     reencode = reencoder(model)
     decoy = {"decoy_rounds": decoy_rounds, "decoy_noise": decoy_noise}
     results["decoy_settings"] = {"rounds": decoy_rounds, "noise": decoy_noise}
