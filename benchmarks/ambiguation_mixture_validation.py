@@ -20,6 +20,7 @@ Decoy sources:
 - ``real-pool``: real faces of people 17-32 (a fixed pool the attacker also
   draws from);
 - ``gaussian``: :func:`~dpimage.ambiguation.mixture.sample_decoy_images`;
+  ``+brightness``: with the image's mean brightness;
   ``+bc``: with the image's brightness and contrast
   (:func:`~dpimage.ambiguation.mixture.match_brightness_contrast`);
   ``+code-scale``: contrast searched so the decoy's median top-k |code|
@@ -33,10 +34,16 @@ ambiguations), the same classifier cross-validated on the victims by person
 (in-population), the |v|-rank AUC, the re-encode attack's recovered
 support and the key holder's PSNR.
 
+With ``--unseen-victims`` the victims are, like the test people, people the
+model never saw: a validation model is trained (same recipe as the default
+model: 150 epochs, seed 0; ~1 min) on people 1-24 only, the victims are
+people 25-32, the real pool people 9-24, and the basis is fitted on people
+1-24 (the validation model's training set, as the real model's basis is).
+
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ambiguation_mixture_validation.py \\
-        out/ambig/faces-default.safetensors [-k 64] [--seed 1]
+        out/ambig/faces-default.safetensors [-k 64] [--seed 1] [--unseen-victims]
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ import time
 import numpy as np
 import torch
 
-from dpimage.ambiguation import face_images, load_model
+from dpimage.ambiguation import TrainSettings, face_images, load_model, train_model
 from dpimage.ambiguation.attacks import (
     crossvalidated_attack,
     distinguishing_attack,
@@ -92,14 +99,31 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("-k", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--unseen-victims", action="store_true")
+    parser.add_argument(
+        "--only", default="", help="Comma-separated decoy sources to run (default: all)."
+    )
+    parser.add_argument(
+        "--gains",
+        default="",
+        help="Also run gaussian+bc with the decoy's contrast times each of these gains.",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_model(args.model)
     train, _ = face_images(model.config.image_size)  # the test people are not used
-    own, victims, pool = train[:80], train[80:160], train[160:320]
-    basis = fit_face_basis(np.concatenate([own, pool]))
+    if args.unseen_victims:
+        seen = train[:240]
+        model = train_model(seen, model.config, TrainSettings(epochs=150, seed=0))
+        own, victims, pool = train[:80], train[240:320], train[80:240]
+        basis = model.basis
+        who = "validation model on people 1-24; attacker 1-8, victims 25-32, real pool 9-24"
+    else:
+        own, victims, pool = train[:80], train[80:160], train[160:320]
+        basis = fit_face_basis(np.concatenate([own, pool]))
+        who = "attacker people 1-8, victims 9-16, real pool 17-32"
     k, stats, rng = args.k, model.stats[args.k], np.random.default_rng(args.seed)
-    print(f"k={k}, k'={2 * k}; attacker people 1-8, victims 9-16, real pool 17-32")
+    print(f"k={k}, k'={2 * k}; {who}")
 
     def encode(images):
         return dense_codes(model, images)
@@ -108,10 +132,16 @@ def main() -> None:
         people = np.arange(len(images)) // 10
         return images[[rng.choice(np.flatnonzero(people != p)) for p in people]]
 
-    def gaussian(images, mode=""):
+    def gaussian(images, mode="", gain=1.0):
         y = sample_decoy_images(basis, len(images), rng)
-        if mode:
+        if mode == "brightness":
+            shift = images.mean(axis=(1, 2), keepdims=True) - y.mean(axis=(1, 2), keepdims=True)
+            y = np.clip(y + shift, 0, 1).astype(np.float32)
+        elif mode:
             y = match_brightness_contrast(y, images)
+        if gain != 1.0:
+            centre = y.mean(axis=(1, 2), keepdims=True)
+            y = np.clip((y - centre) * gain + centre, 0, 1).astype(np.float32)
         if mode == "code-scale":
             y = _match_code_scale(y, images)
         return y
@@ -133,11 +163,16 @@ def main() -> None:
         "same-population": lambda im: encode(same_population(im)),
         "real-pool": lambda im: encode(pool[rng.choice(len(pool), len(im))]),
         "gaussian": lambda im: encode(gaussian(im)),
+        "gaussian+brightness": lambda im: encode(gaussian(im, "brightness")),
         "gaussian+bc": lambda im: encode(gaussian(im, "bc")),
         "gaussian+bc+code-scale": lambda im: encode(gaussian(im, "code-scale")),
         "gaussian+bc+unit-median": lambda im: encode(gaussian(im, "bc")),
         "model-decoy": lambda im: decoy_dense_codes(reencoder(model), stats, k, len(im), rng=rng),
     }
+    if args.only:
+        sources = {name: f for name, f in sources.items() if name in args.only.split(",")}
+    for gain in (float(g) for g in args.gains.split(",") if g):
+        sources[f"gaussian+bc x{gain:g}"] = lambda im, g=gain: encode(gaussian(im, "bc", g))
     people = np.arange(len(victims)) // 10
     header = (
         "source                    placement   clf_auc  in_pop_auc  |v|_rank  reencode  holder_dB"

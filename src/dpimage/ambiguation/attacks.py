@@ -297,11 +297,11 @@ def basis_attack(
 
     Targets :mod:`.mixture` (attack b in its "optimise a relaxed mask for an
     image prior" form, with the prior an attacker gets for free): a mixture
-    decoy is ``a (mean + w @ factors) + b``, so it lies in the span of the
+    decoy is ``mean + w @ factors`` (clipped), so it lies in the span of the
     model file's basis, the mean and the constant image, while a real face
     does not quite (measured on the faces model: the decoded test faces
     leave an RMS residual of 0.036 outside that span, the decoded decoys
-    0.027). The attacker relaxes "this non-zero is fake" to ``s`` in (0, 1)
+    0.028). The attacker relaxes "this non-zero is fake" to ``s`` in (0, 1)
     and minimises, by Adam on ``s``'s logits through the public decoder,
     the residual of ``D(published * s)`` outside the span plus a penalty
     holding ``sum(s) = k' - k`` per map; the ``k`` non-zeros with the

@@ -42,10 +42,18 @@ in distribution, a random linear mixture of *all* training images with
 Gaussian weights, so no training person dominates any decoy and there is no
 finite pool an attacker could memorise or match (the donor scheme's flaw).
 The model file stores only the mean and the scaled principal directions
-(:class:`FaceBasis`), never an image or a code. Each decoy is then given the
-image's own mean brightness and contrast (two numbers its true code already
-shows), because unseen people are brighter or darker than the training
-faces, and magnitudes would otherwise tell them apart from the decoys.
+(:class:`FaceBasis`), never an image or a code. Nothing of the image enters
+its decoy.
+
+Giving each decoy the image's brightness and contrast
+(:func:`match_brightness_contrast`, ``match_contrast=True``) was tried and
+is not the default: on validation people the model never saw (as the test
+people and real users are) it made the decoys' codes *weaker* than real
+faces' and the in-population classifier's AUC rose from 0.51-0.52 to
+0.56-0.58 (``benchmarks/ambiguation_mixture_validation.py
+--unseen-victims``). The cost of not matching: images far darker, brighter
+or flatter than the training faces get decoys of another contrast, which
+magnitudes can reveal; train the model on images like those to be shared.
 
 Randomness as in :mod:`.ambiguate`: ``rng=None`` is the OS CSPRNG; the
 decoys (and so the key) are as secret as that source.
@@ -200,6 +208,7 @@ def ambiguate_mixture(
     basis: FaceBasis,
     encode: Callable[[np.ndarray], np.ndarray],
     *,
+    match_contrast: bool = False,
     rng: int | np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Publish each image's code drafted together with ``k'/k - 1`` mixture decoys.
@@ -216,6 +225,9 @@ def ambiguate_mixture(
     encode : callable
         Images ``(N, S, S)`` -> dense codes ``(N, C, n)`` (the model's
         encoder before top-k; :func:`~.codec.dense_codes`).
+    match_contrast : bool
+        Give each decoy its image's brightness and contrast (measured worse on
+        unseen people; see the module docstring).
     rng : None, int or numpy.random.Generator, optional
         ``None`` (default) is the OS CSPRNG.
 
@@ -248,7 +260,8 @@ def ambiguate_mixture(
     decoys = sample_decoy_images(basis, (m - 1) * n_img, rng).reshape(
         m - 1, n_img, *batch.shape[1:]
     )
-    decoys = np.stack([match_brightness_contrast(d, batch) for d in decoys])
+    if match_contrast:
+        decoys = np.stack([match_brightness_contrast(d, batch) for d in decoys])
     everyone = np.concatenate([batch[None], decoys])  # (m, N, S, S); image first
     dense = np.asarray(encode(everyone.reshape(m * n_img, *batch.shape[1:])), dtype=np.float32)
     if dense.ndim != 3 or len(dense) != m * n_img:
