@@ -6,8 +6,9 @@ generators are fitted on digits 280-20,279. Every row uses the symmetric
 draft of :mod:`dpimage.ambiguation.mixture` (k' = 2k); only the decoy changes:
 
 - ``same-population``: another victim digit (the ideal);
-- ``gaussian``: the model file's Gaussian basis fitted on the 20,000 digits,
-  with the image's brightness and contrast (what mixture fakes do), optionally
+- ``gaussian plain``: the model file's kind of Gaussian basis, fitted on the
+  20,000 digits (what mixture fakes do);
+- ``gaussian sharpen``: the same with the image's brightness and contrast,
   sharpened by ``sigmoid(gamma (y - 1/2))`` (digits are nearly binary);
 - ``gmmC``: a C-component full-covariance Gaussian mixture on 50 principal
   components (scikit-learn), the same post-processing.
@@ -96,6 +97,7 @@ def main() -> None:
 
     run("same-population", other_victim)
     basis = fit_face_basis(rest)
+    run("gaussian plain (the default)", lambda im: sample_decoy_images(basis, len(im), rng))
     for gamma in (None, 8.0, 16.0):
         run(
             f"gaussian sharpen={gamma}",
