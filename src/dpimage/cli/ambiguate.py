@@ -72,6 +72,24 @@ def _load(lib, path: Path):
 
 
 ModelArg = Annotated[Path, typer.Option("--model", "-m", help="Model file (.safetensors).")]
+DecoyRoundsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--decoy-rounds",
+        min=1,
+        help="Decoy fakes: decode/encode rounds (default: the model's).",
+        show_default=False,
+    ),
+]
+DecoyNoiseOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--decoy-noise",
+        min=0.0,
+        help="Decoy fakes: pixel noise per round (default: the model's).",
+        show_default=False,
+    ),
+]
 
 
 @sub.command()
@@ -178,24 +196,8 @@ def encode(
         int | None,
         typer.Option("--seed", min=0, help="Reproducible fakes: anyone with it can find the key."),
     ] = None,
-    decoy_rounds: Annotated[
-        int | None,
-        typer.Option(
-            "--decoy-rounds",
-            min=1,
-            help="Decoy fakes: decode/encode rounds (default: the model's).",
-            show_default=False,
-        ),
-    ] = None,
-    decoy_noise: Annotated[
-        float | None,
-        typer.Option(
-            "--decoy-noise",
-            min=0.0,
-            help="Decoy fakes: pixel noise per round (default: the model's).",
-            show_default=False,
-        ),
-    ] = None,
+    decoy_rounds: DecoyRoundsOpt = None,
+    decoy_noise: DecoyNoiseOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Encode images into shareable ambiguated files plus separate key files."""
@@ -317,24 +319,8 @@ def evaluate(
         typer.Option("--test-size", min=8, help="Digits only: test digits (evenly spaced)."),
     ] = 200,
     seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
-    decoy_rounds: Annotated[
-        int | None,
-        typer.Option(
-            "--decoy-rounds",
-            min=1,
-            help="Decoy fakes: decode/encode rounds (default: the model's).",
-            show_default=False,
-        ),
-    ] = None,
-    decoy_noise: Annotated[
-        float | None,
-        typer.Option(
-            "--decoy-noise",
-            min=0.0,
-            help="Decoy fakes: pixel noise per round (default: the model's).",
-            show_default=False,
-        ),
-    ] = None,
+    decoy_rounds: DecoyRoundsOpt = None,
+    decoy_noise: DecoyNoiseOpt = None,
     threads: Annotated[int, typer.Option("--threads", min=1, help="Torch and OpenMP threads.")] = 1,
 ) -> None:
     """Key holders vs non-holders on held-out data, attacks, key size; JSON + grid.
