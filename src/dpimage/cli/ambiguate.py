@@ -217,7 +217,11 @@ def encode(
     if not k < k_prime <= model.config.code_length:
         raise _fail(f"--k-prime must be in {k + 1}..{model.config.code_length}", code=2)
     if method is Method.mixture and k_prime % k:
-        raise _fail(f"--method mixture needs --k-prime a multiple of -k ({k}), got {k_prime}", 2)
+        raise _fail(
+            f"mixture fakes need --k-prime a multiple of -k ({k}), got {k_prime} "
+            "(or use --method decoy)",
+            code=2,
+        )
     if method is Method.mixture and model.basis is None:
         raise _fail(
             f"{model_path} has no face basis (format version 1): retrain it, or use --method decoy",
