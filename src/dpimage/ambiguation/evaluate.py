@@ -155,6 +155,7 @@ def evaluate(
     decoy = {"decoy_rounds": decoy_rounds, "decoy_noise": decoy_noise}
     results["decoy_settings"] = {"rounds": decoy_rounds, "noise": decoy_noise}
     results["picture_scheme"] = picture_scheme
+    groups = np.arange(len(test)) if test_groups is None else np.asarray(test_groups)
     for k in ks:
         k_prime = 2 * k
         stats = model.stats[k]
@@ -181,11 +182,14 @@ def evaluate(
                 _ambiguate_all(own_codes, k_prime, stats, rng, scheme, reencode, decoy, own, model),
                 (published, masks),
                 seed=seed,
+                groups=groups,
             )
-            groups = np.arange(len(test)) if test_groups is None else np.asarray(test_groups)
-            auc["auc_in_population"] = crossvalidated_attack(
-                model, stats, (published, masks), groups, seed=seed
+            in_population = crossvalidated_attack(
+                model, stats, (published, masks), groups, seed=seed, interval=True
             )
+            auc["auc_in_population"] = in_population["auc"]
+            auc["auc_in_population_low"] = in_population["low"]
+            auc["auc_in_population_high"] = in_population["high"]
             classified = decode_images(model, auc.pop("guess"))
             auc.update(_mean_metrics(test, classified))
             row[scheme] = {
