@@ -793,6 +793,9 @@ def test_basis_and_in_population_attacks_report_auc(tiny, faces):
     assert 0.0 <= crossvalidated_attack(model, model.stats[K], (published, mask), people) <= 1.0
     _, _, pubs, masks = _fake_and_true_values(model, test, "published")
     assert crossvalidated_attack(model, model.stats[K], (pubs, masks), people) > 0.99
+    found = crossvalidated_attack(model, model.stats[K], (pubs, masks), people, interval=True)
+    assert found["low"] <= found["auc"] <= found["high"]
+    assert found["support_recovered"] > 0.99
 
 
 def test_cli_mixture_needs_a_multiple_of_k(tiny, faces, tmp_path):

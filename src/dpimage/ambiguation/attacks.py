@@ -238,9 +238,10 @@ def crossvalidated_attack(
 
     Returns
     -------
-    float, or dict with ``auc``, ``low``, ``high`` if ``interval``
+    float, or dict with ``auc``, ``low``, ``high``, ``support_recovered`` if ``interval``
         ROC AUC over all published non-zeros, each scored by the classifier
-        of the fold that did not see its group.
+        of the fold that did not see its group; with ``interval`` also the
+        fraction of the true support in the k best-scored non-zeros per map.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
@@ -261,7 +262,14 @@ def crossvalidated_attack(
     if not interval:
         return auc
     low, high = group_bootstrap_auc(y, scores, row_groups, seed=seed)
-    return {"auc": auc, "low": low, "high": high}
+    prob = np.full(published.shape, -np.inf)
+    prob[tuple(idx.T)] = scores
+    k = int(true_mask[0, 0].sum())
+    keep = np.argsort(-prob, axis=-1, kind="stable")[..., :k]
+    guess = np.zeros(published.shape, dtype=bool)
+    np.put_along_axis(guess, keep, True, axis=-1)
+    recovered = float((guess & true_mask).sum() / true_mask.sum())
+    return {"auc": auc, "low": low, "high": high, "support_recovered": recovered}
 
 
 def _group_pair_counts(

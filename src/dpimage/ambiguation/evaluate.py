@@ -190,6 +190,7 @@ def evaluate(
             auc["auc_in_population"] = in_population["auc"]
             auc["auc_in_population_low"] = in_population["low"]
             auc["auc_in_population_high"] = in_population["high"]
+            auc["in_population_support_recovered"] = in_population["support_recovered"]
             classified = decode_images(model, auc.pop("guess"))
             auc.update(_mean_metrics(test, classified))
             row[scheme] = {
