@@ -558,6 +558,7 @@ def test_model_records_its_validated_fakes_and_encode_uses_them(tiny, faces, tmp
 
     model, path = tiny
     assert fake_defaults(model) == ("mixture", DECOY_ITERATIONS, DECOY_NOISE)
+    assert (cli.DECOY_ROUNDS, cli.DECOY_NOISE) == (DECOY_ITERATIONS, DECOY_NOISE)
     assert cli.TRAINED_FAKES["digits"] == {
         "method": "decoy",
         "decoy_rounds": 16,

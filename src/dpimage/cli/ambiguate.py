@@ -30,6 +30,11 @@ sub = typer.Typer(
 app.add_typer(sub, name="ambiguate")
 
 
+#: The library's decoy defaults (``decoy.DECOY_ITERATIONS``, ``decoy.DECOY_NOISE``),
+#: kept under their earlier names; the CLI now takes the model's recorded values.
+DECOY_ROUNDS = 8
+DECOY_NOISE = 0.10
+
 #: Fake generators ``train`` records per data set, each chosen on a validation
 #: split of training data (docs/results.md): a Gaussian decoy suits faces but
 #: not digits, whose decoys the model itself makes better (16 rounds, no noise).
