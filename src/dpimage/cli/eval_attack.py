@@ -134,21 +134,23 @@ def _load(
     return LabelledData("MNIST", x, y, [str(d) for d in range(10)], xt, yt, notes=notes)
 
 
+DatasetOpt = Annotated[Dataset, typer.Option("--dataset", help="Built-in data set.")]
+IdentityFolderOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Your own data: DIR/<identity>/<images>. Overrides --dataset.",
+        exists=True,
+        file_okay=False,
+        show_default=False,
+    ),
+]
+
+
 @eval_app.command("attack")
 def attack(
-    dataset: Annotated[
-        Dataset, typer.Option("--dataset", help="Built-in data set.")
-    ] = Dataset.faces,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            help="Your own data: DIR/<identity>/<images>. Overrides --dataset.",
-            exists=True,
-            file_okay=False,
-            show_default=False,
-        ),
-    ] = None,
+    dataset: DatasetOpt = Dataset.faces,
+    data: IdentityFolderOpt = None,
     size: Annotated[
         str | None,
         typer.Option("--size", help="Resize --data images to HEIGHTxWIDTH.", show_default=False),
@@ -408,19 +410,8 @@ def attack(
 
 @eval_app.command("identity-bound")
 def identity_bound_cmd(
-    dataset: Annotated[
-        Dataset, typer.Option("--dataset", help="Built-in data set.")
-    ] = Dataset.faces,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            help="Your own data: DIR/<identity>/<images> (same size).",
-            exists=True,
-            file_okay=False,
-            show_default=False,
-        ),
-    ] = None,
+    dataset: DatasetOpt = Dataset.faces,
+    data: IdentityFolderOpt = None,
     eps: Annotated[
         list[float] | None, typer.Option("--eps", help="ε of one release.", show_default=False)
     ] = None,
