@@ -125,6 +125,23 @@ def nonzero_features(
     return feats, idx
 
 
+def _best_k(score: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` highest ``score`` entries of each map (``-inf`` off the published)."""
+    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros(score.shape, dtype=bool)
+    np.put_along_axis(mask, keep, True, axis=-1)
+    return mask
+
+
+def _classifier(seed: int):
+    """The attackers' true-vs-fake classifier (gradient boosting, early stopping)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=150, learning_rate=0.1, early_stopping=True, random_state=seed
+    )
+
+
 def threshold_auc(published: np.ndarray, true_mask: np.ndarray) -> float:
     """AUC of the model-free score "rank of ``|v|`` within its map" (top = true).
 
@@ -171,7 +188,6 @@ def distinguishing_attack(
         of each map the classifier finds most likely true) and ``guess``
         (that code, (N, C, n)).
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
     xa, ia = nonzero_features(model, attacker_data[0], stats)
@@ -181,18 +197,13 @@ def distinguishing_attack(
         xa, ya = xa[keep], ya[keep]
     xv, iv = nonzero_features(model, victim_data[0], stats)
     yv = victim_data[1][tuple(iv.T)]
-    clf = HistGradientBoostingClassifier(
-        max_iter=150, learning_rate=0.1, early_stopping=True, random_state=seed
-    )
+    clf = _classifier(seed)
     clf.fit(xa, ya)
     pv = clf.predict_proba(xv)[:, 1]
     published, true_mask = victim_data
     prob = np.full(published.shape, -np.inf)
     prob[tuple(iv.T)] = pv
-    k = int(true_mask[0, 0].sum())
-    keep = np.argsort(-prob, axis=-1, kind="stable")[..., :k]
-    mask = np.zeros(published.shape, dtype=bool)
-    np.put_along_axis(mask, keep, True, axis=-1)
+    mask = _best_k(prob, int(true_mask[0, 0].sum()))
     extra = {}
     if groups is not None:
         low, high = group_bootstrap_auc(yv, pv, np.asarray(groups)[iv[:, 0]], seed=seed)
@@ -243,7 +254,6 @@ def crossvalidated_attack(
         of the fold that did not see its group; with ``interval`` also the
         fraction of the true support in the k best-scored non-zeros per map.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GroupKFold
 
@@ -253,9 +263,7 @@ def crossvalidated_attack(
     row_groups = np.asarray(groups)[idx[:, 0]]
     scores = np.empty(len(y))
     for train_rows, test_rows in GroupKFold(n_splits=folds).split(x, y, row_groups):
-        clf = HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.1, early_stopping=True, random_state=seed
-        )
+        clf = _classifier(seed)
         clf.fit(x[train_rows], y[train_rows])
         scores[test_rows] = clf.predict_proba(x[test_rows])[:, 1]
     auc = float(roc_auc_score(y, scores))
@@ -264,10 +272,7 @@ def crossvalidated_attack(
     low, high = group_bootstrap_auc(y, scores, row_groups, seed=seed)
     prob = np.full(published.shape, -np.inf)
     prob[tuple(idx.T)] = scores
-    k = int(true_mask[0, 0].sum())
-    keep = np.argsort(-prob, axis=-1, kind="stable")[..., :k]
-    guess = np.zeros(published.shape, dtype=bool)
-    np.put_along_axis(guess, keep, True, axis=-1)
+    guess = _best_k(prob, int(true_mask[0, 0].sum()))
     recovered = float((guess & true_mask).sum() / true_mask.sum())
     return {"auc": auc, "low": low, "high": high, "support_recovered": recovered}
 
@@ -356,10 +361,7 @@ def reencode_attack(
     guess = published
     for it in range(iterations):
         reenc = _reencode(model, guess)
-        score = np.where(nz, np.abs(reenc), -np.inf)
-        keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
-        mask = np.zeros_like(nz)
-        np.put_along_axis(mask, keep, True, axis=-1)
+        mask = _best_k(np.where(nz, np.abs(reenc), -np.inf), k)
         guess = np.where(mask, published, 0.0).astype(np.float32)
         if callback is not None:
             callback(it, guess)
@@ -425,9 +427,7 @@ def basis_attack(
         loss.backward()
         opt.step()
     score = np.where(nz, -torch.sigmoid(logits).detach().numpy(), -np.inf)
-    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
-    mask = np.zeros_like(nz)
-    np.put_along_axis(mask, keep, True, axis=-1)
+    mask = _best_k(score, k)
     return {
         "auc": float(roc_auc_score(true_mask[nz], score[nz])),
         "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
@@ -533,10 +533,7 @@ def donor_matching_attack(
     reenc = np.abs(_reencode(model, published))
     # lexicographic: fewer donor matches first, then larger re-encoded magnitude
     tie = reenc / (reenc.max() + 1.0)
-    score = np.where(nz, -match + tie, -np.inf)
-    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
-    mask = np.zeros_like(nz)
-    np.put_along_axis(mask, keep, True, axis=-1)
+    mask = _best_k(np.where(nz, -match + tie, -np.inf), k)
     labels = true_mask[nz]
     auc = (
         float(roc_auc_score(labels, -match[nz]))
