@@ -43,9 +43,9 @@ from dpimage.ambiguation.attacks import (
 )
 from dpimage.ambiguation.codec import dense_codes, to_float16
 from dpimage.ambiguation.mixture import (
-    draft_supports,
     fit_face_basis,
     match_brightness_contrast,
+    publish_drafted,
     sample_decoy_images,
 )
 
@@ -70,9 +70,8 @@ def main() -> None:
 
     def publish(images, decoys):
         dense = np.stack([dense_codes(model, images), dense_codes(model, decoys)])
-        supports = draft_supports(dense, k)
-        published = np.where(supports, dense, 0.0).sum(axis=0).astype(np.float32)
-        return to_float16(published), supports[0]
+        published, true_mask = publish_drafted(dense, k)
+        return to_float16(published), true_mask
 
     def run(name, generate):
         start = time.monotonic()

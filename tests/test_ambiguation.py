@@ -593,6 +593,7 @@ from dpimage.ambiguation.mixture import (  # noqa: E402
     draft_supports,
     fit_face_basis,
     match_brightness_contrast,
+    publish_drafted,
     sample_decoy_images,
 )
 
@@ -738,9 +739,8 @@ def test_draft_with_real_faces_as_decoys_is_at_chance(tiny, faces):
         rng = np.random.default_rng(0)
         partner = np.array([rng.choice(np.flatnonzero(people != p)) for p in people])
         dense = np.stack([dense_codes(model, images), dense_codes(model, images[partner])])
-        supports = draft_supports(dense, K)
-        published = to_float16(np.where(supports, dense, 0.0).sum(axis=0).astype(np.float32))
-        return published, supports[0]
+        published, true_mask = publish_drafted(dense, K)
+        return to_float16(published), true_mask
 
     result = distinguishing_attack(model, model.stats[K], drafted(train[:80]), drafted(test))
     assert abs(result["auc"] - 0.5) < 0.08

@@ -18,3 +18,14 @@ def _gaussians(rng: int | np.random.Generator | None, shape: tuple[int, ...]) ->
     size = int(np.prod(shape))
     u = _uniforms(rng, 2 * size).reshape(2, size)
     return (np.sqrt(-2.0 * np.log(u[0])) * np.cos(2.0 * np.pi * u[1])).reshape(shape)
+
+
+def _one_stream(rng: int | np.random.Generator | None) -> np.random.Generator | None:
+    """An int seed becomes one Generator, so successive draws continue one stream.
+
+    (Passing the int itself to each draw would restart the same stream every
+    time.) ``None`` (the OS CSPRNG) and Generators pass through.
+    """
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    return rng

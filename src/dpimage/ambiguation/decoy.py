@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._random import _gaussians, _uniforms
+from ._random import _gaussians, _one_stream, _uniforms
 from .ambiguate import _check_code
 from .bundle import ValueStats
 
@@ -167,8 +167,7 @@ def decoy_dense_codes(
     """
     if iterations < 1 or noise < 0:
         raise ValueError(f"need iterations >= 1 and noise >= 0, got {iterations}, {noise}")
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))  # one stream for every draw below
+    rng = _one_stream(rng)
     s = reencode.image_size
     z = random_codes(stats, k, count, rng)
     for it in range(iterations):
@@ -217,8 +216,7 @@ def ambiguate_decoy(
     batch = code[None] if single else code
     if batch.ndim != 3:
         raise ValueError(f"code must be (C, n) or (N, C, n), got shape {code.shape}")
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))  # one stream for every draw below
+    rng = _one_stream(rng)
     k = 0
     for one in batch:
         _, k = _check_code(one, k_prime)

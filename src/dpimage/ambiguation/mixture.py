@@ -66,7 +66,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._random import _gaussians
+from ._random import _gaussians, _one_stream
 
 __all__ = [
     "FaceBasis",
@@ -74,6 +74,7 @@ __all__ = [
     "draft_supports",
     "fit_face_basis",
     "match_brightness_contrast",
+    "publish_drafted",
     "sample_decoy_images",
 ]
 
@@ -253,8 +254,7 @@ def ambiguate_mixture(
             f"mixture fakes need k' to be a multiple of k greater than k (default 2k), "
             f"got k={k}, k'={k_prime}"
         )
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        rng = np.random.default_rng(int(rng))  # one stream for every draw below
+    rng = _one_stream(rng)
     m = k_prime // k
     n_img = len(batch)
     decoys = sample_decoy_images(basis, (m - 1) * n_img, rng).reshape(
@@ -269,8 +269,19 @@ def ambiguate_mixture(
     dense = dense.reshape(m, n_img, *dense.shape[1:])
     if m * k > dense.shape[-1]:
         raise ValueError(f"k' = {k_prime} exceeds the code length n = {dense.shape[-1]}")
-    supports = draft_supports(dense, k)
-    values = np.where(dense == 0, np.float32(1e-6), dense)  # a drafted unit must stay non-zero
-    published = np.where(supports, values, 0.0).sum(axis=0).astype(np.float32)
-    true_mask = supports[0]
+    published, true_mask = publish_drafted(dense, k)
     return (published[0], true_mask[0]) if single else (published, true_mask)
+
+
+def publish_drafted(dense: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draft ``dense`` ``(m, N, C, n)`` (:func:`draft_supports`) and publish every drafted value.
+
+    Image 0 is the one being shared: its drafted support is the key. Returns
+    ``(published (N, C, n) float32, true_mask (N, C, n) bool)``; a drafted
+    unit whose activation is exactly 0 is published as 1e-6 so it stays a
+    non-zero.
+    """
+    supports = draft_supports(dense, k)
+    values = np.where(dense == 0, np.float32(1e-6), dense)
+    published = np.where(supports, values, 0.0).sum(axis=0).astype(np.float32)
+    return published, supports[0]
