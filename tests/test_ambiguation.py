@@ -24,9 +24,6 @@ from dpimage.ambiguation import (  # noqa: E402
     KeyMismatchError,
     ModelConfig,
     TrainSettings,
-    ambiguate,
-    ambiguate_donor,
-    ambiguate_published,
     apply_key,
     decode_code,
     decode_images,
@@ -48,13 +45,15 @@ from dpimage.ambiguation import (  # noqa: E402
 from dpimage.ambiguation.attacks import threshold_auc  # noqa: E402
 from dpimage.ambiguation.codec import ambiguate_mixture_with, to_float16  # noqa: E402
 from dpimage.ambiguation.decoy import ambiguate_decoy, reencoder  # noqa: E402
-from dpimage.ambiguation.evaluate import psnr  # noqa: E402
 from dpimage.ambiguation.keys import (  # noqa: E402
     ambiguated_from_bytes,
     ambiguated_to_bytes,
     key_from_bytes,
     key_to_bytes,
 )
+from dpimage.ambiguation.research import ambiguate_donor, ambiguate_published  # noqa: E402
+from dpimage.ambiguation.research import ambiguate_resample as ambiguate  # noqa: E402
+from dpimage.ambiguation.research.evaluate import psnr  # noqa: E402
 from dpimage.cli import app  # noqa: E402
 from dpimage.io import OutputExistsError  # noqa: E402
 
@@ -382,7 +381,7 @@ def test_donor_matching_finds_donor_fakes_but_not_decoys(tiny, faces):
     """The stored donor codes are public: matching value ratios against them
     flags donor fakes (AUC > 0.95, > 90 % of the true support recovered);
     decoy fakes match nothing stored (AUC within 0.5 +- 0.1)."""
-    from dpimage.ambiguation.attacks import donor_match_scores, donor_matching_attack
+    from dpimage.ambiguation.research.attacks import donor_match_scores, donor_matching_attack
 
     model, _ = tiny
     test = faces[1][:24]

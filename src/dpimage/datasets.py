@@ -13,6 +13,13 @@ set            what                                          install
 ``photos``     scikit-image's bundled photos                  ``pip install scikit-image``
 =============  ===========================================  =========================
 
+Folders of your own images: :func:`image_paths` and :func:`read_images` (any
+tree of images, read as the CLI reads inputs), :func:`labelled_folder`
+(``DIR/<class>/<image>``). Resizing: :func:`resize_images` (to one H x W, area
+interpolation) and :func:`square_gray` (gray, centre-cropped square, float in
+[0, 1], as the ambiguation models take). Every consumer (eval sweeps, the
+attacks, the ambiguation models) loads through this module.
+
 The AT&T faces are (c) AT&T Laboratories Cambridge, free for research with
 citation of Samaria & Harter (1994).
 """
@@ -32,10 +39,14 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "MissingDataError",
     "find_vtest",
+    "image_paths",
     "labelled_folder",
     "mnist",
     "orl_faces",
     "photos",
+    "read_images",
+    "resize_images",
+    "square_gray",
     "street_frames",
 ]
 
@@ -174,11 +185,13 @@ def photos(gray: bool = False) -> dict[str, np.ndarray]:
 
 
 def labelled_folder(
-    directory: str | Path, gray: bool = True
+    directory: str | Path, gray: bool = True, *, size: tuple[int, int] | None = None
 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Images in ``DIR/<class>/<image>`` with integer labels and the class names.
 
-    Classes are the sorted subfolder names; hidden files are skipped.
+    Classes are the sorted subfolder names; hidden files are skipped. Images
+    are read with Pillow (``convert("L")`` or ``"RGB"``); ``size=(H, W)``
+    resizes each with :func:`resize_images`.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -195,4 +208,77 @@ def labelled_folder(
                 labels.append(label)
     if not images:
         raise ValueError(f"no images found under {root}")
+    if size is not None:
+        images = resize_images(images, size)
     return images, np.asarray(labels), classes
+
+
+def image_paths(directory: str | Path) -> list[Path]:
+    """Image files under ``directory`` (recursive, by extension, hidden files skipped), sorted."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"{directory} is not a directory")
+    paths = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
+    if not paths:
+        raise ValueError(f"no images (by extension) found under {directory}")
+    return paths
+
+
+def read_images(paths: list[Path], *, gray: bool = False) -> list[np.ndarray]:
+    """Read image files as the CLI reads inputs (:func:`dpimage.io.read_image`).
+
+    EXIF orientation applied, modes normalised to gray or RGB uint8; ``gray``
+    converts colour images with OpenCV's ``COLOR_RGB2GRAY``.
+    """
+    from .io import read_image
+
+    images = []
+    for path in paths:
+        image, _ = read_image(path)
+        if gray and image.ndim == 3:
+            import cv2
+
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        images.append(image)
+    return images
+
+
+def resize_images(images: list[np.ndarray], size: tuple[int, int]) -> list[np.ndarray]:
+    """Resize each image to ``size = (H, W)`` with OpenCV's area interpolation."""
+    import cv2
+
+    h, w = size
+    if h < 1 or w < 1:
+        raise ValueError(f"size must be positive, got {h}x{w}")
+    return [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images]
+
+
+def square_gray(image: np.ndarray, size: int) -> np.ndarray:
+    """Gray, centre-cropped to a square, resized to ``size`` x ``size``, float32 in [0, 1].
+
+    Pillow: ``convert("L")``, then Lanczos when shrinking and bicubic when
+    enlarging.
+
+    Parameters
+    ----------
+    image : ndarray
+        uint8 ``(H, W)`` or ``(H, W, 3)``.
+    size : int
+        Output side.
+    """
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError("image must be a uint8 array of shape (H, W) or (H, W, 3)")
+    im = Image.fromarray(image)
+    if im.mode != "L":
+        im = im.convert("L")
+    w, h = im.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    im = im.crop((left, top, left + side, top + side))
+    if side != size:
+        im = im.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.BICUBIC)
+    return np.asarray(im, dtype=np.float32) / 255.0

@@ -41,7 +41,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-__all__ = ["DATA_RANGE", "SSIM_VARIANTS", "mse", "psnr", "psnr_from_mse", "ssim"]
+__all__ = ["DATA_RANGE", "SSIM_VARIANTS", "mse", "psnr", "psnr_from_mse", "ssim", "to_uint8"]
 
 #: Dynamic range of 8-bit pixels, used by PSNR and SSIM.
 DATA_RANGE = 255.0
@@ -53,6 +53,16 @@ SSIM_VARIANTS: dict[str, dict] = {
     "skimage": {"win_size": 7, "gaussian_weights": False, "use_sample_covariance": True},
     "wang": {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False},
 }
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] as the 8-bit image one would see: clip, scale by 255, round.
+
+    Rounding is NumPy's (half to even). Models that work in [0, 1] (the
+    ambiguation autoencoder) are scored through this, so their PSNR and SSIM
+    are those of the images a user gets.
+    """
+    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,28 +1,35 @@
-"""Sparse-code image ambiguation with keys (seed 004: Ferdowsi et al., ICASSP 2020).
+"""Sparse-code image ambiguation with keys (Ferdowsi et al., ICASSP 2020).
 
 An autoencoder encodes an image into C sparse code maps (exactly k non-zeros
 out of n each); the shared file carries k' > k non-zeros per map, the k' - k
 fakes drawn to look like true values, and a small separate key says which are
-true. Needs the ``torch`` and ``ambiguation`` extras
-(``pip install 'dpimage[torch,ambiguation]'``).
+true. The fakes to use are the ones the model file records: *mixture* fakes
+(:mod:`.mixture`, faces) or *decoy* fakes (:mod:`.decoy`, digits), through
+:func:`encode_image` and :func:`decode_code`; model files are format 2
+(:mod:`.bundle`).
 
 Not differential privacy: the protection is computational (the non-holder must
 find k of k' per map) and empirical (the attacks in :mod:`.attacks`).
+
+PyTorch is imported only by what needs it: the network, model files,
+encoding/decoding, training and the evaluation (``pip install
+'dpimage[ambiguation]'``). Keys and files (:mod:`.keys`), the fake
+generators' NumPy parts and the data preparation import without it; the
+names below that need it load on first use.
+
+Research code (earlier, insecure or superseded fakes, format 1 files, the
+results report's evaluation) is in :mod:`.research`. The old names
+``ambiguate``, ``ambiguate_donor`` and ``ambiguate_published`` still resolve
+here (bound eagerly: the submodule :mod:`.ambiguate` has the same name),
+to it; they are not in ``__all__``.
 """
 
 from __future__ import annotations
 
-try:
-    import torch  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "dpimage.ambiguation needs PyTorch and safetensors: "
-        "pip install 'dpimage[torch,ambiguation]'"
-    ) from exc
+import importlib
 
-from .ambiguate import ambiguate, ambiguate_donor, ambiguate_published, random_guess
-from .bundle import AmbiguationModel, ValueStats, fit_value_stats, load_model, save_model
-from .codec import decode_code, decode_images, encode_image, sparse_codes
+from .ambiguate import random_guess
+from .data import digit_images, face_images, face_test_people, prepare_image
 from .decoy import ambiguate_decoy, reencoder
 from .keys import (
     AmbiguatedCode,
@@ -37,15 +44,38 @@ from .keys import (
     write_key,
 )
 from .mixture import FaceBasis, ambiguate_mixture, fit_face_basis
-from .model import ModelConfig, SparseCodeAutoencoder, top_k
-from .train import (
-    TrainSettings,
-    digit_images,
-    face_images,
-    face_test_people,
-    prepare_image,
-    train_model,
-)
+from .research.fakes import ambiguate_donor, ambiguate_published  # noqa: F401 (old names)
+from .research.fakes import ambiguate_resample as ambiguate  # noqa: F401 (old name)
+from .stats import ValueStats
+
+#: Names whose modules import PyTorch: loaded on first access.
+_TORCH_NAMES = {
+    "AmbiguationModel": "bundle",
+    "fit_value_stats": "bundle",
+    "load_model": "bundle",
+    "save_model": "bundle",
+    "decode_code": "codec",
+    "decode_images": "codec",
+    "encode_image": "codec",
+    "sparse_codes": "codec",
+    "ModelConfig": "model",
+    "SparseCodeAutoencoder": "model",
+    "top_k": "model",
+    "TrainSettings": "train",
+    "train_model": "train",
+}
+
+
+def __getattr__(name: str):
+    if name in _TORCH_NAMES:
+        module = importlib.import_module(f".{_TORCH_NAMES[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_TORCH_NAMES))
+
 
 __all__ = [
     "AmbiguatedCode",
@@ -58,11 +88,8 @@ __all__ = [
     "SparseCodeAutoencoder",
     "TrainSettings",
     "ValueStats",
-    "ambiguate",
     "ambiguate_decoy",
-    "ambiguate_donor",
     "ambiguate_mixture",
-    "ambiguate_published",
     "apply_key",
     "decode_code",
     "decode_images",

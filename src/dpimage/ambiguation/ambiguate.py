@@ -1,26 +1,13 @@
-"""Ambiguation of sparse codes: add fake non-zeros that look like true ones.
+"""Sparse-code helpers every fake generator and attack shares (pure NumPy).
 
-Pure NumPy. A k-sparse code map (k non-zeros out of n) is published with
-k' - k extra non-zeros (*fakes*) at positions off its true support. Whoever
-holds the key (which k of the k' published non-zeros are true) decodes the
-image; anyone else sees k' candidates and, by construction, nothing in a fake
-that marks it as fake:
-
-- **positions**: fakes are drawn without replacement with weights
-  ``f_j / (1 - f_j)`` where ``f_j`` is how often unit ``j`` is in the true
-  support on the training set. Then a unit's chance of carrying a fake is
-  about its chance of carrying a true value, so a unit's position says
-  little about whether its value is true (exactly so for ``k' = 2k`` and
-  units far from always-on);
-- **values**: a fake at unit ``j`` is drawn from the empirical distribution of
-  true non-zero values *at that unit* on the training set (inverse CDF of
-  its stored quantiles; rarely active units use their map's pooled values).
-  Values are scaled by the ratio of this image's median true ``|v|`` in the
-  map to the training codes' (see :func:`ambiguate_donor`). So ``|v|`` and
-  the sign carry no signal, unlike the public implementation
-  of seed 004, whose fakes' magnitudes are disjoint from the true ones
-  (:func:`ambiguate_published`, kept as the control that a threshold on
-  ``|v|`` breaks).
+A k-sparse code map (k non-zeros out of n) is published with k' - k extra
+non-zeros (*fakes*) at positions off its true support; whoever holds the key
+(which k of the k' are true) decodes the image. The shipped generators are
+:func:`~.mixture.ambiguate_mixture` (faces) and :func:`~.decoy.ambiguate_decoy`
+(digits). The earlier generators (per-unit resampling, donor codes, the
+public scheme's control) live in :mod:`.research.fakes`; their old names
+here (``ambiguate``, ``ambiguate_donor``, ``ambiguate_published``) still
+resolve, to that module.
 
 Randomness: ``rng=None`` reads ``os.urandom`` (the fakes *are* the secret;
 an adversary who can predict them recovers the key); an int or a
@@ -32,15 +19,23 @@ from __future__ import annotations
 import numpy as np
 
 from ._random import _uniforms
-from .bundle import ValueStats
 
-__all__ = [
-    "ambiguate",
-    "ambiguate_donor",
-    "ambiguate_published",
-    "random_guess",
-    "support",
-]
+__all__ = ["random_guess", "support", "top_k_mask"]
+
+#: Old names of the research generators, kept importable from here.
+_RESEARCH_ALIASES = {
+    "ambiguate": "ambiguate_resample",
+    "ambiguate_donor": "ambiguate_donor",
+    "ambiguate_published": "ambiguate_published",
+}
+
+
+def __getattr__(name: str):
+    if name in _RESEARCH_ALIASES:  # moved to research.fakes; old import path kept
+        from .research import fakes
+
+        return getattr(fakes, _RESEARCH_ALIASES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def support(code: np.ndarray) -> np.ndarray:
@@ -48,7 +43,24 @@ def support(code: np.ndarray) -> np.ndarray:
     return np.asarray(code) != 0
 
 
+def top_k_mask(score: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` highest ``score`` entries along the last axis (ties: lower index).
+
+    Give excluded entries ``-inf``; they are kept only if fewer than ``k`` are left.
+    """
+    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
+    mask = np.zeros(score.shape, dtype=bool)
+    np.put_along_axis(mask, keep, True, axis=-1)
+    return mask
+
+
+def keep_top_k(values: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    """``values`` where ``score`` is among the ``k`` highest of its map, 0 elsewhere."""
+    return np.where(top_k_mask(score, k), values, np.zeros((), values.dtype))
+
+
 def _check_code(code: np.ndarray, k_prime: int) -> tuple[np.ndarray, int]:
+    """``code`` as float32 ``(C, n)`` and its k; refuses unequal k per map and bad k'."""
     code = np.asarray(code, dtype=np.float32)
     if code.ndim != 2:
         raise ValueError(f"code must be (C, n), got shape {code.shape}")
@@ -61,198 +73,10 @@ def _check_code(code: np.ndarray, k_prime: int) -> tuple[np.ndarray, int]:
     return code, k
 
 
-def _fake_positions(free: np.ndarray, weights: np.ndarray, count: int, u: np.ndarray) -> np.ndarray:
-    """Weighted sampling without replacement (Efraimidis-Spirakis keys ``log u / w``)."""
-    keys = np.where(free, np.log(u) / weights, -np.inf)
-    return np.argsort(-keys, kind="stable")[:count]
-
-
-def ambiguate(
-    code: np.ndarray,
-    k_prime: int,
-    stats: ValueStats,
-    *,
-    rng: int | np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add ``k' - k`` fake non-zeros to every map of a k-sparse code.
-
-    Parameters
-    ----------
-    code : ndarray, shape (C, n)
-        Sparse code with exactly k non-zeros in each map.
-    k_prime : int
-        Non-zeros per map after ambiguation, ``k < k' <= n``.
-    stats : ValueStats
-        Support frequencies and value quantiles of true non-zeros (for this k),
-        measured on the training set.
-    rng : None, int or numpy.random.Generator, optional
-        ``None`` (default) draws from the OS CSPRNG; anything else is
-        reproducible and not secret.
-
-    Returns
-    -------
-    published : ndarray, shape (C, n), float32
-        The ambiguated code: true values unchanged plus the fakes.
-    true_mask : ndarray, shape (C, n), bool
-        The true support (the key); never part of a release.
-    """
-    code, k = _check_code(code, k_prime)
-    c, n = code.shape
-    if stats.freq.shape != (c, n):
-        raise ValueError(f"statistics are for codes {stats.freq.shape}, got {code.shape}")
-    true_mask = code != 0
-    published = code.copy()
-    for ci in range(c):
-        scale = 1.0
-        if stats.donors is not None:  # this image's magnitude scale vs the training codes'
-            pool = np.abs(stats.donors[:, ci][stats.donors[:, ci] != 0])
-            scale = float(np.median(np.abs(code[ci][true_mask[ci]])) / np.median(pool))
-        _resample_into(published[ci], true_mask[ci], k_prime - k, stats, ci, rng, scale)
-    return published, true_mask
-
-
-def ambiguate_donor(
-    code: np.ndarray,
-    k_prime: int,
-    donors: np.ndarray,
-    *,
-    stats: ValueStats | None = None,
-    rng: int | np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Add ``k' - k`` fakes per map taken from the true codes of other images (donors).
-
-    **Insecure when the donors are public**, as in a model file: the fakes can
-    be matched against them (:func:`~.attacks.donor_matching_attack`
-    recovers ~99 % of the true support). Kept for comparison; use
-    :func:`~.decoy.ambiguate_decoy`.
-
-    For each map, donors are visited in a random order; each contributes its
-    true non-zeros (position *and* value) that fall off the true support and
-    off the fakes chosen so far, in random order, until ``k' - k`` fakes are
-    placed. A fake is then not only distributed like a true value, it *is*
-    the true value of a real image at that unit, with the co-activation
-    pattern of a real code: the non-holder sees two (or more) superimposed
-    real codes and cannot tell from the code which one is the image. Each
-    donor map is rescaled so that its median ``|v|`` equals the median ``|v|``
-    of this image's true values in that map: otherwise a person whose codes
-    are weaker or stronger than the training faces' would be told apart from
-    the donors by magnitude alone (measured: |v|-rank AUC 0.28 on two unseen
-    people without the rescaling). The scale shown is the image's own, which
-    its true values already show.
-
-    Parameters
-    ----------
-    code : ndarray, shape (C, n)
-        Sparse code with exactly k non-zeros per map.
-    k_prime : int
-        Non-zeros per map after ambiguation, ``k < k' <= n``.
-    donors : ndarray, shape (D, C, n)
-        k-sparse codes of images that may be shown in fakes (the model file
-        keeps those of its training images). Their content leaks into the
-        ambiguated files as fakes: use images the operator may share.
-    stats : ValueStats, optional
-        If the donors cannot fill a map (their supports all lie on this
-        image's, as with a collapsed model), the remaining fakes are drawn as
-        in :func:`ambiguate`; without ``stats`` that is an error.
-    rng : None, int or numpy.random.Generator, optional
-        ``None`` (default) is the OS CSPRNG.
-
-    Returns
-    -------
-    published, true_mask : ndarray, shape (C, n)
-        As :func:`ambiguate`.
-    """
-    code, k = _check_code(code, k_prime)
-    c, n = code.shape
-    donors = np.asarray(donors, dtype=np.float32)
-    if donors.ndim != 3 or donors.shape[1:] != (c, n) or len(donors) < 2:
-        raise ValueError(f"donors must be (D >= 2, {c}, {n}), got {donors.shape}")
-    true_mask = code != 0
-    published = code.copy()
-    need = k_prime - k
-    victim_scale = np.array([np.median(np.abs(code[ci][true_mask[ci]])) for ci in range(c)])
-    u_order = _uniforms(rng, c * len(donors)).reshape(c, len(donors))
-    for ci in range(c):
-        taken = true_mask[ci].copy()
-        placed = 0
-        for d in np.argsort(u_order[ci], kind="stable"):
-            free = (donors[d, ci] != 0) & ~taken
-            cand = np.flatnonzero(free)
-            if cand.size == 0:
-                continue
-            cand = cand[np.argsort(_uniforms(rng, cand.size), kind="stable")]
-            cand = cand[: need - placed]
-            # match the donor's magnitude scale to this image's in this map
-            scale = victim_scale[ci] / np.median(np.abs(donors[d, ci][donors[d, ci] != 0]))
-            published[ci, cand] = donors[d, ci, cand] * scale
-            taken[cand] = True
-            placed += cand.size
-            if placed == need:
-                break
-        if placed < need:
-            if stats is None:
-                raise ValueError("the donor pool is too small to place k' - k fakes in every map")
-            _resample_into(published[ci], taken, need - placed, stats, ci, rng)
-    return published, true_mask
-
-
-def _resample_into(
-    row: np.ndarray,
-    taken: np.ndarray,
-    count: int,
-    stats: ValueStats,
-    ci: int,
-    rng: int | np.random.Generator | None,
-    scale: float = 1.0,
-) -> None:
-    """Place ``count`` fakes in map ``ci`` of ``row`` (in place) off ``taken``, like ambiguate."""
-    f = np.clip(stats.freq[ci].astype(np.float64), 0.0, 1.0)
-    weights = f / (1.0 - f + 1e-3) + 1e-6
-    u = _uniforms(rng, row.size + count)
-    pos = _fake_positions(~taken, weights, count, u[: row.size])
-    levels = np.linspace(0.0, 1.0, stats.quantiles.shape[-1])
-    for p, uv in zip(pos, u[row.size :], strict=True):
-        value = scale * np.interp(uv, levels, stats.quantiles[ci, p])
-        row[p] = value if value != 0 else np.float32(1e-6)
-
-
-def ambiguate_published(
-    code: np.ndarray,
-    k_prime: int,
-    *,
-    rng: int | np.random.Generator | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Control: fakes with magnitudes disjoint from the true ones (the public scheme).
-
-    Re-implements the distribution criticised in issue 7: fake positions
-    uniform off the support, fake magnitudes uniform in ``(0, min |true|)`` of
-    their map with a random sign. A threshold on ``|v|`` separates every fake
-    from every true value, so the key is recoverable without any model.
-    Returns ``(published, true_mask)`` like :func:`ambiguate`.
-    """
-    code, k = _check_code(code, k_prime)
-    c, n = code.shape
-    true_mask = code != 0
-    u = _uniforms(rng, c * n + 2 * c * (k_prime - k))
-    u_pos = u[: c * n].reshape(c, n)
-    u_mag, u_sign = u[c * n :].reshape(2, c, k_prime - k)
-    published = code.copy()
-    for ci in range(c):
-        pos = _fake_positions(~true_mask[ci], np.ones(n), k_prime - k, u_pos[ci])
-        floor = np.abs(code[ci][true_mask[ci]]).min()
-        published[ci, pos] = np.where(u_sign[ci] < 0.5, -1.0, 1.0) * u_mag[ci] * floor
-    return published, true_mask
-
-
 def random_guess(
     published: np.ndarray, k: int, *, rng: int | np.random.Generator | None = None
 ) -> np.ndarray:
     """A non-holder's blind guess: keep ``k`` of the published non-zeros of each map at random."""
     published = np.asarray(published, dtype=np.float32)
-    nz = published != 0
     u = _uniforms(rng, published.size).reshape(published.shape)
-    keys = np.where(nz, u, -1.0)
-    keep = np.argsort(-keys, axis=1, kind="stable")[:, :k]
-    out = np.zeros_like(published)
-    np.put_along_axis(out, keep, np.take_along_axis(published, keep, axis=1), axis=1)
-    return out
+    return keep_top_k(published, np.where(published != 0, u, -1.0), k)

@@ -1,50 +1,66 @@
 """Attacks on ambiguated codes, by an adversary who knows the model (Kerckhoffs).
 
+These measure the shipped fakes (:mod:`.mixture`, :mod:`.decoy`); the attack
+on the research donor fakes is :mod:`.research.attacks`.
+
 (a) :func:`distinguishing_attack` — a gradient-boosting classifier predicts,
     for every published non-zero, whether it is true or fake, from its value,
     its position, the unit's statistics, its neighbours in the code and how the
     model re-encodes the all-k' decode at that unit. The attacker trains it on
     ambiguations it makes itself of images it owns (labels known) and is scored
     (ROC AUC) on ambiguations of other people's images.
-(b) :func:`reencode_attack` — the "SGD with an image prior" direction seed 004
-    leaves open, in its projection form: decode all k' non-zeros, re-encode the
-    image with the public encoder, keep the k published positions whose
-    re-encoded magnitude is largest, decode that guess, and iterate. The
-    encoder acts as the natural-image prior (it was trained on such images).
-(b') :func:`basis_attack` — against mixture fakes: a relaxed mask that makes
-    the fake part's decode lie in the public face basis's span.
 (a') :func:`crossvalidated_attack` — the same classifier trained on the
     victims' own population (held-out people scored), for when the
     attacker's images differ from the victims'.
-(c) :func:`donor_matching_attack` — the model file is public and holds the
-    donor codes :func:`~.ambiguate.ambiguate_donor` takes fakes from. A donor
-    map copied into a published map, rescaled by one factor, shows up as
-    several published non-zeros whose ratio to that donor's values is the
-    same; true values match a donor's ratio only by chance.
+(b) :func:`reencode_attack` — the "SGD with an image prior" direction
+    Ferdowsi et al. leave open, in its projection form: decode all k'
+    non-zeros, re-encode the image with the public encoder, keep the k
+    published positions whose re-encoded magnitude is largest, decode that
+    guess, and iterate. The encoder acts as the natural-image prior (it was
+    trained on such images).
+(b') :func:`basis_attack` — against mixture fakes: a relaxed mask that makes
+    the fake part's decode lie in the public face basis's span.
+
+AUC intervals over people: :mod:`.intervals` (re-exported here).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .bundle import AmbiguationModel, ValueStats
-from .codec import decode_images
+from .ambiguate import keep_top_k, top_k_mask
+from .decoy import reencoder
+from .intervals import _group_pair_counts, group_bootstrap_auc  # noqa: F401 (old path)
+from .stats import ValueStats
+
+if TYPE_CHECKING:
+    from .bundle import AmbiguationModel
 
 __all__ = [
     "FEATURE_NAMES",
     "basis_attack",
     "crossvalidated_attack",
     "distinguishing_attack",
-    "donor_match_scores",
-    "donor_matching_attack",
     "group_bootstrap_auc",
     "nonzero_features",
     "reencode_attack",
     "threshold_auc",
 ]
+
+#: Research attacks that used to live here, still importable from this module.
+_RESEARCH_ALIASES = ("donor_match_scores", "donor_matching_attack")
+
+
+def __getattr__(name: str):
+    if name in _RESEARCH_ALIASES:  # moved to research.attacks; old import path kept
+        from .research import attacks
+
+        return getattr(attacks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 FEATURE_NAMES = (
     "value",
@@ -63,11 +79,9 @@ FEATURE_NAMES = (
 )
 
 
-@torch.no_grad()
 def _reencode(model: AmbiguationModel, codes: np.ndarray) -> np.ndarray:
-    images = decode_images(model, codes)
-    x = torch.from_numpy(images).unsqueeze(1)
-    return model.net.code(x).numpy()
+    """Dense codes of the decoded ``codes``: the public model's E(D(z))."""
+    return reencoder(model)(codes)
 
 
 def _rank_in_map(score: np.ndarray, nz: np.ndarray) -> np.ndarray:
@@ -123,14 +137,6 @@ def nonzero_features(
         ]
     ).astype(np.float32)
     return feats, idx
-
-
-def _best_k(score: np.ndarray, k: int) -> np.ndarray:
-    """Mask of the ``k`` highest ``score`` entries of each map (``-inf`` off the published)."""
-    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
-    mask = np.zeros(score.shape, dtype=bool)
-    np.put_along_axis(mask, keep, True, axis=-1)
-    return mask
 
 
 def _classifier(seed: int):
@@ -203,7 +209,7 @@ def distinguishing_attack(
     published, true_mask = victim_data
     prob = np.full(published.shape, -np.inf)
     prob[tuple(iv.T)] = pv
-    mask = _best_k(prob, int(true_mask[0, 0].sum()))
+    mask = top_k_mask(prob, int(true_mask[0, 0].sum()))
     extra = {}
     if groups is not None:
         low, high = group_bootstrap_auc(yv, pv, np.asarray(groups)[iv[:, 0]], seed=seed)
@@ -272,64 +278,9 @@ def crossvalidated_attack(
     low, high = group_bootstrap_auc(y, scores, row_groups, seed=seed)
     prob = np.full(published.shape, -np.inf)
     prob[tuple(idx.T)] = scores
-    guess = _best_k(prob, int(true_mask[0, 0].sum()))
+    guess = top_k_mask(prob, int(true_mask[0, 0].sum()))
     recovered = float((guess & true_mask).sum() / true_mask.sum())
     return {"auc": auc, "low": low, "high": high, "support_recovered": recovered}
-
-
-def _group_pair_counts(
-    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``W[g, h]``: ordered (true in g, fake in h) pairs, ties 1/2; true and fake counts."""
-    labels = np.asarray(labels, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
-    n_groups = int(inverse.max()) + 1
-    pos_scores, pos_group = scores[labels], inverse[labels]
-    n_true = np.bincount(pos_group, minlength=n_groups).astype(np.float64)
-    n_fake = np.bincount(inverse[~labels], minlength=n_groups).astype(np.float64)
-    wins = np.zeros((n_groups, n_groups))
-    for h in range(n_groups):
-        negatives = np.sort(scores[~labels & (inverse == h)])
-        below = np.searchsorted(negatives, pos_scores, side="left")
-        ties = np.searchsorted(negatives, pos_scores, side="right") - below
-        wins[:, h] = np.bincount(pos_group, weights=below + 0.5 * ties, minlength=n_groups)
-    return wins, n_true, n_fake
-
-
-def group_bootstrap_auc(
-    labels: np.ndarray,
-    scores: np.ndarray,
-    groups: np.ndarray,
-    *,
-    level: float = 0.95,
-    draws: int = 2000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of a ROC AUC, resampling whole groups.
-
-    Rows of one group (a person's images) are not independent, so the
-    interval resamples groups with replacement and keeps all their rows; with
-    8 people it is wide, which is the point: it says how far from 0.5 an
-    AUC on so few people can fall by the luck of who they are.
-
-    Exact per draw and fast: with ``W[g, h]`` the Mann-Whitney count of
-    (true in group g, fake in group h) pairs ordered correctly (ties 1/2) and
-    ``c`` the draw's group multiplicities, the AUC is
-    ``c W c / ((c . n_true) (c . n_fake))``.
-    """
-    wins, n_true, n_fake = _group_pair_counts(labels, scores, groups)
-    n_groups = len(n_true)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_groups, size=(draws, n_groups))
-    counts = np.zeros((draws, n_groups))
-    np.add.at(counts, (np.repeat(np.arange(draws), n_groups), picks.ravel()), 1.0)
-    pairs = (counts @ n_true) * (counts @ n_fake)
-    ok = pairs > 0
-    values = np.einsum("dg,gh,dh->d", counts[ok], wins, counts[ok]) / pairs[ok]
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail])
-    return float(low), float(high)
 
 
 def reencode_attack(
@@ -361,8 +312,7 @@ def reencode_attack(
     guess = published
     for it in range(iterations):
         reenc = _reencode(model, guess)
-        mask = _best_k(np.where(nz, np.abs(reenc), -np.inf), k)
-        guess = np.where(mask, published, 0.0).astype(np.float32)
+        guess = keep_top_k(published, np.where(nz, np.abs(reenc), -np.inf), k)
         if callback is not None:
             callback(it, guess)
     return guess
@@ -400,6 +350,8 @@ def basis_attack(
     """
     from sklearn.metrics import roc_auc_score
 
+    from ._torch import torch
+
     if model.basis is None:
         raise ValueError("the model has no face basis")
     published = np.asarray(published, dtype=np.float32)
@@ -427,121 +379,9 @@ def basis_attack(
         loss.backward()
         opt.step()
     score = np.where(nz, -torch.sigmoid(logits).detach().numpy(), -np.inf)
-    mask = _best_k(score, k)
+    mask = top_k_mask(score, k)
     return {
         "auc": float(roc_auc_score(true_mask[nz], score[nz])),
-        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
-        "guess": np.where(mask, published, 0.0).astype(np.float32),
-    }
-
-
-def donor_match_scores(
-    published: np.ndarray, donors: np.ndarray, *, tolerance: float = 2e-3
-) -> np.ndarray:
-    """For every published non-zero, how many others share its ratio to one stored donor.
-
-    For each map and each donor code ``d`` (public, in the model file) the
-    ratio ``published / d`` is taken at the positions where both are
-    non-zero and of the same sign; a non-zero's score is the largest number,
-    over donors, of *other* non-zeros of its map whose log-ratio lies within
-    ``tolerance`` of its own. A donor map copied in and rescaled by one
-    factor gives all its copied values the same ratio (up to float16
-    rounding, about 1e-3 in log), so fakes score high; true values collide
-    with a donor's ratio only by chance.
-
-    Parameters
-    ----------
-    published : ndarray, shape (N, C, n)
-        Ambiguated codes.
-    donors : ndarray, shape (D, C, n)
-        The donor codes stored in the model file (``stats.donors``).
-    tolerance : float
-        Half-width of a match in natural-log ratio.
-
-    Returns
-    -------
-    ndarray, shape (N, C, n), int
-        The score (0 at zeros of ``published``).
-    """
-    published = np.asarray(published, dtype=np.float64)
-    donors = np.asarray(donors, dtype=np.float64)
-    n_img, c, n = published.shape
-    if donors.ndim != 3 or donors.shape[1:] != (c, n):
-        raise ValueError(f"donors must be (D, {c}, {n}), got {donors.shape}")
-    d = len(donors)
-    scores = np.zeros(published.shape, dtype=np.int64)
-    span = 1e3  # rows of the flattened search are kept this far apart in log-ratio
-    for i in range(n_img):
-        for ci in range(c):
-            pos = np.flatnonzero(published[i, ci])
-            p = published[i, ci, pos]
-            dv = donors[:, ci, pos]  # (D, m)
-            ok = (dv != 0) & (np.sign(dv) == np.sign(p)[None])
-            if not ok.any():
-                continue
-            logr = np.log(np.abs(p)[None] / np.where(ok, np.abs(dv), 1.0))
-            keyed = logr + span * np.arange(d)[:, None]
-            flat = np.sort(keyed[ok])
-            x = keyed[ok]
-            count = (
-                np.searchsorted(flat, x + tolerance, side="right")
-                - np.searchsorted(flat, x - tolerance, side="left")
-                - 1
-            )
-            per = np.zeros((d, pos.size), dtype=np.int64)
-            per[ok] = count
-            scores[i, ci, pos] = per.max(axis=0)
-    return scores
-
-
-def donor_matching_attack(
-    model: AmbiguationModel,
-    published: np.ndarray,
-    true_mask: np.ndarray,
-    k: int,
-    *,
-    tolerance: float = 2e-3,
-    donors: np.ndarray | None = None,
-) -> dict[str, object]:
-    """Find fakes by matching published values against the model's stored donor codes.
-
-    The attacker keeps, in each map, the ``k`` published non-zeros with the
-    lowest :func:`donor_match_scores`; ties (e.g. all zero when nothing
-    matches) are broken by the re-encode score of :func:`reencode_attack`
-    (one round), so against fakes that match no donor this attack is no
-    weaker than that one.
-
-    ``donors`` defaults to the codes a version 1 model file stores for ``k``.
-
-    Returns
-    -------
-    dict
-        ``auc`` (score ``-match``, true = positive; 0.5 if no value
-        matches), ``support_recovered`` and ``guess`` (the attacker's code,
-        (N, C, n)).
-    """
-    from sklearn.metrics import roc_auc_score
-
-    if donors is None:
-        stats = model.stats.get(k)
-        if stats is None or stats.donors is None:
-            raise ValueError(f"the model has no donor codes for k={k}; pass donors=")
-        donors = stats.donors
-    published = np.asarray(published, dtype=np.float32)
-    nz = published != 0
-    match = donor_match_scores(published, donors, tolerance=tolerance)
-    reenc = np.abs(_reencode(model, published))
-    # lexicographic: fewer donor matches first, then larger re-encoded magnitude
-    tie = reenc / (reenc.max() + 1.0)
-    mask = _best_k(np.where(nz, -match + tie, -np.inf), k)
-    labels = true_mask[nz]
-    auc = (
-        float(roc_auc_score(labels, -match[nz]))
-        if 0 < labels.sum() < labels.size and np.ptp(match[nz]) > 0
-        else 0.5
-    )
-    return {
-        "auc": auc,
         "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
         "guess": np.where(mask, published, 0.0).astype(np.float32),
     }

@@ -1,19 +1,17 @@
 """A trained model with its fake-value statistics, stored as safetensors.
 
 The model file holds the network weights; for each supported sparsity k, the
-statistics :mod:`.ambiguate` and :mod:`.decoy` draw fakes from: how often
-each code unit is in the true support (``freq``) and quantiles of the true
-non-zero values at each unit (``quantiles``); and the Gaussian model of the
-training images that :mod:`.mixture` draws its decoys from (mean image and
-scaled principal directions). All are measured on the *training* images,
-never on an image being encoded; none is an image or a code of one.
+statistics :mod:`.decoy` draws fakes from (:class:`~.stats.ValueStats`: how
+often each code unit is in the true support and quantiles of the true
+non-zero values at each unit); and the Gaussian model of the training images
+that :mod:`.mixture` draws its decoys from (mean image and scaled principal
+directions). All are measured on the *training* images, never on an image
+being encoded; none is an image or a code of one.
 
-Format version 1 files also stored up to 256 training codes per k (the
-donors of :func:`~.ambiguate.ambiguate_donor`). That was a mistake: an
-attacker matches donor fakes against them (:mod:`.attacks`) and anyone can
-decode them into the training faces. Version 2 files do not store them and
-add the face basis; version 1 files are still read. Files are read with
-:mod:`safetensors` only: no pickle is ever loaded.
+This writes format version 2. Version 1 files, which also stored training
+codes (the donors of the insecure research fakes), are still read: that part
+is :mod:`.research.legacy`. Files are read with :mod:`safetensors` only: no
+pickle is ever loaded.
 """
 
 from __future__ import annotations
@@ -25,14 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ._torch import torch
 from .mixture import FaceBasis
-from .model import ModelConfig, SparseCodeAutoencoder
+from .model import ModelConfig, SparseCodeAutoencoder, net_dense_codes
+from .stats import MIN_UNIT_COUNT, N_QUANTILES, ValueStats, value_stats_from_codes
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "MIN_UNIT_COUNT",
+    "N_QUANTILES",
     "AmbiguationModel",
     "ValueStats",
     "fit_value_stats",
@@ -42,37 +43,16 @@ __all__ = [
 
 FORMAT = "dpimage.ambiguation.model"
 FORMAT_VERSION = "2"
-#: Versions :func:`load_model` reads (1: donor codes, no face basis).
+#: Versions :func:`load_model` reads (1: donor codes, no face basis; see research.legacy).
 READABLE_VERSIONS = ("1", "2")
-#: Quantiles kept per unit for inverse-CDF sampling of fake values.
-N_QUANTILES = 65
-#: Units with fewer true activations than this use their map's pooled quantiles.
-MIN_UNIT_COUNT = 24
-#: Training codes used as the donor pool of the (insecure) donor fakes.
-MAX_DONORS = 256
 
 
-@dataclass(frozen=True)
-class ValueStats:
-    """Where and how large true non-zeros are, for one sparsity k.
+def __getattr__(name: str):
+    if name == "MAX_DONORS":  # moved to research.legacy; old import path kept
+        from .research.legacy import MAX_DONORS
 
-    Attributes
-    ----------
-    donors : ndarray, shape (D, C, n), optional
-        k-sparse codes of (up to ``MAX_DONORS``) training images, the source
-        of :func:`~.ambiguate.ambiguate_donor`'s fakes. Only version 1 model
-        files store them (and :func:`fit_value_stats` with ``donors=True``).
-    freq : ndarray, shape (C, n)
-        Fraction of training images in which each unit is in the true support.
-    quantiles : ndarray, shape (C, n, Q)
-        Quantiles (levels ``linspace(0, 1, Q)``) of the true values at each
-        unit; units seen fewer than ``MIN_UNIT_COUNT`` times get their map's
-        pooled quantiles.
-    """
-
-    freq: np.ndarray
-    quantiles: np.ndarray
-    donors: np.ndarray | None = None
+        return MAX_DONORS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -97,19 +77,7 @@ class AmbiguationModel:
         return self.net.config
 
 
-@torch.no_grad()
-def _dense_codes(net: SparseCodeAutoencoder, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    net.eval()
-    out = []
-    for start in range(0, len(images), batch):
-        x = torch.from_numpy(images[start : start + batch]).float().unsqueeze(1)
-        out.append(net.code(x).numpy())
-    return np.concatenate(out)
-
-
-def fit_value_stats(
-    net: SparseCodeAutoencoder, images: np.ndarray, k: int, *, donors: bool = False
-) -> ValueStats:
+def fit_value_stats(net: SparseCodeAutoencoder, images: np.ndarray, k: int) -> ValueStats:
     """Measure support frequencies and value quantiles of the k-sparse codes of ``images``.
 
     Parameters
@@ -120,29 +88,8 @@ def fit_value_stats(
         Training images as float32 in [0, 1].
     k : int
         Sparsity per code map.
-    donors : bool
-        Also keep the codes of the first ``MAX_DONORS`` images (for
-        :func:`~.ambiguate.ambiguate_donor`; never saved in a model file).
     """
-    codes = _dense_codes(net, images)  # (N, C, n)
-    _, c, n = codes.shape
-    order = np.argsort(-np.abs(codes), axis=-1, kind="stable")[..., :k]
-    mask = np.zeros(codes.shape, dtype=bool)
-    np.put_along_axis(mask, order, True, axis=-1)
-    freq = mask.mean(axis=0)
-    levels = np.linspace(0.0, 1.0, N_QUANTILES)
-    quantiles = np.empty((c, n, N_QUANTILES), dtype=np.float32)
-    for ci in range(c):
-        pooled = np.quantile(codes[:, ci][mask[:, ci]], levels)
-        for j in range(n):
-            values = codes[mask[:, ci, j], ci, j]
-            quantiles[ci, j] = (
-                np.quantile(values, levels) if values.size >= MIN_UNIT_COUNT else pooled
-            )
-    kept = None
-    if donors:
-        kept = np.where(mask, codes, 0.0)[:MAX_DONORS].astype(np.float16).astype(np.float32)
-    return ValueStats(freq=freq.astype(np.float32), quantiles=quantiles, donors=kept)
+    return value_stats_from_codes(net_dense_codes(net, images, batch=64), k)
 
 
 def _file_fingerprint(path: Path) -> str:
@@ -154,10 +101,11 @@ def _file_fingerprint(path: Path) -> str:
 
 
 def save_model(model: AmbiguationModel, path: str | os.PathLike[str]) -> str:
-    """Write weights, configuration and statistics to a safetensors file.
+    """Write weights, configuration and statistics to a safetensors file (format 2).
 
     Returns the file's fingerprint (first 128 bits of its SHA-256), which
     ambiguated files and keys record to refuse decoding with another model.
+    Donor codes (research, format 1) are never written.
     """
     from safetensors.torch import save as save_bytes
 
@@ -184,18 +132,10 @@ def save_model(model: AmbiguationModel, path: str | os.PathLike[str]) -> str:
     return model.fingerprint
 
 
-def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
-    """Read a model written by :func:`save_model` (safetensors only, never pickle).
-
-    Raises
-    ------
-    ValueError
-        If the file is not a dpimage ambiguation model, has another format
-        version, or its tensors do not match its configuration.
-    """
+def _read_file(path: Path) -> tuple[dict, dict]:
+    """Metadata and tensors of a dpimage model file of a readable version."""
     from safetensors import SafetensorError, safe_open
 
-    path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such model file")
     try:
@@ -211,6 +151,10 @@ def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
             f"{path}: model format version {metadata.get('version')!r} is not supported "
             f"(this dpimage reads versions {', '.join(READABLE_VERSIONS)})"
         )
+    return metadata, tensors
+
+
+def _read_net(path: Path, metadata: dict, tensors: dict) -> SparseCodeAutoencoder:
     try:
         config = ModelConfig.from_json(metadata["config"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -223,6 +167,10 @@ def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
         first = str(exc).splitlines()[0]
         raise ValueError(f"{path}: weights do not match the configuration ({first})") from None
     net.eval()
+    return net
+
+
+def _read_stats(path: Path, version: str, tensors: dict, config: ModelConfig) -> dict:
     stats = {}
     c, n = config.maps, config.code_length
     for name in tensors:
@@ -232,23 +180,46 @@ def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
             quantiles = tensors.get(f"stats.k{k}.quantiles")
             if quantiles is None or freq.shape != (c, n) or quantiles.shape[:2] != (c, n):
                 raise ValueError(f"{path}: malformed statistics for k={k}")
-            donors = tensors.get(f"stats.k{k}.donors")
-            if donors is not None:
-                donors = donors.float().numpy()
-                if donors.ndim != 3 or donors.shape[1:] != (c, n):
-                    raise ValueError(f"{path}: malformed donor codes for k={k}")
+            donors = None
+            if version == "1":  # format 1 stored donor codes (research only)
+                from .research.legacy import read_donor_codes
+
+                donors = read_donor_codes(tensors, k, (c, n), path)
             stats[k] = ValueStats(freq=freq, quantiles=quantiles.numpy(), donors=donors)
-    basis = None
-    if "basis.mean" in tensors or "basis.factors" in tensors:
-        try:
-            basis = FaceBasis(
-                mean=tensors["basis.mean"].float().numpy(),
-                factors=tensors["basis.factors"].float().numpy(),
-            )
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: malformed face basis ({exc})") from None
-        if basis.mean.shape != (config.image_size, config.image_size):
-            raise ValueError(f"{path}: the face basis does not fit the image size")
+    return stats
+
+
+def _read_basis(path: Path, tensors: dict, config: ModelConfig) -> FaceBasis | None:
+    if "basis.mean" not in tensors and "basis.factors" not in tensors:
+        return None
+    try:
+        basis = FaceBasis(
+            mean=tensors["basis.mean"].float().numpy(),
+            factors=tensors["basis.factors"].float().numpy(),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{path}: malformed face basis ({exc})") from None
+    if basis.mean.shape != (config.image_size, config.image_size):
+        raise ValueError(f"{path}: the face basis does not fit the image size")
+    return basis
+
+
+def load_model(path: str | os.PathLike[str]) -> AmbiguationModel:
+    """Read a model written by :func:`save_model` (safetensors only, never pickle).
+
+    Reads format versions 2 and 1 (whose donor codes go to ``ValueStats.donors``).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a dpimage ambiguation model, has another format
+        version, or its tensors do not match its configuration.
+    """
+    path = Path(path)
+    metadata, tensors = _read_file(path)
+    net = _read_net(path, metadata, tensors)
+    stats = _read_stats(path, metadata["version"], tensors, net.config)
+    basis = _read_basis(path, tensors, net.config)
     try:
         fakes = json.loads(metadata.get("fakes", "{}"))
     except ValueError:

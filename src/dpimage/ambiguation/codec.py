@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from .ambiguate import ambiguate, ambiguate_donor
-from .bundle import AmbiguationModel, ValueStats
+from ..metrics import to_uint8
+from ._torch import torch
+from .bundle import AmbiguationModel
+from .data import prepare_image
 from .decoy import DECOY_ITERATIONS, DECOY_NOISE, Reencoder, ambiguate_decoy, reencoder
 from .keys import AmbiguatedCode, Key, apply_key, make_key, new_payload_id
 from .mixture import ambiguate_mixture
-from .train import prepare_image
+from .model import net_dense_codes
+from .stats import ValueStats
 
 __all__ = [
     "METHODS",
+    "RESEARCH_METHODS",
+    "SHIPPED_METHODS",
     "ambiguate_with",
     "decode_code",
     "decode_images",
@@ -43,11 +47,9 @@ def sparse_codes(model: AmbiguationModel, images: np.ndarray, k: int) -> np.ndar
     return model.net.encode(x, k).numpy()
 
 
-@torch.no_grad()
 def dense_codes(model: AmbiguationModel, images: np.ndarray) -> np.ndarray:
     """Dense codes ``(N, C, n)`` (before top-k) of prepared images ``(N, S, S)`` in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
-    return model.net.code(x).numpy()
+    return net_dense_codes(model.net, images)
 
 
 @torch.no_grad()
@@ -76,19 +78,19 @@ def encode_image(
         Trained model with statistics for ``k``.
     image : ndarray
         uint8 ``(H, W)`` or ``(H, W, 3)``; converted to gray, centre-cropped to a
-        square and resized to the model's side (see :func:`~.train.prepare_image`).
+        square and resized to the model's side (see :func:`~.data.prepare_image`).
     k, k_prime : int
         True and published non-zeros per code map.
-    method : {"mixture", "decoy", "donor", "resample"}, optional
+    method : {"mixture", "decoy"}, optional
         Default: the method the model file records (:func:`fake_defaults`).
         Fakes from a symmetric draft with ``k'/k - 1`` random mixture faces
-        (:func:`~.mixture.ambiguate_mixture`, default; ``k'`` a multiple of
+        (:func:`~.mixture.ambiguate_mixture`, faces; ``k'`` a multiple of
         ``k``; the key holder decodes the image's drafted code, not its
-        plain top-k), from the code of a synthetic decoy image
-        (:func:`~.decoy.ambiguate_decoy`), from donor codes (version 1 model
-        files only; an attacker can match them, see
-        :func:`~.attacks.donor_matching_attack`) or resampled per unit
-        (:func:`~.ambiguate.ambiguate`).
+        plain top-k) or from the code of a synthetic decoy image
+        (:func:`~.decoy.ambiguate_decoy`, digits). The research methods
+        ``"donor"`` (version 1 model files only; insecure: an attacker
+        matches them) and ``"resample"`` are still accepted
+        (:mod:`.research.fakes`).
     rng : None, int or numpy.random.Generator, optional
         Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
         makes the fakes reproducible, and whoever knows it can recover the key.
@@ -135,7 +137,11 @@ def encode_image(
     return amb, make_key(published, true_mask, payload_id, model.fingerprint)
 
 
-METHODS = ("mixture", "decoy", "donor", "resample")
+#: Fake generators validated for use (faces: mixture, digits: decoy).
+SHIPPED_METHODS = ("mixture", "decoy")
+#: Earlier generators kept for comparison (:mod:`.research.fakes`); not for sharing.
+RESEARCH_METHODS = ("donor", "resample")
+METHODS = SHIPPED_METHODS + RESEARCH_METHODS
 
 
 def fake_defaults(model: AmbiguationModel) -> tuple[str, int, float]:
@@ -204,9 +210,13 @@ def ambiguate_with(
                 "this model file has no donor codes (format version 2 dropped them: "
                 "donor fakes can be matched); use method 'mixture'"
             )
+        from .research.fakes import ambiguate_donor
+
         return ambiguate_donor(code, k_prime, stats.donors, stats=stats, rng=rng)
     if method == "resample":
-        return ambiguate(code, k_prime, stats, rng=rng)
+        from .research.fakes import ambiguate_resample
+
+        return ambiguate_resample(code, k_prime, stats, rng=rng)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
@@ -227,5 +237,4 @@ def decode_code(
     if code.published.shape != (model.config.maps, model.config.code_length):
         raise ValueError("this ambiguated file does not fit the model's code shape")
     z = apply_key(code, key) if key is not None else code.published
-    image = decode_images(model, z[None])[0]
-    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return to_uint8(decode_images(model, z[None])[0])

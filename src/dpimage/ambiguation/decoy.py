@@ -1,9 +1,10 @@
 """Decoy fakes: the code of a synthetic image the model itself produces.
 
-The donor fakes of :func:`~.ambiguate.ambiguate_donor` are the true non-zeros
-of stored training codes, and the stored codes are public (they are in the
-model file), so an attacker can look them up (:func:`~.attacks.donor_matching_attack`).
-Resampled fakes (:func:`~.ambiguate.ambiguate`) are drawn unit by unit and are
+The donor fakes of :func:`~.research.fakes.ambiguate_donor` are the true
+non-zeros of stored training codes, and the stored codes are public (they were
+in the model file), so an attacker can look them up
+(:func:`~.research.attacks.donor_matching_attack`). Resampled fakes
+(:func:`~.research.fakes.ambiguate_resample`) are drawn unit by unit and are
 not a code of any image, which the public encoder exposes.
 
 A *decoy* is instead a complete code of an image that does not exist, made
@@ -47,8 +48,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._random import _gaussians, _one_stream, _uniforms
-from .ambiguate import _check_code
-from .bundle import ValueStats
+from .ambiguate import _check_code, keep_top_k
+from .stats import ValueStats
 
 __all__ = [
     "DECOY_ITERATIONS",
@@ -102,10 +103,7 @@ def _top_k_rows(dense: np.ndarray, k: int, allowed: np.ndarray | None = None) ->
     score = np.abs(dense)
     if allowed is not None:
         score = np.where(allowed, score, -np.inf)
-    keep = np.argsort(-score, axis=-1, kind="stable")[..., :k]
-    out = np.zeros_like(dense)
-    np.put_along_axis(out, keep, np.take_along_axis(dense, keep, axis=-1), axis=-1)
-    return out
+    return keep_top_k(dense, score, k)
 
 
 def random_codes(
@@ -209,7 +207,7 @@ def ambiguate_decoy(
     Returns
     -------
     published, true_mask : ndarray, same shape as ``code``
-        As :func:`~.ambiguate.ambiguate`.
+        The code(s) with their fakes (float32) and the true support (the key).
     """
     code = np.asarray(code, dtype=np.float32)
     single = code.ndim == 2

@@ -217,7 +217,7 @@ def ambiguate_mixture(
     Parameters
     ----------
     images : ndarray, shape (S, S) or (N, S, S)
-        Prepared images in [0, 1] (:func:`~.train.prepare_image`).
+        Prepared images in [0, 1] (:func:`~.data.prepare_image`).
     k, k_prime : int
         True and published non-zeros per map; ``k'`` must be a multiple of
         ``k`` (``m = k'/k`` images draft: the image and ``m - 1`` decoys).

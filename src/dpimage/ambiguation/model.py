@@ -21,11 +21,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+import numpy as np
 
-__all__ = ["GroupedLinear", "ModelConfig", "SparseCodeAutoencoder", "top_k"]
+from ._torch import torch
+
+nn = torch.nn
+F = torch.nn.functional
+
+__all__ = ["GroupedLinear", "ModelConfig", "SparseCodeAutoencoder", "net_dense_codes", "top_k"]
 
 
 @dataclass(frozen=True)
@@ -180,3 +183,22 @@ class SparseCodeAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """Reconstruction logits of ``x`` through the k-sparse bottleneck."""
         return self.decode_logits(self.encode(x, k))
+
+
+@torch.no_grad()
+def net_dense_codes(
+    net: SparseCodeAutoencoder, images: np.ndarray, batch: int | None = None
+) -> np.ndarray:
+    """Dense codes ``(N, C, n)`` (before top-k) of images ``(N, S, S)`` in [0, 1], as float32.
+
+    ``batch``: images per forward pass (``None``: all at once). The network
+    is put in eval mode.
+    """
+    net.eval()
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    step = len(images) if batch is None else batch
+    out = []
+    for start in range(0, len(images), max(step, 1)):
+        x = torch.from_numpy(images[start : start + step]).unsqueeze(1)
+        out.append(net.code(x).numpy())
+    return np.concatenate(out) if out else np.zeros((0, net.config.maps, net.config.code_length))

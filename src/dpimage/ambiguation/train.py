@@ -1,12 +1,7 @@
-"""Data preparation and training of the sparse-code autoencoder.
+"""Training of the sparse-code autoencoder.
 
-Data (CelebA, the seed's set, is not available offline):
-
-- ``faces``: AT&T/ORL, 40 people x 10 gray 112x92 images. Split **by
-  identity**: people 1-32 train (320 images), people 33-40 test (80 images),
-  so test faces are of unseen people. Each image is centre-cropped to 92x92
-  and resized to ``image_size`` (64 by default).
-- ``digits``: MNIST, 50,000 train / 10,000 test, zero-padded from 28x28 to 32x32.
+The data (AT&T faces split by identity, padded MNIST) is :mod:`.data`'s; its
+names stay importable from here.
 """
 
 from __future__ import annotations
@@ -16,13 +11,21 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import torch
-from PIL import Image
-from torch.nn import functional as F
 
+from ._torch import torch
 from .bundle import AmbiguationModel, fit_value_stats
+from .data import (
+    FACE_TEST_PEOPLE,
+    FACE_TRAIN_PEOPLE,
+    digit_images,
+    face_images,
+    face_test_people,
+    prepare_image,
+)
 from .mixture import fit_face_basis
 from .model import ModelConfig, SparseCodeAutoencoder, top_k
+
+F = torch.nn.functional
 
 __all__ = [
     "FACE_TEST_PEOPLE",
@@ -33,63 +36,8 @@ __all__ = [
     "face_test_people",
     "prepare_image",
     "train_model",
+    "usage_penalty",
 ]
-
-FACE_TRAIN_PEOPLE = tuple(range(32))
-FACE_TEST_PEOPLE = tuple(range(32, 40))
-
-
-def prepare_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Gray, centre-cropped to a square, resized to ``size`` x ``size``, float32 in [0, 1].
-
-    Parameters
-    ----------
-    image : ndarray
-        uint8 ``(H, W)`` or ``(H, W, 3)``.
-    size : int
-        Output side.
-    """
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise ValueError("image must be a uint8 array of shape (H, W) or (H, W, 3)")
-    im = Image.fromarray(image)
-    if im.mode != "L":
-        im = im.convert("L")
-    w, h = im.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    im = im.crop((left, top, left + side, top + side))
-    if side != size:
-        im = im.resize((size, size), Image.Resampling.LANCZOS if side > size else Image.BICUBIC)
-    return np.asarray(im, dtype=np.float32) / 255.0
-
-
-def face_images(size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """AT&T faces split by identity: ``(train (320, S, S), test (80, S, S))`` float32."""
-    from ..datasets import orl_faces
-
-    images, labels = orl_faces()
-    prepared = np.stack([prepare_image(im, size) for im in images])
-    train = prepared[np.isin(labels, FACE_TRAIN_PEOPLE)]
-    test = prepared[np.isin(labels, FACE_TEST_PEOPLE)]
-    return train, test
-
-
-def face_test_people() -> np.ndarray:
-    """Person label of each image :func:`face_images` returns as test, in the same order."""
-    from ..datasets import orl_faces
-
-    _, labels = orl_faces()
-    return np.asarray(labels)[np.isin(labels, FACE_TEST_PEOPLE)]
-
-
-def digit_images(split: str = "train", limit: int | None = None) -> np.ndarray:
-    """MNIST digits padded to 32x32, float32 in [0, 1]."""
-    from ..datasets import mnist
-
-    images, _ = mnist(split)
-    if limit is not None:
-        images = images[:limit]
-    return np.pad(images, ((0, 0), (2, 2), (2, 2))).astype(np.float32) / 255.0
 
 
 class TrainSettings:

@@ -64,6 +64,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _lib():
     try:
         from .. import ambiguation
+        from ..ambiguation import codec  # noqa: F401 (PyTorch: fail here, in one line)
     except ImportError as exc:
         raise _fail(str(exc)) from None
     return ambiguation
@@ -345,8 +346,8 @@ def evaluate(
     import torch
     from threadpoolctl import threadpool_limits
 
-    from ..ambiguation.evaluate import evaluate as run
-    from ..ambiguation.evaluate import picture_grid
+    from ..ambiguation.research.evaluate import evaluate as run
+    from ..ambiguation.research.evaluate import picture_grid
 
     torch.set_num_threads(threads)
     start = time.monotonic()

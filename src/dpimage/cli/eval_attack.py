@@ -93,19 +93,18 @@ def _load(
     from ..attack import LabelledData, stratified_split
 
     if data is not None:
-        images, labels, classes = datasets.labelled_folder(data, gray=True)
+        resize = None
         if size is not None:
-            import cv2
-
             try:
-                h, w = (int(v) for v in size.lower().split("x"))
+                resize = tuple(int(v) for v in size.lower().split("x"))
+                h, w = resize
             except ValueError:
                 raise typer.BadParameter(
                     f"--size is HEIGHTxWIDTH, e.g. 112x92, got {size!r}"
                 ) from None
             if h < 1 or w < 1:
                 raise typer.BadParameter(f"--size must be positive, got {size!r}")
-            images = [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA) for im in images]
+        images, labels, classes = datasets.labelled_folder(data, gray=True, size=resize)
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
             raise typer.BadParameter(

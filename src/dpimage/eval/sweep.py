@@ -167,18 +167,9 @@ def load_dataset(
     if sample is not None and sample < 1:
         raise ValueError(f"sample must be a positive integer, got {sample}")
     if data_dir is not None:
-        from ..io import read_image
-
-        paths = _folder_images(Path(data_dir))
+        paths = datasets.image_paths(data_dir)
         chosen = _sample_indices(len(paths), sample, seed)
-        images = []
-        for i in chosen:
-            image, _ = read_image(paths[i])
-            if gray and image.ndim == 3:
-                import cv2
-
-                image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-            images.append(image)
+        images = datasets.read_images([paths[i] for i in chosen], gray=gray)
         what = "all" if len(chosen) == len(paths) else f"seeded random sample (seed {seed}) of"
         return Dataset(
             name,
