@@ -132,3 +132,13 @@ def test_uint8_mse_fast_path_is_exact():
     assert psnr_from_mse(9.0) == pytest.approx(10 * np.log10(255**2 / 9))
     with pytest.raises(ValueError, match="same shape"):
         mse(photo, photo[1:])
+
+
+def test_to_uint8_clips_scales_and_rounds_half_to_even():
+    from dpimage.metrics import to_uint8
+
+    x = np.array([[-0.5, 0.0, 0.5 / 255, 1.5 / 255, 0.5, 1.0, 2.0]])
+    out = to_uint8(x)
+    assert out.dtype == np.uint8
+    assert out.tolist() == [[0, 0, 0, 2, 128, 255, 255]]
+    assert psnr(to_uint8(x), to_uint8(x)) == float("inf")
