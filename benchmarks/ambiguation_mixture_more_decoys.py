@@ -22,7 +22,7 @@ from dpimage.ambiguation.attacks import (
     reencode_attack,
 )
 from dpimage.ambiguation.codec import ambiguate_mixture_with, decode_images, to_float16
-from dpimage.ambiguation.evaluate import _mean_metrics
+from dpimage.ambiguation.research.evaluate import _mean_metrics
 
 torch.set_num_threads(1)
 model = load_model("out/ambig/faces-default.safetensors")

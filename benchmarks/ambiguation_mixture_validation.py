@@ -63,13 +63,13 @@ from dpimage.ambiguation.attacks import (
 )
 from dpimage.ambiguation.codec import decode_images, dense_codes, to_float16
 from dpimage.ambiguation.decoy import decoy_dense_codes, reencoder
-from dpimage.ambiguation.evaluate import psnr
 from dpimage.ambiguation.mixture import (
     draft_supports,
     fit_face_basis,
     match_brightness_contrast,
     sample_decoy_images,
 )
+from dpimage.ambiguation.research.evaluate import psnr
 
 
 def _top_k_mask(dense: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
