@@ -47,6 +47,7 @@ __all__ = [
     "group_bootstrap_auc",
     "nonzero_features",
     "reencode_attack",
+    "support_recovered",
     "threshold_auc",
 ]
 
@@ -139,6 +140,19 @@ def nonzero_features(
     return feats, idx
 
 
+def support_recovered(mask: np.ndarray, true_mask: np.ndarray) -> float:
+    """Fraction of the true support that the attacker's kept positions ``mask`` hold."""
+    return float((mask & true_mask).sum() / true_mask.sum())
+
+
+def attacker_guess(mask: np.ndarray, published: np.ndarray, true_mask: np.ndarray) -> dict:
+    """``support_recovered`` and ``guess`` (the published values kept on ``mask``, float32)."""
+    return {
+        "support_recovered": support_recovered(mask, true_mask),
+        "guess": np.where(mask, published, 0.0).astype(np.float32),
+    }
+
+
 def _classifier(seed: int):
     """The attackers' true-vs-fake classifier (gradient boosting, early stopping)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -216,8 +230,7 @@ def distinguishing_attack(
         extra = {"auc_low": low, "auc_high": high}
     return {
         **extra,
-        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
-        "guess": np.where(mask, published, 0.0).astype(np.float32),
+        **attacker_guess(mask, published, true_mask),
         "auc": float(roc_auc_score(yv, pv)),
         "auc_abs_value": threshold_auc(*victim_data),
         "auc_train": float(roc_auc_score(ya, clf.predict_proba(xa)[:, 1])),
@@ -279,7 +292,7 @@ def crossvalidated_attack(
     prob = np.full(published.shape, -np.inf)
     prob[tuple(idx.T)] = scores
     guess = top_k_mask(prob, int(true_mask[0, 0].sum()))
-    recovered = float((guess & true_mask).sum() / true_mask.sum())
+    recovered = support_recovered(guess, true_mask)
     return {"auc": auc, "low": low, "high": high, "support_recovered": recovered}
 
 
@@ -382,6 +395,5 @@ def basis_attack(
     mask = top_k_mask(score, k)
     return {
         "auc": float(roc_auc_score(true_mask[nz], score[nz])),
-        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
-        "guess": np.where(mask, published, 0.0).astype(np.float32),
+        **attacker_guess(mask, published, true_mask),
     }

@@ -128,14 +128,18 @@ def random_codes(
 
 
 def _inverse_cdf(quantiles: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Each unit's quantiles ``(C, n, Q)`` interpolated at levels ``u`` ``(..., C, n)``."""
+    """Quantiles ``(..., Q)`` (sorted values) linearly interpolated at levels ``u`` in [0, 1].
+
+    ``quantiles`` broadcasts against ``u``'s shape: each unit's ``(C, n, Q)``
+    at ``u`` ``(..., C, n)``, or one row ``(..., 1, Q)`` at several levels.
+    """
     q = quantiles.shape[-1]
     x = u * (q - 1)
-    lo = np.clip(np.floor(x).astype(np.int64), 0, q - 2)
+    lo = np.clip(np.floor(x).astype(np.int64), 0, max(q - 2, 0))
     frac = x - lo
     full = np.broadcast_to(quantiles, (*u.shape, q))
     below = np.take_along_axis(full, lo[..., None], -1)[..., 0]
-    above = np.take_along_axis(full, lo[..., None] + 1, -1)[..., 0]
+    above = np.take_along_axis(full, np.minimum(lo + 1, q - 1)[..., None], -1)[..., 0]
     return below * (1 - frac) + above * frac
 
 
@@ -251,14 +255,7 @@ def _redraw_magnitudes(
     k = int(true_mask[0, 0].sum())
     true_sorted = np.sort(np.where(true_mask, np.abs(batch), np.inf), axis=-1)[..., :k]
     u = np.sort(_uniforms(rng, n_img * c * count).reshape(n_img, c, count), axis=-1)
-    x = u * (k - 1)
-    lo = np.clip(np.floor(x).astype(np.int64), 0, max(k - 2, 0))
-    hi = np.minimum(lo + 1, k - 1)
-    frac = x - lo
-    drawn = (
-        np.take_along_axis(true_sorted, lo, -1) * (1 - frac)
-        + np.take_along_axis(true_sorted, hi, -1) * frac
-    )  # ascending
+    drawn = _inverse_cdf(true_sorted[..., None, :], u)  # ascending
     order = np.argsort(np.where(fake_mask, np.abs(fakes), np.inf), axis=-1, kind="stable")
     pos = order[..., :count]  # fake positions, smallest |decoy value| first
     out = np.zeros_like(fakes)

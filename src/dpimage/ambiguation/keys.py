@@ -258,40 +258,41 @@ def _read(path: str | os.PathLike[str], what: str) -> bytes:
     return path.read_bytes()
 
 
+def _write(data: bytes, path: str | os.PathLike[str], overwrite: bool, private: bool) -> int:
+    from ..io import atomic_writer
+
+    with atomic_writer(path, overwrite=overwrite) as fh:
+        if private:  # before any byte is written
+            os.fchmod(fh.fileno(), 0o600)
+        fh.write(data)
+    return len(data)
+
+
+def _parse(path: str | os.PathLike[str], what: str, parse):
+    """``parse`` the file's bytes; errors name the path."""
+    try:
+        return parse(_read(path, what))
+    except AmbiguationFileError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
 def write_ambiguated(
     code: AmbiguatedCode, path: str | os.PathLike[str], *, overwrite: bool = False
 ) -> int:
     """Write atomically; returns the number of bytes written."""
-    from ..io import atomic_writer
-
-    data = ambiguated_to_bytes(code)
-    with atomic_writer(path, overwrite=overwrite) as fh:
-        fh.write(data)
-    return len(data)
+    return _write(ambiguated_to_bytes(code), path, overwrite, private=False)
 
 
 def read_ambiguated(path: str | os.PathLike[str]) -> AmbiguatedCode:
     """Read and validate an ambiguated file."""
-    try:
-        return ambiguated_from_bytes(_read(path, "ambiguated"))
-    except AmbiguationFileError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+    return _parse(path, "ambiguated", ambiguated_from_bytes)
 
 
 def write_key(key: Key, path: str | os.PathLike[str], *, overwrite: bool = False) -> int:
     """Write atomically with owner-only permissions; returns the number of bytes."""
-    from ..io import atomic_writer
-
-    data = key_to_bytes(key)
-    with atomic_writer(path, overwrite=overwrite) as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        fh.write(data)
-    return len(data)
+    return _write(key_to_bytes(key), path, overwrite, private=True)
 
 
 def read_key(path: str | os.PathLike[str]) -> Key:
     """Read and validate a key file."""
-    try:
-        return key_from_bytes(_read(path, "key"))
-    except AmbiguationFileError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+    return _parse(path, "key", key_from_bytes)

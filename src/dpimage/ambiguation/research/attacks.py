@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..ambiguate import top_k_mask
-from ..attacks import _reencode
+from ..attacks import _reencode, attacker_guess
 
 if TYPE_CHECKING:
     from ..bundle import AmbiguationModel
@@ -129,6 +129,5 @@ def donor_matching_attack(
     )
     return {
         "auc": auc,
-        "support_recovered": float((mask & true_mask).sum() / true_mask.sum()),
-        "guess": np.where(mask, published, 0.0).astype(np.float32),
+        **attacker_guess(mask, published, true_mask),
     }

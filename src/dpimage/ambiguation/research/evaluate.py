@@ -22,6 +22,7 @@ from ..attacks import (
     crossvalidated_attack,
     distinguishing_attack,
     reencode_attack,
+    support_recovered,
 )
 from ..bundle import AmbiguationModel
 from ..codec import (
@@ -195,7 +196,7 @@ def evaluate(
                 "nonholder_random_guess": _mean_metrics(test, decode_images(model, guesses)),
                 "reencode_attack": {
                     **_mean_metrics(test, attacked),
-                    "support_recovered": float(((attack_guess != 0) & masks).sum() / masks.sum()),
+                    "support_recovered": support_recovered(attack_guess != 0, masks),
                 },
                 "distinguishing": auc,
             }
