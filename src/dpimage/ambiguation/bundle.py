@@ -89,6 +89,7 @@ def fit_value_stats(net: SparseCodeAutoencoder, images: np.ndarray, k: int) -> V
     k : int
         Sparsity per code map.
     """
+    net.eval()
     return value_stats_from_codes(net_dense_codes(net, images, batch=64), k)
 
 

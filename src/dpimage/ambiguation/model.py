@@ -191,14 +191,14 @@ def net_dense_codes(
 ) -> np.ndarray:
     """Dense codes ``(N, C, n)`` (before top-k) of images ``(N, S, S)`` in [0, 1], as float32.
 
-    ``batch``: images per forward pass (``None``: all at once). The network
-    is put in eval mode.
+    ``batch``: images per forward pass (``None``: all at once).
     """
-    net.eval()
     images = np.ascontiguousarray(images, dtype=np.float32)
     step = len(images) if batch is None else batch
     out = []
     for start in range(0, len(images), max(step, 1)):
         x = torch.from_numpy(images[start : start + step]).unsqueeze(1)
         out.append(net.code(x).numpy())
-    return np.concatenate(out) if out else np.zeros((0, net.config.maps, net.config.code_length))
+    if not out:
+        return np.zeros((0, net.config.maps, net.config.code_length), np.float32)
+    return np.concatenate(out)
