@@ -641,11 +641,17 @@ def test_compare_side_by_side(tmp_path):
     assert im.mode == "RGB" and im.format == "PNG"
     assert im.width > 5 * 451 and 300 < im.height < 420
     assert "not a private release" in result.stderr
-    # Re-running replaces the picture; the input is never a valid target.
-    assert run("compare", source, "-o", out, "--seed", 4, "-k", 15).exit_code == 0
+    # Like every other command, an existing output is kept unless --overwrite;
+    # the input is never a valid target, not even with --overwrite.
+    first = out.read_bytes()
+    kept = run("compare", source, "-o", out, "--seed", 5, "-k", 15)
+    assert kept.exit_code == 0 and "skipped" in kept.stderr and out.read_bytes() == first
+    replaced = run("compare", source, "-o", out, "--seed", 5, "-k", 15, "--overwrite")
+    assert replaced.exit_code == 0 and out.read_bytes() != first
     before = source.read_bytes()
-    refused = run("compare", source, "-o", source, "--seed", 4, "-k", 15)
-    assert refused.exit_code == 1 and source.read_bytes() == before
+    refused = run("compare", source, "-o", source, "--seed", 4, "-k", 15, "--overwrite")
+    assert refused.exit_code == 2 and source.read_bytes() == before
+    assert len(error_lines(refused)) == 1
 
 
 def test_compare_bad_parameter(tmp_path):

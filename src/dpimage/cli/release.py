@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,7 +35,6 @@ from ..batch import (
 )
 from ..io import (
     Job,
-    OutputExistsError,
     build_manifest,
     merge_manifests,
     plan_outputs,
@@ -44,10 +43,10 @@ from ..io import (
     write_image,
     write_manifest,
 )
+from ..io.naming import number_plan
 from ..privacy import SEEDED_WARNING
 from ._app import app
 from ._common import (
-    _PER_INPUT_ERRORS,
     SEED_DERIVATION,
     B0Opt,
     EpsOpt,
@@ -56,6 +55,7 @@ from ._common import (
     KOpt,
     MaxPixelsOpt,
     MOpt,
+    NumberedOpt,
     OutputOpt,
     OverwriteOpt,
     QualityOpt,
@@ -66,8 +66,8 @@ from ._common import (
     _fmt_eps,
     _say,
     _stderr,
-    _usage_exit,
     _UsageError,
+    failing_input,
 )
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import BoxesOpt, FacesOpt, MaskScaleOpt, PeopleOpt, region_spec
@@ -133,7 +133,9 @@ def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any])
     return previous
 
 
-def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) -> None:
+def _run_batch(
+    batch: _Batch, inputs: list[Path], out: Path, fmt: str | None, *, numbered: bool = False
+) -> None:
     console = _stderr()
     params = batch.params
     started_at = time.time()
@@ -143,6 +145,8 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         plan = plan_outputs(inputs, out, fmt=fmt)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+    if numbered:
+        plan = number_plan(plan, out, keep_single=bool(out.suffix) and not out.is_dir())
 
     journal = journal_path(plan.manifest_path)
     header = {
@@ -278,6 +282,48 @@ def batch_parameters(params: ReleaseParams) -> dict[str, Any]:
     return recorded
 
 
+def _release_command(
+    command: str,
+    mechanism: str,
+    options: dict[str, Any],
+    check: Callable[[np.ndarray], Any],
+    inputs: list[Path],
+    output: Path,
+    common: dict[str, Any],
+    regions_args: tuple[bool, bool, Path | None, float],
+    *,
+    grid: bool = False,
+) -> None:
+    """The body shared by ``pixelate`` and ``blur``: check, plan, release, summarise.
+
+    Any bad argument raises a ``ValueError`` (exit 2, one line); a failed
+    input makes the exit code 1 after the summary.
+    """
+    ext = _check_common(common["seed"], common["quality"], common["fmt"], common["max_pixels"])
+    _check_library_parameters(check)
+    n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
+    regions = region_spec(*regions_args)
+    if regions is not None and grid:
+        raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
+    params = ReleaseParams(
+        mechanism=mechanism,
+        options=options,
+        eps=options["eps"],
+        seed=common["seed"],
+        quality=common["quality"],
+        overwrite=common["overwrite"],
+        max_pixels=common["max_pixels"],
+        regions=regions,
+    )
+    batch = _Batch(
+        command, params, options["m"], workers=n_workers, dask=common["dask"],
+        scheduler=common["scheduler"],
+    )
+    _run_batch(batch, inputs, output, ext, numbered=common["numbered"])
+    if batch.failed:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def pixelate(
     inputs: InputsArg,
@@ -292,6 +338,7 @@ def pixelate(
     quality: QualityOpt = 95,
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
+    numbered: NumberedOpt = False,
     max_pixels: MaxPixelsOpt = None,
     workers: WorkersOpt = None,
     dask: DaskOpt = False,
@@ -303,29 +350,12 @@ def pixelate(
 ) -> None:
     """DP-Pix: pixelate with noise calibrated to ε (Fan 2018)."""
     mode = "grid" if grid else "blocks"
-    try:
-        ext = _check_common(seed, quality, fmt, max_pixels)
-        _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode))
-        n_workers = check_parallel(workers, dask, scheduler)
-        regions = region_spec(faces, people, boxes, mask_scale)
-        if regions is not None and grid:
-            raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
-        params = ReleaseParams(
-            mechanism="dp_pix",
-            options={"b": b, "m": m, "eps": eps, "output": mode},
-            eps=eps,
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
-            regions=regions,
-        )
-        batch = _Batch("pixelate", params, m, workers=n_workers, dask=dask, scheduler=scheduler)
-        _run_batch(batch, inputs, output, ext)
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
-    if batch.failed:
-        raise typer.Exit(code=1)
+    common = {k: v for k, v in locals().items() if k in _COMMON}
+    _release_command(
+        "pixelate", "dp_pix", {"b": b, "m": m, "eps": eps, "output": mode},
+        lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode),
+        inputs, output, common, (faces, people, boxes, mask_scale), grid=grid,
+    )
 
 
 @app.command()
@@ -336,7 +366,9 @@ def blur(
     k: KOpt = 99,
     sigma: Annotated[
         float | None,
-        typer.Option("--sigma", help="Gaussian σ; default: derived from k.", show_default=False),
+        typer.Option(
+            "--sigma", help="Gaussian σ; default (or 0): derived from k.", show_default=False
+        ),
     ] = None,
     m: MOpt = 16,
     eps: EpsOpt = 0.5,
@@ -344,6 +376,7 @@ def blur(
     quality: QualityOpt = 95,
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
+    numbered: NumberedOpt = False,
     max_pixels: MaxPixelsOpt = None,
     workers: WorkersOpt = None,
     dask: DaskOpt = False,
@@ -354,31 +387,18 @@ def blur(
     mask_scale: MaskScaleOpt = 1.3,
 ) -> None:
     """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019)."""
-    try:
-        ext = _check_common(seed, quality, fmt, max_pixels)
-        if sigma is not None and not sigma > 0:
-            raise _UsageError(f"--sigma must be a positive number, got {sigma}")
-        _check_library_parameters(
-            lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
-        )
-        n_workers = check_parallel(workers, dask, scheduler)
-        regions = region_spec(faces, people, boxes, mask_scale)
-        params = ReleaseParams(
-            mechanism="dp_blur",
-            options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
-            eps=eps,
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
-            regions=regions,
-        )
-        batch = _Batch("blur", params, m, workers=n_workers, dask=dask, scheduler=scheduler)
-        _run_batch(batch, inputs, output, ext)
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
-    if batch.failed:
-        raise typer.Exit(code=1)
+    common = {k: v for k, v in locals().items() if k in _COMMON}
+    # The library judges sigma like every other parameter (0 or None: derived from k).
+    _release_command(
+        "blur", "dp_blur", {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+        lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma),
+        inputs, output, common, (faces, people, boxes, mask_scale),
+    )
+
+
+_COMMON = (
+    "seed", "quality", "fmt", "overwrite", "numbered", "max_pixels", "workers", "dask", "scheduler",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -421,22 +441,23 @@ def compare(
     m: MOpt = 16,
     eps: EpsOpt = 0.5,
     seed: SeedOpt = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing output.")
-    ] = True,
+    overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
     """Original, NP-Pix, DP-Pix, NP-Blur and DP-Blur side by side in one picture."""
     console = _stderr()
-    try:
-        _check_common(seed, 95, None, max_pixels)
-        _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0))
-        _check_library_parameters(lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0))
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
+    _check_common(seed, 95, None, max_pixels)
+    _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0))
+    _check_library_parameters(lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0))
+    if output.exists() and image.exists() and os.path.samefile(output, image):
+        raise _UsageError(f"{output}: the output would overwrite the input")
+    if os.path.lexists(output) and not overwrite:
+        # Like every other command: an existing output is kept (checked before any work).
+        _say(console, f"skipped {output}: already exists (use --overwrite)", "yellow")
+        return
     if seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
-    try:
+    with failing_input(image):
         pixels, notices = read_image(image, max_pixels=max_pixels)
         for notice in notices:
             _say(console, f"note: {notice}", "yellow")
@@ -454,12 +475,6 @@ def compare(
             ),
         ]
         write_image(_side_by_side(panels), output, overwrite=overwrite, protect=[image])
-    except OutputExistsError as exc:
-        _say(console, f"error: {exc} (use --overwrite)", "red")
-        raise typer.Exit(code=1) from None
-    except _PER_INPUT_ERRORS as exc:
-        _say(console, f"error: {_describe(exc, image)}", "red")
-        raise typer.Exit(code=1) from None
     _say(
         console,
         "note: the picture shows the original image: it is a visual aid, not a private release",

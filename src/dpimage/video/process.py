@@ -46,6 +46,7 @@ from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
 __all__ = [
     "Progress",
     "RegionSettings",
+    "TruncatedVideoError",
     "VideoResult",
     "VideoSettings",
     "full_frame_stream",
@@ -198,15 +199,61 @@ class Progress:
 
 @dataclass
 class VideoResult:
-    """What a finished run did."""
+    """What a finished run did.
+
+    ``partial`` is None for a complete input; for a truncated input released
+    with ``allow_partial=True`` it says how far the input went (see
+    :class:`TruncatedVideoError`).
+    """
 
     accounting: VideoAccounting
     encoding: str
     notices: list[str] = field(default_factory=list)
+    partial: dict[str, Any] | None = None
 
 
 class FrameCountError(RuntimeError):
     """The second decoding pass produced more frames than the budget was planned for."""
+
+
+class TruncatedVideoError(ValueError):
+    """The input ended before the frames its container announces (nothing was written)."""
+
+
+def _shortfall(
+    src: Path, decoded: int, info: Any, damaged: list[str]
+) -> dict[str, Any] | None:
+    """How the input ended early, or None if it decoded completely.
+
+    A stated frame count must be met exactly; a duration-based estimate
+    (Matroska, WebM) may be off by rounding, so 1% (at least one frame) is
+    allowed. Any decoder error counts as an early end.
+    """
+    announced = info.expected_frames
+    short = bool(damaged)
+    if announced is not None:
+        expected, source = announced
+        slack = 0 if source == "frame count" else max(1, expected // 100)
+        short = short or decoded < expected - slack
+    else:
+        expected, source = None, None
+    if not short:
+        return None
+    seconds = float(decoded / info.rate)
+    where = (
+        f"the input ended early: {decoded} frames decoded"
+        + (f" of the {expected} its {source} announces" if expected is not None else "")
+        + f"; it stops at frame {decoded} (t = {seconds:.2f} s)"
+        + (f", {damaged[0]}" if damaged else "")
+    )
+    return {
+        "input_ended_early": True,
+        "frames_released": decoded,
+        "frames_announced": expected,
+        "announced_by": source,
+        "ends_at_seconds": round(seconds, 3),
+        "message": f"{src}: {where}",
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -286,7 +333,12 @@ def region_stream(
 
 
 def _detect_pass(
-    src: Path, regions: RegionSettings, width: int, height: int, expected: int | None
+    src: Path,
+    regions: RegionSettings,
+    width: int,
+    height: int,
+    expected: int | None,
+    damaged: list[str] | None = None,
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
     detect = regions.make_detector()
     detections: dict[int, list[Box]] = {}
@@ -295,7 +347,7 @@ def _detect_pass(
     # HOG works on luma; user boxes need no pixels at all (decoded only to count)
     gray = regions.source != "faces"
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
-                                            gray=gray)):
+                                            gray=gray, damaged=damaged)):
         if i % every == 0:
             found = []
             for raw in detect(frame, i):
@@ -310,14 +362,24 @@ def _detect_pass(
 
 
 def process_video(
-    src: str | Path, dst: str | Path, settings: VideoSettings, *, overwrite: bool = False
+    src: str | Path,
+    dst: str | Path,
+    settings: VideoSettings,
+    *,
+    overwrite: bool = False,
+    allow_partial: bool = False,
 ) -> Generator[Progress, None, VideoResult]:
     """Release a video file. Yields :class:`Progress`; returns :class:`VideoResult`.
 
-    Nothing is written under ``dst`` unless the whole clip was encoded.
+    Nothing is written under ``dst`` unless the whole clip was encoded. An
+    input that ends before the frames its container announces (a truncated
+    or damaged file) raises :class:`TruncatedVideoError`, naming the frame and
+    time where it stops, and writes nothing, unless ``allow_partial=True``:
+    then the frames there are go out and :attr:`VideoResult.partial` says so.
     """
     src, dst = Path(src), Path(dst)
     info = probe(src)
+    damaged: list[str] = []
     notices: list[str] = []
     audio_from = None
     if info.has_audio:
@@ -333,19 +395,19 @@ def process_video(
         n_planned = None
         eps = settings.eps
         if settings.total_eps is not None:
-            n_planned = count_frames(src)
+            n_planned = count_frames(src, damaged=damaged)
             yield Progress("counting", n_planned, n_planned)
             eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
         fresh: list[int] = []
         release = settings.release_fn(eps)
-        frames: Iterable[np.ndarray] = read_frames(src)
+        frames: Iterable[np.ndarray] = read_frames(src, damaged=damaged)
         stream = full_frame_stream(frames, release, every, fresh)
         mode = "per-frame" if every == 1 else "release-every"
         track_releases: dict[int, int] = {}
         total = n_planned or info.frames
     else:
         tracks, n_planned = yield from _detect_pass(
-            src, regions, info.width, info.height, info.frames
+            src, regions, info.width, info.height, info.frames, damaged
         )
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
         every_r = None if regions.reuse else settings.every
@@ -367,7 +429,7 @@ def process_video(
         track_releases = {}
         release = settings.release_fn(eps)
         stream = region_stream(
-            read_frames(src), covered, release, every=every_r, fresh=fresh,
+            read_frames(src, damaged=damaged), covered, release, every=every_r, fresh=fresh,
             track_releases=track_releases,
         )
         mode = "region-reuse" if regions.reuse else (
@@ -387,6 +449,13 @@ def process_video(
             writer.write(out)
             yield Progress("releasing", i + 1, total)
         n_frames = writer.frames_written
+        partial = _shortfall(src, n_frames, info, damaged)
+        if partial is not None and not allow_partial:
+            # Raised inside the writer: its temporary file is removed, dst untouched.
+            raise TruncatedVideoError(
+                f"{partial['message']}; nothing written (--allow-partial releases "
+                f"the {n_frames} frames)"
+            )
     if n_frames == 0:  # pragma: no cover - the writer would have nothing to commit
         raise ValueError(f"{src}: no frames decoded")
     accounting = account(
@@ -399,7 +468,11 @@ def process_video(
     if settings.total_eps is not None:
         accounting = dataclasses.replace(accounting, total_eps_budget=settings.total_eps)
         assert accounting.eps_object <= settings.total_eps
-    return VideoResult(accounting=accounting, encoding=writer.description, notices=notices)
+    if partial is not None:
+        notices.append(partial["message"] + "; released as a partial video (--allow-partial)")
+    return VideoResult(
+        accounting=accounting, encoding=writer.description, notices=notices, partial=partial
+    )
 
 
 def run_to_end(gen: Generator[Progress, None, VideoResult]) -> VideoResult:
