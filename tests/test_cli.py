@@ -659,3 +659,74 @@ def test_compare_bad_parameter(tmp_path):
     result = run("compare", source, "-o", tmp_path / "c.png", "-k", 4)
     assert result.exit_code == 2
     assert len(error_lines(result)) == 1
+
+
+# ---------------------------------------------------------------------------
+# Notices and refusals a user meets (16-bit, damaged EXIF, -o named like a file)
+# ---------------------------------------------------------------------------
+
+
+def test_16_bit_rgb_png_gets_a_notice(tmp_path):
+    import cv2
+
+    ramp = (np.arange(24 * 32 * 3).reshape(24, 32, 3) * 97 % 65536).astype(np.uint16)
+    src = tmp_path / "deep.png"
+    assert cv2.imwrite(str(src), ramp)
+    result = run("pixelate", src, "-o", tmp_path / "out.png", "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert "16-bit image reduced to 8 bits" in result.stderr
+
+
+def test_corrupt_exif_is_a_one_line_notice(tmp_path):
+    import io
+
+    from PIL import Image
+
+    broken_exif = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\x00\x00\x00\x01"
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(buf, "JPEG", exif=broken_exif)
+    src = tmp_path / "exif.jpg"
+    src.write_bytes(buf.getvalue())
+    result = run("pixelate", src, "-o", tmp_path / "out.jpg", "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert "UserWarning" not in result.stderr and "warnings.warn" not in result.stderr
+    notes = [ln for ln in result.stderr.splitlines() if "Corrupt EXIF" in ln]
+    assert len(notes) == 1 and notes[0].startswith("note:")
+
+
+def test_directory_input_with_image_named_output_is_refused(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    copy_sample("camera.png", src / "camera.png")
+    result = run("pixelate", src, "-o", tmp_path / "foo.jpg", "--seed", 1)
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1 and "foo.jpg" in error_lines(result)[0]
+    assert not (tmp_path / "foo.jpg").exists()
+
+
+def test_numbered_names_copy_nothing_of_the_input_names(tmp_path):
+    src = tmp_path / "in"
+    (src / "Anna Smith").mkdir(parents=True)
+    copy_sample("camera.png", src / "Anna Smith" / "anna-at-home.png")
+    copy_sample("chelsea.jpg", src / "bob.jpg")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1, "--numbered-names")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    manifest_text = (out / "dpimage-manifest.json").read_text()
+    assert [n for n in written if n != "dpimage-manifest.json"] == ["0001.png", "0002.jpg"]
+    for word in ("Anna", "anna", "bob", "Smith"):
+        assert word not in manifest_text
+    # Deterministic: a rerun skips what is there.
+    again = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1, "--numbered-names")
+    assert again.exit_code == 0 and "0 written, 2 skipped" in again.stdout
+
+
+def test_numbered_target_is_pure():
+    from dpimage.io.naming import numbered_target
+
+    assert numbered_target(0, 3, Path("o/a/b.JPG"), Path("o")) == Path("o/0001.JPG")
+    assert numbered_target(9999, 10000, Path("o/x.png"), Path("o")) == Path("o/10000.png")
+    assert numbered_target(0, 10000, Path("o/x.png"), Path("o")) == Path("o/00001.png")
+    with pytest.raises(ValueError):
+        numbered_target(3, 3, Path("o/x.png"), Path("o"))
