@@ -7,7 +7,8 @@ import dpimage
 
 
 @pytest.mark.parametrize(
-    "shape", [(1, 1), (1, 9), (7, 1), (5, 7), (16, 16), (33, 17), (1, 1, 3), (6, 10, 3), (33, 17, 3)]
+    "shape",
+    [(1, 1), (1, 9), (7, 1), (5, 7), (16, 16), (33, 17), (1, 1, 3), (6, 10, 3), (33, 17, 3)],
 )
 @pytest.mark.parametrize("b0", [1, 4, 5])
 def test_k1_is_dp_pix_blocks_at_b0(shape, b0):

@@ -70,11 +70,6 @@ def _check_common(
         raise _UsageError(f"--format: {exc}") from None
 
 
-def _usage_exit(exc: _UsageError) -> typer.Exit:
-    _say(_stderr(), f"error: {exc}", "red")
-    return typer.Exit(code=2)
-
-
 @contextmanager
 def failing_input(source: Path | None = None) -> Iterator[None]:
     """Turn a failure reading ``source`` or writing its output into one line and exit 1.

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..io import OutputExistsError, read_image, write_image
-from ._app import app
+from ._app import InputFailed, UsageProblem, app
 from ._common import _PER_INPUT_ERRORS, _describe, _say, _stderr
 
 
@@ -133,18 +133,14 @@ def tune(
 
     err = _stderr()
 
-    def usage(message: str) -> typer.Exit:
-        _say(err, f"error: {message}", "red")
-        return typer.Exit(code=2)
-
     if method not in ("dp-pix", "dp-blur"):
-        raise usage(f"--method must be dp-pix or dp-blur, got {method!r}")
+        raise UsageProblem(f"--method must be dp-pix or dp-blur, got {method!r}")
     if ssim_runs < 0 or seed < 0:
-        raise usage("--ssim-runs and --seed must be >= 0")
+        raise UsageProblem("--ssim-runs and --seed must be >= 0")
     if preview is not None and preview.exists() and not overwrite:
-        raise usage(f"--preview {preview} exists (use --overwrite)")
+        raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
     if preview is not None and preview.resolve() == image.resolve():
-        raise usage("--preview must not be the input image")
+        raise UsageProblem("--preview must not be the input image")
     try:
         grid = _parse_eps_list(eps_grid)
         size = _parse_size(object_size) if object_size is not None else None
@@ -154,16 +150,15 @@ def tune(
         if k < 1 or k % 2 == 0:
             raise ValueError(f"-k must be a positive odd integer, got {k}")
     except ValueError as exc:
-        raise usage(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     if sum(v is not None for v in (size, pixels, region)) != 1:
-        raise usage(
+        raise UsageProblem(
             "say what to protect with exactly one of --object WxH, --pixels N, --box x,y,w,h"
         )
     try:
         pixels_array, notices = read_image(image)
     except _PER_INPUT_ERRORS as exc:
-        _say(err, f"error: {_describe(exc, image)}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"{_describe(exc, image)}") from None
     for notice in notices:
         _say(err, f"note: {notice}", "yellow")
     try:
@@ -171,7 +166,7 @@ def tune(
             object_size=size, pixels=pixels, box=region, image_shape=pixels_array.shape
         )
     except ValueError as exc:
-        raise usage(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     what = None
     if region is not None:
         what = f"the {region[2]}x{region[3]} box at ({region[0]}, {region[1]})"
@@ -227,11 +222,9 @@ def tune(
         try:
             write_image(released, preview, overwrite=overwrite, protect=[image])
         except OutputExistsError as exc:
-            _say(err, f"error: {exc} (use --overwrite)", "red")
-            raise typer.Exit(code=1) from None
+            raise InputFailed(f"{exc} (use --overwrite)") from None
         except _PER_INPUT_ERRORS as exc:
-            _say(err, f"error: {_describe(exc)}", "red")
-            raise typer.Exit(code=1) from None
+            raise InputFailed(f"{_describe(exc)}") from None
         _say(
             err,
             f"wrote {preview}: a real DP release (secure noise) at m = {m}, ε = {rec.eps:g}, "
