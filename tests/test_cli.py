@@ -730,3 +730,69 @@ def test_numbered_target_is_pure():
     assert numbered_target(0, 10000, Path("o/x.png"), Path("o")) == Path("o/00001.png")
     with pytest.raises(ValueError):
         numbered_target(3, 3, Path("o/x.png"), Path("o"))
+
+
+# ---------------------------------------------------------------------------
+# One error convention in every command group
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pixelate", "{img}", "-o", "{out}", "-b", "0"],
+        ["pixelate", "{img}", "-o", "{out}", "-b", "abc"],  # Click's own parse error
+        ["pixelate", "{img}"],  # missing option
+        ["blur", "{img}", "-o", "{out}", "-k", "4"],
+        ["blur", "{img}", "-o", "{out}", "--sigma", "-1"],
+        ["compare", "{img}", "-o", "{out}", "-k", "4"],
+        ["video", "{img}", "-o", "{out}", "-m", "0"],
+        ["video", "{img}", "-o", "{out}", "--release-every", "0"],
+        ["tune", "{img}", "--method", "nope", "--pixels", "9"],
+        ["tune", "{img}"],
+        ["eval", "attack", "-k", "4", "--template", "-o", "{out}"],
+        ["eval", "sweep", "--seed", "-1", "-o", "{out}"],
+        ["ambiguate", "encode", "{img}", "-o", "{out}", "--keys", "{out}", "--model", "{img}"],
+        ["ambiguate", "decode", "{img}", "-o", "{out}"],  # no --model
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_everywhere(tmp_path, args):
+    img = copy_sample("camera.png", tmp_path / "camera.png")
+    out = tmp_path / "out"
+    argv = [a.format(img=img, out=out) for a in args]
+    result = run(*argv)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert not out.exists()
+
+
+def test_failed_input_is_one_line_exit_1_everywhere(tmp_path):
+    missing = tmp_path / "missing.png"
+    for argv in (
+        ["pixelate", missing, "-o", tmp_path / "o1.png"],
+        ["compare", missing, "-o", tmp_path / "o2.png"],
+        ["tune", missing, "--pixels", "9"],
+        ["video", tmp_path / "missing.mp4", "-o", tmp_path / "o3.mp4"],
+        ["eval", "plot", tmp_path / "missing.csv", "-o", tmp_path / "o4.png"],
+    ):
+        result = run(*argv)
+        assert result.exit_code == 1, (argv, result.output)
+        assert len(error_lines(result)) == 1, (argv, result.stderr)
+
+
+def test_m_means_m_in_every_group():
+    """``-m`` is the neighbourhood everywhere; ambiguate's model is --model."""
+    help_text = run("ambiguate", "encode", "--help").stdout
+    assert "--model" in help_text and "-m " not in help_text.replace("--model", "")
+
+
+def test_sigma_zero_same_rule_in_cli_and_library(tmp_path):
+    img = copy_sample("camera.png", tmp_path / "camera.png")
+    pixels = np.asarray(Image.open(img))
+    library = dpimage.dp_blur(pixels, b0=8, k=9, sigma=0, rng=3)  # 0: derived from k
+    result = run("blur", img, "-o", tmp_path / "o.png", "--b0", 8, "-k", 9, "--sigma", 0, "--seed", 3)
+    assert result.exit_code == 0, result.output
+    assert library.shape == pixels.shape
+    with pytest.raises(ValueError, match="sigma"):
+        dpimage.dp_blur(pixels, k=9, sigma=-1, rng=3)
