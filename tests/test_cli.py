@@ -791,7 +791,9 @@ def test_sigma_zero_same_rule_in_cli_and_library(tmp_path):
     img = copy_sample("camera.png", tmp_path / "camera.png")
     pixels = np.asarray(Image.open(img))
     library = dpimage.dp_blur(pixels, b0=8, k=9, sigma=0, rng=3)  # 0: derived from k
-    result = run("blur", img, "-o", tmp_path / "o.png", "--b0", 8, "-k", 9, "--sigma", 0, "--seed", 3)
+    result = run(
+        "blur", img, "-o", tmp_path / "o.png", "--b0", 8, "-k", 9, "--sigma", 0, "--seed", 3
+    )
     assert result.exit_code == 0, result.output
     assert library.shape == pixels.shape
     with pytest.raises(ValueError, match="sigma"):

@@ -243,7 +243,8 @@ def test_public_tuning_depends_only_on_the_shape(camera):
     # the private image is not an argument at all: same shape, same answer
     b = recommend_public(noise.shape, 64, eps_grid=[0.3, 1.0], ssim_runs=0)
     assert (a.b, a.eps) == (b.b, b.eps) and a.candidates == b.candidates
-    assert a.tuned_on.startswith("public images") and "covered by the DP guarantee" in a.privacy_note
+    assert a.tuned_on.startswith("public images")
+    assert "covered by the DP guarantee" in a.privacy_note
     # and the averaged prediction is the mean of the per-reference predictions
     from dpimage.tune_public import public_references
 
@@ -268,7 +269,8 @@ def test_cli_tune_public_and_reference_ignore_the_pixels(tmp_path, camera):
             outs.append(json.loads(result.stdout))
         assert outs[0]["candidates"] == outs[1]["candidates"]
         assert outs[0]["tuned_on"] != "image"
-    both = CliRunner().invoke(app, ["tune", str(photo), *common, "--public", "--reference", str(ref)])
+    both_flags = ["--public", "--reference", str(ref)]
+    both = CliRunner().invoke(app, ["tune", str(photo), *common, *both_flags])
     assert both.exit_code == 2
 
 
