@@ -351,7 +351,8 @@ def test_interrupted_run_leaves_nothing(clip, tmp_path):
 
 def test_unknown_output_extension(clip, tmp_path):
     result = run("video", clip, "-o", tmp_path / "o.gif")
-    assert result.exit_code == 1 and "unknown video extension" in result.output
+    assert result.exit_code == 2 and "unknown video extension" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------
@@ -538,3 +539,27 @@ def test_output_directory_is_created(clip, tmp_path):
     result = run("video", clip, "-o", out, "-b", 8, "--seed", 2)
     assert result.exit_code == 0, result.output
     assert len(decode_all(out)) == N_FRAMES
+
+
+class _FakeContainer:
+    """Stands in for a PyAV container whose decoder raises after some frames."""
+
+    def __init__(self, good: int):
+        self.good = good
+        self.streams = type("S", (), {"video": [type("V", (), {"thread_type": None})()]})()
+
+    def decode(self, stream):
+        yield from range(self.good)
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+
+def test_decoder_errors_end_the_stream_and_are_reported_in_every_thread_mode():
+    """With non-frame threads FFmpeg raises where the data ends: an early end, not a crash."""
+    from dpimage.io import InputError
+    from dpimage.video.io import _decode
+
+    damaged: list[str] = []
+    assert list(_decode(_FakeContainer(3), Path("x.mp4"), damaged)) == [0, 1, 2]
+    assert len(damaged) == 1 and "after frame 3" in damaged[0]
+    with pytest.raises(InputError, match="decoding failed"):
+        list(_decode(_FakeContainer(0), Path("x.mp4"), []))  # nothing decoded: not a video

@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..io import build_manifest, read_manifest, write_manifest
+from ..io import OutputError, build_manifest, read_manifest, write_manifest
 from ..privacy import SEEDED_WARNING
 from ..video.accounting import accumulate_manifest
 from ._app import InputFailed, app
@@ -151,6 +151,7 @@ def video(
 ) -> None:
     """Release a video with DP-Pix or DP-Blur, whole frames or only detected regions."""
     from ..video import RegionSettings, VideoSettings, process_video
+    from ..video.io import encoding_for
 
     console = _stderr()
     dst = output if output is not None else _default_output(src)
@@ -165,6 +166,10 @@ def video(
         raise _UsageError("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
         raise _UsageError(f"{dst}: the output would overwrite the input")
+    try:
+        encoding_for(dst)  # an unknown extension is a usage error, found before any work
+    except OutputError as exc:
+        raise _UsageError(str(exc)) from None
     # Everything else (b, m, eps, seed, --release-every, --detect-every, ...) is
     # judged by the library's settings objects: a ValueError is a usage error.
     regions = None
