@@ -42,6 +42,7 @@ from .accounting import (
     split_budget,
 )
 from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
+from .truncation import TruncatedVideoError, shortfall
 
 __all__ = [
     "Progress",
@@ -214,46 +215,6 @@ class VideoResult:
 
 class FrameCountError(RuntimeError):
     """The second decoding pass produced more frames than the budget was planned for."""
-
-
-class TruncatedVideoError(ValueError):
-    """The input ended before the frames its container announces (nothing was written)."""
-
-
-def _shortfall(
-    src: Path, decoded: int, info: Any, damaged: list[str]
-) -> dict[str, Any] | None:
-    """How the input ended early, or None if it decoded completely.
-
-    A stated frame count must be met exactly; a duration-based estimate
-    (Matroska, WebM) may be off by rounding, so 1% (at least one frame) is
-    allowed. Any decoder error counts as an early end.
-    """
-    announced = info.expected_frames
-    short = bool(damaged)
-    if announced is not None:
-        expected, source = announced
-        slack = 0 if source == "frame count" else max(1, expected // 100)
-        short = short or decoded < expected - slack
-    else:
-        expected, source = None, None
-    if not short:
-        return None
-    seconds = float(decoded / info.rate)
-    where = (
-        f"the input ended early: {decoded} frames decoded"
-        + (f" of the {expected} its {source} announces" if expected is not None else "")
-        + f"; it stops at frame {decoded} (t = {seconds:.2f} s)"
-        + (f", {damaged[0]}" if damaged else "")
-    )
-    return {
-        "input_ended_early": True,
-        "frames_released": decoded,
-        "frames_announced": expected,
-        "announced_by": source,
-        "ends_at_seconds": round(seconds, 3),
-        "message": f"{src}: {where}",
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -449,7 +410,7 @@ def process_video(
             writer.write(out)
             yield Progress("releasing", i + 1, total)
         n_frames = writer.frames_written
-        partial = _shortfall(src, n_frames, info, damaged)
+        partial = shortfall(src, n_frames, info, damaged)
         if partial is not None and not allow_partial:
             # Raised inside the writer: its temporary file is removed, dst untouched.
             raise TruncatedVideoError(
