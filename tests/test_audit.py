@@ -1,4 +1,4 @@
-"""Statistical privacy audit (DESIGN.md §5).
+"""Statistical privacy audit (the method: docs/privacy.md, "The statistical audit").
 
 Two neighbours ``x`` and ``x'`` differ in exactly ``m`` pixels, all inside the
 *smallest* (partial) cell, every channel changed from 0 to 255. Each mechanism

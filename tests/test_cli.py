@@ -641,11 +641,17 @@ def test_compare_side_by_side(tmp_path):
     assert im.mode == "RGB" and im.format == "PNG"
     assert im.width > 5 * 451 and 300 < im.height < 420
     assert "not a private release" in result.stderr
-    # Re-running replaces the picture; the input is never a valid target.
-    assert run("compare", source, "-o", out, "--seed", 4, "-k", 15).exit_code == 0
+    # Like every other command, an existing output is kept unless --overwrite;
+    # the input is never a valid target, not even with --overwrite.
+    first = out.read_bytes()
+    kept = run("compare", source, "-o", out, "--seed", 5, "-k", 15)
+    assert kept.exit_code == 0 and "skipped" in kept.stderr and out.read_bytes() == first
+    replaced = run("compare", source, "-o", out, "--seed", 5, "-k", 15, "--overwrite")
+    assert replaced.exit_code == 0 and out.read_bytes() != first
     before = source.read_bytes()
-    refused = run("compare", source, "-o", source, "--seed", 4, "-k", 15)
-    assert refused.exit_code == 1 and source.read_bytes() == before
+    refused = run("compare", source, "-o", source, "--seed", 4, "-k", 15, "--overwrite")
+    assert refused.exit_code == 2 and source.read_bytes() == before
+    assert len(error_lines(refused)) == 1
 
 
 def test_compare_bad_parameter(tmp_path):
@@ -653,3 +659,142 @@ def test_compare_bad_parameter(tmp_path):
     result = run("compare", source, "-o", tmp_path / "c.png", "-k", 4)
     assert result.exit_code == 2
     assert len(error_lines(result)) == 1
+
+
+# ---------------------------------------------------------------------------
+# Notices and refusals a user meets (16-bit, damaged EXIF, -o named like a file)
+# ---------------------------------------------------------------------------
+
+
+def test_16_bit_rgb_png_gets_a_notice(tmp_path):
+    import cv2
+
+    ramp = (np.arange(24 * 32 * 3).reshape(24, 32, 3) * 97 % 65536).astype(np.uint16)
+    src = tmp_path / "deep.png"
+    assert cv2.imwrite(str(src), ramp)
+    result = run("pixelate", src, "-o", tmp_path / "out.png", "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert "16-bit image reduced to 8 bits" in result.stderr
+
+
+def test_corrupt_exif_is_a_one_line_notice(tmp_path):
+    import io
+
+    from PIL import Image
+
+    broken_exif = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\x00\x00\x00\x01"
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(buf, "JPEG", exif=broken_exif)
+    src = tmp_path / "exif.jpg"
+    src.write_bytes(buf.getvalue())
+    result = run("pixelate", src, "-o", tmp_path / "out.jpg", "-b", 8, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert "UserWarning" not in result.stderr and "warnings.warn" not in result.stderr
+    notes = [ln for ln in result.stderr.splitlines() if "Corrupt EXIF" in ln]
+    assert len(notes) == 1 and notes[0].startswith("note:")
+
+
+def test_directory_input_with_image_named_output_is_refused(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    copy_sample("camera.png", src / "camera.png")
+    result = run("pixelate", src, "-o", tmp_path / "foo.jpg", "--seed", 1)
+    assert result.exit_code == 2
+    assert len(error_lines(result)) == 1 and "foo.jpg" in error_lines(result)[0]
+    assert not (tmp_path / "foo.jpg").exists()
+
+
+def test_numbered_names_copy_nothing_of_the_input_names(tmp_path):
+    src = tmp_path / "in"
+    (src / "Anna Smith").mkdir(parents=True)
+    copy_sample("camera.png", src / "Anna Smith" / "anna-at-home.png")
+    copy_sample("chelsea.jpg", src / "bob.jpg")
+    out = tmp_path / "out"
+    result = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1, "--numbered-names")
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    manifest_text = (out / "dpimage-manifest.json").read_text()
+    assert [n for n in written if n != "dpimage-manifest.json"] == ["0001.png", "0002.jpg"]
+    for word in ("Anna", "anna", "bob", "Smith"):
+        assert word not in manifest_text
+    # Deterministic: a rerun skips what is there.
+    again = run("pixelate", src, "-o", out, "-b", 8, "--seed", 1, "--numbered-names")
+    assert again.exit_code == 0 and "0 written, 2 skipped" in again.stdout
+
+
+def test_numbered_target_is_pure():
+    from dpimage.io.naming import numbered_target
+
+    assert numbered_target(0, 3, Path("o/a/b.JPG"), Path("o")) == Path("o/0001.JPG")
+    assert numbered_target(9999, 10000, Path("o/x.png"), Path("o")) == Path("o/10000.png")
+    assert numbered_target(0, 10000, Path("o/x.png"), Path("o")) == Path("o/00001.png")
+    with pytest.raises(ValueError):
+        numbered_target(3, 3, Path("o/x.png"), Path("o"))
+
+
+# ---------------------------------------------------------------------------
+# One error convention in every command group
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pixelate", "{img}", "-o", "{out}", "-b", "0"],
+        ["pixelate", "{img}", "-o", "{out}", "-b", "abc"],  # Click's own parse error
+        ["pixelate", "{img}"],  # missing option
+        ["blur", "{img}", "-o", "{out}", "-k", "4"],
+        ["blur", "{img}", "-o", "{out}", "--sigma", "-1"],
+        ["compare", "{img}", "-o", "{out}", "-k", "4"],
+        ["video", "{img}", "-o", "{out}", "-m", "0"],
+        ["video", "{img}", "-o", "{out}", "--release-every", "0"],
+        ["tune", "{img}", "--method", "nope", "--pixels", "9"],
+        ["tune", "{img}"],
+        ["eval", "attack", "-k", "4", "--template", "-o", "{out}"],
+        ["eval", "sweep", "--seed", "-1", "-o", "{out}"],
+        ["ambiguate", "encode", "{img}", "-o", "{out}", "--keys", "{out}", "--model", "{img}"],
+        ["ambiguate", "decode", "{img}", "-o", "{out}"],  # no --model
+    ],
+)
+def test_usage_errors_are_one_line_exit_2_everywhere(tmp_path, args):
+    img = copy_sample("camera.png", tmp_path / "camera.png")
+    out = tmp_path / "out"
+    argv = [a.format(img=img, out=out) for a in args]
+    result = run(*argv)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert not out.exists()
+
+
+def test_failed_input_is_one_line_exit_1_everywhere(tmp_path):
+    missing = tmp_path / "missing.png"
+    for argv in (
+        ["pixelate", missing, "-o", tmp_path / "o1.png"],
+        ["compare", missing, "-o", tmp_path / "o2.png"],
+        ["tune", missing, "--pixels", "9"],
+        ["video", tmp_path / "missing.mp4", "-o", tmp_path / "o3.mp4"],
+        ["eval", "plot", tmp_path / "missing.csv", "-o", tmp_path / "o4.png"],
+    ):
+        result = run(*argv)
+        assert result.exit_code == 1, (argv, result.output)
+        assert len(error_lines(result)) == 1, (argv, result.stderr)
+
+
+def test_m_means_m_in_every_group():
+    """``-m`` is the neighbourhood everywhere; ambiguate's model is --model."""
+    help_text = run("ambiguate", "encode", "--help").stdout
+    assert "--model" in help_text and "-m " not in help_text.replace("--model", "")
+
+
+def test_sigma_zero_same_rule_in_cli_and_library(tmp_path):
+    img = copy_sample("camera.png", tmp_path / "camera.png")
+    pixels = np.asarray(Image.open(img))
+    library = dpimage.dp_blur(pixels, b0=8, k=9, sigma=0, rng=3)  # 0: derived from k
+    result = run(
+        "blur", img, "-o", tmp_path / "o.png", "--b0", 8, "-k", 9, "--sigma", 0, "--seed", 3
+    )
+    assert result.exit_code == 0, result.output
+    assert library.shape == pixels.shape
+    with pytest.raises(ValueError, match="sigma"):
+        dpimage.dp_blur(pixels, k=9, sigma=-1, rng=3)

@@ -221,3 +221,71 @@ def test_cli_tune_bad_arguments(tmp_path, camera, args, message):
 def test_cli_tune_missing_image(tmp_path):
     result = CliRunner().invoke(app, ["tune", str(tmp_path / "none.png"), "--pixels", "4"])
     assert result.exit_code == 1 and "none.png" in result.stderr
+
+
+def test_tuned_on_the_image_says_it_is_outside_the_guarantee(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    result = CliRunner().invoke(
+        app, ["tune", str(photo), "--pixels", "64", "--eps-grid", "0.5", "--ssim-runs", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "NOT covered by the DP guarantee" in " ".join(result.stdout.split())
+    rec = recommend(camera, 64, eps_grid=[0.5], ssim_runs=0)
+    assert rec.tuned_on == "image" and "NOT covered" in rec.privacy_note
+    assert "not** covered" in dpimage.tune.__doc__
+
+
+def test_public_tuning_depends_only_on_the_shape(camera):
+    from dpimage.tune_public import recommend_public
+
+    noise = np.random.default_rng(0).integers(0, 256, camera.shape, dtype=np.uint8)
+    a = recommend_public(camera.shape, 64, eps_grid=[0.3, 1.0], ssim_runs=0)
+    # the private image is not an argument at all: same shape, same answer
+    b = recommend_public(noise.shape, 64, eps_grid=[0.3, 1.0], ssim_runs=0)
+    assert (a.b, a.eps) == (b.b, b.eps) and a.candidates == b.candidates
+    assert a.tuned_on.startswith("public images")
+    assert "covered by the DP guarantee" in a.privacy_note
+    # and the averaged prediction is the mean of the per-reference predictions
+    from dpimage.tune_public import public_references
+
+    refs = public_references(camera.shape)
+    per = [predict_dp_pix(r, b=a.b, m=64, eps=1.0, clip=True).mse for r in refs.values()]
+    row = next(c for c in a.candidates if c.b == a.b and c.eps == 1.0)
+    assert row.mse == pytest.approx(np.mean(per))
+
+
+def test_cli_tune_public_and_reference_ignore_the_pixels(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    other = tmp_path / "other.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, camera.shape, np.uint8)).save(other)
+    common = ["--pixels", "64", "--eps-grid", "0.5", "--ssim-runs", "0", "--json"]
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.asarray(datasets.photos(gray=True)["coffee"])).save(ref)
+    for flag in (["--public"], ["--reference", str(ref)]):
+        outs = []
+        for private in (photo, other):
+            result = CliRunner().invoke(app, ["tune", str(private), *common, *flag])
+            assert result.exit_code == 0, result.output
+            outs.append(json.loads(result.stdout))
+        assert outs[0]["candidates"] == outs[1]["candidates"]
+        assert outs[0]["tuned_on"] != "image"
+    both_flags = ["--public", "--reference", str(ref)]
+    both = CliRunner().invoke(app, ["tune", str(photo), *common, *both_flags])
+    assert both.exit_code == 2
+
+
+def test_cli_tune_preview_has_a_manifest_that_counts(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    preview = tmp_path / "preview.png"
+    args = ["tune", str(photo), "--pixels", "16", "--eps-grid", "0.5", "--ssim-runs", "0",
+            "--preview", str(preview)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest_path = tmp_path / "preview.png.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["outputs"] == [{"path": "preview.png", "epsilon": 0.5}]
+    assert manifest["total_epsilon"] == 0.5 and manifest["private_release"] is True
+    assert "outside the DP guarantee" in manifest["parameter_choice"]
+    assert "camera" not in manifest_path.read_text()
+    # An existing preview is kept without --overwrite (usage error, nothing changes).
+    assert CliRunner().invoke(app, args).exit_code == 2

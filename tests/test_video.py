@@ -351,7 +351,8 @@ def test_interrupted_run_leaves_nothing(clip, tmp_path):
 
 def test_unknown_output_extension(clip, tmp_path):
     result = run("video", clip, "-o", tmp_path / "o.gif")
-    assert result.exit_code == 1 and "unknown video extension" in result.output
+    assert result.exit_code == 2 and "unknown video extension" in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------
@@ -427,3 +428,138 @@ def test_odd_frame_size_round_trips(tmp_path):
         with VideoWriter(tmp_path / "x.mp4", width=160, height=120, rate=Fraction(25)) as w:
             w.write(frames[0])
     assert not (tmp_path / "x.mp4").exists()
+
+
+# ---------------------------------------------------------------------------
+# Truncated input, re-releases, output directory
+# ---------------------------------------------------------------------------
+
+
+def write_small_clip(path: Path, n: int, *, fmt: str) -> None:
+    """``n`` frames of 64x48 real content; MP4 with its index first (faststart)."""
+    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
+    options = {"movflags": "faststart"} if fmt == "mp4" else {}
+    with av.open(str(path), "w", format=fmt, options=options) as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        for i in range(n):
+            frame = np.ascontiguousarray(photo[100 : 100 + 48, 2 * i : 2 * i + 64])
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf.pts = i
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+
+
+@pytest.fixture(scope="module", params=["mp4", "matroska"])
+def truncated_clip(request, tmp_path_factory) -> tuple[Path, int]:
+    """A 100-frame clip whose bytes end about halfway; the container still says 100."""
+    ext = "mp4" if request.param == "mp4" else "mkv"
+    folder = tmp_path_factory.mktemp("trunc")
+    whole = folder / f"whole.{ext}"
+    write_small_clip(whole, 100, fmt=request.param)
+    cut = folder / f"cut.{ext}"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 47 // 100])
+    decoded = len(decode_all(cut))
+    assert 0 < decoded < 100  # what the container announces is not what is there
+    return cut, decoded
+
+
+def test_truncated_video_fails_and_writes_nothing(truncated_clip, tmp_path):
+    cut, decoded = truncated_clip
+    out = tmp_path / "o.mp4"
+    result = run("video", cut, "-o", out, "--seed", 1)
+    assert result.exit_code == 1, result.output
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert "ended early" in errors[0] and f"frame {decoded}" in errors[0]
+    assert "--allow-partial" in errors[0]
+    assert list(tmp_path.iterdir()) == []  # no video, no temporary, no manifest
+
+
+def test_truncated_video_library_raises(truncated_clip, tmp_path):
+    from dpimage.video import TruncatedVideoError
+
+    cut, _ = truncated_clip
+    with pytest.raises(TruncatedVideoError, match="ended early"):
+        run_to_end(process_video(cut, tmp_path / "o.mp4", VideoSettings(b=8, seed=1)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_truncated_video_allow_partial(truncated_clip, tmp_path):
+    cut, decoded = truncated_clip
+    out = tmp_path / "o.mp4"
+    result = run("video", cut, "-o", out, "--seed", 1, "--allow-partial")
+    assert result.exit_code == 0, result.output
+    assert "ended early" in result.stderr and "Partial" in result.stdout
+    assert len(decode_all(out)) == decoded
+    partial = manifest_of(out)["video"]["partial"]
+    assert partial["input_ended_early"] is True
+    assert partial["frames_released"] == decoded and partial["frames_announced"] == 100
+
+
+def test_complete_clip_is_not_partial(tmp_path):
+    for fmt, ext in (("mp4", "mp4"), ("matroska", "mkv")):
+        src = tmp_path / f"whole.{ext}"
+        write_small_clip(src, 30, fmt=fmt)
+        out = tmp_path / f"out-{ext}.mp4"
+        result = run("video", src, "-o", out, "--seed", 1)
+        assert result.exit_code == 0, result.output
+        assert manifest_of(out)["video"]["partial"] is None
+
+
+def test_rereleases_are_counted(clip, tmp_path):
+    """Every written release spends ε: --overwrite adds to the manifest, never replaces it."""
+    out = tmp_path / "o.mp4"
+    assert run("video", clip, "-o", out, "-b", 8, "-e", 0.25).exit_code == 0
+    first = manifest_of(out)
+    assert first["count"] == 1 and first["total_epsilon"] == pytest.approx(N_FRAMES * 0.25)
+    again = run("video", clip, "-o", out, "-b", 8, "-e", 0.25, "--overwrite")
+    assert again.exit_code == 0, again.output
+    second = manifest_of(out)
+    assert second["count"] == 2
+    assert second["total_epsilon"] == pytest.approx(2 * N_FRAMES * 0.25)
+    assert "released 2 times" in again.stdout
+    # Other settings: the earlier runs move under previous_runs and still count.
+    other = run("video", clip, "-o", out, "-b", 16, "-e", 0.5, "--overwrite")
+    assert other.exit_code == 0, other.output
+    third = manifest_of(out)
+    assert third["count"] == 1 and len(third["previous_runs"]) == 1
+    assert third["previous_runs"][0]["count"] == 2
+    total = 2 * N_FRAMES * 0.25 + N_FRAMES * 0.5
+    assert third["total_epsilon_all_runs"] == pytest.approx(total)
+    assert f"{total:g}" in other.stdout
+
+
+def test_output_directory_is_created(clip, tmp_path):
+    out = tmp_path / "new" / "dir" / "x.mp4"
+    result = run("video", clip, "-o", out, "-b", 8, "--seed", 2)
+    assert result.exit_code == 0, result.output
+    assert len(decode_all(out)) == N_FRAMES
+
+
+class _FakeContainer:
+    """Stands in for a PyAV container whose decoder raises after some frames."""
+
+    def __init__(self, good: int):
+        self.good = good
+        self.streams = type("S", (), {"video": [type("V", (), {"thread_type": None})()]})()
+
+    def decode(self, stream):
+        yield from range(self.good)
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+
+def test_decoder_errors_end_the_stream_and_are_reported_in_every_thread_mode():
+    """With non-frame threads FFmpeg raises where the data ends: an early end, not a crash."""
+    from dpimage.io import InputError
+    from dpimage.video.io import _decode
+
+    damaged: list[str] = []
+    assert list(_decode(_FakeContainer(3), Path("x.mp4"), damaged)) == [0, 1, 2]
+    assert len(damaged) == 1 and "after frame 3" in damaged[0]
+    with pytest.raises(InputError, match="decoding failed"):
+        list(_decode(_FakeContainer(0), Path("x.mp4"), []))  # nothing decoded: not a video

@@ -343,5 +343,7 @@ def dp_blur(
     sigma = _check_sigma(sigma)
     make_bit_source(rng)
     grid = _dp_pix_grid(image, b0, m, eps, rng)
+    if k == 1:  # a 1x1 Gaussian is the identity: the release is DP-Pix's blocks at b0
+        return _finish(grid, image, b0, "blocks")
     blurred = _blur_block_image(grid, image.shape[0], image.shape[1], b0, k, sigma)
     return blurred[:, :, 0] if image.ndim == 2 else blurred

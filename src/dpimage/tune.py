@@ -29,6 +29,18 @@ Utility: MSE and PSNR from the closed form of :mod:`dpimage.eval.predict`
 (with clipping); SSIM has no closed form and is **measured by simulation**:
 the mean over ``ssim_runs`` seeded releases of the user's image (research
 noise, never written anywhere).
+
+Privacy of the choice itself
+----------------------------
+:func:`recommend` looks at the raw image: the predicted utility, and so the
+``b`` (and, with a PSNR target, the ``ε``) it picks, depend on the private
+pixels. That choice is **not** covered by the DP guarantee: publishing a
+release made at image-tuned settings also tells something about the image
+(which ``b`` won). The guarantee covers a release whose settings were fixed
+without looking at the image. :func:`dpimage.tune_public.recommend_public` is that path: it
+tunes on public photos (scikit-image's, or a look-alike public image the user
+gives) resized to the image's size, so the choice depends only on the size,
+the colour mode and ``m`` — facts every release shows anyway.
 """
 
 from __future__ import annotations
@@ -54,6 +66,14 @@ __all__ = [
     "protected_pixels",
     "recommend",
 ]
+
+#: Said wherever numbers tuned on the user's own image are shown.
+DATA_DEPENDENT_NOTE = (
+    "These settings were tuned on your image itself: the choice of b and ε depends on the "
+    "private pixels and is NOT covered by the DP guarantee. For a choice that is, use "
+    "--public (public photos of the same size) or --reference PUBLIC_IMAGE, or fix b and ε "
+    "in advance."
+)
 
 #: ε candidates shown (the papers' values plus 2).
 EPS_GRID = (0.1, 0.3, 0.5, 1.0, 2.0)
@@ -191,6 +211,10 @@ class Recommendation:
     image_shape: tuple[int, ...]
     ssim_note: str
     notes: list[str] = field(default_factory=list)
+    #: ``"image"`` if tuned on the private image (outside the guarantee), else
+    #: a description of the public data it was tuned on.
+    tuned_on: str = "image"
+    privacy_note: str = DATA_DEPENDENT_NOTE
 
     def best(self) -> Candidate | None:
         """The recommended (b, ε) row, if any."""
@@ -278,8 +302,21 @@ def recommend(
     Returns
     -------
     Recommendation
+        Its ``privacy_note`` says what the docstring says here: the choice
+        depends on ``image`` and is outside the DP guarantee (see
+        :func:`dpimage.tune_public.recommend_public` for a choice that is not).
     """
     image = check_image(image)
+    grid, eps, bs, ssim_runs = _check_recommend(image.shape, m, method, eps, eps_grid, bs,
+                                               target_psnr, ssim_runs)
+    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed)
+    return _choose(
+        candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
+        target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+    )
+
+
+def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs):
     m = check_positive_int(m, "m")
     if method not in ("dp-pix", "dp-blur"):
         raise ValueError(f"method must be 'dp-pix' or 'dp-blur', got {method!r}")
@@ -291,21 +328,46 @@ def recommend(
         grid = sorted(set(grid) | {eps})
     if target_psnr is not None and not math.isfinite(float(target_psnr)):
         raise ValueError(f"target PSNR must be a finite number, got {target_psnr}")
-    bs = tuple(sorted({check_positive_int(b, "b") for b in (bs or b_grid(image.shape))}))
-    if ssim_runs and min(image.shape[:2]) < 7:
+    bs = tuple(sorted({check_positive_int(b, "b") for b in (bs or b_grid(shape))}))
+    if ssim_runs and min(shape[:2]) < 7:
         ssim_runs = 0
-    candidates: list[Candidate] = []
-    best_b: dict[float, int] = {}
+    return grid, eps, bs, ssim_runs
+
+
+def _candidates(image, method, grid, bs, m, k, ssim_runs, seed) -> list[Candidate]:
+    """Predicted utility of every (b, ε) on ``image`` (best_b not yet marked)."""
+    rows = []
     for e in grid:
-        rows = []
         for b in bs:
             p = _predict(method, image, b, m, e, k)
             s = _simulated_ssim(method, image, b, m, e, k, ssim_runs, seed) if ssim_runs else None
             rows.append(Candidate(method, b, e, p.mse, p.psnr, s))
-        winner = min(rows, key=lambda c: c.mse)
+    return rows
+
+
+def _choose(
+    rows: list[Candidate],
+    shape: tuple[int, ...],
+    m: int,
+    *,
+    m_reason: str,
+    method: str,
+    eps: float | None,
+    grid: list[float],
+    target_psnr: float | None,
+    ssim_runs: int,
+    seed: int,
+    what: str | None,
+) -> Recommendation:
+    """Mark the best b per ε and pick (b, ε) from the predicted rows."""
+    candidates: list[Candidate] = []
+    best_b: dict[float, int] = {}
+    for e in grid:
+        here = [c for c in rows if c.eps == e]
+        winner = min(here, key=lambda c: c.mse)
         best_b[e] = winner.b
         candidates += [
-            Candidate(c.method, c.b, c.eps, c.mse, c.psnr, c.ssim, c.b == winner.b) for c in rows
+            Candidate(c.method, c.b, c.eps, c.mse, c.psnr, c.ssim, c.b == winner.b) for c in here
         ]
     notes = []
     if eps is not None:
@@ -334,7 +396,7 @@ def recommend(
             f"{100 * binary_guess_bound(chosen):.1f}% of the time; give a target PSNR to trade "
             "privacy for utility explicitly"
         )
-    channels = channels_of(image.shape)
+    channels = channels_of(shape)
     gtee = guarantee(chosen, m, channels, what=what) if chosen is not None else None
     if chosen is not None:
         bigger = 4 * m
@@ -366,7 +428,8 @@ def recommend(
         eps_reason=reason,
         guarantee=gtee,
         candidates=candidates,
-        image_shape=tuple(image.shape),
+        image_shape=tuple(shape),
         ssim_note=ssim_note,
         notes=notes,
     )
+

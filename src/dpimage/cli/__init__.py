@@ -6,13 +6,14 @@ One module per command group; each registers its commands on the root
 
 from __future__ import annotations
 
-from . import eval as _eval  # noqa: F401  (registers `eval sweep`, `eval plot`)
 from . import (
+    compare,  # noqa: F401  (registers compare)
     eval_attack,  # noqa: F401  (registers `eval attack`, `eval identity-bound`)
-    release,  # noqa: F401  (registers pixelate, blur, compare)
+    release,  # noqa: F401  (registers pixelate, blur)
     serve,  # noqa: F401  (registers serve)
     video,  # noqa: F401  (registers video)
 )
+from . import eval as _eval  # noqa: F401  (registers `eval sweep`, `eval plot`)
 from . import tune as _tune  # noqa: F401  (registers tune)
 from ._app import app
 from .ambiguate import sub as _ambiguate  # noqa: F401  (registers `dpimage ambiguate`)

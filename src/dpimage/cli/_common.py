@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import batch as _batch
-from ..io import normalise_extension
+from ..io import OutputExistsError, normalise_extension
+from ._app import InputFailed, UsageProblem
 
 # Per-input logic lives in the library (dpimage.batch); these names stay for the commands.
 SEED_DERIVATION = _batch.SEED_DERIVATION
@@ -21,8 +23,8 @@ _describe = _batch.describe_error
 _seeded_rng = _batch.seeded_rng
 
 
-class _UsageError(Exception):
-    """A bad argument: reported on one line, exit code 2, nothing read or written."""
+# A bad argument: one line, exit code 2 (the group in _app reports it).
+_UsageError = UsageProblem
 
 
 def _stderr() -> Console:
@@ -68,9 +70,21 @@ def _check_common(
         raise _UsageError(f"--format: {exc}") from None
 
 
-def _usage_exit(exc: _UsageError) -> typer.Exit:
-    _say(_stderr(), f"error: {exc}", "red")
-    return typer.Exit(code=2)
+@contextmanager
+def failing_input(source: Path | None = None) -> Iterator[None]:
+    """Turn a failure reading ``source`` or writing its output into one line and exit 1.
+
+    The one place for the read/write error handling of the single-output
+    commands (compare, tune --preview, video): an existing output names
+    ``--overwrite``, anything else is described by the batch's one-line
+    :func:`~dpimage.batch.describe_error`.
+    """
+    try:
+        yield
+    except OutputExistsError as exc:
+        raise InputFailed(f"{exc} (use --overwrite)") from None
+    except _PER_INPUT_ERRORS as exc:
+        raise InputFailed(_describe(exc, source)) from None
 
 
 InputsArg = Annotated[
@@ -120,3 +134,11 @@ MaxPixelsOpt = Annotated[
 ]
 KOpt = Annotated[int, typer.Option("-k", help="Gaussian kernel size (odd).")]
 B0Opt = Annotated[int, typer.Option("--b0", help="DP-Pix cell side before blurring.")]
+NumberedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--numbered-names",
+        help="Name outputs 0001.jpg, 0002.jpg, ... instead of copying input names "
+        "(which can identify people; the manifest lists every output name).",
+    ),
+]

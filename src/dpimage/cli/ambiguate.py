@@ -18,14 +18,11 @@ import typer
 
 from ..io import InputError, OutputExistsError, read_image, write_image
 from ..io.files import is_hidden, is_image_name
-from ._app import app
+from ._app import InputFailed, UsageProblem, app, make_app
 from ._common import _say, _stderr
 
-sub = typer.Typer(
-    help="Share images as sparse codes with fake non-zeros; a small key decodes them.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
+sub = make_app(
+    "ambiguate", "Share images as sparse codes with fake non-zeros; a small key decodes them."
 )
 app.add_typer(sub, name="ambiguate")
 
@@ -56,9 +53,9 @@ class Method(str, Enum):
     resample = "resample"
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _say(_stderr(), f"error: {message}", "red")
-    return typer.Exit(code=code)
+def _fail(message: str, code: int = 1) -> Exception:
+    """The CLI's one error convention: exit 2 for usage, 1 for a failed input."""
+    return UsageProblem(message) if code == 2 else InputFailed(message)
 
 
 def _lib():
@@ -77,7 +74,20 @@ def _load(lib, path: Path):
         raise _fail(str(exc)) from None
 
 
-ModelArg = Annotated[Path, typer.Option("--model", "-m", help="Model file (.safetensors).")]
+ModelArg = Annotated[
+    Path | None, typer.Option("--model", help="Model file (.safetensors).", show_default=False)
+]
+# ``-m`` is the neighbourhood size in every other command group; the old short
+# spelling of --model keeps working here but is no longer shown.
+ModelOldOpt = Annotated[Path | None, typer.Option("-m", hidden=True)]
+
+
+def _model_path(model: Path | None, old: Path | None) -> Path:
+    if model is not None and old is not None:
+        raise UsageProblem("give --model once")
+    if model is None and old is None:
+        raise UsageProblem("Missing option '--model'")
+    return model if model is not None else old
 DecoyRoundsOpt = Annotated[
     int | None,
     typer.Option(
@@ -178,7 +188,6 @@ def _collect(inputs: list[Path]) -> list[Path]:
 @sub.command()
 def encode(
     inputs: Annotated[list[Path], typer.Argument(metavar="INPUT", help="Images or folders.")],
-    model_path: ModelArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for .dpamb files.")],
     keys: Annotated[Path, typer.Option("--keys", help="Folder for .dpkey files (private).")],
     k: Annotated[int, typer.Option("-k", help="True non-zeros per code map.")] = 128,
@@ -205,8 +214,11 @@ def encode(
     decoy_rounds: DecoyRoundsOpt = None,
     decoy_noise: DecoyNoiseOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    model_path: ModelArg = None,
+    model_old: ModelOldOpt = None,
 ) -> None:
     """Encode images into shareable ambiguated files plus separate key files."""
+    model_path = _model_path(model_path, model_old)
     lib = _lib()
     console = _stderr()
     k_prime = 2 * k if k_prime is None else k_prime
@@ -294,12 +306,14 @@ def encode(
 @sub.command()
 def decode(
     ambiguated: Annotated[Path, typer.Argument(help="A .dpamb file.")],
-    model_path: ModelArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Image file to write.")],
     key: Annotated[Path | None, typer.Option("--key", help="The .dpkey file.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    model_path: ModelArg = None,
+    model_old: ModelOldOpt = None,
 ) -> None:
     """Decode with the key (the image) or without (what anyone else sees)."""
+    model_path = _model_path(model_path, model_old)
     lib = _lib()
     console = _stderr()
     model = _load(lib, model_path)

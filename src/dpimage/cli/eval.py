@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ._app import InputFailed, UsageProblem
 from ._common import _say, _stderr
 from ._eval_app import eval_app
 
@@ -112,26 +113,22 @@ def sweep(
 
     console = _stderr()
 
-    def fail(message: str, code: int = 2) -> typer.Exit:
-        _say(console, f"error: {message}", "red")
-        return typer.Exit(code=code)
-
     if (dataset is None) == (data is None):
-        raise fail("give exactly one of --dataset faces|digits|street or --data DIR")
+        raise UsageProblem("give exactly one of --dataset faces|digits|street or --data DIR")
     if seed < 0:
-        raise fail(f"--seed must be >= 0, got {seed}")
+        raise UsageProblem(f"--seed must be >= 0, got {seed}")
     if repeats < 1:
-        raise fail(f"--repeats must be >= 1, got {repeats}")
+        raise UsageProblem(f"--repeats must be >= 1, got {repeats}")
     if sample is not None and sample < 1:
-        raise fail(f"--sample must be >= 1, got {sample}")
+        raise UsageProblem(f"--sample must be >= 1, got {sample}")
     if data is not None and not data.is_dir():
-        raise fail(f"--data {data}: not a directory")
+        raise UsageProblem(f"--data {data}: not a directory")
     if output.exists() and not output.is_dir():
-        raise fail(f"-o {output}: exists and is not a directory")
+        raise UsageProblem(f"-o {output}: exists and is not a directory")
     try:
         swept = _parse_values(values, vary.value)
     except ValueError as exc:
-        raise fail(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     label = dataset.value if dataset is not None else (data.resolve().name or "data")
     methods = [m.value for m in method] if method else ["np-pix", "dp-pix", "np-blur", "dp-blur"]
     stem = name or f"{label}_{vary.value}"
@@ -139,7 +136,7 @@ def sweep(
     try:
         ds = load_dataset(label, sample=sample, seed=seed, data_dir=data, gray=gray)
     except (MissingDataError, ValueError, OSError) as exc:
-        raise fail(str(exc), code=1) from None
+        raise InputFailed(str(exc)) from None
     _say(
         console,
         f"{ds.description}; vary {vary.value}; methods {', '.join(methods)}; "
@@ -166,7 +163,7 @@ def sweep(
                 on_image=lambda: progress.advance(task),
             )
     except ValueError as exc:
-        raise fail(str(exc), code=1) from None
+        raise InputFailed(str(exc)) from None
     elapsed = time.perf_counter() - start
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -189,7 +186,7 @@ def sweep(
         }
         (output / f"{stem}.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
-        raise fail(f"writing outputs: {exc}", code=1) from None
+        raise InputFailed(f"writing outputs: {exc}") from None
     typer.echo(f"wrote {csv_path} and {png_path} ({len(rows)} rows, {elapsed:.0f} s)")
 
 
@@ -212,13 +209,11 @@ def plot(
     from ..eval.plots import plot_sweep
     from ..eval.sweep import read_csv
 
-    console = _stderr()
     try:
         rows = read_csv(csv_file)
         plot_sweep(rows, output, title=title)
     except (OSError, ValueError, KeyError) as exc:
-        _say(console, f"error: {csv_file}: {exc}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"{csv_file}: {exc}") from None
     typer.echo(f"wrote {output}")
 
 
@@ -241,10 +236,8 @@ def accuracy(
         try:
             rows += read_csv(path)
         except (OSError, ValueError) as exc:
-            _say(_stderr(), f"error: {path}: {exc}", "red")
-            raise typer.Exit(code=1) from None
+            raise InputFailed(f"{path}: {exc}") from None
     try:
         typer.echo(prediction_accuracy_markdown(rows, p_clip_max=p_clip_max))
     except KeyError as exc:
-        _say(_stderr(), f"error: not a sweep CSV (missing column {exc})", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"not a sweep CSV (missing column {exc})") from None

@@ -19,6 +19,7 @@ import numpy as np
 import typer
 
 from ..privacy import SEEDED_WARNING
+from ._app import InputFailed, UsageProblem
 from ._common import _say, _stderr
 from ._eval_app import eval_app
 
@@ -75,9 +76,9 @@ def _ints(text: str, name: str) -> list[int]:
     try:
         values = [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
-        raise typer.BadParameter(f"{name} takes comma-separated integers, got {text!r}") from None
+        raise UsageProblem(f"{name} takes comma-separated integers, got {text!r}") from None
     if not values or min(values) < 0:
-        raise typer.BadParameter(f"{name} takes non-negative integers, got {text!r}")
+        raise UsageProblem(f"{name} takes non-negative integers, got {text!r}")
     return values
 
 
@@ -99,19 +100,19 @@ def _load(
                 resize = tuple(int(v) for v in size.lower().split("x"))
                 h, w = resize
             except ValueError:
-                raise typer.BadParameter(
+                raise UsageProblem(
                     f"--size is HEIGHTxWIDTH, e.g. 112x92, got {size!r}"
                 ) from None
             if h < 1 or w < 1:
-                raise typer.BadParameter(f"--size must be positive, got {size!r}")
+                raise UsageProblem(f"--size must be positive, got {size!r}")
         images, labels, classes = datasets.labelled_folder(data, gray=True, size=resize)
         shapes = {im.shape for im in images}
         if len(shapes) > 1:
-            raise typer.BadParameter(
+            raise UsageProblem(
                 f"images in {data} have {len(shapes)} different sizes; pass --size HEIGHTxWIDTH"
             )
         if np.min(np.bincount(labels)) < 2:
-            raise typer.BadParameter(f"every class folder in {data} needs at least 2 images")
+            raise UsageProblem(f"every class folder in {data} needs at least 2 images")
         return LabelledData(data.name, np.stack(images), labels, classes)
     if dataset is Dataset.faces:
         images, labels = datasets.orl_faces()
@@ -262,20 +263,19 @@ def attack(
 
             import_torch()
     except ImportError as exc:
-        _say(console, f"error: {exc}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"{exc}") from None
     if resume and overwrite:
-        raise typer.BadParameter("--resume and --overwrite exclude each other")
+        raise UsageProblem("--resume and --overwrite exclude each other")
     seed_list = _ints(seeds, "--seeds")
     repeat_list = _ints(repeats, "--repeats")
     if min(repeat_list) < 1:
-        raise typer.BadParameter("--repeats must be >= 1")
+        raise UsageProblem("--repeats must be >= 1")
     if quick and seeds == "0,1,2":
         seed_list = [0]
     if eps is not None and any(not (e > 0 and math.isfinite(e)) for e in eps):
-        raise typer.BadParameter(f"--eps must be positive, got {eps}")
+        raise UsageProblem(f"--eps must be positive, got {eps}")
     if k % 2 == 0:
-        raise typer.BadParameter(f"-k must be odd, got {k}")
+        raise UsageProblem(f"-k must be odd, got {k}")
     try:
         config = TrainConfig(
             batch_size=batch_size,
@@ -285,7 +285,7 @@ def attack(
             threads=threads,
         )
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
 
     if method is None:
         methods = paper_methods(b=b, m=m, b0=b0, k=k)
@@ -309,18 +309,15 @@ def attack(
         resume, overwrite = True, False
     runs_path = out / RUNS_CSV
     if report_only and not runs_path.exists():
-        _say(console, f"error: --report-only: {runs_path} does not exist", "red")
-        raise typer.Exit(code=1)
+        raise InputFailed(f"--report-only: {runs_path} does not exist")
     if runs_path.exists() and not (resume or overwrite):
-        _say(console, f"error: {runs_path} exists: use --resume to add to it or --overwrite", "red")
-        raise typer.Exit(code=1)
+        raise InputFailed(f"{runs_path} exists: use --resume to add to it or --overwrite")
     try:
         loaded = _load(dataset, data, size, quick, train_size, test_size)
     except (ValueError, OSError, RuntimeError) as exc:
-        if isinstance(exc, typer.BadParameter):
+        if isinstance(exc, UsageProblem):
             raise
-        _say(console, f"error: {str(exc).splitlines()[0]}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"{str(exc).splitlines()[0]}") from None
     h, w = loaded.images.shape[1:]
     kind = model.value if model is not ModelKind.auto else ("digit" if max(h, w) <= 32 else "face")
     out.mkdir(parents=True, exist_ok=True)
@@ -377,8 +374,7 @@ def attack(
             )
     elapsed = time.perf_counter() - start
     if not rows:
-        _say(console, "error: nothing was run", "red")
-        raise typer.Exit(code=1)
+        raise InputFailed("nothing was run")
 
     summary = rep.summarise(rows)
     rep.write_summary_csv(summary, out / "attack_summary.csv")
@@ -425,16 +421,15 @@ def identity_bound_cmd(
     try:
         loaded = _load(dataset, data, None, False, None, None)
     except (ValueError, OSError, RuntimeError) as exc:
-        if isinstance(exc, typer.BadParameter):
+        if isinstance(exc, UsageProblem):
             raise
-        _say(_stderr(), f"error: {str(exc).splitlines()[0]}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"{str(exc).splitlines()[0]}") from None
     images, labels = loaded.images, loaded.labels
     if len(labels) > limit:
         keep = np.sort(np.random.default_rng(0).choice(len(labels), limit, replace=False))
         images, labels = images[keep], labels[keep]
     if len(np.unique(labels)) < 2:
-        raise typer.BadParameter("need images of at least two classes")
+        raise UsageProblem("need images of at least two classes")
     result = identity_bound(
         pixel_distances(images, labels), eps or [0.1, 0.3, 0.5, 1.0], m=m, shape=images.shape[1:]
     )

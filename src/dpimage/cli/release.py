@@ -1,4 +1,4 @@
-"""``dpimage pixelate``, ``dpimage blur`` and ``dpimage compare``.
+"""``dpimage pixelate`` and ``dpimage blur`` (``compare`` is in :mod:`.compare`).
 
 A thin layer: it checks arguments, plans where outputs go, and for each
 input reads the image, calls one library mechanism and writes the result.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import dp_blur, dp_pix, np_blur, np_pix
+from .. import dp_blur, dp_pix
 from ..batch import (
     SKIPPED,
     WRITTEN,
@@ -35,19 +35,16 @@ from ..batch import (
 )
 from ..io import (
     Job,
-    OutputExistsError,
     build_manifest,
     merge_manifests,
     plan_outputs,
-    read_image,
     read_manifest,
-    write_image,
     write_manifest,
 )
+from ..io.naming import number_plan
 from ..privacy import SEEDED_WARNING
 from ._app import app
 from ._common import (
-    _PER_INPUT_ERRORS,
     SEED_DERIVATION,
     B0Opt,
     EpsOpt,
@@ -56,6 +53,7 @@ from ._common import (
     KOpt,
     MaxPixelsOpt,
     MOpt,
+    NumberedOpt,
     OutputOpt,
     OverwriteOpt,
     QualityOpt,
@@ -66,7 +64,6 @@ from ._common import (
     _fmt_eps,
     _say,
     _stderr,
-    _usage_exit,
     _UsageError,
 )
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
@@ -133,7 +130,9 @@ def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any])
     return previous
 
 
-def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) -> None:
+def _run_batch(
+    batch: _Batch, inputs: list[Path], out: Path, fmt: str | None, *, numbered: bool = False
+) -> None:
     console = _stderr()
     params = batch.params
     started_at = time.time()
@@ -143,6 +142,8 @@ def _run_batch(batch: _Batch, inputs: list[Path], out: Path, fmt: str | None) ->
         plan = plan_outputs(inputs, out, fmt=fmt)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+    if numbered:
+        plan = number_plan(plan, out, keep_single=bool(out.suffix) and not out.is_dir())
 
     journal = journal_path(plan.manifest_path)
     header = {
@@ -278,6 +279,48 @@ def batch_parameters(params: ReleaseParams) -> dict[str, Any]:
     return recorded
 
 
+def _release_command(
+    command: str,
+    mechanism: str,
+    options: dict[str, Any],
+    check: Callable[[np.ndarray], Any],
+    inputs: list[Path],
+    output: Path,
+    common: dict[str, Any],
+    regions_args: tuple[bool, bool, Path | None, float],
+    *,
+    grid: bool = False,
+) -> None:
+    """The body shared by ``pixelate`` and ``blur``: check, plan, release, summarise.
+
+    Any bad argument raises a ``ValueError`` (exit 2, one line); a failed
+    input makes the exit code 1 after the summary.
+    """
+    ext = _check_common(common["seed"], common["quality"], common["fmt"], common["max_pixels"])
+    _check_library_parameters(check)
+    n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
+    regions = region_spec(*regions_args)
+    if regions is not None and grid:
+        raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
+    params = ReleaseParams(
+        mechanism=mechanism,
+        options=options,
+        eps=options["eps"],
+        seed=common["seed"],
+        quality=common["quality"],
+        overwrite=common["overwrite"],
+        max_pixels=common["max_pixels"],
+        regions=regions,
+    )
+    batch = _Batch(
+        command, params, options["m"], workers=n_workers, dask=common["dask"],
+        scheduler=common["scheduler"],
+    )
+    _run_batch(batch, inputs, output, ext, numbered=common["numbered"])
+    if batch.failed:
+        raise typer.Exit(code=1)
+
+
 @app.command()
 def pixelate(
     inputs: InputsArg,
@@ -292,6 +335,7 @@ def pixelate(
     quality: QualityOpt = 95,
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
+    numbered: NumberedOpt = False,
     max_pixels: MaxPixelsOpt = None,
     workers: WorkersOpt = None,
     dask: DaskOpt = False,
@@ -303,29 +347,12 @@ def pixelate(
 ) -> None:
     """DP-Pix: pixelate with noise calibrated to ε (Fan 2018)."""
     mode = "grid" if grid else "blocks"
-    try:
-        ext = _check_common(seed, quality, fmt, max_pixels)
-        _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode))
-        n_workers = check_parallel(workers, dask, scheduler)
-        regions = region_spec(faces, people, boxes, mask_scale)
-        if regions is not None and grid:
-            raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
-        params = ReleaseParams(
-            mechanism="dp_pix",
-            options={"b": b, "m": m, "eps": eps, "output": mode},
-            eps=eps,
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
-            regions=regions,
-        )
-        batch = _Batch("pixelate", params, m, workers=n_workers, dask=dask, scheduler=scheduler)
-        _run_batch(batch, inputs, output, ext)
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
-    if batch.failed:
-        raise typer.Exit(code=1)
+    common = {k: v for k, v in locals().items() if k in _COMMON}
+    _release_command(
+        "pixelate", "dp_pix", {"b": b, "m": m, "eps": eps, "output": mode},
+        lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode),
+        inputs, output, common, (faces, people, boxes, mask_scale), grid=grid,
+    )
 
 
 @app.command()
@@ -336,7 +363,9 @@ def blur(
     k: KOpt = 99,
     sigma: Annotated[
         float | None,
-        typer.Option("--sigma", help="Gaussian σ; default: derived from k.", show_default=False),
+        typer.Option(
+            "--sigma", help="Gaussian σ; default (or 0): derived from k.", show_default=False
+        ),
     ] = None,
     m: MOpt = 16,
     eps: EpsOpt = 0.5,
@@ -344,6 +373,7 @@ def blur(
     quality: QualityOpt = 95,
     fmt: FormatOpt = None,
     overwrite: OverwriteOpt = False,
+    numbered: NumberedOpt = False,
     max_pixels: MaxPixelsOpt = None,
     workers: WorkersOpt = None,
     dask: DaskOpt = False,
@@ -354,118 +384,15 @@ def blur(
     mask_scale: MaskScaleOpt = 1.3,
 ) -> None:
     """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019)."""
-    try:
-        ext = _check_common(seed, quality, fmt, max_pixels)
-        if sigma is not None and not sigma > 0:
-            raise _UsageError(f"--sigma must be a positive number, got {sigma}")
-        _check_library_parameters(
-            lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
-        )
-        n_workers = check_parallel(workers, dask, scheduler)
-        regions = region_spec(faces, people, boxes, mask_scale)
-        params = ReleaseParams(
-            mechanism="dp_blur",
-            options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
-            eps=eps,
-            seed=seed,
-            quality=quality,
-            overwrite=overwrite,
-            max_pixels=max_pixels,
-            regions=regions,
-        )
-        batch = _Batch("blur", params, m, workers=n_workers, dask=dask, scheduler=scheduler)
-        _run_batch(batch, inputs, output, ext)
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
-    if batch.failed:
-        raise typer.Exit(code=1)
-
-
-# ---------------------------------------------------------------------------
-# compare: one side-by-side picture of all four mechanisms
-# ---------------------------------------------------------------------------
-
-
-def _side_by_side(panels: list[tuple[np.ndarray, str, str]]) -> np.ndarray:
-    """Lay out equally sized panels in a row, each with a two-line label above."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    height, width = panels[0][0].shape[:2]
-    size = max(10, min(20, width // 24))
-    font = ImageFont.load_default(size=size)
-    gap, pad = 8, 4
-    label_h = 2 * (size + pad) + pad
-    canvas = Image.new(
-        "RGB", (len(panels) * width + (len(panels) + 1) * gap, height + label_h + 2 * gap), "white"
+    common = {k: v for k, v in locals().items() if k in _COMMON}
+    # The library judges sigma like every other parameter (0 or None: derived from k).
+    _release_command(
+        "blur", "dp_blur", {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+        lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma),
+        inputs, output, common, (faces, people, boxes, mask_scale),
     )
-    draw = ImageDraw.Draw(canvas)
-    for i, (pixels, title, detail) in enumerate(panels):
-        x = gap + i * (width + gap)
-        draw.text((x, gap), title, fill="black", font=font)
-        draw.text((x, gap + size + pad), detail, fill=(80, 80, 80), font=font)
-        canvas.paste(Image.fromarray(pixels).convert("RGB"), (x, gap + label_h))
-    return np.asarray(canvas)
 
 
-@app.command()
-def compare(
-    image: Annotated[
-        Path, typer.Argument(metavar="IMAGE", help="One image file.", show_default=False)
-    ],
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Output picture (PNG).", show_default=False)
-    ],
-    b: Annotated[int, typer.Option("-b", help="Cell side for NP-Pix and DP-Pix.")] = 16,
-    b0: B0Opt = 4,
-    k: KOpt = 99,
-    m: MOpt = 16,
-    eps: EpsOpt = 0.5,
-    seed: SeedOpt = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite/--no-overwrite", help="Replace an existing output.")
-    ] = True,
-    max_pixels: MaxPixelsOpt = None,
-) -> None:
-    """Original, NP-Pix, DP-Pix, NP-Blur and DP-Blur side by side in one picture."""
-    console = _stderr()
-    try:
-        _check_common(seed, 95, None, max_pixels)
-        _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0))
-        _check_library_parameters(lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0))
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
-    if seed is not None:
-        _say(console, SEEDED_WARNING, "bold red")
-    try:
-        pixels, notices = read_image(image, max_pixels=max_pixels)
-        for notice in notices:
-            _say(console, f"note: {notice}", "yellow")
-        rng = np.random.default_rng(seed) if seed is not None else None
-        e = _fmt_eps(eps)
-        panels = [
-            (pixels, "original", "(not private)"),
-            (np_pix(pixels, b=b), "NP-Pix", f"b={b} (not private)"),
-            (dp_pix(pixels, b=b, m=m, eps=eps, rng=rng), "DP-Pix", f"b={b} m={m} eps={e}"),
-            (np_blur(pixels, k=k), "NP-Blur", f"k={k} (not private)"),
-            (
-                dp_blur(pixels, b0=b0, k=k, m=m, eps=eps, rng=rng),
-                "DP-Blur",
-                f"b0={b0} k={k} m={m} eps={e}",
-            ),
-        ]
-        write_image(_side_by_side(panels), output, overwrite=overwrite, protect=[image])
-    except OutputExistsError as exc:
-        _say(console, f"error: {exc} (use --overwrite)", "red")
-        raise typer.Exit(code=1) from None
-    except _PER_INPUT_ERRORS as exc:
-        _say(console, f"error: {_describe(exc, image)}", "red")
-        raise typer.Exit(code=1) from None
-    _say(
-        console,
-        "note: the picture shows the original image: it is a visual aid, not a private release",
-        "yellow",
-    )
-    typer.echo(
-        f"wrote {output}; DP-Pix and DP-Blur each spend ε = {e} (m={m}), "
-        f"{_fmt_eps(2 * eps)} together on this image"
-    )
+_COMMON = (
+    "seed", "quality", "fmt", "overwrite", "numbered", "max_pixels", "workers", "dask", "scheduler",
+)

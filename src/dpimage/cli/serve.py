@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import app
+from ._app import InputFailed, app
 from ._common import _say, _stderr
 
 
@@ -53,8 +53,7 @@ def serve(
     except ImportError as exc:
         from ..web import missing_extra_message
 
-        _say(console, f"error: {missing_extra_message(exc)}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(f"{missing_extra_message(exc)}") from None
 
     hosts = ["127.0.0.1", "localhost", "[::1]", "::1"]
     if not _is_loopback(host):
@@ -67,8 +66,7 @@ def serve(
         hosts = ["*"]
     problem = _bind_error(host, port)
     if problem:
-        _say(console, f"error: {problem} (choose another with --port)", "red")
-        raise typer.Exit(code=1)
+        raise InputFailed(f"{problem} (choose another with --port)")
     web_app = create_app(
         max_upload_bytes=int(max_upload_mb * 1024 * 1024),
         max_pixels=max_pixels,

@@ -11,9 +11,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..io import OutputExistsError, read_image, write_image
-from ._app import app
-from ._common import _PER_INPUT_ERRORS, _describe, _say, _stderr
+from ..io import (
+    build_manifest,
+    merge_manifests,
+    read_image,
+    read_manifest,
+    write_image,
+    write_manifest,
+)
+from ._app import InputFailed, UsageProblem, app
+from ._common import _say, _stderr, failing_input
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -126,25 +133,45 @@ def tune(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing preview.")
     ] = False,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="Tune on public photos of IMAGE's size, not on IMAGE: a choice covered by "
+            "the guarantee.",
+        ),
+    ] = False,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            "--reference",
+            help="Tune on this public look-alike image (resized to IMAGE's size), not on IMAGE.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Recommend m, ε and b for IMAGE, with what ε guarantees and the predicted utility."""
+    """Recommend m, ε and b for IMAGE, with what ε guarantees and the predicted utility.
+
+    By default the numbers are computed from IMAGE itself, so the choice
+    depends on the private image and is not covered by the DP guarantee;
+    --public or --reference tune on public images instead (only IMAGE's size
+    and colour mode are used).
+    """
     from .. import dp_blur, dp_pix
     from ..tune import protected_pixels, recommend
 
     err = _stderr()
 
-    def usage(message: str) -> typer.Exit:
-        _say(err, f"error: {message}", "red")
-        return typer.Exit(code=2)
-
     if method not in ("dp-pix", "dp-blur"):
-        raise usage(f"--method must be dp-pix or dp-blur, got {method!r}")
+        raise UsageProblem(f"--method must be dp-pix or dp-blur, got {method!r}")
     if ssim_runs < 0 or seed < 0:
-        raise usage("--ssim-runs and --seed must be >= 0")
+        raise UsageProblem("--ssim-runs and --seed must be >= 0")
     if preview is not None and preview.exists() and not overwrite:
-        raise usage(f"--preview {preview} exists (use --overwrite)")
+        raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
     if preview is not None and preview.resolve() == image.resolve():
-        raise usage("--preview must not be the input image")
+        raise UsageProblem("--preview must not be the input image")
+    if public and reference is not None:
+        raise UsageProblem("give --public or --reference, not both")
     try:
         grid = _parse_eps_list(eps_grid)
         size = _parse_size(object_size) if object_size is not None else None
@@ -154,16 +181,13 @@ def tune(
         if k < 1 or k % 2 == 0:
             raise ValueError(f"-k must be a positive odd integer, got {k}")
     except ValueError as exc:
-        raise usage(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     if sum(v is not None for v in (size, pixels, region)) != 1:
-        raise usage(
+        raise UsageProblem(
             "say what to protect with exactly one of --object WxH, --pixels N, --box x,y,w,h"
         )
-    try:
+    with failing_input(image):
         pixels_array, notices = read_image(image)
-    except _PER_INPUT_ERRORS as exc:
-        _say(err, f"error: {_describe(exc, image)}", "red")
-        raise typer.Exit(code=1) from None
     for notice in notices:
         _say(err, f"note: {notice}", "yellow")
     try:
@@ -171,25 +195,29 @@ def tune(
             object_size=size, pixels=pixels, box=region, image_shape=pixels_array.shape
         )
     except ValueError as exc:
-        raise usage(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     what = None
     if region is not None:
         what = f"the {region[2]}x{region[3]} box at ({region[0]}, {region[1]})"
     elif size is not None:
         what = f"an object of {size[0]}x{size[1]} pixels"
-    rec = recommend(
-        pixels_array,
-        m,
-        m_reason=m_reason,
-        method=method,
-        eps=eps,
-        eps_grid=grid,
-        k=k,
-        target_psnr=target_psnr,
-        ssim_runs=ssim_runs,
-        seed=seed,
-        what=what,
+    options = dict(
+        m_reason=m_reason, method=method, eps=eps, eps_grid=grid, k=k,
+        target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
     )
+    if public or reference is not None:
+        from ..tune_public import recommend_public
+
+        references = None
+        if reference is not None:
+            with failing_input(reference):
+                ref_pixels, ref_notices = read_image(reference)
+            for notice in ref_notices:
+                _say(err, f"note: {notice}", "yellow")
+            references = {reference.name: _resized_like(ref_pixels, pixels_array.shape)}
+        rec = recommend_public(pixels_array.shape, m, references=references, **options)
+    else:
+        rec = recommend(pixels_array, m, **options)
     if as_json:
         typer.echo(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -215,6 +243,7 @@ def tune(
             out.print(f"\n[bold]What ε = {rec.eps:g} guarantees[/bold]: {rec.guarantee.sentence}")
         for note in rec.notes:
             out.print(f"[dim]{note}[/dim]")
+        out.print(f"\n[bold]About these numbers[/bold]: {rec.privacy_note}")
     if preview is not None:
         cell_name = "b0" if method == "dp-blur" else "b"
         if rec.eps is None:
@@ -224,16 +253,52 @@ def tune(
             released = dp_pix(pixels_array, b=rec.b, m=m, eps=rec.eps)
         else:
             released = dp_blur(pixels_array, b0=rec.b, k=k, m=m, eps=rec.eps)
-        try:
+        with failing_input(image):
             write_image(released, preview, overwrite=overwrite, protect=[image])
-        except OutputExistsError as exc:
-            _say(err, f"error: {exc} (use --overwrite)", "red")
-            raise typer.Exit(code=1) from None
-        except _PER_INPUT_ERRORS as exc:
-            _say(err, f"error: {_describe(exc)}", "red")
-            raise typer.Exit(code=1) from None
+        manifest_path = _preview_manifest(preview, method, rec, m, k)
         _say(
             err,
-            f"wrote {preview}: a real DP release (secure noise) at m = {m}, ε = {rec.eps:g}, "
-            f"{cell_name} = {rec.b}; publishing it spends ε = {rec.eps:g}",
+            f"wrote {preview} and {manifest_path.name}: a real DP release (secure noise) at "
+            f"m = {m}, ε = {rec.eps:g}, {cell_name} = {rec.b}; publishing it spends "
+            f"ε = {rec.eps:g}"
+            + ("" if rec.tuned_on != "image" else " (settings tuned on the image itself: "
+               "the choice is outside the guarantee)"),
         )
+
+
+def _resized_like(pixels, shape):
+    """A public reference image resized (and converted) to the private image's shape."""
+    import cv2
+    import numpy as np
+
+    if len(shape) == 2 and pixels.ndim == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    elif len(shape) == 3 and pixels.ndim == 2:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    resized = cv2.resize(pixels, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(resized.reshape(shape))
+
+
+def _preview_manifest(preview: Path, method: str, rec, m: int, k: int) -> Path:
+    """The preview is a real release: record its ε beside it like every other output."""
+    parameters = {"b": rec.b} if method == "dp-pix" else {"b0": rec.b, "k": k}
+    parameters.update(m=m, eps=rec.eps)
+    manifest = build_manifest(
+        command="tune --preview",
+        mechanism="dp_pix" if method == "dp-pix" else "dp_blur",
+        parameters=parameters,
+        outputs=[(preview.name, rec.eps)],
+    )
+    manifest["parameter_choice"] = (
+        "tuned on the input image itself: the choice is outside the DP guarantee"
+        if rec.tuned_on == "image"
+        else "tuned on public images only (data-independent)"
+    )
+    path = preview.with_name(preview.name + ".manifest.json")
+    try:
+        previous = read_manifest(path)
+    except ValueError as exc:
+        raise InputFailed(str(exc)) from None
+    with failing_input():
+        write_manifest(merge_manifests(manifest, previous), path)
+    return path

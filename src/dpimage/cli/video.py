@@ -25,9 +25,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..io import InputError, OutputError, OutputExistsError, build_manifest, write_manifest
+from ..io import OutputError, build_manifest, read_manifest, write_manifest
 from ..privacy import SEEDED_WARNING
-from ._app import app
+from ..video.accounting import accumulate_manifest
+from ._app import InputFailed, app
 from ._common import (
     B0Opt,
     KOpt,
@@ -38,8 +39,8 @@ from ._common import (
     _fmt_eps,
     _say,
     _stderr,
-    _usage_exit,
     _UsageError,
+    failing_input,
 )
 
 
@@ -140,57 +141,63 @@ def video(
     ] = False,
     seed: SeedOpt = None,
     overwrite: OverwriteOpt = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Release a truncated input's frames instead of failing (the manifest says so).",
+        ),
+    ] = False,
 ) -> None:
     """Release a video with DP-Pix or DP-Blur, whole frames or only detected regions."""
     from ..video import RegionSettings, VideoSettings, process_video
+    from ..video.io import encoding_for
 
     console = _stderr()
     dst = output if output is not None else _default_output(src)
+    chosen = [n for n, on in (("faces", faces), ("people", people), ("boxes", boxes)) if on]
+    if len(chosen) > 1:
+        raise _UsageError("choose at most one of --faces, --people, --boxes")
+    if eps is not None and total_eps is not None:
+        raise _UsageError("give --eps or --total-eps, not both")
+    if not chosen and (reuse or detect_every is not None or carry is not None):
+        raise _UsageError("--reuse, --detect-every and --carry need --faces/--people/--boxes")
+    if reuse and release_every != 1:
+        raise _UsageError("--reuse releases once per track; drop --release-every")
+    if dst.exists() and src.exists() and os.path.samefile(dst, src):
+        raise _UsageError(f"{dst}: the output would overwrite the input")
     try:
-        chosen = [n for n, on in (("faces", faces), ("people", people), ("boxes", boxes)) if on]
-        if len(chosen) > 1:
-            raise _UsageError("choose at most one of --faces, --people, --boxes")
-        if eps is not None and total_eps is not None:
-            raise _UsageError("give --eps or --total-eps, not both")
-        if release_every < 1:
-            raise _UsageError(f"--release-every must be >= 1, got {release_every}")
-        if not chosen and (reuse or detect_every is not None or carry is not None):
-            raise _UsageError("--reuse, --detect-every and --carry need --faces/--people/--boxes")
-        if reuse and release_every != 1:
-            raise _UsageError("--reuse releases once per track; drop --release-every")
-        if seed is not None and seed < 0:
-            raise _UsageError(f"--seed must be a non-negative integer, got {seed}")
-        if dst.exists() and src.exists() and os.path.samefile(dst, src):
-            raise _UsageError(f"{dst}: the output would overwrite the input")
-        regions = None
-        if chosen:
-            every_d = detect_every if detect_every is not None else (5 if people else 1)
-            if every_d < 1:
-                raise _UsageError(f"--detect-every must be >= 1, got {every_d}")
-            held = carry if carry is not None else max(5, 2 * every_d)
-            regions = RegionSettings(
-                source=chosen[0], boxes_path=boxes, mask_scale=mask_scale,
-                detect_every=every_d, carry=held, reuse=reuse,
-            )
-        settings = VideoSettings(
-            method=method.value, b=b, b0=b0, k=k, m=m,
-            eps=eps if eps is not None or total_eps is not None else 0.5,
-            total_eps=total_eps, every=release_every, regions=regions, seed=seed,
-            keep_audio=keep_audio,
+        encoding_for(dst)  # an unknown extension is a usage error, found before any work
+    except OutputError as exc:
+        raise _UsageError(str(exc)) from None
+    # Everything else (b, m, eps, seed, --release-every, --detect-every, ...) is
+    # judged by the library's settings objects: a ValueError is a usage error.
+    regions = None
+    if chosen:
+        every_d = detect_every if detect_every is not None else (5 if people else 1)
+        held = carry if carry is not None else max(5, 2 * every_d)
+        regions = RegionSettings(
+            source=chosen[0], boxes_path=boxes, mask_scale=mask_scale,
+            detect_every=every_d, carry=held, reuse=reuse,
         )
+    settings = VideoSettings(
+        method=method.value, b=b, b0=b0, k=k, m=m,
+        eps=eps if eps is not None or total_eps is not None else 0.5,
+        total_eps=total_eps, every=release_every, regions=regions, seed=seed,
+        keep_audio=keep_audio,
+    )
+    manifest_path = dst.with_name(dst.name + ".manifest.json")
+    try:
         if regions is not None and regions.source == "boxes":
             regions.make_detector()  # reads and checks the JSON before any decoding
-    except _UsageError as exc:
-        raise _usage_exit(exc) from None
-    except ValueError as exc:
-        raise _usage_exit(_UsageError(str(exc).splitlines()[0])) from None
+        previous = read_manifest(manifest_path)  # checked before any work, kept below
     except ImportError as exc:
-        _say(console, f"error: {exc}", "red")
-        raise typer.Exit(code=1) from None
+        raise InputFailed(str(exc)) from None
+    except OSError as exc:
+        raise InputFailed(_describe(exc)) from None
 
     if not src.is_file():
-        _say(console, f"error: {src}: {'not a file' if src.exists() else 'no such file'}", "red")
-        raise typer.Exit(code=1)
+        raise InputFailed(f"{src}: {'not a file' if src.exists() else 'no such file'}")
     if seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
     from ..video.io import import_av
@@ -202,8 +209,10 @@ def video(
     )
     tasks: dict[str, int] = {}
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            run = process_video(src, dst, settings, overwrite=overwrite)
+        with failing_input(src), Progress(*columns, console=console, transient=False) as progress:
+            run = process_video(
+                src, dst, settings, overwrite=overwrite, allow_partial=allow_partial
+            )
             while True:
                 try:
                     step = next(run)
@@ -213,21 +222,16 @@ def video(
                 if step.stage not in tasks:
                     tasks[step.stage] = progress.add_task(step.stage, total=step.total)
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
-    except OutputExistsError as exc:
-        _say(console, f"error: {exc} (use --overwrite)", "red")
-        raise typer.Exit(code=1) from None
-    except (InputError, OutputError, ValueError, RuntimeError, OSError, av.FFmpegError) as exc:
-        _say(console, f"error: {_describe(exc, src)}", "red")
-        raise typer.Exit(code=1) from None
+    except (RuntimeError, av.FFmpegError) as exc:
+        raise InputFailed(_describe(exc, src)) from None
 
     for notice in result.notices:
         _say(console, f"note: {notice}", "yellow")
     acc = result.accounting
-    parameters = settings.parameters()
     manifest = build_manifest(
         command="video",
         mechanism=settings.mechanism + ("_regions" if regions is not None else ""),
-        parameters=parameters,
+        parameters=settings.parameters(),
         outputs=[(dst.name, acc.eps_object)],
         seed=seed,
         seed_derivation="numpy.random.default_rng(seed), one stream for the clip"
@@ -240,16 +244,27 @@ def video(
         "audio": "kept, NOT protected" if keep_audio else "dropped",
         "container_metadata": "none copied",
         "regions": regions.describe() if regions is not None else None,
+        "partial": {k: v for k, v in result.partial.items() if k != "message"}
+        if result.partial is not None else None,
         "note": (
             "frames and releases are counts the output itself shows; "
             "nothing else here derives from the input"
         ),
     }
-    manifest_path = dst.with_name(dst.name + ".manifest.json")
+    manifest = accumulate_manifest(manifest, previous)
     try:
         write_manifest(manifest, manifest_path)
     except OSError as exc:
-        _say(console, f"error: manifest: {_describe(exc)}", "red")
+        # The video is written; only its record failed (not a failed input).
+        _say(console, f"error: manifest {manifest_path}: {_describe(exc)}", "red")
         raise typer.Exit(code=1) from None
     typer.echo(f"wrote {dst} ({result.encoding}) and {manifest_path.name}")
     typer.echo(_summary(acc, m, regions is not None, seed is not None))
+    if manifest["count"] > 1 or "previous_runs" in manifest:
+        releases = manifest["count"] + len(manifest.get("previous_runs", []))
+        typer.echo(
+            f"{dst.name} has now been released {releases} times: total ε spent on this "
+            f"clip = {_fmt_eps(manifest['total_epsilon_all_runs'])} (basic composition)."
+        )
+    if result.partial is not None:
+        typer.echo("Partial: the input ended early; the manifest records it (--allow-partial).")

@@ -329,6 +329,13 @@ def plan_outputs(
                 f"output {out_text} is a file; with several inputs or a directory, "
                 "-o must name a directory"
             )
+        several = len(sources) > 1 or any(source.is_dir() for source in sources)
+        if several and not looks_like_dir and is_image_name(out_path):
+            # Refuse rather than create a directory named like a picture.
+            raise ValueError(
+                f"output {out_text} has an image extension; with several inputs or a "
+                "directory, -o must name a directory"
+            )
         plan.manifest_path = out_path / MANIFEST_NAME
         skip = out_path.resolve()
         candidates = []

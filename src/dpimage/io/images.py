@@ -95,6 +95,21 @@ def _to_array(im: Image.Image, path: Path, notices: list[str]) -> np.ndarray:
     raise InputError(f"{path}: unsupported image mode {mode}; convert to 8-bit gray or RGB")
 
 
+def _has_16_bit_samples(im: Image.Image) -> bool:
+    """True if the file stores 16 bits per sample that Pillow decodes to 8 (e.g. RGB;16B)."""
+    for tile in im.tile or ():
+        args = tile.args if hasattr(tile, "args") else tile[3]
+        rawmode = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(rawmode, str) and ";16" in rawmode and not im.mode.startswith("I;16"):
+            return True
+    return False
+
+
+def _first_line(message: object) -> str:
+    text = " ".join(str(message).split())
+    return text.rstrip(".") if text else "warning"
+
+
 def _check_limit(im: Image.Image, path: Path, limit: int | None) -> None:
     width, height = im.size
     if width <= 0 or height <= 0:
@@ -159,10 +174,20 @@ def read_image(
         saved = Image.MAX_IMAGE_PIXELS
         limit = max_pixels if max_pixels is not None else saved
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
+                # Pillow warns (UserWarning) about damaged EXIF and the like:
+                # each becomes a one-line notice instead of raw stderr.
+                warnings.simplefilter("always")
                 # Past the limit Pillow only warns; make that an error too.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                return _read_locked(path, limit)
+                pixels, notices = _read_locked(path, limit)
+            warned = [
+                f"{path}: {_first_line(w.message)} (ignored)"
+                for w in caught
+                if issubclass(w.category, UserWarning)
+            ]
+            notices += list(dict.fromkeys(warned))  # once each
+            return pixels, notices
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError(_limit_message(path, None, limit or 0)) from None
         finally:
@@ -188,9 +213,14 @@ def _read_locked(path: Path, limit: int | None) -> tuple[np.ndarray, list[str]]:
                 )
             elif frames > 1:
                 raise InputError(f"{path}: has {frames} frames; only still images are supported")
+            sixteen = _has_16_bit_samples(im)
             im.load()
             upright = ImageOps.exif_transpose(im)
-            return _to_array(upright, path, notices), notices
+            pixels = _to_array(upright, path, notices)
+            if sixteen and not upright.mode.startswith("I;16"):
+                # Pillow itself reads 16-bit RGB(A) as 8-bit, keeping the high byte.
+                notices.append(f"{path}: 16-bit image reduced to 8 bits (low byte dropped)")
+            return pixels, notices
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -7,6 +7,7 @@ accounting functions are pure and import nothing heavy.
 from .accounting import (
     VideoAccounting,
     account,
+    accumulate_manifest,
     compose,
     full_frame_release_frames,
     region_release_frames,
@@ -15,6 +16,7 @@ from .accounting import (
 from .process import (
     Progress,
     RegionSettings,
+    TruncatedVideoError,
     VideoResult,
     VideoSettings,
     process_video,
@@ -24,10 +26,12 @@ from .process import (
 __all__ = [
     "Progress",
     "RegionSettings",
+    "TruncatedVideoError",
     "VideoAccounting",
     "VideoResult",
     "VideoSettings",
     "account",
+    "accumulate_manifest",
     "compose",
     "full_frame_release_frames",
     "process_video",

@@ -38,7 +38,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -48,6 +48,7 @@ from .._validation import check_positive_float, check_positive_int
 __all__ = [
     "VideoAccounting",
     "account",
+    "accumulate_manifest",
     "compose",
     "full_frame_release_frames",
     "region_release_frames",
@@ -237,3 +238,75 @@ def account(
         total_eps_budget=total_eps,
         eps_per_track=per_track,
     )
+
+
+def _settings(manifest: Mapping[str, Any]) -> str:
+    import json
+
+    sampler = manifest.get("sampler") or {}
+    video = manifest.get("video") or {}
+    return json.dumps(
+        [
+            manifest.get("command"),
+            manifest.get("mechanism"),
+            manifest.get("parameters"),
+            manifest.get("private_release"),
+            sampler.get("seed"),
+            video.get("regions"),
+        ],
+        sort_keys=True,
+    )
+
+
+def accumulate_manifest(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The manifest of a video output after one more release written to it.
+
+    Every release that was written spent its ε, even one that replaced an
+    earlier file (``--overwrite``): the same clip released twice with fresh
+    noise costs twice the ε (basic composition). So nothing is replaced:
+
+    * same settings as the existing manifest: this release is appended to its
+      ``outputs`` (the same path may appear several times) and ``count`` and
+      ``total_epsilon`` are recomputed over all of them;
+    * other settings: the existing manifest (without its own
+      ``previous_runs``) moves under ``previous_runs``;
+    * ``total_epsilon_all_runs`` is ``total_epsilon`` plus the totals of all
+      ``previous_runs``: what the content of this output has cost so far.
+
+    Parameters
+    ----------
+    new : mapping
+        Manifest of the release just written (one output).
+    old : mapping or None
+        The manifest found at the same place, if any.
+
+    Returns
+    -------
+    dict
+    """
+    from ..io import build_manifest
+
+    merged = dict(new)
+    previous = [*(old or {}).get("previous_runs", []), *new.get("previous_runs", [])]
+    if old is not None and _settings(new) == _settings(old):
+        outputs = [(e["path"], float(e["epsilon"])) for e in [*old["outputs"], *new["outputs"]]]
+        sampler = new.get("sampler") or {}
+        rebuilt = build_manifest(
+            command=new["command"],
+            mechanism=new["mechanism"],
+            parameters=new["parameters"],
+            outputs=outputs,
+            seed=sampler.get("seed"),
+            seed_derivation=sampler.get("per_output_seed"),
+        )
+        for key in ("outputs", "epsilon_per_output", "total_epsilon", "accountant"):
+            merged[key] = rebuilt[key]
+    elif old is not None:
+        previous.append({key: value for key, value in old.items() if key != "previous_runs"})
+    merged["count"] = len(merged["outputs"])
+    if previous:
+        merged["previous_runs"] = previous
+    merged["total_epsilon_all_runs"] = math.fsum(
+        [float(merged["total_epsilon"]), *(float(run["total_epsilon"]) for run in previous)]
+    )
+    return merged

@@ -84,6 +84,20 @@ class VideoInfo:
     rate: Fraction
     frames: int | None
     has_audio: bool
+    duration: float | None = None
+
+    @property
+    def expected_frames(self) -> tuple[int, str] | None:
+        """Frames the container announces, and where that figure comes from.
+
+        The stream's frame count when the container states one (MP4, MOV),
+        else its duration times the frame rate (Matroska, WebM), else None.
+        """
+        if self.frames:
+            return self.frames, "frame count"
+        if self.duration:
+            return round(self.duration * self.rate), "duration"
+        return None
 
 
 def _open_input(path: Path) -> Any:
@@ -107,35 +121,68 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         frames = int(stream.frames) if stream.frames else None
+        if stream.duration and stream.time_base:
+            duration: float | None = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000  # AV_TIME_BASE
+        else:
+            duration = None
         return VideoInfo(
             width=int(stream.codec_context.width),
             height=int(stream.codec_context.height),
             rate=Fraction(rate),
             frames=frames,
             has_audio=bool(container.streams.audio),
+            duration=duration,
         )
 
 
-def read_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+def _decode(container: Any, path: Path, damaged: list[str] | None) -> Iterator[Any]:
+    """Decoded frames of the first video stream; a damaged end is reported, not hidden.
+
+    With frame threads (``thread_type="AUTO"``) FFmpeg's decoder ends quietly
+    where the data ends; with other modes it raises. Either way the caller
+    compares the frames it got with :attr:`VideoInfo.expected_frames`. A decoder
+    error after at least one frame is appended to ``damaged`` (when given) and
+    ends the stream; before any frame, or without ``damaged``, it raises
+    :class:`~dpimage.io.InputError`.
+    """
+    av = import_av()
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    n = 0
+    try:
+        for frame in container.decode(stream):
+            n += 1
+            yield frame
+    except av.FFmpegError as exc:
+        reason = exc.strerror or str(exc)
+        if damaged is None or n == 0:
+            raise InputError(f"{path}: decoding failed ({reason})") from None
+        damaged.append(f"decoding failed after frame {n} ({reason})")
+
+
+def read_frames(
+    path: str | os.PathLike[str], *, damaged: list[str] | None = None
+) -> Iterator[np.ndarray]:
     """Decode the first video stream to RGB ``uint8`` arrays ``(H, W, 3)``, in order.
 
     Raises :class:`~dpimage.io.InputError` (one line, naming the file) if the
-    file cannot be decoded.
+    file cannot be decoded. A decoder error after some frames ends the stream
+    and is appended to ``damaged`` if a list is given (see :func:`_decode`).
     """
-    av = import_av()
     p = Path(path)
     with contextlib.closing(_open_input(p)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
-        except av.FFmpegError as exc:
-            raise InputError(f"{p}: decoding failed ({exc.strerror or exc})") from None
+        for frame in _decode(container, p, damaged):
+            yield frame.to_ndarray(format="rgb24")
 
 
 def sample_frames(
-    path: str | os.PathLike[str], every: int, *, gray: bool = False
+    path: str | os.PathLike[str],
+    every: int,
+    *,
+    gray: bool = False,
+    damaged: list[str] | None = None,
 ) -> Iterator[np.ndarray | None]:
     """Decode every frame but convert only every ``every``-th; ``None`` for the others.
 
@@ -143,30 +190,18 @@ def sample_frames(
     but colour conversion is skipped where it is not needed. ``gray=True``
     yields ``(H, W)`` luma frames, otherwise RGB ``(H, W, 3)``.
     """
-    av = import_av()
     p = Path(path)
     fmt = "gray" if gray else "rgb24"
     with contextlib.closing(_open_input(p)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for i, frame in enumerate(container.decode(stream)):
-                yield frame.to_ndarray(format=fmt) if i % every == 0 else None
-        except av.FFmpegError as exc:
-            raise InputError(f"{p}: decoding failed ({exc.strerror or exc})") from None
+        for i, frame in enumerate(_decode(container, p, damaged)):
+            yield frame.to_ndarray(format=fmt) if i % every == 0 else None
 
 
-def count_frames(path: str | os.PathLike[str]) -> int:
+def count_frames(path: str | os.PathLike[str], *, damaged: list[str] | None = None) -> int:
     """Number of decodable video frames (decodes the stream; exact, not the header's claim)."""
-    av = import_av()
     p = Path(path)
     with contextlib.closing(_open_input(p)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            return sum(1 for _ in container.decode(stream))
-        except av.FFmpegError as exc:
-            raise InputError(f"{p}: decoding failed ({exc.strerror or exc})") from None
+        return sum(1 for _ in _decode(container, p, damaged))
 
 
 class VideoWriter:
@@ -221,7 +256,14 @@ class VideoWriter:
         if os.path.lexists(self.path) and not self.overwrite:
             raise OutputExistsError(f"{self.path} already exists")
         if not self.path.parent.is_dir():
-            raise OutputError(f"{self.path}: directory {self.path.parent} does not exist")
+            # As the image commands do: create the output's directory.
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(
+                    f"{self.path}: cannot create directory {self.path.parent} "
+                    f"({exc.strerror or exc})"
+                ) from None
         fd, self._tmp = _open_temp(self.path.parent)
         os.close(fd)
         try:

@@ -42,10 +42,12 @@ from .accounting import (
     split_budget,
 )
 from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
+from .truncation import TruncatedVideoError, shortfall
 
 __all__ = [
     "Progress",
     "RegionSettings",
+    "TruncatedVideoError",
     "VideoResult",
     "VideoSettings",
     "full_frame_stream",
@@ -198,11 +200,17 @@ class Progress:
 
 @dataclass
 class VideoResult:
-    """What a finished run did."""
+    """What a finished run did.
+
+    ``partial`` is None for a complete input; for a truncated input released
+    with ``allow_partial=True`` it says how far the input went (see
+    :class:`TruncatedVideoError`).
+    """
 
     accounting: VideoAccounting
     encoding: str
     notices: list[str] = field(default_factory=list)
+    partial: dict[str, Any] | None = None
 
 
 class FrameCountError(RuntimeError):
@@ -286,7 +294,12 @@ def region_stream(
 
 
 def _detect_pass(
-    src: Path, regions: RegionSettings, width: int, height: int, expected: int | None
+    src: Path,
+    regions: RegionSettings,
+    width: int,
+    height: int,
+    expected: int | None,
+    damaged: list[str] | None = None,
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
     detect = regions.make_detector()
     detections: dict[int, list[Box]] = {}
@@ -295,7 +308,7 @@ def _detect_pass(
     # HOG works on luma; user boxes need no pixels at all (decoded only to count)
     gray = regions.source != "faces"
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
-                                            gray=gray)):
+                                            gray=gray, damaged=damaged)):
         if i % every == 0:
             found = []
             for raw in detect(frame, i):
@@ -310,14 +323,24 @@ def _detect_pass(
 
 
 def process_video(
-    src: str | Path, dst: str | Path, settings: VideoSettings, *, overwrite: bool = False
+    src: str | Path,
+    dst: str | Path,
+    settings: VideoSettings,
+    *,
+    overwrite: bool = False,
+    allow_partial: bool = False,
 ) -> Generator[Progress, None, VideoResult]:
     """Release a video file. Yields :class:`Progress`; returns :class:`VideoResult`.
 
-    Nothing is written under ``dst`` unless the whole clip was encoded.
+    Nothing is written under ``dst`` unless the whole clip was encoded. An
+    input that ends before the frames its container announces (a truncated
+    or damaged file) raises :class:`TruncatedVideoError`, naming the frame and
+    time where it stops, and writes nothing, unless ``allow_partial=True``:
+    then the frames there are go out and :attr:`VideoResult.partial` says so.
     """
     src, dst = Path(src), Path(dst)
     info = probe(src)
+    damaged: list[str] = []
     notices: list[str] = []
     audio_from = None
     if info.has_audio:
@@ -333,19 +356,19 @@ def process_video(
         n_planned = None
         eps = settings.eps
         if settings.total_eps is not None:
-            n_planned = count_frames(src)
+            n_planned = count_frames(src, damaged=damaged)
             yield Progress("counting", n_planned, n_planned)
             eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
         fresh: list[int] = []
         release = settings.release_fn(eps)
-        frames: Iterable[np.ndarray] = read_frames(src)
+        frames: Iterable[np.ndarray] = read_frames(src, damaged=damaged)
         stream = full_frame_stream(frames, release, every, fresh)
         mode = "per-frame" if every == 1 else "release-every"
         track_releases: dict[int, int] = {}
         total = n_planned or info.frames
     else:
         tracks, n_planned = yield from _detect_pass(
-            src, regions, info.width, info.height, info.frames
+            src, regions, info.width, info.height, info.frames, damaged
         )
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
         every_r = None if regions.reuse else settings.every
@@ -367,7 +390,7 @@ def process_video(
         track_releases = {}
         release = settings.release_fn(eps)
         stream = region_stream(
-            read_frames(src), covered, release, every=every_r, fresh=fresh,
+            read_frames(src, damaged=damaged), covered, release, every=every_r, fresh=fresh,
             track_releases=track_releases,
         )
         mode = "region-reuse" if regions.reuse else (
@@ -387,6 +410,13 @@ def process_video(
             writer.write(out)
             yield Progress("releasing", i + 1, total)
         n_frames = writer.frames_written
+        partial = shortfall(src, n_frames, info, damaged)
+        if partial is not None and not allow_partial:
+            # Raised inside the writer: its temporary file is removed, dst untouched.
+            raise TruncatedVideoError(
+                f"{partial['message']}; nothing written (--allow-partial releases "
+                f"the {n_frames} frames)"
+            )
     if n_frames == 0:  # pragma: no cover - the writer would have nothing to commit
         raise ValueError(f"{src}: no frames decoded")
     accounting = account(
@@ -399,7 +429,11 @@ def process_video(
     if settings.total_eps is not None:
         accounting = dataclasses.replace(accounting, total_eps_budget=settings.total_eps)
         assert accounting.eps_object <= settings.total_eps
-    return VideoResult(accounting=accounting, encoding=writer.description, notices=notices)
+    if partial is not None:
+        notices.append(partial["message"] + "; released as a partial video (--allow-partial)")
+    return VideoResult(
+        accounting=accounting, encoding=writer.description, notices=notices, partial=partial
+    )
 
 
 def run_to_end(gen: Generator[Progress, None, VideoResult]) -> VideoResult:
