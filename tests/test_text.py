@@ -1,0 +1,114 @@
+"""Text regions: the PP-OCRv4 detection network on onnxruntime, with our DB post-processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dpimage.regions import text
+
+pytest.importorskip("onnxruntime", reason="text regions need onnxruntime (the regions extra)")
+if text.text_model_path() is None:
+    pytest.skip("text regions need the rapidocr-onnxruntime wheel (the regions extra)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def detector() -> text.TextDetector:
+    return text.TextDetector(threads=1)
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    # A real photo of a printed book page (gray, 191x384), shipped in the scikit-image wheel.
+    data = pytest.importorskip("skimage.data", reason="needs scikit-image (the eval extra)")
+    return data.page()
+
+
+def _covered(found: np.ndarray, box: tuple[int, int, int, int], shape) -> float:
+    mask = np.zeros(shape[:2], dtype=bool)
+    for x, y, w, h in found:
+        mask[y : y + h, x : x + w] = True
+    x, y, w, h = box
+    return float(mask[y : y + h, x : x + w].mean())
+
+
+def test_finds_the_title_and_lines_of_a_real_page(detector, page):
+    found = detector.detect(page)
+    # Hand-annotated (benchmarks/data/text_regions.json): the title
+    # "Region-based segmentation" and the first three body lines.
+    for box in [(5, 11, 288, 24), (4, 49, 371, 17), (4, 66, 372, 18), (2, 82, 374, 18)]:
+        assert _covered(found, box, page.shape) >= 0.8, box
+    # Regions, not the page: the boxes leave most of the image alone.
+    assert _covered(found, (0, 0, page.shape[1], page.shape[0]), page.shape) < 0.75
+
+
+def test_rgb_gray_and_rgba_give_the_same_boxes(detector, page):
+    rgb = np.repeat(page[..., None], 3, axis=2)
+    rgba = np.concatenate([rgb, np.full((*page.shape, 1), 255, np.uint8)], axis=2)
+    expected = detector.detect(page)
+    np.testing.assert_array_equal(detector.detect(rgb), expected)
+    np.testing.assert_array_equal(detector.detect(rgba), expected)
+
+
+def test_flat_gray_image_has_no_text(detector):
+    assert detector.detect(np.full((240, 320, 3), 128, np.uint8)).shape == (0, 4)
+
+
+@pytest.mark.parametrize("shape", [(191, 384), (100, 700), (37, 45), (600, 90)])
+def test_boxes_are_int_xywh_inside_the_image(detector, page, shape):
+    import cv2
+
+    image = cv2.resize(page, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    found = detector.detect(image)
+    assert found.dtype == np.int64 and found.ndim == 2 and found.shape[1] == 4
+    x, y, w, h = found.T
+    assert (x >= 0).all() and (y >= 0).all() and (w >= 1).all() and (h >= 1).all()
+    assert (x + w <= shape[1]).all() and (y + h <= shape[0]).all()
+
+
+def test_call_gives_x0_y0_x1_y1_like_the_other_detectors(detector, page):
+    found = detector.detect(page)
+    boxes = detector(page)
+    assert boxes == [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
+
+
+def test_input_is_not_modified(detector, page):
+    image = np.repeat(page[..., None], 3, axis=2)
+    before = image.copy()
+    detector.detect(image)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_network_size_is_a_multiple_of_32_within_the_limits():
+    assert text._network_size(191, 384, 736, 2000) == (736, 1472)
+    assert text._network_size(1000, 1500, 736, 2000) == (992, 1504)  # large: only rounded
+    assert text._network_size(100, 4000, 736, 2000) == (64, 1984)  # the long side bounds it
+    assert text._network_size(5, 5, 736, 2000) == (736, 736)
+
+
+def test_missing_model_names_the_install_command(tmp_path):
+    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+        text.TextDetector(tmp_path / "no-such.onnx")
+
+
+def test_missing_package_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(text, "text_model_path", lambda: None)
+    with pytest.raises(RuntimeError, match="rapidocr-onnxruntime onnxruntime"):
+        text.TextDetector()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"threshold": 1.0}, {"box_threshold": -0.1}, {"unclip": 0.0}, {"limit_side": 16},
+     {"limit_side": 3000}],
+)
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        text.TextDetector(**kwargs)
+
+
+@pytest.mark.parametrize("image", [np.zeros((10, 10), np.float32), np.zeros((4, 4, 2), np.uint8)])
+def test_bad_images_are_refused(detector, image):
+    with pytest.raises(ValueError):
+        detector.detect(image)
