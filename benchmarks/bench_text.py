@@ -10,7 +10,7 @@ defocused page; four photos without text for false positives).
 * false positives: detected boxes of which less than 20% of the area lies in
   any ground-truth box.
 
-Run:  .venv/bin/python benchmarks/bench_text.py [--box-threshold 0.5 --threshold 0.3 ...]
+Run:  .venv/bin/python benchmarks/bench_text.py [-v] [--box-threshold 0.3 --threshold 0.3 ...]
 (needs `make data` for the opencv-doc images; those missing are skipped and named).
 """
 
@@ -64,7 +64,7 @@ def score(found: np.ndarray, truth: list[list[int]], shape) -> tuple[int, int, l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", type=float, default=0.3)
-    parser.add_argument("--box-threshold", type=float, default=0.5)
+    parser.add_argument("--box-threshold", type=float, default=0.3)
     parser.add_argument("--unclip", type=float, default=1.6)
     parser.add_argument("--limit-side", type=int, default=736)
     parser.add_argument("-v", "--verbose", action="store_true", help="coverage of every box")

@@ -10,7 +10,7 @@ recognition model is loaded and no character is ever read.
 The network is a DB (Differentiable Binarization, Liao et al. 2020) detector:
 it predicts, per pixel, the probability that the pixel lies in a *shrunk*
 text kernel. The post-processing here follows DB's reference procedure
-(thresholds and ratio as PaddleOCR/RapidOCR ship them for PP-OCRv4):
+(constants as RapidOCR ships them for PP-OCRv4, except a lower box threshold):
 
 1. resize so the short side is at least ``limit_side`` (and the long side at
    most ``max_side``), each side rounded to a multiple of 32 (the network's
@@ -108,8 +108,11 @@ class TextDetector:
     threshold : float
         Probability above which a map pixel is text (0.3, as PaddleOCR).
     box_threshold : float
-        Smallest mean probability inside a candidate box (0.5, as RapidOCR's
-        PP-OCRv4 configuration; PaddleOCR's own default is 0.6).
+        Smallest mean probability inside a candidate box. 0.3, below the 0.5
+        of RapidOCR's PP-OCRv4 configuration (0.6 in PaddleOCR), which are
+        tuned for reading: here a miss leaks, so recall comes first. On the
+        benchmark photos 0.3 finds 15 of 20 annotated texts against 12 at 0.5,
+        for one more false box on photos without text.
     unclip : float
         DB's unclip ratio (1.6, as RapidOCR): how far a kernel box is grown.
     limit_side : int
@@ -139,7 +142,7 @@ class TextDetector:
         model_path: str | os.PathLike[str] | None = None,
         *,
         threshold: float = 0.3,
-        box_threshold: float = 0.5,
+        box_threshold: float = 0.3,
         unclip: float = 1.6,
         limit_side: int = 736,
         max_side: int = 2000,
