@@ -29,7 +29,8 @@ those frames with ≥ 80% coverage; and our false positives (our region pieces
 that touch no deface mask, and the share of our released pixels outside
 deface's masks).
 
-Run:  .venv/bin/python benchmarks/bench_deface.py [--clip PATH] [--dpimage-args "..."] [--coverage-only]
+Run:  .venv/bin/python benchmarks/bench_deface.py [--clip P] [--dpimage-args "..."]
+      [--coverage-only]
 (default clip: ``Megamind.avi`` from Debian's opencv-doc, fetched by ``make data``;
 KEEP_OUTPUTS=1 keeps both output videos in out/bench_deface).
 """
