@@ -19,6 +19,12 @@ def detector() -> text.TextDetector:
 
 
 @pytest.fixture(scope="module")
+def small_detector() -> text.TextDetector:
+    # A smaller network input: same code paths, a fraction of the time.
+    return text.TextDetector(limit_side=320, threads=1)
+
+
+@pytest.fixture(scope="module")
 def page() -> np.ndarray:
     # A real photo of a printed book page (gray, 191x384), shipped in the scikit-image wheel.
     data = pytest.importorskip("skimage.data", reason="needs scikit-image (the eval extra)")
@@ -35,20 +41,24 @@ def _covered(found: np.ndarray, box: tuple[int, int, int, int], shape) -> float:
 
 def test_finds_the_title_and_lines_of_a_real_page(detector, page):
     found = detector.detect(page)
-    # Hand-annotated (benchmarks/data/text_regions.json): the title
-    # "Region-based segmentation" and the first three body lines.
-    for box in [(5, 11, 288, 24), (4, 49, 371, 17), (4, 66, 372, 18), (2, 82, 374, 18)]:
+    # All seven texts hand-annotated in benchmarks/data/text_regions.json. At
+    # RapidOCR's box threshold (0.5) the fourth body line and the code line are
+    # missed: this pins the recall-first default.
+    truth = [(5, 11, 288, 24), (4, 49, 371, 17), (4, 66, 372, 18), (2, 82, 374, 18),
+             (4, 99, 372, 19), (4, 117, 168, 18), (17, 169, 233, 20)]
+    for box in truth:
         assert _covered(found, box, page.shape) >= 0.8, box
     # Regions, not the page: the boxes leave most of the image alone.
     assert _covered(found, (0, 0, page.shape[1], page.shape[0]), page.shape) < 0.75
 
 
-def test_rgb_gray_and_rgba_give_the_same_boxes(detector, page):
+def test_rgb_gray_and_rgba_give_the_same_boxes(small_detector, page):
     rgb = np.repeat(page[..., None], 3, axis=2)
     rgba = np.concatenate([rgb, np.full((*page.shape, 1), 255, np.uint8)], axis=2)
-    expected = detector.detect(page)
-    np.testing.assert_array_equal(detector.detect(rgb), expected)
-    np.testing.assert_array_equal(detector.detect(rgba), expected)
+    expected = small_detector.detect(page)
+    assert len(expected) > 0
+    np.testing.assert_array_equal(small_detector.detect(rgb), expected)
+    np.testing.assert_array_equal(small_detector.detect(rgba), expected)
 
 
 def test_flat_gray_image_has_no_text(detector):
@@ -56,27 +66,27 @@ def test_flat_gray_image_has_no_text(detector):
 
 
 @pytest.mark.parametrize("shape", [(191, 384), (100, 700), (37, 45), (600, 90)])
-def test_boxes_are_int_xywh_inside_the_image(detector, page, shape):
+def test_boxes_are_int_xywh_inside_the_image(small_detector, page, shape):
     import cv2
 
     image = cv2.resize(page, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    found = detector.detect(image)
+    found = small_detector.detect(image)
     assert found.dtype == np.int64 and found.ndim == 2 and found.shape[1] == 4
     x, y, w, h = found.T
     assert (x >= 0).all() and (y >= 0).all() and (w >= 1).all() and (h >= 1).all()
     assert (x + w <= shape[1]).all() and (y + h <= shape[0]).all()
 
 
-def test_call_gives_x0_y0_x1_y1_like_the_other_detectors(detector, page):
-    found = detector.detect(page)
-    boxes = detector(page)
+def test_call_gives_x0_y0_x1_y1_like_the_other_detectors(small_detector, page):
+    found = small_detector.detect(page)
+    boxes = small_detector(page)
     assert boxes == [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
 
 
-def test_input_is_not_modified(detector, page):
+def test_input_is_not_modified(small_detector, page):
     image = np.repeat(page[..., None], 3, axis=2)
     before = image.copy()
-    detector.detect(image)
+    small_detector.detect(image)
     np.testing.assert_array_equal(image, before)
 
 
@@ -109,6 +119,6 @@ def test_bad_settings_are_refused(kwargs):
 
 
 @pytest.mark.parametrize("image", [np.zeros((10, 10), np.float32), np.zeros((4, 4, 2), np.uint8)])
-def test_bad_images_are_refused(detector, image):
+def test_bad_images_are_refused(small_detector, image):
     with pytest.raises(ValueError):
-        detector.detect(image)
+        small_detector.detect(image)
