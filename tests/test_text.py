@@ -122,3 +122,11 @@ def test_bad_settings_are_refused(kwargs):
 def test_bad_images_are_refused(small_detector, image):
     with pytest.raises(ValueError):
         small_detector.detect(image)
+
+
+def test_missing_onnxruntime_names_the_install_command(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+        text.TextDetector()

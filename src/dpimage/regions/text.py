@@ -74,7 +74,7 @@ def text_model_path() -> str | None:
 def _load_session(model_path: str, threads: int | None) -> Any:
     try:
         import onnxruntime as ort
-    except ImportError as exc:  # pragma: no cover - exercised only without onnxruntime
+    except ImportError as exc:
         raise RuntimeError(INSTALL_HINT) from exc
     options = ort.SessionOptions()
     if threads is not None:
