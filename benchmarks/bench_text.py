@@ -67,12 +67,13 @@ def main() -> None:
     parser.add_argument("--box-threshold", type=float, default=0.3)
     parser.add_argument("--unclip", type=float, default=1.6)
     parser.add_argument("--limit-side", type=int, default=736)
+    parser.add_argument("--model", help="another DB text-detection ONNX file (default: PP-OCRv4)")
     parser.add_argument("-v", "--verbose", action="store_true", help="coverage of every box")
     args = parser.parse_args()
-    detector = TextDetector(threshold=args.threshold, box_threshold=args.box_threshold,
+    detector = TextDetector(args.model, threshold=args.threshold, box_threshold=args.box_threshold,
                             unclip=args.unclip, limit_side=args.limit_side)
-    print(f"threshold {args.threshold}, box_threshold {args.box_threshold}, "
-          f"unclip {args.unclip}, limit_side {args.limit_side}")
+    print(f"model {detector.model_file}; threshold {args.threshold}, "
+          f"box_threshold {args.box_threshold}, unclip {args.unclip}, limit_side {args.limit_side}")
     print(f"{'image':22} {'truth':>5} {'found>=80%':>10} {'detections':>10} {'false pos':>9} "
           f"{'s':>5}")
     groups: dict[str, list[int]] = {}

@@ -158,6 +158,7 @@ class TextDetector:
         path = text_model_path() if model_path is None else os.fspath(model_path)
         if path is None or not os.path.isfile(path):
             raise RuntimeError(f"{MODEL_FILE} not found. {INSTALL_HINT}")
+        self.model_file = os.path.basename(path)
         self._session = _load_session(path, threads)
         self._input = self._session.get_inputs()[0].name
         self.threshold = threshold
