@@ -130,3 +130,10 @@ def test_missing_onnxruntime_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
     with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
         text.TextDetector()
+
+
+def test_name_says_which_network_ran():
+    default = text.TextDetector()
+    assert "PP-OCRv4" in default.name and default.model_file == text.MODEL_FILE
+    other = text.TextDetector(text.text_model_path())
+    assert text.MODEL_FILE in other.name

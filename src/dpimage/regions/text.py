@@ -123,6 +123,13 @@ class TextDetector:
     threads : int, optional
         onnxruntime intra-op threads (default: onnxruntime's choice).
 
+    Attributes
+    ----------
+    name : str
+        What a manifest records as the detector (names the ONNX file when one is given).
+    model_file : str
+        File name of the network that runs.
+
     Raises
     ------
     RuntimeError
@@ -159,6 +166,9 @@ class TextDetector:
         if path is None or not os.path.isfile(path):
             raise RuntimeError(f"{MODEL_FILE} not found. {INSTALL_HINT}")
         self.model_file = os.path.basename(path)
+        if model_path is not None:
+            # The manifest must name the network that ran, not the default one.
+            self.name = f"text: {self.model_file} (DB text detection) via onnxruntime"
         self._session = _load_session(path, threads)
         self._input = self._session.get_inputs()[0].name
         self.threshold = threshold
