@@ -87,7 +87,7 @@ def test_paper_methods_are_seed_002_and_003_tables():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"kind": "pix"}, "method"),
+        ({"kind": "sharpen"}, "method"),
         ({"kind": "dp-pix"}, "eps"),
         ({"kind": "np-pix", "eps": 1.0}, "no eps"),
     ],

@@ -1,6 +1,6 @@
 """Privacy maths: neighbourhood sensitivity, exact noise sampling, accounting."""
 
-from .accountant import Accountant, Release
+from .accountant import Accountant, Release, compose
 from .sampling import (
     SEEDED_WARNING,
     SecureBits,
@@ -25,6 +25,7 @@ __all__ = [
     "SecureBits",
     "SeededBits",
     "channels_of",
+    "compose",
     "discrete_laplace",
     "epsilon_for_distance",
     "l1_sensitivity",
