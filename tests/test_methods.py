@@ -4,11 +4,11 @@ import math
 
 import numpy as np
 import pytest
-from test_golden import GOLDEN, SHAPES, digest, test_image
 
 import dpimage
 from dpimage import methods
 from dpimage.privacy import Accountant, compose
+from test_golden import GOLDEN, SHAPES, digest, test_image
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_every_spelling_resolves_to_one_name(alias, name):
 
 @pytest.mark.parametrize("bad", ["sharpen", "", None, 3, ["dp_pix"]])
 def test_unknown_method_is_a_value_error_listing_the_names(bad):
-    with pytest.raises(ValueError, match="dp_pix, dp_blur|np_pix, dp_pix"):
+    with pytest.raises(ValueError, match=r"use one of np_pix, dp_pix"):
         methods.get(bad)
 
 
