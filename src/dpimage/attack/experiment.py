@@ -90,7 +90,7 @@ def attack_methods(
     ----------
     kinds : sequence of str, optional
         Kinds (``"none"`` or any method name or alias), each once; None: the
-        papers' 11 (:func:`~dpimage.attack.paper_methods`).
+        papers' 10 (:func:`~dpimage.attack.paper_methods`).
     eps : sequence of float, optional
         ε of the DP methods; None: the papers' (0.1, 0.3, 0.5, 1 for DP-Pix;
         0.1, 0.5, 1 for DP-Blur).

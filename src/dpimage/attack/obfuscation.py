@@ -105,7 +105,7 @@ def paper_methods(
     b0: int = 4,
     k: int = 99,
 ) -> list[Method]:
-    """Fan 2018 Table 3 + Fan 2019 Table 1: clean, NP-Pix, DP-Pix, NP-Blur, DP-Blur (11)."""
+    """Fan 2018 Table 3 + Fan 2019 Table 1: clean, NP-Pix, DP-Pix, NP-Blur, DP-Blur (10)."""
     methods = [Method("none"), Method("np-pix", b=b)]
     methods += [Method("dp-pix", eps=e, b=b, m=m) for e in pix_eps]
     methods.append(Method("np-blur", k=k))

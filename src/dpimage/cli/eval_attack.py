@@ -131,7 +131,7 @@ def attack(
         list[Kind] | None,
         typer.Option(
             "--method",
-            help="Obfuscation(s) to attack; default: the papers' 11.",
+            help="Obfuscation(s) to attack; default: the papers' 10.",
             show_default=False,
         ),
     ] = None,

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from .._validation import check_positive_float, check_positive_int
 
-__all__ = ["Accountant", "Release", "compose"]
+__all__ = ["Accountant", "Release", "Spend", "compose"]
 
 
 def compose(eps_values: Iterable[float], repeats: int = 1) -> float:
@@ -49,11 +49,18 @@ def compose(eps_values: Iterable[float], repeats: int = 1) -> float:
 
 
 @dataclass(frozen=True)
-class Release:
-    """One eps-DP release: what was spent, and a label naming the output."""
+class Spend:
+    """One eps-DP release as the accountant records it: what was spent, and a label.
+
+    (The released data itself is a :class:`dpimage.release.Release`.)
+    """
 
     eps: float
     label: str
+
+
+#: Earlier name of :class:`Spend`.
+Release = Spend
 
 
 @dataclass
@@ -68,12 +75,12 @@ class Accountant:
     A failed :meth:`spend` leaves the history untouched.
     """
 
-    releases: list[Release] = field(default_factory=list)
+    releases: list[Spend] = field(default_factory=list)
 
     def spend(self, eps: float, label: str = "") -> None:
         """Record one release that cost ``eps``."""
         eps = check_positive_float(eps, "eps")
-        self.releases.append(Release(eps, str(label)))
+        self.releases.append(Spend(eps, str(label)))
 
     @property
     def total_epsilon(self) -> float:
