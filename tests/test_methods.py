@@ -194,3 +194,10 @@ def test_sweep_and_tune_accept_aliases():
     assert rec.method == "dp-pix"
     with pytest.raises(ValueError, match="method"):
         recommend(test_image((32, 32)), 16, method="np_pix")
+
+
+def test_manifest_spellings_are_readable():
+    assert methods.from_manifest("dp_pix") == (methods.get("dp_pix"), False)
+    assert methods.from_manifest("dp_blur_regions") == (methods.get("dp_blur"), True)
+    with pytest.raises(ValueError, match="unknown method"):
+        methods.from_manifest("sharpen_regions")

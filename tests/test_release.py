@@ -146,3 +146,15 @@ def test_dp_pix_render_argument_is_checked_before_the_release():
         dpimage.dp_pix(image, b=4, rng=1, render="blur", render_options={"k": 7}),
         dpimage.dp_blur(image, b0=4, k=7, rng=1),
     )
+
+
+def test_release_of_a_crop_is_the_release_of_that_sub_image():
+    """Regions release crops: a strided view gives what its copy gives, and is not modified."""
+    image = photo((60, 80, 3), seed=4)
+    crop = image[7:41, 13:50]
+    before = image.copy()
+    a = release_cells(crop, 8, 16, 0.5, rng=2)
+    b = release_cells(np.array(crop), 8, 16, 0.5, rng=2)
+    np.testing.assert_array_equal(a.means, b.means)
+    assert a.shape == (34, 37, 3)
+    np.testing.assert_array_equal(image, before)

@@ -43,7 +43,7 @@ from .release import RNG, Release, exact_cells, release_cells
 from .render import DEFAULT as DEFAULT_RENDER
 from .render import check_renderer, render
 
-__all__ = ["ALIASES", "Method", "Param", "get", "names", "resolve"]
+__all__ = ["ALIASES", "Method", "Param", "from_manifest", "get", "names", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -298,3 +298,14 @@ def resolve(name: str) -> str:
 def get(name: str) -> Method:
     """The :class:`Method` called ``name`` (canonical name or alias)."""
     return _METHODS[resolve(name)]
+
+
+def from_manifest(mechanism: str) -> tuple[Method, bool]:
+    """The method a manifest's ``"mechanism"`` names, and whether it ran on regions only.
+
+    Manifests spell the Python function (``"dp_pix"``), with ``"_regions"``
+    appended in region mode (``"dp_blur_regions"``); any alias is accepted too.
+    """
+    if isinstance(mechanism, str) and mechanism.endswith("_regions"):
+        return get(mechanism[: -len("_regions")]), True
+    return get(mechanism), False
