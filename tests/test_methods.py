@@ -72,7 +72,9 @@ def test_privacy_map_is_exact(name, params, eps):
 
 
 def test_validate_fills_defaults_and_checks_without_running_anything():
-    assert methods.get("dp_pix").validate() == {"b": 16, "m": 16, "eps": 0.5, "render": "blocks"}
+    assert methods.get("dp_pix").validate() == {
+        "b": 16, "m": 16, "eps": 0.5, "render": "blocks", "output": "blocks",
+    }  # fmt: skip
     assert methods.get("dp_blur").validate({"k": 9}, eps=1) == {
         "b0": 4, "k": 9, "m": 16, "eps": 1.0, "sigma": None,
     }  # fmt: skip
@@ -85,6 +87,8 @@ def test_validate_fills_defaults_and_checks_without_running_anything():
         ("dp_pix", {"eps": 0}, "eps must"),
         ("dp_pix", {"render": "oil"}, "render must"),
         ("dp_pix", {"k": 9}, "unknown parameter 'k'"),
+        ("dp_pix", {"output": "tiles"}, "output must"),
+        ("dp_pix", {"output": "grid", "render": "blur"}, "grid"),
         ("dp_blur", {"k": 98}, "k must be odd"),
         ("dp_blur", {"b0": True}, "b0 must"),
         ("dp_blur", {"sigma": -1.0}, "sigma must"),
@@ -99,6 +103,8 @@ PUBLIC_CALLS = {
     # golden case -> (method, params, rng maker)
     "dp_pix": ("dp_pix", {"b": 16, "m": 16, "eps": 0.5}, lambda: 7),
     "dp_pix_b5": ("dp-pix", {"b": 5, "m": 3, "eps": 2.0}, lambda: np.random.default_rng(11)),
+    "dp_pix_grid": ("pix", {"output": "grid"}, lambda: 7),
+    "np_pix_grid": ("np-pix", {"b": 7, "output": "grid"}, lambda: None),
     "dp_blur": ("dp_blur", {"b0": 4, "k": 99, "m": 16, "eps": 0.5}, lambda: 7),
     "dp_blur_k15": ("blur", {"b0": 3, "k": 15, "m": 4, "eps": 1.0, "sigma": 2.5}, lambda: 9),
     "np_pix": ("np_pix", {"b": 16}, lambda: None),

@@ -14,9 +14,9 @@ looks a method up here instead of spelling out its own dispatch::
 =========  =======  =============================  =====================================
 name       label    parameters (defaults)          mechanism + renderer
 =========  =======  =============================  =====================================
-np_pix     NP-Pix   b=16                           exact cell means + blocks (not private)
+np_pix     NP-Pix   b=16 output="blocks"           exact cell means + blocks (not private)
 dp_pix     DP-Pix   b=16 m=16 eps=0.5              release at b + ``render`` (blocks, ...)
-                    render="blocks"
+                    render="blocks" output="blocks"
 np_blur    NP-Blur  k=99 sigma=None                Gaussian blur of the image (not private)
 dp_blur    DP-Blur  b0=4 k=99 m=16 eps=0.5         release at b0 + blur renderer
                     sigma=None
@@ -38,10 +38,11 @@ from typing import Any
 import numpy as np
 
 from ._validation import check_kernel_size, check_positive_float, check_positive_int, check_sigma
-from .mechanisms import dp_blur, dp_pix, np_blur, np_pix
+from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
 from .release import RNG, Release, exact_cells, release_cells
 from .render import DEFAULT as DEFAULT_RENDER
 from .render import check_renderer, render
+from .render.blocks import pixel_grid
 
 __all__ = ["ALIASES", "Method", "Param", "from_manifest", "get", "names", "resolve"]
 
@@ -71,6 +72,12 @@ _EPS = Param("eps", 0.5, lambda v: check_positive_float(v, "eps"), "privacy budg
 _K = Param("k", 99, check_kernel_size, "odd Gaussian kernel size")
 _SIGMA = Param("sigma", None, _sigma, "Gaussian sigma; None or 0 derive it from k")
 _RENDER = Param("render", DEFAULT_RENDER, check_renderer, "renderer of the release")
+_OUTPUT = Param("output", "blocks", _check_output, "'blocks' (image size) or 'grid' (one per cell)")
+
+
+def _check_dp_pix(p: dict) -> None:
+    if p["output"] == "grid" and p["render"] != "blocks":
+        raise ValueError(f"output='grid' is the blocks renderer's grid; got render={p['render']!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +114,7 @@ class Method:
     _apply: Callable[..., np.ndarray] = field(repr=False)
     _release: Callable[[np.ndarray, dict, RNG], Release] | None = field(repr=False)
     _render: Callable[..., np.ndarray] | None = field(repr=False)
+    _check: Callable[[dict], None] | None = field(default=None, repr=False)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -130,7 +138,10 @@ class Method:
                 f"got unknown parameter {', '.join(map(repr, unknown))}"
             )
         merged = {**self.defaults(), **given}
-        return {p.name: p.check(merged[p.name]) for p in self.params}
+        checked = {p.name: p.check(merged[p.name]) for p in self.params}
+        if self._check is not None:
+            self._check(checked)  # rules that tie parameters together
+        return checked
 
     def epsilon(self, params: Mapping[str, Any] | None = None) -> float | None:
         """Privacy map: the eps one output costs with these parameters (None: not private).
@@ -178,6 +189,8 @@ class Method:
         parts = [self.label, *(f"{name}={p[name]}" for name in self.shown)]
         if p.get("render", DEFAULT_RENDER) != DEFAULT_RENDER:
             parts.append(f"render={p['render']}")
+        if p.get("output", "blocks") != "blocks":
+            parts.append(f"output={p['output']}")
         if self.private:
             parts.append(f"ε={p['eps']:g}")
         return " ".join(parts)
@@ -187,16 +200,29 @@ class Method:
 
 
 def _np_pix_apply(image, p, rng, **options):
-    return np_pix(image, b=p["b"])
+    return np_pix(image, b=p["b"], output=p["output"])
+
+
+def _np_pix_render(release, p, **options):
+    return pixel_grid(release) if p["output"] == "grid" else render(release, "blocks")
 
 
 def _dp_pix_apply(image, p, rng, **options):
     return dp_pix(
-        image, b=p["b"], m=p["m"], eps=p["eps"], rng=rng, render=p["render"], render_options=options
+        image,
+        b=p["b"],
+        m=p["m"],
+        eps=p["eps"],
+        rng=rng,
+        output=p["output"],
+        render=p["render"],
+        render_options=options,
     )
 
 
 def _dp_pix_render(release, p, **options):
+    if p["output"] == "grid":
+        return pixel_grid(release)
     return render(release, p["render"], **options)
 
 
@@ -218,26 +244,27 @@ _TABLE = (
         label="NP-Pix",
         cli_name="np-pix",
         private=False,
-        params=(_B,),
+        params=(_B, _OUTPUT),
         cell="b",
         shown=("b",),
         summary="mosaic of the exact cell means (not private)",
         _apply=_np_pix_apply,
         _release=lambda image, p, rng: exact_cells(image, p["b"]),
-        _render=lambda release, p, **options: render(release, "blocks"),
+        _render=_np_pix_render,
     ),
     Method(
         name="dp_pix",
         label="DP-Pix",
         cli_name="dp-pix",
         private=True,
-        params=(_B, _M, _EPS, _RENDER),
+        params=(_B, _M, _EPS, _RENDER, _OUTPUT),
         cell="b",
         shown=("b",),
         summary="DP-Pix (Fan 2018): noisy cell means, rendered as blocks or smoothed",
         _apply=_dp_pix_apply,
         _release=lambda image, p, rng: release_cells(image, p["b"], p["m"], p["eps"], rng),
         _render=_dp_pix_render,
+        _check=_check_dp_pix,
     ),
     Method(
         name="np_blur",
