@@ -87,7 +87,7 @@ def test_paper_methods_are_seed_002_and_003_tables():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"kind": "pix"}, "method"),
+        ({"kind": "sharpen"}, "method"),
         ({"kind": "dp-pix"}, "eps"),
         ({"kind": "np-pix", "eps": 1.0}, "no eps"),
     ],
@@ -403,3 +403,36 @@ def test_cli_identity_bound_on_faces():
     assert result.exit_code == 0, result.output
     assert "median 10228" in result.output
     assert "| 0.5 | 31.9 |" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["-k", "4"], 2, "k must be odd"),
+        (["--method", "dp-pix", "--eps", "-1"], 2, "eps"),
+        (["--resume", "--overwrite"], 2, "exclude each other"),
+        (["--report-only"], 1, "does not exist"),
+    ],
+)
+def test_cli_bad_options_fail_before_any_work(tmp_path, args, code, message):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app
+
+    out = tmp_path / "o"
+    result = CliRunner().invoke(app, ["eval", "attack", "--template", "-o", str(out), *args])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_attack_methods_from_options():
+    from dpimage.attack.experiment import attack_methods
+
+    labels = [m.label for m in attack_methods(["dp_pix", "none", "dp-pix"], [0.5, 1])]
+    assert labels == ["DP-Pix b=16 ε=0.5", "DP-Pix b=16 ε=1", "clean"]
+    assert len(attack_methods()) == 10  # clean + the 9 of the papers' tables
+    default_eps = [m.label for m in attack_methods(eps=[2.0]) if m.private]
+    assert default_eps == ["DP-Pix b=16 ε=2", "DP-Blur b0=4 k=99 ε=2"]
+    with pytest.raises(ValueError, match="unknown method"):
+        attack_methods(["sharpen"])

@@ -16,6 +16,7 @@ __all__ = [
     "check_kernel_size",
     "check_positive_float",
     "check_positive_int",
+    "check_sigma",
 ]
 
 
@@ -73,3 +74,10 @@ def check_kernel_size(value: object, name: str = "k") -> int:
     if k % 2 == 0:
         raise ValueError(f"{name} must be odd (Gaussian kernels are centred), got {k}")
     return k
+
+
+def check_sigma(sigma: object) -> float:
+    """Gaussian sigma, OpenCV convention: ``None`` or ``0`` derive it from the kernel size."""
+    if sigma is None or sigma == 0:
+        return 0.0
+    return check_positive_float(sigma, "sigma")

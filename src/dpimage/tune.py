@@ -51,12 +51,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from . import methods
 from ._validation import check_image, check_positive_float, check_positive_int
 from .privacy.sensitivity import channels_of, epsilon_for_distance
 
 __all__ = [
     "DEFAULT_EPS",
     "EPS_GRID",
+    "TUNABLE",
     "Candidate",
     "Guarantee",
     "Recommendation",
@@ -234,29 +236,36 @@ class Recommendation:
         return out
 
 
-def _predict(method: str, image: np.ndarray, b: int, m: int, eps: float, k: int):
-    from .eval.predict import predict_dp_blur, predict_dp_pix
+def _params(method: str, b: int, m: int, eps: float, k: int) -> dict:
+    """Registry parameters of ``method`` with cell side ``b`` (``b0`` for DP-Blur)."""
+    spec = methods.get(method)
+    params = {spec.cell: b, "m": m, "eps": eps}
+    if "k" in spec.param_names:
+        params["k"] = k
+    return params
 
-    if method == "dp-pix":
-        return predict_dp_pix(image, b=b, m=m, eps=eps, clip=True)
-    return predict_dp_blur(image, b0=b, k=k, m=m, eps=eps, clip=True)
+
+def _predict(method: str, image: np.ndarray, b: int, m: int, eps: float, k: int):
+    from .eval.predict import predict_method
+
+    return predict_method(method, image, _params(method, b, m, eps, k), clip=True)
 
 
 def _simulated_ssim(
     method: str, image: np.ndarray, b: int, m: int, eps: float, k: int, runs: int, seed: int
 ) -> float:
-    from . import dp_blur, dp_pix
     from .metrics import ssim
 
+    spec, params = methods.get(method), _params(method, b, m, eps, k)
     values = []
     for r in range(runs):
         rng = np.random.default_rng([seed, b, r])
-        if method == "dp-pix":
-            out = dp_pix(image, b=b, m=m, eps=eps, rng=rng)
-        else:
-            out = dp_blur(image, b0=b, k=k, m=m, eps=eps, rng=rng)
-        values.append(ssim(out, image, variant="skimage"))
+        values.append(ssim(spec.apply(image, params, rng), image, variant="skimage"))
     return float(np.mean(values))
+
+
+#: Methods :func:`recommend` can tune: private, with a closed-form utility prediction.
+TUNABLE = ("dp_pix", "dp_blur")
 
 
 def recommend(
@@ -283,7 +292,9 @@ def recommend(
     m : int
         Pixels to protect (see :func:`protected_pixels`).
     method : {"dp-pix", "dp-blur"}
-        For DP-Blur, ``b`` is the cell side ``b0`` of its DP-Pix step.
+        Or any alias of :mod:`dpimage.methods` (``"dp_pix"``, ``"pix"``, ...);
+        the recommendation names it as result tables do (``"dp-pix"``). For
+        DP-Blur, ``b`` is the cell side ``b0`` of its DP-Pix step.
     eps : float, optional
         Fix ε (it is added to the grid if missing).
     eps_grid, bs
@@ -307,8 +318,9 @@ def recommend(
         :func:`dpimage.tune_public.recommend_public` for a choice that is not).
     """
     image = check_image(image)
-    grid, eps, bs, ssim_runs = _check_recommend(image.shape, m, method, eps, eps_grid, bs,
-                                               target_psnr, ssim_runs)
+    method, grid, eps, bs, ssim_runs = _check_recommend(
+        image.shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
+    )
     candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed)
     return _choose(
         candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
@@ -318,8 +330,13 @@ def recommend(
 
 def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs):
     m = check_positive_int(m, "m")
-    if method not in ("dp-pix", "dp-blur"):
+    try:
+        spec = methods.get(method)
+    except ValueError:
+        spec = None
+    if spec is None or spec.name not in TUNABLE:
         raise ValueError(f"method must be 'dp-pix' or 'dp-blur', got {method!r}")
+    method = spec.cli_name
     if ssim_runs < 0:
         raise ValueError(f"ssim_runs must be >= 0, got {ssim_runs}")
     grid = sorted({check_positive_float(e, "eps") for e in eps_grid})
@@ -331,7 +348,7 @@ def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     bs = tuple(sorted({check_positive_int(b, "b") for b in (bs or b_grid(shape))}))
     if ssim_runs and min(shape[:2]) < 7:
         ssim_runs = 0
-    return grid, eps, bs, ssim_runs
+    return method, grid, eps, bs, ssim_runs
 
 
 def _candidates(image, method, grid, bs, m, k, ssim_runs, seed) -> list[Candidate]:

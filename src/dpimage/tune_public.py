@@ -89,8 +89,9 @@ def recommend_public(
     for name, ref in refs.items():
         if check_image(ref, name=name).shape != shape:
             raise ValueError(f"reference {name} has shape {ref.shape}, expected {shape}")
-    grid, eps, bs, ssim_runs = _check_recommend(shape, m, method, eps, eps_grid, bs,
-                                               target_psnr, ssim_runs)
+    method, grid, eps, bs, ssim_runs = _check_recommend(
+        shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
+    )
     per_ref = [_candidates(ref, method, grid, bs, m, k, ssim_runs, seed) for ref in refs.values()]
     rows = []
     for cands in zip(*per_ref, strict=True):

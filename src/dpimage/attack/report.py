@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..io import atomic_writer
+from .obfuscation import KINDS
 
 __all__ = [
     "FIELDS",
@@ -137,7 +138,7 @@ def summarise(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "n_train": int(first["n_train"]),
             }
         )
-    kinds = ["none", "np-pix", "dp-pix", "np-blur", "dp-blur"]
+    kinds = list(KINDS)
     attacks = ["cnn", "nn-embed", "nn-embed-clean", "template"]
 
     def order(row: dict[str, Any]) -> tuple:

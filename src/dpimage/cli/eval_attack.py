@@ -1,15 +1,13 @@
 """``dpimage eval attack``: re-identification attacks on obfuscated images.
 
-Thin: parses options, loads the data, runs :func:`dpimage.attack.run_attack`
-(appending each finished run to ``attack_runs.csv``, so an interrupted run
-can be resumed with ``--resume``) and writes the summary CSV, Markdown and a
-PNG bar chart.
+Thin: parses options, loads the data and calls :mod:`dpimage.attack.experiment`,
+which runs the attack (appending each finished run to ``attack_runs.csv``, so an
+interrupted run can be resumed with ``--resume``) and writes the summary CSV,
+Markdown and a PNG bar chart.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from enum import Enum
 from pathlib import Path
@@ -18,6 +16,8 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from ..attack import experiment as exp
+from ..attack.obfuscation import KINDS
 from ..privacy import SEEDED_WARNING
 from ._app import InputFailed, UsageProblem
 from ._common import _say, _stderr
@@ -29,12 +29,8 @@ class Dataset(str, Enum):
     digits = "digits"
 
 
-class Kind(str, Enum):
-    none = "none"
-    np_pix = "np-pix"
-    dp_pix = "dp-pix"
-    np_blur = "np-blur"
-    dp_blur = "dp-blur"
+# Choices of --method: "none" and every method of the registry, as result tables spell them.
+Kind = Enum("Kind", {kind.replace("-", "_"): kind for kind in KINDS}, type=str)
 
 
 class ModelKind(str, Enum):
@@ -43,33 +39,9 @@ class ModelKind(str, Enum):
     digit = "digit"
 
 
-#: The papers' numbers (seed 003 Table 3; seed 002 Table 1), accuracy as a fraction.
-PAPERS = {
-    "faces": {
-        "NP-Pix b=16": 0.9625,
-        "DP-Pix b=16 ε=0.1": 0.0375,
-        "DP-Pix b=16 ε=0.3": 0.1875,
-        "DP-Pix b=16 ε=0.5": 0.4375,
-        "DP-Pix b=16 ε=1": 0.7750,
-        "NP-Blur k=99": 0.8875,
-        "DP-Blur b0=4 k=99 ε=0.1": 0.0125,
-        "DP-Blur b0=4 k=99 ε=0.5": 0.0750,
-        "DP-Blur b0=4 k=99 ε=1": 0.1750,
-    },
-    "digits": {
-        "NP-Pix b=16": 0.5213,
-        "DP-Pix b=16 ε=0.1": 0.1641,
-        "DP-Pix b=16 ε=0.3": 0.2041,
-        "DP-Pix b=16 ε=0.5": 0.2151,
-        "DP-Pix b=16 ε=1": 0.2295,
-        "NP-Blur k=99": 0.7635,
-        "DP-Blur b0=4 k=99 ε=0.1": 0.1135,
-        "DP-Blur b0=4 k=99 ε=0.5": 0.1175,
-        "DP-Blur b0=4 k=99 ε=1": 0.1343,
-    },
-}
-
-RUNS_CSV = "attack_runs.csv"
+# Kept under their earlier names for code that imports them from here.
+PAPERS = exp.PAPERS
+RUNS_CSV = exp.RUNS_CSV
 
 
 def _ints(text: str, name: str) -> list[int]:
@@ -159,7 +131,7 @@ def attack(
         list[Kind] | None,
         typer.Option(
             "--method",
-            help="Obfuscation(s) to attack; default: the papers' 11.",
+            help="Obfuscation(s) to attack; default: the papers' 10.",
             show_default=False,
         ),
     ] = None,
@@ -253,17 +225,15 @@ def attack(
     (research): the images produced here are not private releases.
     """
     console = _stderr()
-    from ..attack import Method, paper_methods
-    from ..attack import report as rep
     from ..attack.train import TrainConfig
 
-    try:
-        if not (template or report_only):
+    if not (template or report_only):
+        try:
             from ..attack._torch import import_torch
 
             import_torch()
-    except ImportError as exc:
-        raise InputFailed(f"{exc}") from None
+        except ImportError as exc:
+            raise InputFailed(f"{exc}") from None
     if resume and overwrite:
         raise UsageProblem("--resume and --overwrite exclude each other")
     seed_list = _ints(seeds, "--seeds")
@@ -272,10 +242,6 @@ def attack(
         raise UsageProblem("--repeats must be >= 1")
     if quick and seeds == "0,1,2":
         seed_list = [0]
-    if eps is not None and any(not (e > 0 and math.isfinite(e)) for e in eps):
-        raise UsageProblem(f"--eps must be positive, got {eps}")
-    if k % 2 == 0:
-        raise UsageProblem(f"-k must be odd, got {k}")
     try:
         config = TrainConfig(
             batch_size=batch_size,
@@ -284,34 +250,19 @@ def attack(
             min_epochs=min(min_epochs, max_epochs),
             threads=threads,
         )
+        kinds = [kind.value for kind in method] if method else None
+        methods = exp.attack_methods(kinds, eps, b=b, m=m, b0=b0, k=k)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
 
-    if method is None:
-        methods = paper_methods(b=b, m=m, b0=b0, k=k)
-        if eps is not None:
-            methods = [x for x in methods if not x.private]
-            methods[2:2] = [Method("dp-pix", eps=e, b=b, m=m) for e in eps]
-            methods += [Method("dp-blur", eps=e, m=m, b0=b0, k=k) for e in eps]
-    else:
-        pix_eps = eps or [0.1, 0.3, 0.5, 1.0]
-        blur_eps = eps or [0.1, 0.5, 1.0]
-        methods = []
-        for kind in dict.fromkeys(method):
-            if kind is Kind.dp_pix:
-                methods += [Method("dp-pix", eps=e, b=b, m=m) for e in pix_eps]
-            elif kind is Kind.dp_blur:
-                methods += [Method("dp-blur", eps=e, m=m, b0=b0, k=k) for e in blur_eps]
-            else:
-                methods.append(Method(kind.value, b=b, k=k))
-
     if report_only:
         resume, overwrite = True, False
-    runs_path = out / RUNS_CSV
-    if report_only and not runs_path.exists():
-        raise InputFailed(f"--report-only: {runs_path} does not exist")
-    if runs_path.exists() and not (resume or overwrite):
-        raise InputFailed(f"{runs_path} exists: use --resume to add to it or --overwrite")
+    try:
+        exp.check_results_dir(out, resume=resume, overwrite=overwrite, report_only=report_only)
+    except FileNotFoundError as exc:
+        raise InputFailed(f"--report-only: {exc}") from None
+    except exp.ResultsExistError as exc:
+        raise InputFailed(f"{exc}: use --resume to add to it or --overwrite") from None
     try:
         loaded = _load(dataset, data, size, quick, train_size, test_size)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -319,12 +270,8 @@ def attack(
             raise
         raise InputFailed(f"{str(exc).splitlines()[0]}") from None
     h, w = loaded.images.shape[1:]
-    kind = model.value if model is not ModelKind.auto else ("digit" if max(h, w) <= 32 else "face")
-    out.mkdir(parents=True, exist_ok=True)
-    previous = rep.read_rows(runs_path) if runs_path.exists() and resume else []
-    if overwrite and runs_path.exists():
-        runs_path.unlink()
-    done = rep.done_keys(previous)
+    kind = exp.model_for((h, w), model.value)
+    previous = exp.open_results_dir(out, resume=resume, overwrite=overwrite)
 
     _say(console, SEEDED_WARNING, "bold red")
     for note in loaded.notes:
@@ -339,67 +286,23 @@ def attack(
     def log(message: str) -> None:
         _say(console, time.strftime("%H:%M:%S ") + message)
 
-    from ..attack import run_attack, template_attack
-
-    start = time.perf_counter()
-    rows = list(previous)
     if report_only:
-        runs = iter(())
-    elif template:
-        runs = (
-            row
-            for row in template_attack(loaded, methods, seed_list, repeats=repeat_list)
-            if (loaded.name, row["seed"], row["method"], row["repeats"]) not in done
-        )
+        result = exp.ExperimentResult(list(previous), 0, 0.0)
     else:
-        runs = run_attack(
-            loaded,
-            methods,
-            seed_list,
-            model=kind,
-            repeats=repeat_list,
-            config=config,
-            embedding_attack=embedding,
-            log=log,
-            skip=lambda key: (loaded.name, key["seed"], key["method"], key["repeats"]) in done,
-            jobs=jobs,
-        )
-    for row in runs:
-        rep.append_row(runs_path, row)
-        rows.append(row)
-        if template:
-            log(
-                f"seed {row['seed']} {row['method']} r={row['repeats']}: "
-                f"template {row['accuracy']:.4f}"
-            )
-    elapsed = time.perf_counter() - start
-    if not rows:
+        result = exp.run_experiment(
+            loaded, methods, seed_list, out, previous=previous, template=template, model=kind,
+            repeats=repeat_list, config=config, embedding=embedding, jobs=jobs, log=log,
+        )  # fmt: skip
+    if not result.rows:
         raise InputFailed("nothing was run")
-
-    summary = rep.summarise(rows)
-    rep.write_summary_csv(summary, out / "attack_summary.csv")
-    papers = PAPERS["faces" if loaded.name == "AT&T faces" else "digits"] if data is None else None
-    text = f"# Re-identification attack: {loaded.name}\n\n"
-    text += "\n".join(f"- {n}" for n in loaded.notes) + ("\n\n" if loaded.notes else "")
-    text += rep.markdown_table(summary, papers)
-    rep.write_markdown(text, out / "attack.md")
-    rep.write_bar_chart(
-        summary, out / "attack.png", title=f"Re-identification attack: {loaded.name}"
-    )
-    meta = {
-        "elapsed_seconds_this_invocation": round(elapsed, 1),
-        "seeds": seed_list,
-        "model": kind,
-        "config": config.__dict__,
-        "noise": "seeded NumPy generators (research)",
-    }
+    papers = exp.papers_for(loaded) if data is None else None
+    text = exp.write_reports(result.rows, loaded, out, papers=papers)
     if not report_only:
-        with (out / "attack_run_info.json").open("w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2)
+        exp.write_run_info(out, seconds=result.seconds, seeds=seed_list, model=kind, config=config)
     typer.echo(text)
     typer.echo(
         f"wrote {out}/attack_runs.csv, attack_summary.csv, attack.md, attack.png "
-        f"({elapsed / 60:.1f} min this run)"
+        f"({result.seconds / 60:.1f} min this run)"
     )
 
 

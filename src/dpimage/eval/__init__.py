@@ -10,6 +10,7 @@ from .predict import (
     discrete_laplace_variance,
     predict_dp_blur,
     predict_dp_pix,
+    predict_method,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "discrete_laplace_variance",
     "predict_dp_blur",
     "predict_dp_pix",
+    "predict_method",
 ]

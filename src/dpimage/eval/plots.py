@@ -14,13 +14,19 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import methods as registry
+
 __all__ = ["plot_sweep"]
 
+# Line style per method (keyed as result tables spell methods); labels come from the registry.
 _STYLE = {
-    "np-pix": {"color": "tab:blue", "marker": "s", "label": "NP-Pix"},
-    "dp-pix": {"color": "tab:red", "marker": "o", "label": "DP-Pix"},
-    "np-blur": {"color": "tab:green", "marker": "^", "label": "NP-Blur"},
-    "dp-blur": {"color": "tab:purple", "marker": "D", "label": "DP-Blur"},
+    name: {"color": color, "marker": marker, "label": registry.get(name).label}
+    for name, color, marker in (
+        ("np-pix", "tab:blue", "s"),
+        ("dp-pix", "tab:red", "o"),
+        ("np-blur", "tab:green", "^"),
+        ("dp-blur", "tab:purple", "D"),
+    )
 }
 _AXIS = {"b": "b (cell side; DP-Blur: b0)", "m": "m (pixels)", "eps": "ε"}
 
@@ -69,7 +75,7 @@ def plot_sweep(rows: Sequence[dict], path: str | os.PathLike[str], *, title: str
                 markersize=4,
                 label=style["label"],
             )
-            if column == "mse" and method.startswith("dp-"):
+            if column == "mse" and registry.get(method).private:
                 for key, dash, what in (
                     ("mse_pred_clip", "--", "clip"),
                     ("mse_pred", ":", "no clip"),

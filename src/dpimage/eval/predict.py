@@ -78,9 +78,10 @@ from .._validation import (
     check_positive_int,
 )
 from ..cells import cell_counts, cell_sums
-from ..mechanisms import _upsample_blur_axis, np_blur, np_pix
+from ..mechanisms import np_blur, np_pix
 from ..metrics import mse, psnr_from_mse
 from ..privacy.sensitivity import channels_of, laplace_scale
+from ..render.blur import upsample_blur_axis
 
 __all__ = [
     "UtilityPrediction",
@@ -89,6 +90,7 @@ __all__ = [
     "expected_clip_fraction",
     "predict_dp_blur",
     "predict_dp_pix",
+    "predict_method",
 ]
 
 
@@ -254,14 +256,14 @@ def _blurred_blocks(
 
     The same separable blur (``BORDER_REFLECT_101``) as ``cv2.GaussianBlur`` of
     ``render_blocks(grid)``, computed from the cells without building the block
-    image first (:func:`dpimage.mechanisms._upsample_blur_axis`, the path
+    image first (:func:`dpimage.render.blur.upsample_blur_axis`, the path
     :func:`dpimage.dp_blur` uses): equal to float32 rounding, ~4x faster for
     ``k = 99`` on a 1080p photo.
     """
     kernel = cv2.getGaussianKernel(k, sigma, ktype=cv2.CV_64F)
     low = np.ascontiguousarray(grid.astype(np.float32))
-    rows = _upsample_blur_axis(low, width, b0, kernel, axis=1)
-    return _upsample_blur_axis(rows, height, b0, kernel, axis=0)
+    rows = upsample_blur_axis(low, width, b0, kernel, axis=1)
+    return upsample_blur_axis(rows, height, b0, kernel, axis=0)
 
 
 def predict_dp_blur(
@@ -318,3 +320,25 @@ def predict_dp_blur(
     correction = mse(shifted.reshape(shape3), x) - mse(plain.reshape(shape3), x)
     np_part = np_mse + correction
     return UtilityPrediction("dp-blur", np_part + noise, np_part, noise, clip)
+
+
+def predict_method(
+    method: str, image: np.ndarray, params: dict | None = None, *, clip: bool = False
+) -> UtilityPrediction | None:
+    """Expected MSE of a registry method on ``image``, or None where no closed form exists.
+
+    ``method`` is any name or alias of :mod:`dpimage.methods`; ``params`` its
+    parameters (defaults filled in). DP-Pix with the blocks renderer and
+    DP-Blur have closed forms; other methods and renderers return None.
+    """
+    from .. import methods
+
+    spec = methods.get(method)
+    p = spec.validate(params)
+    if spec.name == "dp_pix" and p["render"] == "blocks":
+        return predict_dp_pix(image, b=p["b"], m=p["m"], eps=p["eps"], clip=clip)
+    if spec.name == "dp_blur":
+        return predict_dp_blur(
+            image, b0=p["b0"], k=p["k"], m=p["m"], eps=p["eps"], sigma=p["sigma"], clip=clip
+        )
+    return None

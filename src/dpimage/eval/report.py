@@ -5,7 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from .. import methods as registry
+
 __all__ = ["prediction_accuracy", "prediction_accuracy_markdown"]
+
+
+def _private(method: object) -> bool:
+    """True for a private method's row; False for non-private or unknown methods."""
+    try:
+        return registry.get(str(method)).private
+    except ValueError:
+        return False
 
 
 def prediction_accuracy(rows: Sequence[dict], *, p_clip_max: float = 0.01) -> dict:
@@ -18,7 +28,7 @@ def prediction_accuracy(rows: Sequence[dict], *, p_clip_max: float = 0.01) -> di
     """
     out_rows = []
     for r in rows:
-        if not str(r["method"]).startswith("dp-"):
+        if not _private(r["method"]):
             continue
         measured = float(r["mse"])
         entry = {
@@ -63,7 +73,8 @@ def prediction_accuracy_markdown(rows: Sequence[dict], *, p_clip_max: float = 0.
             f"{100 * e['clip']:+.1f}% |"
         )
     lines.append("")
-    for method in ("dp-pix", "dp-blur", None):
+    private = [registry.get(name).cli_name for name in registry.names() if _private(name)]
+    for method in (*private, None):
         own = [r for r in rows if method is None or r["method"] == method]
         sub = prediction_accuracy(own, p_clip_max=p_clip_max)
         if not sub["rows"]:

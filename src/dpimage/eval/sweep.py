@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import dp_blur, dp_pix, np_blur, np_pix
+from .. import methods as registry
 from ..metrics import mse, psnr_from_mse, ssim
-from .predict import expected_clip_fraction, predict_dp_blur, predict_dp_pix
+from .predict import expected_clip_fraction, predict_method
 
 __all__ = [
     "DATASETS",
@@ -56,6 +56,7 @@ __all__ = [
     "write_csv",
 ]
 
+#: The methods swept, as result tables spell them; a method's index here seeds its noise.
 METHODS = ("np-pix", "dp-pix", "np-blur", "dp-blur")
 VARY = ("b", "m", "eps")
 DATASETS = ("faces", "digits", "street")
@@ -212,13 +213,24 @@ def load_dataset(
     raise ValueError(f"dataset must be one of {DATASETS} (or give a folder), got {name!r}")
 
 
+def _table_name(method: str) -> str:
+    """A method name or alias as the sweep spells it (``"dp_pix"`` -> ``"dp-pix"``)."""
+    try:
+        name = registry.get(method).cli_name
+    except ValueError:
+        name = None
+    if name not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return name
+
+
 def method_parameters(method: str, vary: str, value: float) -> dict:
     """Parameters of ``method`` at this sweep point (defaults, with ``vary`` set to ``value``).
 
-    ``vary="b"`` sets ``b`` for the pixelizations and ``b0`` for DP-Blur.
+    ``vary="b"`` sets ``b`` for the pixelizations and ``b0`` for DP-Blur. Only
+    the parameters of :data:`DEFAULTS` that the method takes are returned.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    spec = registry.get(_table_name(method))
     if vary not in VARY:
         raise ValueError(f"vary must be one of {VARY}, got {vary!r}")
     p = dict(DEFAULTS)
@@ -228,31 +240,20 @@ def method_parameters(method: str, vary: str, value: float) -> dict:
         p["m"] = int(value)
     else:
         p["eps"] = float(value)
-    if method == "np-pix":
-        return {"b": p["b"]}
-    if method == "dp-pix":
-        return {"b": p["b"], "m": p["m"], "eps": p["eps"]}
-    if method == "np-blur":
-        return {"k": p["k"]}
-    return {"b0": p["b0"], "k": p["k"], "m": p["m"], "eps": p["eps"]}
+    return {name: p[name] for name in spec.param_names if name in p}
+
+
+def _private(method: str) -> bool:
+    return registry.get(method).private
 
 
 def _apply(method: str, params: dict, image: np.ndarray, rng: np.random.Generator | None):
-    if method == "np-pix":
-        return np_pix(image, **params)
-    if method == "dp-pix":
-        return dp_pix(image, rng=rng, **params)
-    if method == "np-blur":
-        return np_blur(image, **params)
-    return dp_blur(image, rng=rng, **params)
+    return registry.get(method).apply(image, params, rng)
 
 
 def _predict(method: str, params: dict, image: np.ndarray, clip: bool) -> float:
-    if method == "dp-pix":
-        return predict_dp_pix(image, clip=clip, **params).mse
-    if method == "dp-blur":
-        return predict_dp_blur(image, clip=clip, **params).mse
-    return math.nan
+    prediction = predict_method(method, image, params, clip=clip)
+    return math.nan if prediction is None else prediction.mse
 
 
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
@@ -286,14 +287,14 @@ def _evaluate(
     row["psnr"] = float(np.mean(psnrs))
     row["ssim_skimage"], row["ssim_skimage_se"] = _mean_se(ssim_s)
     row["ssim_wang"], row["ssim_wang_se"] = _mean_se(ssim_w)
-    if method.startswith("dp-"):
+    if _private(method):
         row["mse_pred"] = float(
             np.mean([_predict(method, params, x, False) for x in dataset.images])
         )
         row["mse_pred_clip"] = float(
             np.mean([_predict(method, params, x, True) for x in dataset.images])
         )
-        cell = params.get("b", params.get("b0"))
+        cell = params[registry.get(method).cell]
         row["p_clip"] = float(
             np.mean(
                 [
@@ -319,7 +320,7 @@ def sweep_size(
             if key in keys:
                 continue
             keys.add(key)
-            total += len(dataset.images) * (repeats if method.startswith("dp-") else 1)
+            total += len(dataset.images) * (repeats if _private(method) else 1)
     return total
 
 
@@ -344,10 +345,7 @@ def run_sweep(
     values = tuple(SWEEP_VALUES[vary] if values is None else values)
     if not values:
         raise ValueError("no values to sweep")
-    methods = tuple(methods)
-    for method in methods:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    methods = tuple(_table_name(method) for method in methods)
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     if not dataset.images:
@@ -360,7 +358,7 @@ def run_sweep(
             params = method_parameters(method, vary, value)
             key = (method, tuple(sorted(params.items())))
             if key not in cache:
-                if method.startswith("dp-"):
+                if _private(method):
                     code = METHODS.index(method)
                     rngs = [np.random.default_rng([seed, code, i, r]) for r in range(repeats)]
                 else:
@@ -378,7 +376,7 @@ def run_sweep(
                 "m": params.get("m", ""),
                 "eps": params.get("eps", ""),
                 "n_images": len(dataset.images),
-                "repeats": repeats if method.startswith("dp-") else 1,
+                "repeats": repeats if _private(method) else 1,
                 "seed": seed,
             }
             row.update(measured)

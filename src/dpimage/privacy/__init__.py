@@ -1,6 +1,6 @@
 """Privacy maths: neighbourhood sensitivity, exact noise sampling, accounting."""
 
-from .accountant import Accountant, Release
+from .accountant import Accountant, Release, Spend, compose
 from .sampling import (
     SEEDED_WARNING,
     SecureBits,
@@ -24,7 +24,9 @@ __all__ = [
     "Release",
     "SecureBits",
     "SeededBits",
+    "Spend",
     "channels_of",
+    "compose",
     "discrete_laplace",
     "epsilon_for_distance",
     "l1_sensitivity",

@@ -1,0 +1,175 @@
+"""The obfuscations the adversary attacks, their noise streams and their cost.
+
+An attack :class:`Method` is ``"none"`` (the clean images) or one method of
+the registry (:mod:`dpimage.methods`) with the papers' parameters; it is
+applied, labelled and priced through the registry. Seeded noise is for
+measuring attacks only: it is **not** a private release.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import methods as registry
+from .. import np_blur, np_pix
+from ..privacy import compose
+
+__all__ = [
+    "KINDS",
+    "Method",
+    "averaging_cost",
+    "method_rng",
+    "noise_free",
+    "obfuscate",
+    "paper_methods",
+]
+
+#: ``"none"`` and the registry methods, spelled as in result tables.
+KINDS = ("none", *(registry.get(name).cli_name for name in registry.names()))
+
+
+@dataclass(frozen=True)
+class Method:
+    """One obfuscation: ``kind`` in :data:`KINDS` (or an alias) with the papers' parameters.
+
+    ``kind`` is stored as its result-table spelling (``"dp_pix"`` becomes
+    ``"dp-pix"``), so the noise stream (:func:`method_rng`) and the label do
+    not depend on how the method was named.
+    """
+
+    kind: str
+    eps: float | None = None
+    b: int = 16
+    m: int = 16
+    b0: int = 4
+    k: int = 99
+
+    def __post_init__(self) -> None:
+        if self.kind != "none":
+            try:
+                spec = registry.get(self.kind)
+            except ValueError:
+                raise ValueError(
+                    f"method must be one of {', '.join(KINDS)}, got {self.kind!r}"
+                ) from None
+            object.__setattr__(self, "kind", spec.cli_name)
+        if self.private and (self.eps is None or not self.eps > 0):
+            raise ValueError(f"{self.kind} needs eps > 0, got {self.eps}")
+        if not self.private and self.eps is not None:
+            raise ValueError(f"{self.kind} is not private and takes no eps")
+        if self.spec is not None:
+            self.spec.validate(self.params())
+
+    @property
+    def spec(self) -> registry.Method | None:
+        """The registry entry (None for the clean images)."""
+        return None if self.kind == "none" else registry.get(self.kind)
+
+    @property
+    def private(self) -> bool:
+        return self.spec is not None and self.spec.private
+
+    def params(self) -> dict[str, Any]:
+        """The registry parameters this obfuscation sets (the rest keep their defaults)."""
+        fields = {"eps": self.eps, "b": self.b, "m": self.m, "b0": self.b0, "k": self.k}
+        return {name: fields[name] for name in self.spec.param_names if name in fields}
+
+    @property
+    def label(self) -> str:
+        """Short name as in the papers' tables, e.g. ``DP-Pix b=16 ε=0.5``."""
+        return "clean" if self.spec is None else self.spec.describe(self.params())
+
+    @property
+    def epsilon(self) -> float | None:
+        """ε of one release (the registry's privacy map); None if not private."""
+        return None if self.spec is None else self.spec.epsilon(self.params())
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Obfuscate one uint8 image (``rng`` is used only by the DP methods)."""
+        if self.spec is None:
+            return image
+        return self.spec.apply(image, self.params(), rng)
+
+
+def paper_methods(
+    *,
+    pix_eps: Iterable[float] = (0.1, 0.3, 0.5, 1.0),
+    blur_eps: Iterable[float] = (0.1, 0.5, 1.0),
+    b: int = 16,
+    m: int = 16,
+    b0: int = 4,
+    k: int = 99,
+) -> list[Method]:
+    """Fan 2018 Table 3 + Fan 2019 Table 1: clean, NP-Pix, DP-Pix, NP-Blur, DP-Blur (10)."""
+    methods = [Method("none"), Method("np-pix", b=b)]
+    methods += [Method("dp-pix", eps=e, b=b, m=m) for e in pix_eps]
+    methods.append(Method("np-blur", k=k))
+    methods += [Method("dp-blur", eps=e, m=m, b0=b0, k=k) for e in blur_eps]
+    return methods
+
+
+def averaging_cost(eps: float, repeats: int) -> float:
+    """ε spent on one image released ``repeats`` times with fresh noise: ``repeats * eps``.
+
+    Basic composition (:func:`dpimage.privacy.compose`): each release is
+    eps-DP for the image's m-neighbourhood, so the ``r`` releases together
+    (and their average, post-processing) are ``r * eps``-DP. Averaging ``r``
+    releases divides the noise variance by ``r``.
+    """
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats}")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return compose([eps], int(repeats))
+
+
+def method_rng(seed: int, method: Method, repeats: int = 1) -> np.random.Generator:
+    """The noise generator of one (seed, method, repeats): stable across runs and orderings."""
+    key = zlib.crc32(
+        repr((method.kind, method.eps, method.b, method.m, method.b0, method.k)).encode()
+    )
+    return np.random.default_rng([int(seed), 0x0B5C, key, int(repeats)])
+
+
+def obfuscate(
+    images: np.ndarray, method: Method, rng: np.random.Generator, *, repeats: int = 1
+) -> np.ndarray:
+    """Obfuscate every image of ``(n, H, W)``; with ``repeats > 1`` average that many releases.
+
+    Returns uint8 for one release, float32 (the mean of ``repeats`` uint8
+    releases, each with fresh noise) otherwise. Non-private methods are
+    deterministic, so averaging them is refused.
+    """
+    images = np.asarray(images)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (n, H, W), got {images.dtype} {images.shape}")
+    if int(repeats) != repeats or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats}")
+    if repeats > 1 and not method.private:
+        raise ValueError(f"{method.label} is deterministic: averaging releases changes nothing")
+    if repeats == 1:
+        return np.stack([method.apply(im, rng) for im in images])
+    total = np.zeros(images.shape, dtype=np.float64)
+    for im_index, im in enumerate(images):
+        for _ in range(repeats):
+            total[im_index] += method.apply(im, rng)
+    return (total / repeats).astype(np.float32)
+
+
+def noise_free(image: np.ndarray, method: Method) -> np.ndarray:
+    """What ``method`` outputs without its noise: the adversary's template of a clean image.
+
+    DP-Pix -> NP-Pix with the same ``b``; DP-Blur -> NP-Pix at ``b0``
+    rendered as blocks, then the same ``k x k`` Gaussian blur (what DP-Blur
+    blurs, minus the noise). Non-private methods are returned as they are.
+    """
+    if method.kind == "dp-pix":
+        return np_pix(image, b=method.b)
+    if method.kind == "dp-blur":
+        return np_blur(np_pix(image, b=method.b0), k=method.k)
+    return method.apply(image, np.random.default_rng(0))
