@@ -25,8 +25,8 @@ pytest.importorskip("httpx2", reason="needs the web-test extra: pip install 'dpi
 from starlette.testclient import TestClient
 
 import dpimage
-from dpimage.web import app as web_app
 from dpimage.web import create_app
+from dpimage.web import work as web_work
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 ASTRONAUT = SAMPLES / "astronaut.jpg"
@@ -317,13 +317,13 @@ def _unzip(content: bytes) -> tuple[np.ndarray, dict, Image.Image]:
 
 def test_release_is_fresh_secure_noise_with_its_manifest(client, monkeypatch):
     calls = []
-    real = web_app.dp_pix
+    real = web_work.dp_pix
 
     def spy(image, **kwargs):
         calls.append(kwargs["rng"])
         return real(image, **kwargs)
 
-    monkeypatch.setattr(web_app, "dp_pix", spy)
+    monkeypatch.setattr(web_work, "dp_pix", spy)
     token = _upload(client)["id"]
     body = {"id": token, "method": "dp-pix", "b": 16, "m": 16, "eps": 0.5}
     client.post("/api/preview", json=body)
