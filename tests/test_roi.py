@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 import dpimage
 from dpimage.cli import app
 from dpimage.cli._common import _seeded_rng
-from dpimage.roi import (
+from dpimage.regions import (
     CenterFaceDetector,
     FaceDetector,
     PeopleDetector,
@@ -36,6 +36,19 @@ from dpimage.roi import (
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def test_old_roi_module_re_exports_the_regions_package():
+    import dpimage.regions
+    import dpimage.roi
+
+    assert set(dpimage.roi.__all__) == set(dpimage.regions.__all__)
+    for name in dpimage.regions.__all__:
+        assert getattr(dpimage.roi, name) is getattr(dpimage.regions, name)
+    # the names the batch and video code import from the old path
+    for name in ("RegionSpec", "UserBoxes", "find_regions", "Box", "load_boxes"):
+        assert hasattr(dpimage.roi, name)
+
 
 
 @pytest.fixture(scope="module")
