@@ -26,6 +26,16 @@ One page (``static/index.html``) and a small JSON API:
     :func:`dpimage.io.build_manifest`.
 ``DELETE /api/images/{id}``
     Forget an image.
+``GET /api/samples``, ``GET /api/samples/{name}``
+    The bundled sample photos (public domain and CC0) the empty page offers;
+    the page uploads the chosen one like any other image.
+``POST /api/public-settings``
+    ``{width, height, channels, object_width, object_height, method[, eps]}``:
+    b (or b0), m and ε from the image size and the thing to protect only
+    (:func:`dpimage.web.public.public_settings`). Everything else the page
+    shows — the preview, the measured and the predicted numbers — is computed
+    from the user's image, so a choice made by watching them depends on the
+    private image and is outside the guarantee; this one is not.
 
 Nothing from the user is ever used as a file path: uploads get names chosen
 here, inside a temporary folder created for this server (mode 0700) and
@@ -53,7 +63,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import work
+from . import public, work
 from .work import METHODS, BadRequest, State, check_size
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "METHODS", "create_app"]
@@ -185,6 +195,33 @@ async def release(request: Request) -> Response:
     return Response(payload, media_type="application/zip", headers=headers)
 
 
+async def samples(request: Request) -> Response:
+    names = list(public.sample_files())
+    return JSONResponse(
+        {"samples": [{"name": n, "url": f"/api/samples/{n}"} for n in names]},
+    )
+
+
+async def sample(request: Request) -> Response:
+    # Only names from the bundled list are opened: nothing from the request is a path.
+    path = public.sample_files().get(request.path_params["name"])
+    if path is None:
+        return _error(BadRequest("no such sample photo", 404))
+    return FileResponse(path, media_type=public.SAMPLE_TYPES[path.suffix.lower()])
+
+
+async def public_settings(request: Request) -> Response:
+    try:
+        data = await _json_body(request)
+        try:
+            result = await _in_thread(public.public_settings, data)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+    except BadRequest as exc:
+        return _error(exc)
+    return JSONResponse(result)
+
+
 def create_app(
     *,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
@@ -235,6 +272,9 @@ def create_app(
             Route("/api/preview", preview, methods=["POST"]),
             Route("/api/metrics", metrics),
             Route("/api/release", release, methods=["POST"]),
+            Route("/api/samples", samples),
+            Route("/api/samples/{name}", sample),
+            Route("/api/public-settings", public_settings, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
