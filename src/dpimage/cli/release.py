@@ -70,7 +70,14 @@ from ._common import (
     _UsageError,
 )
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
-from ._regions import BoxesOpt, FacesOpt, MaskScaleOpt, PeopleOpt, region_spec
+from ._regions import (
+    BoxesOpt,
+    FaceDetectorOpt,
+    FacesOpt,
+    MaskScaleOpt,
+    PeopleOpt,
+    region_spec,
+)
 
 
 @dataclass
@@ -297,6 +304,7 @@ def pixelate(
     dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
+    face_detector: FaceDetectorOpt = "centerface",
     people: PeopleOpt = False,
     boxes: BoxesOpt = None,
     mask_scale: MaskScaleOpt = 1.3,
@@ -307,7 +315,7 @@ def pixelate(
         ext = _check_common(seed, quality, fmt, max_pixels)
         _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode))
         n_workers = check_parallel(workers, dask, scheduler)
-        regions = region_spec(faces, people, boxes, mask_scale)
+        regions = region_spec(faces, people, boxes, mask_scale, face_detector)
         if regions is not None and grid:
             raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
         params = ReleaseParams(
@@ -349,6 +357,7 @@ def blur(
     dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
+    face_detector: FaceDetectorOpt = "centerface",
     people: PeopleOpt = False,
     boxes: BoxesOpt = None,
     mask_scale: MaskScaleOpt = 1.3,
@@ -362,7 +371,7 @@ def blur(
             lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
         )
         n_workers = check_parallel(workers, dask, scheduler)
-        regions = region_spec(faces, people, boxes, mask_scale)
+        regions = region_spec(faces, people, boxes, mask_scale, face_detector)
         params = ReleaseParams(
             mechanism="dp_blur",
             options={"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},

