@@ -6,7 +6,7 @@ model-aware attacks of :mod:`dpimage.ambiguation.attacks`: the distinguishing
 classifier (trained on ambiguations of training people 1-8, scored on
 training people 9-16) and the re-encode attack (on people 9-16). The test
 people (33-40) are never touched, so the settings are chosen without looking
-at the numbers reported in docs/results.md. ``--data digits`` does the same
+at the numbers reported in docs/results/ambiguation.md. ``--data digits`` does the same
 with training digits 0-79 (attacker) and 80-279 (victims).
 
 Usage::

@@ -1,6 +1,6 @@
 """Mixture fakes with k' = 2k and 3k (one and two decoys) on the 80 test faces.
 
-Not a speed benchmark: the "More decoys" table of docs/results.md. Seed 0.
+Not a speed benchmark: the "More decoys" table of docs/results/ambiguation.md. Seed 0.
 
 Usage::
 

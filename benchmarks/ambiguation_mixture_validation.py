@@ -1,7 +1,7 @@
 """Validation runs behind the mixture fakes' design (training people only).
 
 Not a speed benchmark. Every choice in :mod:`dpimage.ambiguation.mixture`
-was made from this table, on people the evaluation in docs/results.md never
+was made from this table, on people the evaluation in docs/results/ambiguation.md never
 scores: the attacker ambiguates its own images (people 1-8), the victims are
 people 9-16, the real-face decoy pool is people 17-32 and the Gaussian face
 basis is fitted on people 1-8 and 17-32 (never on the victims).

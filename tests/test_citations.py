@@ -34,3 +34,16 @@ def test_no_citation_of_a_design_file_that_is_not_shipped():
 def test_audit_section_is_in_the_privacy_page():
     page = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
     assert "## The statistical audit" in page and "Clopper" in page
+
+
+def test_relative_links_in_the_docs_resolve():
+    """Every relative link of the README and docs/ points at a file that exists."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = target.split("#", 1)[0]
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []

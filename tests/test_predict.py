@@ -100,7 +100,7 @@ def test_mnist_clip_model_holds_where_the_plain_model_fails():
 
 def test_clipped_error_of_a_cell_grows_with_the_noise():
     # (2) is increasing in s for every cell mean: with clipping done right, a cell's
-    # expected error cannot fall as eps falls (see docs/results.md on the MNIST anomaly)
+    # expected error cannot fall as eps falls (see docs/results/utility.md on the MNIST anomaly)
     s = np.geomspace(0.1, 1e5, 400)
     for mu in (0.0, 3.0, 30.0, 128.0, 254.0):
         _, second = clipped_laplace_moments(np.full(s.shape, mu), s)

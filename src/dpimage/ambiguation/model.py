@@ -1,6 +1,6 @@
 """Sparse-code autoencoder with sparsifying linear layers on convolutional groups.
 
-Architecture (seed 004, Ferdowsi et al., ICASSP 2020, Fig. 1-2)::
+Architecture (Ferdowsi et al., ICASSP 2020, Fig. 1-2)::
 
     image (1 x S x S)
       -> [conv 4x4 stride 2 + LeakyReLU] x len(widths), one residual block

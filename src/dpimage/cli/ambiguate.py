@@ -33,7 +33,7 @@ DECOY_ROUNDS = 8
 DECOY_NOISE = 0.10
 
 #: Fake generators ``train`` records per data set, each chosen on a validation
-#: split of training data (docs/results.md): a Gaussian decoy suits faces but
+#: split of training data (docs/results/ambiguation.md): a Gaussian decoy suits faces but
 #: not digits, whose decoys the model itself makes better (16 rounds, no noise).
 TRAINED_FAKES = {
     "faces": {"method": "mixture"},

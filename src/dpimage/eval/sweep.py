@@ -9,7 +9,7 @@ standard errors, plus the closed-form expected MSE of the DP methods
 and ``p_clip``, the expected fraction of noisy cell means that clipping to
 ``[0, 255]`` touches (where the no-clip formula stops holding).
 
-Defaults (seed 003 Table 1, seed 002 Sec. 4): ``b = 16``, ``m = 16``,
+Defaults (Fan 2018 Table 1, Fan 2019 Sec. 4): ``b = 16``, ``m = 16``,
 ``eps = 0.5``; DP-Blur ``b0 = 4``, ``k = 99`` (sigma from k, as OpenCV).
 When ``b`` varies, DP-Blur's cell side ``b0`` takes the value of ``b`` (it is
 the only cell side DP-Blur has); NP-Blur depends on none of b, m, eps and is
@@ -61,7 +61,7 @@ METHODS = ("np-pix", "dp-pix", "np-blur", "dp-blur")
 VARY = ("b", "m", "eps")
 DATASETS = ("faces", "digits", "street")
 
-#: The papers' defaults (seed 003 Table 1; DP-Blur b0 and k from seed 002).
+#: The papers' defaults (Fan 2018 Table 1; DP-Blur b0 and k from Fan 2019).
 DEFAULTS = {"b": 16, "m": 16, "eps": 0.5, "b0": 4, "k": 99}
 
 #: Values swept for each parameter (the issue's ranges; eps includes 0.1, 0.3, 0.5, 1).

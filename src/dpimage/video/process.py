@@ -78,7 +78,7 @@ class RegionSettings:
         box is held before its first and after its last detection.
     reuse : bool
         Release each track once, when it starts, and reuse that release while
-        it lasts (seed 002's first-cut scheme).
+        it lasts (Fan 2019's first-cut scheme).
     """
 
     source: Literal["faces", "people", "boxes"]

@@ -1,6 +1,6 @@
 """Research fake generators, kept for comparison: do not use them to share images.
 
-Each was measured and replaced (docs/results.md, sparse-code ambiguation):
+Each was measured and replaced (docs/results/ambiguation.md):
 
 - :func:`ambiguate_resample` draws every fake unit by unit from the
   training statistics. Positions: without replacement with weights
