@@ -203,7 +203,7 @@ def load_sets(names: list[str], faces: int, digits: int, frames: int) -> dict:
 # --- measurement ---
 
 
-def measure(sets, table, epsilons, seeds, b, m, blur=True):
+def measure(sets, table, epsilons, seeds, b, m, blur=True, stem=None):
     rows = []
     for set_name, images in sets.items():
         for eps in epsilons:
@@ -212,7 +212,12 @@ def measure(sets, table, epsilons, seeds, b, m, blur=True):
                 for i, img in enumerate(images):
                     f, s = release(img, b, m, eps, seed * 1000 + i)
                     h, w = img.shape[:2]
-                    outs = {name: r(f, s, h, w, b) for name, r in table.items()}
+                    outs = {}
+                    for name, r in table.items():
+                        try:
+                            outs[name] = r(f, s, h, w, b)
+                        except ValueError:  # e.g. BM3D on a grid smaller than its block
+                            pass
                     if blur:
                         outs["dp-blur"] = dp_blur(img, m=m, eps=eps, rng=seed * 1000 + i)
                     base = mse(img, outs["blocks"].reshape(img.shape))
@@ -233,10 +238,12 @@ def measure(sets, table, epsilons, seeds, b, m, blur=True):
                     "ssim": float(np.nanmean(v[:, 2])),
                 })  # fmt: skip
             print(f"done {set_name} eps={eps}", file=sys.stderr, flush=True)
+        if stem:
+            write(rows, stem, quiet=True)  # keep what is done if a later set fails
     return rows
 
 
-def write(rows, stem: str) -> None:
+def write(rows, stem: str, quiet: bool = False) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     keys = list(rows[0])
     with open(OUT / f"{stem}.csv", "w", newline="") as fh:
@@ -252,7 +259,8 @@ def write(rows, stem: str) -> None:
             f"{r['ssim']:.3f} | {r['n']} |"
         )
     (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    if not quiet:
+        print("\n".join(lines))
 
 
 def tune(args) -> None:
@@ -343,7 +351,8 @@ def main(argv=None) -> None:
         colour(args)
     else:
         sets = load_sets(args.sets, args.faces, args.digits, args.frames)
-        rows = measure(sets, renderers(not args.fast), args.eps, args.seeds, args.b, args.m)
+        table = renderers(not args.fast)
+        rows = measure(sets, table, args.eps, args.seeds, args.b, args.m, stem=args.stem)
         write(rows, args.stem)
     print(f"wall {time.perf_counter() - start:.1f} s", file=sys.stderr)
 

@@ -57,8 +57,9 @@ DEFAULT_TV_FACTOR = 0.5
 _REFERENCE_SD = 45.0
 _FACTOR_EXPONENT = 0.43
 _FACTOR_RANGE = (0.15, 1.5)
-#: Primal-dual iterations; the grid is small (1080p at b = 16 is 68 x 120).
-DEFAULT_ITERATIONS = 80
+#: Primal-dual iterations; the grid is small (1080p at b = 16 is 68 x 120). 40
+#: reach the minimiser's MSE to ~3% at eps = 0.1 and to 0.1% from eps = 0.5 on.
+DEFAULT_ITERATIONS = 40
 
 _INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
@@ -78,20 +79,15 @@ def _gradient(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _divergence(py: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """Negative adjoint of :func:`_gradient`."""
-    d = np.zeros_like(py)
-    d[0] = py[0]
-    d[1:-1] = py[1:-1] - py[:-2]
-    d[-1] = -py[-2]
-    if py.shape[0] == 1:
-        d[0] = 0.0
-    e = np.zeros_like(px)
-    e[:, 0] = px[:, 0]
-    e[:, 1:-1] = px[:, 1:-1] - px[:, :-2]
-    e[:, -1] = -px[:, -2]
-    if px.shape[1] == 1:
-        e[:, 0] = 0.0
-    return d + e
+    """Negative adjoint of :func:`_gradient`.
+
+    The dual's last row/column stays zero (the gradient's is), so the backward
+    difference with a zero before the first entry is the exact adjoint.
+    """
+    d = py + px
+    d[1:] -= py[:-1]
+    d[:, 1:] -= px[:, :-1]
+    return d
 
 
 def tv_factor(noise_sd: float) -> float:
@@ -140,26 +136,51 @@ def tv_denoise_grid(
         return np.clip(out, 0, 255) if box else out
     # Step sizes with tau * sigma * ||grad||^2 <= 1 (||grad||^2 <= 8).
     tau = sigma = 0.99 / math.sqrt(8.0)
-    u = np.clip(f, 0.0, 255.0) if box else f.copy()
+    # float32 and preallocated buffers: the loop is bound by NumPy call overhead
+    f32 = f.astype(np.float32)
+    tw = (tau * weight).astype(np.float32)
+    keep = 1.0 / (1.0 + tw)  # u <- (u + tau div p + tw f) / (1 + tw)
+    pull = tw * f32 * keep
+    u = np.clip(f32, 0.0, 255.0) if box else f32.copy()
     u_bar = u.copy()
-    py = np.zeros_like(f)
-    px = np.zeros_like(f)
-    tw = tau * weight
+    u_old = np.empty_like(u)
+    py = np.zeros_like(u)  # the last row of py / column of px stay zero
+    px = np.zeros_like(u)
+    norm = np.empty((*u.shape[:2], 1), dtype=np.float32)
+    tmp = np.empty_like(u)
+    div = np.empty_like(u)
+    inv_lam = np.float32(1.0 / lam)
     for _ in range(iterations):
-        gy, gx = _gradient(u_bar)
-        py += sigma * gy
-        px += sigma * gx
-        # project the dual onto the ball of radius lambda (isotropic, channels coupled)
-        norm = np.sqrt((py * py + px * px).sum(axis=2, keepdims=True))
-        shrink = np.maximum(1.0, norm / lam)
-        py /= shrink
-        px /= shrink
-        u_old = u
-        u = (u + tau * _divergence(py, px) + tw * f) / (1.0 + tw)
+        # dual ascent on sigma * grad(u_bar), then projection on |p| <= lambda
+        # (isotropic, the channels coupled)
+        np.subtract(u_bar[1:], u_bar[:-1], out=tmp[:-1])
+        tmp[:-1] *= sigma
+        py[:-1] += tmp[:-1]
+        np.subtract(u_bar[:, 1:], u_bar[:, :-1], out=tmp[:, :-1])
+        tmp[:, :-1] *= sigma
+        px[:, :-1] += tmp[:, :-1]
+        np.multiply(py, py, out=tmp)
+        tmp += px * px
+        np.sum(tmp, axis=2, keepdims=True, out=norm)
+        np.sqrt(norm, out=norm)
+        norm *= inv_lam
+        np.maximum(norm, 1.0, out=norm)
+        py /= norm
+        px /= norm
+        # primal step: prox of the weighted data term (and the box)
+        np.add(py, px, out=div)
+        div[1:] -= py[:-1]
+        div[:, 1:] -= px[:, :-1]
+        u_old[...] = u
+        div *= tau
+        u += div
+        u *= keep
+        u += pull
         if box:
             np.clip(u, 0.0, 255.0, out=u)
-        u_bar = 2.0 * u - u_old
-    return u
+        np.multiply(u, 2.0, out=u_bar)
+        u_bar -= u_old
+    return u.astype(np.float64)
 
 
 def _centres(length: int, b: int) -> np.ndarray:
