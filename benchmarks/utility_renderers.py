@@ -179,12 +179,12 @@ def load_sets(names: list[str], faces: int, digits: int, frames: int) -> dict:
     sets = {}
     for name in names:
         try:
-            if name in photos:
+            if name == "camera":  # a gray photo: keep it one channel
+                sets[name] = [datasets.photos(gray=True)["camera"]]
+            elif name in photos:
                 sets[name] = [photos[name]]
             elif name.endswith("-gray") and name[:-5] in photos:
                 sets[name] = [cv2.cvtColor(photos[name[:-5]], cv2.COLOR_RGB2GRAY)]
-            elif name == "camera":
-                sets[name] = [datasets.photos(gray=True)["camera"]]
             elif name == "att-faces":
                 x, _ = datasets.orl_faces()
                 sets[name] = list(x[:: max(1, len(x) // faces)][:faces])
@@ -289,7 +289,8 @@ def colour(args) -> None:
     """RGB (one eps over three channels) against luma/chroma releases, same total eps."""
     names = [*TUNE_IMAGES, "astronaut", "coffee", "chelsea"]
     sets = load_sets(names, 0, 0, 0)
-    configs = [(share, f) for share in (0.5, 0.6, 0.7, 0.8) for f in (1, 2, 4)]
+    configs = [(share, f) for share in (0.5, 0.6, 0.7, 0.8) for f in (1, 2, 4, 8)]
+    configs.append((0.7, None))  # the default: chroma_factor_for
     rows = []
     for name, (img,) in sets.items():
         h, w = img.shape[:2]
@@ -306,7 +307,8 @@ def colour(args) -> None:
                     rel = release_luma_chroma(
                         img, args.b, args.m, eps, seed, luma_share=share, chroma_factor=fac
                     )
-                    outs[f"ycocg Y={share} chroma b×{fac}"] = render_luma_chroma(rel)
+                    label = "auto" if fac is None else fac
+                    outs[f"ycocg Y={share} chroma b×{label}"] = render_luma_chroma(rel)
                 base = mse(img, outs["rgb blocks"])
                 for k, out in outs.items():
                     e = mse(img, out)

@@ -22,6 +22,7 @@ from dpimage.privacy.colour import (
     DIVISOR,
     TRANSFORM,
     channel_sensitivity,
+    chroma_factor_for,
     noisy_ycocg_means,
     release_luma_chroma,
     rgb_to_ycocg,
@@ -71,8 +72,9 @@ def test_release_records_split_and_shapes():
     img = np.zeros((40, 70, 3), dtype=np.uint8)
     rel = release_luma_chroma(img, b=16, m=M, eps=EPS, rng=0)
     assert rel.luma.shape == rel.luma_scale.shape == (3, 5)
-    assert rel.chroma.shape == (2, 3, 2) and rel.chroma_scale.shape == (2, 3)
-    assert rel.b_chroma == 32 and rel.eps_luma + sum(rel.eps_chroma) <= EPS
+    assert rel.chroma.shape == (1, 1, 2) and rel.chroma_scale.shape == (1, 1)
+    assert rel.b_chroma == 16 * 8 and rel.eps_luma + sum(rel.eps_chroma) <= EPS
+    assert release_luma_chroma(img, 16, M, EPS, 0, chroma_factor=2).chroma.shape == (2, 3, 2)
     with pytest.raises(ValueError, match="uint8"):
         release_luma_chroma(np.zeros((8, 8), dtype=np.uint8))
 
@@ -80,6 +82,7 @@ def test_release_records_split_and_shapes():
 def test_public_release_equals_batched_private_step():
     img = np.random.default_rng(3).integers(0, 256, SHAPE, dtype=np.uint8)
     rel = release_luma_chroma(img, B, M, EPS, rng=7, chroma_factor=FACTOR)
+    assert rel.b_chroma == B * FACTOR
     h, w = SHAPE[:2]
     luma, _, chroma, _ = noisy_ycocg_means(
         cell_sums(img, B), cell_counts(h, w, B), cell_sums(img, B * FACTOR),
@@ -99,14 +102,16 @@ def test_noise_scale_matches_derivation_full_and_partial_cells():
     shape = (72, 88, 3)  # partial luma row/column (8 px) and partial chroma cells
     img = np.full(shape, 128, dtype=np.uint8)
     truth = rgb_to_ycocg(np.array([128, 128, 128]))
-    draws = [release_luma_chroma(img, B, M, EPS, rng=s) for s in range(60)]
+    draws = [release_luma_chroma(img, B, M, EPS, rng=s, chroma_factor=FACTOR) for s in range(60)]
     e_y, e_c, _ = split_budget(EPS)
     counts_y, counts_c = cell_counts(72, 88, B), cell_counts(72, 88, B * FACTOR)
+    luma = np.stack([d.luma for d in draws])
+    chroma = np.stack([d.chroma for d in draws])
     for values, counts, eps_c, scales, true in (
-        (np.stack([d.luma for d in draws]), counts_y, e_y, draws[0].luma_scale, truth[0]),
-        (np.stack([d.chroma[..., 0] for d in draws]), counts_c, e_c, draws[0].chroma_scale, truth[1]),
-        (np.stack([d.chroma[..., 1] for d in draws]), counts_c, e_c, draws[0].chroma_scale, truth[2]),
-    ):  # fmt: skip
+        (luma, counts_y, e_y, draws[0].luma_scale, truth[0]),
+        (chroma[..., 0], counts_c, e_c, draws[0].chroma_scale, truth[1]),
+        (chroma[..., 1], counts_c, e_c, draws[0].chroma_scale, truth[2]),
+    ):
         t_sum = 255 * M * 4 / eps_c
         np.testing.assert_allclose(scales, t_sum / (counts * DIVISOR))
         for n in (counts.max(), counts.min()):  # a full cell and the smallest partial one
@@ -119,6 +124,12 @@ def test_noise_scale_matches_derivation_full_and_partial_cells():
     assert draws[0].luma_scale[-1, -1] / draws[0].luma_scale[0, 0] == 256 / 64
 
 
+def test_chroma_factor_rule():
+    assert chroma_factor_for(16, 16, split_budget(0.5)[1]) == 8
+    assert chroma_factor_for(16, 16, split_budget(2.0)[1]) == 4
+    assert chroma_factor_for(16, 16, 1e-6) == 16
+
+
 # --- broken controls: the same private step with one plausible bug each ---
 
 
@@ -128,7 +139,8 @@ def _sums_step(sums_l, counts_l, sums_c, counts_c, m, budgets, bits, *, scale_of
     s_y = sums_l @ TRANSFORM[0]
     s_c = sums_c @ TRANSFORM[1:].T
     out = []
-    for c, (s, counts) in enumerate(((s_y, counts_l), (s_c[..., 0], counts_c), (s_c[..., 1], counts_c))):
+    channels = ((s_y, counts_l), (s_c[..., 0], counts_c), (s_c[..., 1], counts_c))
+    for c, (s, counts) in enumerate(channels):
         t = Fraction(int(delta[c])) / Fraction(budgets[c])
         noise = np.empty(s.shape, dtype=np.int64)
         for n in np.unique(counts):

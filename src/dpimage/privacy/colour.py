@@ -42,9 +42,11 @@ Channel ``c`` gets discrete Laplace noise of scale ``Delta_c / eps_c`` on
 every one of its cell sums, which makes the release of that channel's grid
 ``eps_c``-DP. The three releases together cost ``eps_Y + eps_Co + eps_Cg <=
 eps`` by basic composition; :func:`split_budget` enforces that on the exact
-binary values of the budgets. Defaults: ``eps_Y = 0.6 eps`` and ``0.2 eps``
-for each of Co and Cg, chroma at ``2 b``, chosen on public photos (rocket,
-motorcycle, Grace Hopper) — see ``benchmarks/utility_renderers.py --colour``.
+binary values of the budgets. Defaults: ``eps_Y = 0.7 eps`` and ``0.15 eps``
+for each of Co and Cg, chroma cells ``f b`` with ``f`` from
+:func:`chroma_factor_for` (8 at b = m = 16, eps = 0.5), chosen on public
+photos (rocket, motorcycle, Grace Hopper) — see
+``benchmarks/utility_renderers.py --colour``.
 
 Noise on the means: a cell of ``n_k`` pixels has ``Delta_c / (eps_c n_k
 DIVISOR) = 255 m / (eps_c n_k)`` on its normalised value.
@@ -66,6 +68,7 @@ __all__ = [
     "TRANSFORM",
     "LumaChromaRelease",
     "channel_sensitivity",
+    "chroma_factor_for",
     "noisy_ycocg_means",
     "release_luma_chroma",
     "rgb_to_ycocg",
@@ -77,9 +80,25 @@ __all__ = [
 TRANSFORM = np.array([[1, 2, 1], [2, 0, -2], [-1, 2, -1]], dtype=np.int64)
 DIVISOR = 4
 #: Default share of eps spent on luma; the rest is split equally between Co and Cg.
-LUMA_SHARE = 0.6
-#: Default chroma cell side as a multiple of the luma cell side.
-CHROMA_FACTOR = 2
+LUMA_SHARE = 0.7
+#: Chroma cells grow (x2, x4, ... up to x16) until a full chroma cell's noise
+#: std is at most this (0-255 scale); chosen on public photos, see below.
+CHROMA_NOISE_SD = 5.0
+_CHROMA_FACTORS = (2, 4, 8, 16)
+
+
+def chroma_factor_for(b: int, m: int, eps_chroma: float) -> int:
+    """Default chroma cell multiple: the smallest of 2, 4, 8, 16 whose noise std <= 5.
+
+    Depends only on public parameters: a full chroma cell of ``(f b)^2``
+    pixels has noise std ``sqrt(2) 255 m / (eps_chroma (f b)^2)`` on Co or Cg.
+    On the public tuning photos x8 beat x4 at eps = 0.1 and 0.5 and x4 beat x8
+    at eps = 2 (b = m = 16), which this rule reproduces.
+    """
+    for f in _CHROMA_FACTORS:
+        if 2**0.5 * PIXEL_RANGE * m / (eps_chroma * (f * b) ** 2) <= CHROMA_NOISE_SD:
+            return f
+    return _CHROMA_FACTORS[-1]
 
 
 def channel_sensitivity(m: int, transform: np.ndarray = TRANSFORM) -> np.ndarray:
@@ -173,7 +192,7 @@ def release_luma_chroma(
     rng: int | np.random.Generator | None = None,
     *,
     luma_share: float = LUMA_SHARE,
-    chroma_factor: int = CHROMA_FACTOR,
+    chroma_factor: int | None = None,
 ) -> LumaChromaRelease:
     """ε-DP luma/chroma release of an RGB image (module docstring: derivation).
 
@@ -184,8 +203,9 @@ def release_luma_chroma(
         As for ``dpimage.dp_pix``; ``eps`` is the total for all three channels.
     luma_share : float
         Fraction of ``eps`` spent on Y; Co and Cg get half the rest each.
-    chroma_factor : int
-        Chroma cells are ``chroma_factor * b`` pixels on a side.
+    chroma_factor : int, optional
+        Chroma cells are ``chroma_factor * b`` pixels on a side; ``None``:
+        :func:`chroma_factor_for` (public parameters only).
 
     Returns
     -------
@@ -201,8 +221,11 @@ def release_luma_chroma(
             f"a luma/chroma release needs uint8 (H, W, 3), got {image.dtype} {image.shape}"
         )
     b = check_positive_int(b, "b")
-    chroma_factor = check_positive_int(chroma_factor, "chroma_factor")
+    m = check_positive_int(m, "m")
     eps_y, eps_co, eps_cg = split_budget(eps, luma_share)
+    if chroma_factor is None:
+        chroma_factor = chroma_factor_for(b, m, eps_co)
+    chroma_factor = check_positive_int(chroma_factor, "chroma_factor")
     bits = make_bit_source(rng)
     h, w = image.shape[:2]
     b_c = b * chroma_factor
