@@ -69,27 +69,6 @@ _INTERPOLATION = {
 }
 
 
-def _gradient(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Forward differences with Neumann boundary (last difference zero)."""
-    gy = np.zeros_like(u)
-    gx = np.zeros_like(u)
-    gy[:-1] = u[1:] - u[:-1]
-    gx[:, :-1] = u[:, 1:] - u[:, :-1]
-    return gy, gx
-
-
-def _divergence(py: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """Negative adjoint of :func:`_gradient`.
-
-    The dual's last row/column stays zero (the gradient's is), so the backward
-    difference with a zero before the first entry is the exact adjoint.
-    """
-    d = py + px
-    d[1:] -= py[:-1]
-    d[:, 1:] -= px[:, :-1]
-    return d
-
-
 def tv_factor(noise_sd: float) -> float:
     """Default TV strength, in units of the full-cell noise std ``noise_sd`` (public)."""
     raw = DEFAULT_TV_FACTOR * (noise_sd / _REFERENCE_SD) ** _FACTOR_EXPONENT
@@ -136,9 +115,10 @@ def tv_denoise_grid(
         return np.clip(out, 0, 255) if box else out
     # Step sizes with tau * sigma * ||grad||^2 <= 1 (||grad||^2 <= 8).
     tau = sigma = 0.99 / math.sqrt(8.0)
-    # float32 and preallocated buffers: the loop is bound by NumPy call overhead
-    f32 = f.astype(np.float32)
-    tw = (tau * weight).astype(np.float32)
+    # float32, channels first and preallocated buffers: the loop is bound by
+    # NumPy call overhead, and contiguous channel planes add up cheaply
+    f32 = np.ascontiguousarray(np.moveaxis(f, 2, 0), dtype=np.float32)
+    tw = (tau * weight[:, :, 0]).astype(np.float32)
     keep = 1.0 / (1.0 + tw)  # u <- (u + tau div p + tw f) / (1 + tw)
     pull = tw * f32 * keep
     u = np.clip(f32, 0.0, 255.0) if box else f32.copy()
@@ -146,22 +126,24 @@ def tv_denoise_grid(
     u_old = np.empty_like(u)
     py = np.zeros_like(u)  # the last row of py / column of px stay zero
     px = np.zeros_like(u)
-    norm = np.empty((*u.shape[:2], 1), dtype=np.float32)
+    norm = np.empty(u.shape[1:], dtype=np.float32)
     tmp = np.empty_like(u)
     div = np.empty_like(u)
     inv_lam = np.float32(1.0 / lam)
     for _ in range(iterations):
         # dual ascent on sigma * grad(u_bar), then projection on |p| <= lambda
         # (isotropic, the channels coupled)
-        np.subtract(u_bar[1:], u_bar[:-1], out=tmp[:-1])
-        tmp[:-1] *= sigma
-        py[:-1] += tmp[:-1]
         np.subtract(u_bar[:, 1:], u_bar[:, :-1], out=tmp[:, :-1])
         tmp[:, :-1] *= sigma
-        px[:, :-1] += tmp[:, :-1]
+        py[:, :-1] += tmp[:, :-1]
+        np.subtract(u_bar[:, :, 1:], u_bar[:, :, :-1], out=tmp[:, :, :-1])
+        tmp[:, :, :-1] *= sigma
+        px[:, :, :-1] += tmp[:, :, :-1]
         np.multiply(py, py, out=tmp)
         tmp += px * px
-        np.sum(tmp, axis=2, keepdims=True, out=norm)
+        norm[...] = tmp[0]
+        for plane in tmp[1:]:
+            norm += plane
         np.sqrt(norm, out=norm)
         norm *= inv_lam
         np.maximum(norm, 1.0, out=norm)
@@ -169,8 +151,8 @@ def tv_denoise_grid(
         px /= norm
         # primal step: prox of the weighted data term (and the box)
         np.add(py, px, out=div)
-        div[1:] -= py[:-1]
-        div[:, 1:] -= px[:, :-1]
+        div[:, 1:] -= py[:, :-1]
+        div[:, :, 1:] -= px[:, :, :-1]
         u_old[...] = u
         div *= tau
         u += div
@@ -180,7 +162,7 @@ def tv_denoise_grid(
             np.clip(u, 0.0, 255.0, out=u)
         np.multiply(u, 2.0, out=u_bar)
         u_bar -= u_old
-    return u.astype(np.float64)
+    return np.moveaxis(u, 0, 2).astype(np.float64)
 
 
 def _centres(length: int, b: int) -> np.ndarray:
