@@ -12,6 +12,7 @@ Usage::
     python benchmarks/utility_renderers.py --seeds 0 1 2            # evaluation tables
     python benchmarks/utility_renderers.py --tune --seeds 0 1       # TV factor sweep
     python benchmarks/utility_renderers.py --colour --seeds 0 1 2   # RGB vs luma/chroma
+    python benchmarks/utility_renderers.py --experiments            # eps split over 2 sizes; b
 
 Writes CSV and markdown under ``docs/results/utility/``.
 """
@@ -327,6 +328,62 @@ def colour(args) -> None:
     write(rows, args.stem if args.stem != "renderers" else "colour")
 
 
+def multiscale_render(img, b, m, eps, share, seed):
+    """eps split: ``share`` at ``b`` and the rest at ``2 b`` (total eps, basic composition).
+
+    The coarse release replaces the 2x2 averages of the fine grid by their
+    inverse-variance blend with it; the fine noise scale is lowered by the
+    variance that the blend removes from the coarse quarter (approximate).
+    """
+    h, w = img.shape[:2]
+    f, s = release(img, b, m, eps * share, seed)
+    fc, sc = release(img, 2 * b, m, eps * (1 - share), seed + 500)
+    ny, nx = (f.shape[0] // 2) * 2, (f.shape[1] // 2) * 2  # full 2x2 blocks only
+    avg = f[:ny, :nx].reshape(ny // 2, 2, nx // 2, 2, -1).mean(axis=(1, 3))
+    v_avg, v_c = 2 * float(s.min()) ** 2 / 4, 2 * float(sc.min()) ** 2
+    keep = v_c / (v_avg + v_c)
+    blend = keep * avg + (1 - keep) * fc[: ny // 2, : nx // 2]
+    g = f.copy()
+    g[:ny, :nx] += np.repeat(np.repeat(blend - avg, 2, axis=0), 2, axis=1)
+    s_eff = s.copy()
+    s_eff[:ny, :nx] *= math.sqrt(1 - (1 - keep) * 0.25)
+    return smooth_grid(g, s_eff, h, w, b)
+
+
+def experiments(args) -> None:
+    """On the public tuning photos (gray): eps split over two cell sizes, and the cell side b."""
+    sets = load_sets([f"{n}-gray" for n in TUNE_IMAGES], 0, 0, 0)
+    rows = []
+    for eps in args.eps:
+        acc: dict[str, list] = {}
+        for (img,) in sets.values():
+            h, w = img.shape
+            for seed in args.seeds:
+                f, s = release(img, args.b, args.m, eps, seed)
+                base = mse(img, r_blocks(f, s, h, w, args.b)[:, :, 0])
+                outs = {f"smooth b={args.b} (one release)": smooth_grid(f, s, h, w, args.b)}
+                for share in (0.85, 0.7, 0.5):
+                    label = f"split eps {share}/{1 - share:.2f} over b={args.b},{2 * args.b}"
+                    outs[label] = multiscale_render(img, args.b, args.m, eps, share, seed)
+                for b in (8, 12, 24, 32):
+                    fb, sb = release(img, b, args.m, eps, seed)
+                    outs[f"smooth b={b}"] = smooth_grid(fb, sb, h, w, b)
+                for k, out in outs.items():
+                    e = mse(img, out[:, :, 0])
+                    acc.setdefault(k, []).append((e, e / base, ssim(img, out[:, :, 0])))
+        for k, vals in acc.items():
+            v = np.array(vals)
+            rows.append({
+                "set": "tuning photos (gray)", "eps": eps, "renderer": k, "b": args.b,
+                "m": args.m, "n": len(vals), "seeds": " ".join(map(str, args.seeds)),
+                "mse": float(v[:, 0].mean()), "mse_ratio": float(v[:, 1].mean()),
+                "mse_ratio_sd": float(v[:, 1].std()),
+                "psnr": float(np.mean(10 * np.log10(255.0**2 / v[:, 0]))),
+                "ssim": float(v[:, 2].mean()),
+            })  # fmt: skip
+    write(rows, "multiscale_and_b")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -344,6 +401,9 @@ def main(argv=None) -> None:
     p.add_argument("--tune", action="store_true")
     p.add_argument("--factors", nargs="+", default=["0.3", "0.4", "0.5", "0.6", "0.7", "0.9"])
     p.add_argument("--colour", action="store_true", help="RGB against luma/chroma releases")
+    p.add_argument(
+        "--experiments", action="store_true", help="eps split over two cell sizes; choice of b"
+    )
     p.add_argument("--stem", default="renderers")
     args = p.parse_args(argv)
     start = time.perf_counter()
@@ -351,6 +411,8 @@ def main(argv=None) -> None:
         tune(args)
     elif args.colour:
         colour(args)
+    elif args.experiments:
+        experiments(args)
     else:
         sets = load_sets(args.sets, args.faces, args.digits, args.frames)
         table = renderers(not args.fast)
