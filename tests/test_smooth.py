@@ -101,14 +101,26 @@ def test_estimate_respects_the_box_and_constants_survive():
     assert np.all(out == 77)
 
 
+def test_huber_option_runs_and_zero_is_plain_tv():
+    means = np.random.default_rng(2).normal(120, 40, size=(8, 9, 1))
+    scale = np.full((8, 9), 30.0)
+    plain = tv_denoise_grid(means, scale)
+    assert np.array_equal(plain, tv_denoise_grid(means, scale, huber=0.0))
+    assert not np.array_equal(plain, tv_denoise_grid(means, scale, huber=20.0))
+
+
 def test_tv_factor_grows_with_noise():
     assert tv_factor(45.0) == pytest.approx(0.5)
     assert tv_factor(11.0) < tv_factor(45.0) < tv_factor(225.0)
 
 
-@pytest.mark.parametrize("eps,limit", [(0.1, 0.30), (0.5, 0.45), (2.0, 0.92)])
+@pytest.mark.parametrize("eps,limit", [(0.1, 0.20), (0.5, 0.43), (2.0, 0.84)])
 def test_camera_mse_regression(eps, limit):
-    """Seeded camera at b=16, m=16: measured 0.21 / 0.41 / 0.85 of the blocks' MSE."""
+    """Seeded camera at b=16, m=16: measured 0.177 / 0.413 / 0.816 of the blocks' MSE.
+
+    The limits leave ~3-10% for harmless changes (solver, rounding); the
+    issue's naive TV (clip, fixed weight) gives 0.226 at eps = 0.1, above its limit.
+    """
     img = datasets.photos(gray=True)["camera"]
     ratios = []
     for seed in (0, 1):
