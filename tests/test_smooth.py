@@ -1,0 +1,131 @@
+"""The smooth renderer: contract, alignment, heteroscedastic weights and a utility regression."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dpimage import datasets
+from dpimage.cells import cell_counts, cell_sums, render_blocks
+from dpimage.mechanisms import cell_noise_scale
+from dpimage.metrics import mse
+from dpimage.privacy.sampling import discrete_laplace, make_bit_source
+from dpimage.privacy.sensitivity import laplace_scale
+from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
+
+
+def noisy_release(image, b=16, m=16, eps=0.5, seed=0):
+    """Unclipped noisy means and their scale, drawn exactly as dp_pix draws them."""
+    bits = make_bit_source(seed)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    sums = cell_sums(image, b)
+    noisy = sums + discrete_laplace(laplace_scale(m, channels, eps), sums.shape, bits)
+    counts = cell_counts(image.shape[0], image.shape[1], b)
+    return noisy / counts[:, :, None], cell_noise_scale(image.shape, b, m, eps)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (50, 37), (64, 80, 3), (20, 45, 3), (5, 7)])
+def test_shape_dtype_range(shape):
+    img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    means, scale = noisy_release(img, b=16, eps=0.1)  # noise far outside [0, 255]
+    out = smooth_grid(means, scale, shape[0], shape[1], 16)
+    channels = 1 if len(shape) == 2 else 3
+    assert out.shape == (shape[0], shape[1], channels) and out.dtype == np.uint8
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 70), w=st.integers(1, 70), b=st.integers(1, 20),
+    c=st.sampled_from([1, 3]), order=st.sampled_from(["linear", "cubic", "lanczos", "nearest"]),
+    seed=st.integers(0, 2**16),
+)  # fmt: skip
+def test_any_shape(h, w, b, c, order, seed):
+    rng = np.random.default_rng(seed)
+    ny, nx = -(-h // b), -(-w // b)
+    means = rng.normal(128, 200, size=(ny, nx, c))
+    scale = cell_noise_scale((h, w, c), b, 16, 0.5)
+    out = smooth_grid(means, scale, h, w, b, order=order)
+    assert out.shape == (h, w, c) and out.dtype == np.uint8
+
+
+def test_deterministic_and_reads_only_the_release():
+    """Pixels permuted inside every cell keep the sums: the render is byte-identical."""
+    img = datasets.photos()["astronaut"][:100, :90]
+    rng = np.random.default_rng(5)
+    permuted = img.copy()
+    for y in range(0, 100, 16):
+        for x in range(0, 90, 16):
+            block = permuted[y : y + 16, x : x + 16]
+            flat = block.reshape(-1, 3)
+            block[...] = flat[rng.permutation(len(flat))].reshape(block.shape)
+    assert not np.array_equal(img, permuted)
+    a = smooth_grid(*noisy_release(img, seed=9), 100, 90, 16)
+    b = smooth_grid(*noisy_release(permuted, seed=9), 100, 90, 16)
+    again = smooth_grid(*noisy_release(img, seed=9), 100, 90, 16)
+    assert np.array_equal(a, b) and np.array_equal(a, again)
+
+
+@pytest.mark.parametrize("height,width,b", [(64, 64, 16), (50, 37, 16), (45, 21, 8)])
+def test_linear_interpolation_is_centre_aligned(height, width, b):
+    """A grid holding each cell's centre coordinate interpolates to the pixel coordinate."""
+    ny, nx = -(-height // b), -(-width // b)
+    cy = np.array([(i * b + min(i * b + b, height) - 1) / 2 for i in range(ny)])
+    cx = np.array([(j * b + min(j * b + b, width) - 1) / 2 for j in range(nx)])
+    grid = np.stack(np.broadcast_arrays(cy[:, None], cx[None, :]), axis=-1)
+    out = upsample_grid(grid, height, width, b)
+    yy, xx = np.mgrid[0:height, 0:width]
+    inside = (yy >= cy[0]) & (yy <= cy[-1]) & (xx >= cx[0]) & (xx <= cx[-1])
+    np.testing.assert_allclose(out[..., 0][inside], yy[inside], atol=1e-3)
+    np.testing.assert_allclose(out[..., 1][inside], xx[inside], atol=1e-3)
+
+
+def test_partial_cells_are_trusted_less():
+    """A wild value in a tiny (very noisy) corner cell is pulled to its neighbours."""
+    means = np.full((4, 4, 1), 100.0)
+    means[-1, -1] = 250.0
+    scale = cell_noise_scale((52, 52), 16, 16, 0.5)  # corner cell: 4 x 4 pixels
+    est = tv_denoise_grid(means, scale)
+    assert abs(est[-1, -1, 0] - 100) < 15
+    # the same value in a full cell is believed much more
+    means_full = np.full((4, 4, 1), 100.0)
+    means_full[1, 1] = 250.0
+    assert tv_denoise_grid(means_full, scale)[1, 1, 0] > 150
+
+
+def test_estimate_respects_the_box_and_constants_survive():
+    means = np.full((6, 6, 1), 300.0)
+    scale = np.full((6, 6), 30.0)
+    assert np.all(tv_denoise_grid(means, scale) == 255.0)
+    flat = np.full((6, 6, 3), 77.0)
+    out = smooth_grid(flat, np.full((6, 6), 30.0), 96, 96, 16)
+    assert np.all(out == 77)
+
+
+def test_huber_option_runs_and_zero_is_plain_tv():
+    means = np.random.default_rng(2).normal(120, 40, size=(8, 9, 1))
+    scale = np.full((8, 9), 30.0)
+    plain = tv_denoise_grid(means, scale)
+    assert np.array_equal(plain, tv_denoise_grid(means, scale, huber=0.0))
+    assert not np.array_equal(plain, tv_denoise_grid(means, scale, huber=20.0))
+
+
+def test_tv_factor_grows_with_noise():
+    assert tv_factor(45.0) == pytest.approx(0.5)
+    assert tv_factor(11.0) < tv_factor(45.0) < tv_factor(225.0)
+
+
+@pytest.mark.parametrize("eps,limit", [(0.1, 0.20), (0.5, 0.43), (2.0, 0.84)])
+def test_camera_mse_regression(eps, limit):
+    """Seeded camera at b=16, m=16: measured 0.177 / 0.413 / 0.816 of the blocks' MSE.
+
+    The limits leave ~3-10% for harmless changes (solver, rounding); the
+    issue's naive TV (clip, fixed weight) gives 0.226 at eps = 0.1, above its limit.
+    """
+    img = datasets.photos(gray=True)["camera"]
+    ratios = []
+    for seed in (0, 1):
+        means, scale = noisy_release(img, eps=eps, seed=seed)
+        blocks = render_blocks(np.rint(np.clip(means, 0, 255)).astype(np.uint8), 512, 512, 16)
+        smooth = smooth_grid(means, scale, 512, 512, 16)
+        ratios.append(mse(img, smooth[:, :, 0]) / mse(img, blocks[:, :, 0]))
+    assert np.mean(ratios) < limit
