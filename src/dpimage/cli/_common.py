@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -40,15 +39,16 @@ def _fmt_eps(value: float) -> str:
     return f"{value:g}"
 
 
-def _check_library_parameters(call: Callable[[np.ndarray], Any]) -> None:
-    """Let the library judge the mechanism parameters on a 1x1 image.
+def _check_method(method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Let the method registry judge the mechanism parameters; one usage line if bad.
 
-    The mechanisms are the single source of truth for what b, b0, k, m, eps
-    and sigma may be; running one on a single pixel (seeded, so the secure
-    source is not touched) raises their ``ValueError`` in microseconds.
+    :mod:`dpimage.methods` is the single source of truth for what b, b0, k, m,
+    eps and sigma may be (the same rules as the Python API); nothing is run.
     """
+    from .. import methods
+
     try:
-        call(np.zeros((1, 1), dtype=np.uint8))
+        return methods.get(method).validate(params)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
 

@@ -22,7 +22,7 @@ from ._common import (
     OverwriteOpt,
     SeedOpt,
     _check_common,
-    _check_library_parameters,
+    _check_method,
     _fmt_eps,
     _say,
     _stderr,
@@ -72,8 +72,8 @@ def compare(
     """Original, NP-Pix, DP-Pix, NP-Blur and DP-Blur side by side in one picture."""
     console = _stderr()
     _check_common(seed, 95, None, max_pixels)
-    _check_library_parameters(lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0))
-    _check_library_parameters(lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0))
+    _check_method("dp_pix", {"b": b, "m": m, "eps": eps})
+    _check_method("dp_blur", {"b0": b0, "k": k, "m": m, "eps": eps})
     if output.exists() and image.exists() and os.path.samefile(output, image):
         raise _UsageError(f"{output}: the output would overwrite the input")
     if os.path.lexists(output) and not overwrite:

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import dp_blur, dp_pix
 from ..batch import (
     SKIPPED,
     WRITTEN,
@@ -59,7 +57,7 @@ from ._common import (
     QualityOpt,
     SeedOpt,
     _check_common,
-    _check_library_parameters,
+    _check_method,
     _describe,
     _fmt_eps,
     _say,
@@ -290,7 +288,6 @@ def _release_command(
     command: str,
     mechanism: str,
     options: dict[str, Any],
-    check: Callable[[np.ndarray], Any],
     inputs: list[Path],
     output: Path,
     common: dict[str, Any],
@@ -304,7 +301,7 @@ def _release_command(
     input makes the exit code 1 after the summary.
     """
     ext = _check_common(common["seed"], common["quality"], common["fmt"], common["max_pixels"])
-    _check_library_parameters(check)
+    _check_method(mechanism, options)
     n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
     regions = region_spec(*regions_args)
     if regions is not None and grid:
@@ -358,7 +355,6 @@ def pixelate(
     common = {k: v for k, v in locals().items() if k in _COMMON}
     _release_command(
         "pixelate", "dp_pix", {"b": b, "m": m, "eps": eps, "output": mode},
-        lambda px: dp_pix(px, b=b, m=m, eps=eps, rng=0, output=mode),
         inputs, output, common, (faces, people, boxes, mask_scale, face_detector), grid=grid,
     )
 
@@ -397,7 +393,6 @@ def blur(
     # The library judges sigma like every other parameter (0 or None: derived from k).
     _release_command(
         "blur", "dp_blur", {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
-        lambda px: dp_blur(px, b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma),
         inputs, output, common, (faces, people, boxes, mask_scale, face_detector),
     )
 
