@@ -22,12 +22,15 @@ from dpimage.batch import (
     journal_path,
     process_one,
     read_journal,
+    record_abandoned,
+    record_begin,
+    record_done,
     remove_stale_temporaries,
     run_jobs,
     start_journal,
 )
 from dpimage.cli import app
-from dpimage.io import Job, merge_manifests, plan_outputs, read_manifest
+from dpimage.io import Job, merge_manifests, plan_outputs, read_manifest, write_manifest
 from dpimage.io.manifest import build_manifest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -76,6 +79,11 @@ def tree(folder: Path) -> dict[str, bytes]:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != MANIFEST
     }
+
+
+def without_runs(outputs: list[dict]) -> list[dict]:
+    """Manifest entries without the random run identifiers (which differ between runs)."""
+    return [{k: v for k, v in entry.items() if k != "runs"} for entry in outputs]
 
 
 def run_cli(*args):
@@ -222,13 +230,34 @@ def test_journal_round_trip_ignores_torn_line(tmp_path):
     path = journal_path(tmp_path / MANIFEST)
     assert path.name == f".{MANIFEST}.journal"
     start_journal(path, {"run": "r1", "command": "pixelate", "mechanism": "dp_pix"})
+    record_begin(path, "r1", "a.jpg", 0.5)
+    record_begin(path, "r1", "gone.jpg", 0.5)
+    record_done(path, "r1", "a.jpg")
+    record_begin(path, "r1", "failed.jpg", 0.5)
+    record_abandoned(path, "r1", "failed.jpg")
+    record_begin(path, "unknown", "x.jpg", 9)  # no header: not a run of this journal
     with open(path, "a", encoding="utf-8") as stream:
-        stream.write('{"run": "r1", "path": "a.jpg", "epsilon": 0.5}\n')
-        stream.write('{"run": "unknown", "path": "x.jpg", "epsilon": 9}\n')
+        stream.write('{"run": "r1", "path": "old.jpg", "epsilon": 0.5}\n')  # older format
         stream.write('{"run": "r1", "path": "b.j')  # killed mid-line
     (run,) = read_journal(path)
     assert run["run"] == "r1" and run["outputs"] == [("a.jpg", 0.5)]
+    # Begun and never ended: the run was killed during the write.
+    assert run["unconfirmed"] == [("gone.jpg", 0.5), ("old.jpg", 0.5)]
     assert read_journal(tmp_path / "missing") == []
+
+
+def test_journal_and_manifest_keep_names_that_are_not_utf8(tmp_path):
+    """A file name the file system allows but UTF-8 does not round-trips exactly."""
+    name = os.fsdecode(b"caf\xe9-\xff.jpg")  # Latin-1 bytes: lone surrogates in Python
+    path = journal_path(tmp_path / MANIFEST)
+    start_journal(path, {"run": "r1"})
+    record_begin(path, "r1", name, 0.5)
+    record_done(path, "r1", name)
+    assert read_journal(path)[0]["outputs"] == [(name, 0.5)]
+    path.read_bytes().decode("utf-8")  # still a valid UTF-8 text file
+    written = write_manifest(_manifest([(name, 0.5)]), tmp_path / MANIFEST)
+    written.read_bytes().decode("utf-8")
+    assert read_manifest(written)["outputs"][0]["path"] == name
 
 
 def _manifest(outputs, **kw):
@@ -243,25 +272,47 @@ def _manifest(outputs, **kw):
 
 
 def test_merge_same_settings_unions_outputs():
-    old = _manifest([("a.jpg", 0.5), ("b.jpg", 0.5)])
-    new = _manifest([("c.jpg", 0.5), ("a.jpg", 0.5)])
+    old = _manifest([("a.jpg", 0.5), ("b.jpg", 0.5)], run="r1")
+    new = _manifest([("c.jpg", 0.5)], run="r2")
     merged = merge_manifests(new, old)
     assert [o["path"] for o in merged["outputs"]] == ["a.jpg", "b.jpg", "c.jpg"]
-    assert merged["total_epsilon"] == pytest.approx(1.5)
+    assert merged["total_epsilon"] == pytest.approx(1.5) and merged["releases"] == 3
     assert "previous_runs" not in merged
-    assert merge_manifests(new, None) == new
+    assert merge_manifests(new, None)["outputs"] == new["outputs"]
+
+
+def test_merge_counts_every_release_of_the_same_output_once():
+    """Writing an output again (--overwrite) spends ε again; folding a run in twice does not."""
+    first = _manifest([("a.jpg", 0.5), ("b.jpg", 0.5)], run="r1")
+    again = _manifest([("a.jpg", 0.5)], run="r2")  # a.jpg released a second time
+    merged = merge_manifests(again, first)
+    entry = {o["path"]: o for o in merged["outputs"]}["a.jpg"]
+    assert entry["releases"] == 2 and entry["runs"] == ["r1", "r2"]
+    assert merged["releases"] == 3 and merged["total_epsilon"] == pytest.approx(1.5)
+    assert merged["accountant"]["count"] == 3
+    assert merge_manifests(again, merged) == merged  # the same run folded in again
+    # A version-1 entry (no runs) is one release by an unknown run.
+    legacy = {**first, "outputs": [{"path": "a.jpg", "epsilon": 0.5}]}
+    assert merge_manifests(again, legacy)["total_epsilon"] == pytest.approx(1.0)
 
 
 def test_merge_different_settings_keeps_earlier_run():
-    old = _manifest([("a.jpg", 0.5)], seed=3)
-    new = _manifest([("b.jpg", 1.0)], parameters={"b": 16, "m": 4, "eps": 1.0, "output": "blocks"})
+    old = _manifest([("a.jpg", 0.5)], seed=3, run="r1")
+    new = _manifest(
+        [("b.jpg", 1.0)], parameters={"b": 16, "m": 4, "eps": 1.0, "output": "blocks"}, run="r2"
+    )
     merged = merge_manifests(new, old)
     assert [o["path"] for o in merged["outputs"]] == ["b.jpg"]
     assert merged["total_epsilon"] == 1.0
+    assert merged["total_epsilon_all_runs"] == pytest.approx(1.5)  # the earlier run counts
     assert len(merged["previous_runs"]) == 1
-    assert merged["previous_runs"][0]["outputs"] == [{"path": "a.jpg", "epsilon": 0.5}]
-    third = merge_manifests(_manifest([("c.jpg", 0.5)], seed=3), merged)
+    assert merged["previous_runs"][0]["outputs"] == [
+        {"path": "a.jpg", "epsilon": 0.5, "releases": 1, "runs": ["r1"]}
+    ]
+    third = merge_manifests(_manifest([("c.jpg", 0.5)], seed=3, run="r3"), merged)
     assert len(third["previous_runs"]) == 2  # nothing dropped
+    assert third["total_epsilon_all_runs"] == pytest.approx(2.0)
+    assert merge_manifests(new, third) == third  # r2 is already recorded (under previous_runs)
 
 
 def test_read_manifest_refuses_foreign_file(tmp_path):
@@ -288,7 +339,7 @@ def test_cli_same_outputs_and_manifest_for_any_worker_count(tmp_path):
         assert result.exit_code == 0, result.output
         assert result.stdout.startswith("9 written, 0 skipped, 0 failed;")
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-        outputs[workers] = (tree(out), manifest["outputs"], manifest["total_epsilon"])
+        outputs[workers] = (tree(out), without_runs(manifest["outputs"]), manifest["total_epsilon"])
         assert not journal_path(out / MANIFEST).exists()
     assert outputs[1] == outputs[2]
 
@@ -448,7 +499,8 @@ def test_cli_on_existing_scheduler(tmp_path, cluster):
     assert serial.exit_code == 0
     assert tree(out) == tree(tmp_path / "s")
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    assert manifest["outputs"] == json.loads((tmp_path / "s" / MANIFEST).read_text())["outputs"]
+    serial_manifest = json.loads((tmp_path / "s" / MANIFEST).read_text())
+    assert without_runs(manifest["outputs"]) == without_runs(serial_manifest["outputs"])
 
 
 def test_cli_dask_local_cluster(tmp_path):

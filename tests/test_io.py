@@ -500,7 +500,9 @@ def test_plan_single_file_into_new_directory(tmp_path):
     source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
     plan = plan_outputs([source], tmp_path / "result")
     assert [j.target for j in plan.jobs] == [tmp_path / "result" / "chelsea.jpg"]
-    assert plan.manifest_path == tmp_path / "result" / "chelsea.jpg.manifest.json"
+    # -o names a directory: its manifest is dpimage-manifest.json, as for a directory input.
+    assert plan.manifest_path == tmp_path / "result" / MANIFEST_NAME
+    assert plan.manifest_path == plan_outputs([tmp_path], tmp_path / "result").manifest_path
 
 
 def test_plan_format_contradiction(tmp_path):
@@ -573,16 +575,18 @@ def test_manifest_secure(tmp_path):
         mechanism="dp_pix",
         parameters={"b": 16, "m": 16, "eps": 0.5, "output": "blocks"},
         outputs=[("a/x.jpg", 0.5), ("y.png", 0.5), ("z.png", 0.5)],
+        run="r1",
     )
     assert manifest["privacy_model"] == PRIVACY_MODEL
     assert manifest["sampler"]["kind"] == "secure"
     assert manifest["private_release"] is True
     assert "seed" not in manifest["sampler"] and "warning" not in manifest
     assert manifest["outputs"] == [
-        {"path": "a/x.jpg", "epsilon": 0.5},
-        {"path": "y.png", "epsilon": 0.5},
-        {"path": "z.png", "epsilon": 0.5},
+        {"path": "a/x.jpg", "epsilon": 0.5, "releases": 1, "runs": ["r1"]},
+        {"path": "y.png", "epsilon": 0.5, "releases": 1, "runs": ["r1"]},
+        {"path": "z.png", "epsilon": 0.5, "releases": 1, "runs": ["r1"]},
     ]
+    assert manifest["releases"] == 3 and manifest["total_epsilon_all_runs"] == pytest.approx(1.5)
     assert manifest["epsilon_per_output"] == 0.5
     assert manifest["total_epsilon"] == pytest.approx(1.5)
     assert manifest["created_utc"].endswith("Z")
