@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import signal
@@ -386,10 +388,11 @@ def test_interrupted_run_then_rerun_completes(tmp_path, sig):
     # ignores SIGINT, and an ignored SIGINT is inherited: Python then never turns it
     # into KeyboardInterrupt. Ctrl-C in a terminal is not ignored; restore that here.
     interactive = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    stderr = open(tmp_path / "stderr.txt", "w+b")  # closed below
     proc = subprocess.Popen(
         [cmd[0], "-c", interactive + cmd[2], *cmd[3:]],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
@@ -402,7 +405,15 @@ def test_interrupted_run_then_rerun_completes(tmp_path, sig):
     finally:
         os.killpg(proc.pid, sig)  # the CLI, its process pool, everything (as Ctrl-C does)
         proc.wait(timeout=60)
-    assert proc.returncode in (-sig, 128 + sig, 1), "the run finished before it was stopped"
+    stderr.close()
+    said = (tmp_path / "stderr.txt").read_text(encoding="utf-8", errors="replace")
+    if sig == signal.SIGINT:
+        # Ctrl-C: exit 130 and one line saying what was done and how to resume.
+        assert proc.returncode == 130, said
+        (line,) = [ln for ln in said.splitlines() if ln.startswith("interrupted: ")]
+        assert line.endswith("left; run the same command again to resume")
+    else:
+        assert proc.returncode == -sig, "the run finished before it was stopped"
     first = tree(out)
     assert 6 <= len([n for n in first if not n.split("/")[-1].startswith(".")]) < count
     for name in first:  # every output there is complete
@@ -410,23 +421,34 @@ def test_interrupted_run_then_rerun_completes(tmp_path, sig):
             with Image.open(out / name) as im:
                 im.load()
     assert journal_path(out / MANIFEST).exists()  # the journal has the record...
+    # A write begun and never confirmed (killed just after its rename) is redone.
+    unconfirmed = {
+        name
+        for run in read_journal(journal_path(out / MANIFEST))
+        for name, _ in run["unconfirmed"]
+        if name in first
+    }
     if sig == signal.SIGKILL:
         assert not (out / MANIFEST).exists()  # ...of a run killed before its manifest
     else:  # Ctrl-C: the manifest lists exactly the outputs there, including unreported ones
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         assert sorted(o["path"] for o in manifest["outputs"]) == sorted(
-            n for n in first if not n.split("/")[-1].startswith(".")
+            n for n in first if not n.split("/")[-1].startswith(".") and n not in unconfirmed
         )
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     finished = tree(out)
     assert len(finished) == count  # every output, and no temporary or journal left over
-    assert all(finished[n] == data for n, data in first.items() if n in finished)
+    assert all(
+        finished[n] == data for n, data in first.items() if n in finished and n not in unconfirmed
+    )
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     names = [o["path"] for o in manifest["outputs"]]
     assert sorted(names) == sorted(finished) and len(set(names)) == count
-    assert manifest["total_epsilon"] == pytest.approx(0.5 * count)
+    # Every release counted once; a redone output twice (it may have been seen).
+    assert manifest["releases"] == count + len(unconfirmed)
+    assert manifest["total_epsilon"] == pytest.approx(0.5 * manifest["releases"])
 
 
 # ---------------------------------------------------------------------------
@@ -525,3 +547,272 @@ def test_cli_refuses_to_replace_a_foreign_manifest(tmp_path):
     assert "not valid JSON" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST]
     assert (out / MANIFEST).read_text(encoding="utf-8") == "my notes, not JSON"
+
+
+# ---------------------------------------------------------------------------
+# Faults a user hits: full disk, re-releases, outputs inside inputs, odd names,
+# kill -9 of the main process, Ctrl-C, a manifest that cannot be written
+# ---------------------------------------------------------------------------
+
+
+def test_full_disk_output_fails_and_the_rerun_redoes_it(tmp_path, monkeypatch):
+    """ENOSPC in the middle of one output: it fails, leaves nothing under its name,
+    is not in the manifest, and the next run writes it (the others are skipped)."""
+    import dpimage.io.atomic as atomic
+
+    make_images(tmp_path / "in", 6, size=(160, 200))
+    out = tmp_path / "out"
+    victim = "img002.jpg"
+    real = atomic._write_chunk
+    budget = {"left": 2000}  # bytes the disk takes once the victim's write starts
+
+    def write_chunk(fd, data):
+        if writing["name"] == victim:
+            if budget["left"] <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            count = real(fd, data[: budget["left"]])
+            budget["left"] -= count
+            return count
+        return real(fd, data)
+
+    import dpimage.batch.release as release
+
+    writing = {"name": None}
+    real_write_image = release.write_image
+
+    def tracking_write_image(array, target, **kw):
+        writing["name"] = Path(target).name
+        try:
+            return real_write_image(array, target, **kw)
+        finally:
+            writing["name"] = None
+
+    monkeypatch.setattr(atomic, "_write_chunk", write_chunk)
+    monkeypatch.setattr(release, "write_image", tracking_write_image)
+    result = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--workers", 1)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("5 written, 0 skipped, 1 failed;")
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert victim in error and "No space left on device" in error
+    assert not (out / victim).exists() and temporaries(tree(out)) == []
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert victim not in [o["path"] for o in manifest["outputs"]]
+    assert manifest["releases"] == 5
+
+    monkeypatch.undo()
+    again = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--workers", 1)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("1 written, 5 skipped, 0 failed;")
+    with Image.open(out / victim) as im:
+        im.load()
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert len(manifest["outputs"]) == 6 and manifest["releases"] == 6
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real file system with ~600 KB free (a tmpfs: needs root, else skipped)."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_real_full_disk_never_leaves_a_truncated_output(tmp_path, small_tmpfs):
+    """The field report: JPEGs of 4096/8192 bytes stayed, counted written, trusted by reruns."""
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(60):  # noise: each output ~26 KB, so the disk fills part-way through
+        pixels = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(inputs / f"i{i:02d}.jpg", quality=95)
+    out = small_tmpfs / "out"
+    args = ("pixelate", inputs, "-o", out, "-b", 1, "-e", 100, "--workers", 1)
+    result = run_cli(*args)
+    assert result.exit_code == 1, result.output
+    written = int(result.stdout.split(" written")[0])
+    outputs = sorted(p for p in out.iterdir() if p.suffix == ".jpg")
+    for path in outputs:  # every output under its final name is complete
+        with Image.open(path) as im:
+            im.load()
+    assert len(outputs) == written
+    assert temporaries({p.name: b"" for p in out.iterdir() if p.suffix == ".tmp"}) == []
+
+    # Space freed (the disk grows): the same command completes the batch.
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_tmpfs)], check=True)
+    again = run_cli(*args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith(f"{60 - written} written, {written} skipped, 0 failed;")
+    for path in out.glob("*.jpg"):
+        with Image.open(path) as im:
+            im.load()
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert len(manifest["outputs"]) == 60 == manifest["releases"]
+
+
+def test_overwrite_release_is_counted_and_earlier_settings_add_up(tmp_path):
+    (source,) = make_images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    first = run_cli("pixelate", source, "-o", out, "-b", 8)
+    again = run_cli("pixelate", source, "-o", out, "-b", 8, "--overwrite")
+    assert first.exit_code == 0 and again.exit_code == 0, again.output
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    (entry,) = manifest["outputs"]
+    assert entry["releases"] == 2 and len(set(entry["runs"])) == 2
+    assert manifest["releases"] == 2 and manifest["accountant"]["count"] == 2
+    assert manifest["total_epsilon"] == pytest.approx(1.0)
+    assert "total ε = 1 (m=16)" in again.stdout
+    # Other settings: the earlier runs go under previous_runs and still count.
+    other = run_cli("pixelate", source, "-o", out, "-b", 16, "-e", 0.25, "--overwrite")
+    assert other.exit_code == 0, other.output
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["total_epsilon"] == pytest.approx(0.25)
+    assert manifest["total_epsilon_all_runs"] == pytest.approx(1.25)
+    assert "total ε = 1.25 (m=16; 1 of it from 1 earlier run with other settings)" in other.stdout
+
+
+def test_output_inside_the_input_skips_every_earlier_output(tmp_path):
+    photos = tmp_path / "photos"
+    make_images(photos, 4)
+    inputs = sorted(p.relative_to(photos) for p in photos.rglob("*.*"))
+    assert run_cli("pixelate", photos, "-o", photos / "rel1", "-b", 8).exit_code == 0
+    # A single-file output with its manifest beside it is an earlier output too.
+    single = run_cli("pixelate", photos / inputs[0], "-o", photos / "one.jpg", "-b", 8)
+    assert single.exit_code == 0
+    second = run_cli("pixelate", photos, "-o", photos / "rel2", "-b", 8)
+    assert second.exit_code == 0, second.output
+    assert second.stdout.startswith("4 written, 0 skipped, 0 failed;")
+    (note,) = [line for line in second.stderr.splitlines() if "earlier" in line]
+    assert "skipped 5 image file(s) in 2 earlier dpimage output(s)" in note
+    assert "rel1" in note and "one.jpg" in note
+    released = sorted(p.relative_to(photos / "rel2") for p in (photos / "rel2").rglob("*.*"))
+    assert released == sorted([*inputs, Path(MANIFEST)])
+    # The current output directory, now holding a manifest, is skipped like the others.
+    third = run_cli("pixelate", photos, "-o", photos / "rel2", "-b", 8)
+    assert third.stdout.startswith("0 written, 4 skipped, 0 failed;")
+    assert "in 3 earlier dpimage output(s)" in third.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system with byte file names")
+def test_file_name_that_is_not_utf8(tmp_path):
+    """Any name the file system allows works, in the journal and the manifest too."""
+    folder = tmp_path / "in"
+    (source,) = make_images(folder, 1)
+    odd = os.fsdecode(b"caf\xe9-\xff.jpg")
+    os.rename(source, folder / odd)
+    out = tmp_path / "out"
+    result = run_cli("pixelate", folder, "-o", out, "-b", 8, "--seed", 1, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    assert os.listdir(os.fsencode(out)).count(b"caf\xe9-\xff.jpg") == 1
+    manifest = read_manifest(out / MANIFEST)
+    assert [o["path"] for o in manifest["outputs"]] == [odd]
+    (out / MANIFEST).read_bytes().decode("utf-8")  # valid UTF-8 JSON
+    again = run_cli("pixelate", folder, "-o", out, "-b", 8, "--seed", 1, "--workers", 1)
+    assert again.stdout.startswith("0 written, 1 skipped, 0 failed;")
+    assert "not recorded" not in again.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    found, frontier = set(), [pid]
+    while frontier:
+        children = _children(frontier.pop())
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited (only its parent has not reaped it yet)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_kill_9_of_the_main_process_stops_its_workers(tmp_path):
+    """Workers, forkserver and resource tracker exit when the main process is SIGKILLed."""
+    make_images(tmp_path / "in", 80, size=(192, 288))
+    out = tmp_path / "out"
+    cmd = _dpimage_cmd("blur", tmp_path / "in", "-o", out, "-k", 31, "--workers", 2)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len([p for p in out.rglob("*.*") if not p.name.startswith(".")]) >= 3:
+                break
+            time.sleep(0.02)
+        helpers = _descendants(proc.pid)
+        assert len(helpers) >= 3, "expected a forkserver, a resource tracker and workers"
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30  # generous: they exit within a second
+        while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
+            time.sleep(0.1)
+        left = [pid for pid in helpers if _alive(pid)]
+        assert not left, f"still running after the main process was killed: {left}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_failed_run_writes_no_manifest(tmp_path):
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "out"
+    result = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8)
+    assert result.exit_code == 1
+    assert not out.exists() or list(out.iterdir()) == []
+    # One input to a file name with an unknown extension: nothing beside the input either.
+    single = run_cli("pixelate", broken, "-o", tmp_path / "in" / "x.unknown", "-b", 8)
+    assert single.exit_code != 0
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["broken.jpg"]
+
+
+def test_manifest_names_follow_the_output_not_the_input(tmp_path):
+    (source,) = make_images(tmp_path / "in", 1)
+    assert run_cli("pixelate", source, "-o", tmp_path / "a", "-b", 8).exit_code == 0
+    assert run_cli("pixelate", tmp_path / "in", "-o", tmp_path / "b", "-b", 8).exit_code == 0
+    assert (tmp_path / "a" / MANIFEST).is_file() and (tmp_path / "b" / MANIFEST).is_file()
+    assert run_cli("pixelate", source, "-o", tmp_path / "c.jpg", "-b", 8).exit_code == 0
+    assert (tmp_path / "c.jpg.manifest.json").is_file()
+
+
+def test_manifest_that_cannot_be_written_is_its_own_error(tmp_path, monkeypatch):
+    import dpimage.io.atomic as atomic
+
+    make_images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    real = atomic._write_chunk
+
+    def manifest_disk_full(fd, data):
+        if bytes(data[:24]).startswith(b'{\n  "manifest_version"'):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    monkeypatch.setattr(atomic, "_write_chunk", manifest_disk_full)
+    result = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--workers", 1)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("3 written, 0 skipped, 0 failed;")  # not a failed input
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert f"cannot write the manifest {out / MANIFEST}: No space left on device" in error
+    assert "None" not in error and "run the same command again" in error
+    assert not (out / MANIFEST).exists() and journal_path(out / MANIFEST).exists()
+
+    monkeypatch.undo()
+    again = run_cli("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--workers", 1)
+    assert again.exit_code == 0 and again.stdout.startswith("0 written, 3 skipped, 0 failed;")
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["releases"] == 3 and not journal_path(out / MANIFEST).exists()

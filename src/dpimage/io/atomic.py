@@ -60,6 +60,7 @@ class _RawFile(io.RawIOBase):
     def __init__(self, fd: int) -> None:
         super().__init__()
         self._fd = fd
+        self._pos = 0  # where the writes say the file offset is
         self.end = 0  # highest offset written: the size the file must have
 
     def writable(self) -> bool:
@@ -80,14 +81,16 @@ class _RawFile(io.RawIOBase):
                 # A write that stores nothing and reports no error: treat as a full disk.
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             done += count
-        self.end = max(self.end, os.lseek(self._fd, 0, os.SEEK_CUR))
+        self._pos += done
+        self.end = max(self.end, self._pos)
         return done
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return os.lseek(self._fd, offset, whence)
+        self._pos = os.lseek(self._fd, offset, whence)
+        return self._pos
 
     def tell(self) -> int:
-        return os.lseek(self._fd, 0, os.SEEK_CUR)
+        return self._pos
 
     def truncate(self, size: int | None = None) -> int:
         size = self.tell() if size is None else size
