@@ -16,6 +16,10 @@ from pathlib import Path
 from ._errors import OutputError
 from .atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_writer
 
+# Kept importable from here (the video writer uses them).
+from .atomic import _commit as _commit
+from .atomic import _open_temp as _open_temp
+
 __all__ = [
     "IMAGE_FORMATS",
     "MANIFEST_NAME",
