@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.files import journal_for
-from ..io.manifest import json_bytes
+from ..io.manifest_file import json_bytes
 
 __all__ = [
     "journal_path",
