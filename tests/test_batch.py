@@ -816,3 +816,29 @@ def test_manifest_that_cannot_be_written_is_its_own_error(tmp_path, monkeypatch)
     assert again.exit_code == 0 and again.stdout.startswith("0 written, 3 skipped, 0 failed;")
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     assert manifest["releases"] == 3 and not journal_path(out / MANIFEST).exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX process watching")
+@pytest.mark.parametrize("how", ["pidfd", "poll"])
+def test_watch_parent_exits_when_the_watched_process_is_gone(how):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    hide = "import os; os.__dict__.pop('pidfd_open', None); " if how == "poll" else ""
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"{hide}import time; from dpimage.batch import watch_parent; "
+            f"watch_parent({sleeper.pid}); time.sleep(120)",
+        ]
+    )
+    try:
+        time.sleep(0.5)
+        assert watcher.poll() is None  # still watching
+        sleeper.kill()
+        sleeper.wait(timeout=30)
+        assert watcher.wait(timeout=30) == 1  # generous; it exits within a second
+    finally:
+        for proc in (sleeper, watcher):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -76,8 +76,9 @@ def watch_parent(pid: int) -> threading.Thread | None:
     """Exit this process promptly once process ``pid`` (the batch's main process) is gone.
 
     A daemon thread waits on a pidfd of ``pid`` where the OS has them (Linux
-    5.3+: woken the instant the process ends, no polling, no pid reuse), and
-    otherwise checks every half second that ``pid`` still exists. The parent
+    5.3+: woken the instant the process ends, no polling, no pid reuse),
+    otherwise (other POSIX systems) checks every half second that ``pid``
+    still exists; on Windows it waits on the parent's process handle. The parent
     of a pool worker is the forkserver, not the main process, so the parent
     id alone (``os.getppid``, ``PR_SET_PDEATHSIG``) would not tell.
 
@@ -87,22 +88,38 @@ def watch_parent(pid: int) -> threading.Thread | None:
     """
     if pid == os.getpid():
         return None
-    fd = None
-    if hasattr(os, "pidfd_open"):
-        try:
-            fd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            os._exit(1)
-        except OSError:
-            fd = None  # kernel without pidfds: poll instead
+    if os.name == "nt":
+        # No forkserver on Windows: a spawned worker's parent is the main
+        # process, whose sentinel handle is signalled when it exits (and
+        # os.kill(pid, 0) would terminate it there).
+        import multiprocessing
+        from multiprocessing.connection import wait as wait_for
 
-    def wait() -> None:
-        if fd is not None:
-            select.select([fd], [], [])
-        else:
-            while not _gone(pid):
-                time.sleep(_POLL_S)
-        os._exit(1)
+        parent = multiprocessing.parent_process()
+        if parent is None or parent.pid != pid:
+            return None
+
+        def wait() -> None:
+            wait_for([parent.sentinel])
+            os._exit(1)
+
+    else:
+        fd = None
+        if hasattr(os, "pidfd_open"):
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                os._exit(1)  # already gone
+            except OSError:
+                fd = None  # kernel without pidfds: poll instead
+
+        def wait() -> None:
+            if fd is not None:
+                select.select([fd], [], [])
+            else:
+                while not _gone(pid):
+                    time.sleep(_POLL_S)
+            os._exit(1)
 
     thread = threading.Thread(target=wait, name="dpimage-parent-watch", daemon=True)
     thread.start()
