@@ -249,10 +249,9 @@ def process_one(job: Job, params: ReleaseParams, index: int = 0) -> Result:
             try:
                 _journal.record_begin(params.journal, params.run_id, job.name, params.eps)
             except OSError as exc:
-                raise OSError(
-                    exc.errno, f"cannot record it in the run's journal ({exc.strerror})",
-                    params.journal,
-                ) from None  # fmt: skip
+                # Not written: a release must never exist without its record.
+                why = f"{exc.strerror} (recording it in the journal {Path(params.journal).name})"
+                raise OSError(exc.errno, why, os.fspath(target)) from None
             begun = True
         write_image(
             released,

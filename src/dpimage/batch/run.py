@@ -129,6 +129,13 @@ class BatchReport:
         return total_epsilon_all_runs(self.manifest) if self.manifest else 0.0
 
     @property
+    def epsilon_earlier_runs(self) -> float:
+        """The part of :attr:`total_epsilon` spent by runs with other settings."""
+        if not self.manifest:
+            return 0.0
+        return total_epsilon_all_runs(self.manifest) - float(self.manifest["total_epsilon"])
+
+    @property
     def earlier_runs(self) -> int:
         """Runs with other settings the manifest keeps under ``previous_runs``."""
         return len(self.manifest.get("previous_runs", [])) if self.manifest else 0

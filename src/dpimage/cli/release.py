@@ -101,8 +101,8 @@ def _show_plan(console: Console, report: BatchReport) -> None:
 def _summary(batch: _Batch, report: BatchReport) -> str:
     earlier = report.earlier_runs
     runs = (
-        f"; {_fmt_eps(report.total_epsilon - (report.manifest or {}).get('total_epsilon', 0))} "
-        f"of it from {earlier} earlier run{'s' if earlier > 1 else ''} with other settings"
+        f"; {_fmt_eps(report.epsilon_earlier_runs)} of it from {earlier} earlier "
+        f"run{'s' if earlier > 1 else ''} with other settings"
         if earlier
         else ""
     )
