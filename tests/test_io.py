@@ -532,6 +532,15 @@ def test_atomic_stream_hides_its_descriptor(tmp_path):
     assert (tmp_path / "x.bin").read_bytes() == b"Abc"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_atomic_writer_mode_applies_from_creation(tmp_path):
+    with atomic_writer(tmp_path / "key.bin", mode=0o600) as stream:
+        tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".dpimage-")]
+        assert [p.stat().st_mode & 0o777 for p in tmp] == [0o600]  # never readable by others
+        stream.write(b"secret")
+    assert (tmp_path / "key.bin").stat().st_mode & 0o777 == 0o600
+
+
 def test_manifest_on_a_full_disk_names_the_manifest(tmp_path, monkeypatch):
     import dpimage.io.atomic as atomic
 

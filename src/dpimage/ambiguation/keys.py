@@ -283,8 +283,7 @@ def write_key(key: Key, path: str | os.PathLike[str], *, overwrite: bool = False
     from ..io import atomic_writer
 
     data = key_to_bytes(key)
-    with atomic_writer(path, overwrite=overwrite) as fh:
-        os.fchmod(fh.fileno(), 0o600)
+    with atomic_writer(path, overwrite=overwrite, mode=0o600) as fh:
         fh.write(data)
     return len(data)
 

@@ -122,15 +122,15 @@ class _Stream(io.BufferedWriter):
         raise io.UnsupportedOperation("fileno")
 
 
-def _open_temp(directory: Path) -> tuple[int, Path]:
+def _open_temp(directory: Path, mode: int = 0o666) -> tuple[int, Path]:
     """Create a new empty temporary file in ``directory``; return (fd, path)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     while True:
         tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
         try:
-            # 0o666 so that the process umask decides the final permissions,
-            # exactly as for a file created directly.
-            return os.open(tmp, flags, 0o666), tmp
+            # 0o666 by default so that the process umask decides the final
+            # permissions, exactly as for a file created directly.
+            return os.open(tmp, flags, mode), tmp
         except FileExistsError:  # pragma: no cover - 64 random bits collided
             continue
 
@@ -156,7 +156,9 @@ def _commit(tmp: Path, dest: Path, *, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[BinaryIO]:
+def atomic_writer(
+    path: str | os.PathLike[str], *, overwrite: bool = False, mode: int | None = None
+) -> Iterator[BinaryIO]:
     """Open a binary stream whose content replaces ``path`` only when complete.
 
     The data goes to a temporary file in the same directory (so the final
@@ -172,6 +174,10 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     overwrite : bool, optional
         Replace ``path`` if it exists. Otherwise an existing ``path`` raises
         :class:`~dpimage.io.OutputExistsError` and is left untouched.
+    mode : int, optional
+        Permissions of the new file (e.g. ``0o600`` for a key), applied when
+        it is created, so it is never readable by others even briefly.
+        Default: ``0o666`` less the umask, as for any new file.
 
     Yields
     ------
@@ -181,12 +187,14 @@ def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     """
     dest = Path(path)
     try:
-        fd, tmp = _open_temp(dest.parent)
+        fd, tmp = _open_temp(dest.parent) if mode is None else _open_temp(dest.parent, mode)
     except OSError as exc:
         # Name the destination, not the random temporary name.
         raise OSError(exc.errno, exc.strerror, os.fspath(dest)) from None
     raw = _RawFile(fd)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask
         with _Stream(raw, buffer_size=_BUFFER) as stream:
             yield stream  # type: ignore[misc]
             stream.flush()
