@@ -28,6 +28,7 @@ from dpimage.batch import (
     record_begin,
     record_done,
     remove_stale_temporaries,
+    run_batch,
     run_jobs,
     start_journal,
 )
@@ -842,3 +843,32 @@ def test_watch_parent_exits_when_the_watched_process_is_gone(how):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_run_batch_redoes_an_output_the_journal_never_confirmed(tmp_path):
+    """A run killed between an output's rename and its "done" record: the next run
+    counts that output (it may have been seen) and writes it again; confirmed ones stay."""
+    make_images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    first = run_batch([tmp_path / "in"], out, params(), command="pixelate")
+    assert len(first.written) == 3 and first.manifest_written
+    (out / MANIFEST).unlink()  # as if killed before its manifest
+    journal = journal_path(out / MANIFEST)
+    start_journal(journal, {"run": "k1", "command": "pixelate", "mechanism": "dp_pix",
+                            "parameters": dict(params().options), "seed": 7})  # fmt: skip
+    names = [job.name for job in first.plan.jobs]
+    for name in names:
+        record_begin(journal, "k1", name, 0.5)
+    for name in names[:2]:
+        record_done(journal, "k1", name)
+    (out / names[2]).write_bytes(b"not what the journal confirmed")
+    seen: list[Result] = []
+    second = run_batch([tmp_path / "in"], out, params(), command="pixelate", on_result=seen.append)
+    assert [r.status for r in seen] == ["skipped", "skipped", "written"]
+    assert "released again" in " ".join(text for _, text in seen[2].messages)
+    with Image.open(out / names[2]) as im:
+        im.load()
+    entries = {o["path"]: o for o in second.manifest["outputs"]}
+    assert [entries[n]["releases"] for n in names] == [1, 1, 2]
+    assert second.manifest["total_epsilon"] == pytest.approx(2.0)
+    assert not journal.exists()
