@@ -38,8 +38,10 @@ MANIFEST_KEYS = {
     "private_release",
     "sampler",
     "outputs",
+    "releases",
     "epsilon_per_output",
     "total_epsilon",
+    "total_epsilon_all_runs",
     "composition",
     "accountant",
 }
@@ -124,7 +126,9 @@ def test_single_file_to_file(tmp_path):
     assert summary(result).startswith("1 written, 0 skipped, 0 failed;")
     assert "total ε = 0.5 (m=16)" in summary(result)
     manifest = json.loads((tmp_path / "out.jpg.manifest.json").read_text(encoding="utf-8"))
-    assert manifest["outputs"] == [{"path": "out.jpg", "epsilon": 0.5}]
+    assert [(o["path"], o["epsilon"], o["releases"]) for o in manifest["outputs"]] == [
+        ("out.jpg", 0.5, 1)
+    ]
     assert SEEDED_WARNING in result.stderr
 
 
@@ -253,9 +257,9 @@ def test_manifest_content_and_no_input_data(tmp_path):
     assert manifest["sampler"]["kind"] == "seeded" and manifest["sampler"]["seed"] == 9
     assert "NOT a private release" in manifest["warning"]
     assert manifest["private_release"] is False
-    assert manifest["outputs"] == [
-        {"path": "camera.png", "epsilon": 0.25},
-        {"path": "tagged.jpg", "epsilon": 0.25},
+    assert [(o["path"], o["epsilon"], o["releases"]) for o in manifest["outputs"]] == [
+        ("camera.png", 0.25, 1),
+        ("tagged.jpg", 0.25, 1),
     ]
     assert manifest["total_epsilon"] == pytest.approx(0.5)
     assert "same content" in manifest["composition"]
@@ -496,7 +500,7 @@ def test_read_only_output_directory(tmp_path):
 def test_permission_error_named_and_batch_continues(tmp_path, monkeypatch):
     # Root ignores directory permissions, so simulate the refusal at the one
     # place the writer creates files.
-    import dpimage.io.files as files
+    import dpimage.io.atomic as files
 
     real_open_temp = files._open_temp
 
@@ -547,7 +551,7 @@ def test_existing_outputs_skipped_unless_overwrite(tmp_path):
     again = run("pixelate", src, "-o", out, "-b", 8, "--seed", 2)
     assert again.exit_code == 0
     assert summary(again).startswith("0 written, 2 skipped, 0 failed;")
-    assert "total ε = 0 " in summary(again)
+    assert "total ε = 1 " in summary(again)  # the first run's releases still count
     assert (out / "camera.png").read_bytes() == before
     assert "skipped" in again.stderr and "--overwrite" in again.stderr
 

@@ -5,6 +5,8 @@ All images are made from the real photographs bundled in ``data/samples``.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import shutil
@@ -20,6 +22,7 @@ from dpimage.io import (
     InputError,
     OutputError,
     OutputExistsError,
+    atomic_writer,
     build_manifest,
     plan_outputs,
     read_image,
@@ -449,6 +452,109 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert leftover_temp_files(tmp_path) == []
 
 
+def _full_disk_after(limit: int):
+    """A stand-in for ``write(2)`` on a disk with ``limit`` bytes free: short, then ENOSPC."""
+    state = {"written": 0}
+
+    def write_chunk(fd, data):
+        room = limit - state["written"]
+        if room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        count = os.write(fd, data[:room])  # a short write, as the kernel does
+        state["written"] += count
+        return count
+
+    return write_chunk
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif"])
+def test_full_disk_mid_file_leaves_nothing_under_the_name(tmp_path, monkeypatch, ext):
+    """The disk fills in the middle of an output: the write fails, naming the output."""
+    import dpimage.io.atomic as atomic
+
+    image = sample("astronaut.jpg")
+    old = write_image(sample("camera.png"), tmp_path / f"old.{ext}")
+    before = old.read_bytes()
+    monkeypatch.setattr(atomic, "_write_chunk", _full_disk_after(3000))
+    with pytest.raises(OSError) as info:
+        write_image(image, tmp_path / f"new.{ext}")
+    assert info.value.errno == errno.ENOSPC
+    assert info.value.filename == str(tmp_path / f"new.{ext}")
+    monkeypatch.setattr(atomic, "_write_chunk", _full_disk_after(3000))
+    with pytest.raises(OSError):
+        write_image(image, old, overwrite=True)
+    assert not (tmp_path / f"new.{ext}").exists()
+    assert old.read_bytes() == before
+    assert leftover_temp_files(tmp_path) == []
+
+
+def test_short_writes_are_completed(tmp_path, monkeypatch):
+    import dpimage.io.atomic as atomic
+
+    image = sample("chelsea.jpg")
+    reference = write_image(image, tmp_path / "reference.jpg").read_bytes()
+    calls = []
+
+    def at_most_1000(fd, data):
+        calls.append(len(data))
+        return os.write(fd, data[:1000])
+
+    monkeypatch.setattr(atomic, "_write_chunk", at_most_1000)
+    assert write_image(image, tmp_path / "short.jpg").read_bytes() == reference
+    assert len(calls) > len(reference) // 1000  # every byte went through the checked writes
+
+
+def test_bytes_lost_by_the_file_system_are_detected(tmp_path, monkeypatch):
+    """A write that reports more than reached the file is caught by the size check."""
+    import dpimage.io.atomic as atomic
+
+    def lying(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        return len(data)
+
+    monkeypatch.setattr(atomic, "_write_chunk", lying)
+    with pytest.raises(OSError, match="incomplete write"):
+        write_image(sample("camera.png"), tmp_path / "lost.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_stream_hides_its_descriptor(tmp_path):
+    """Encoders that write to a raw descriptor can drop a short write's tail unseen
+    (Pillow's JPEG encoder did, leaving 4096- and 8192-byte JPEGs on a full disk), so
+    the stream offers no descriptor: they fall back to its checked ``write``."""
+    with atomic_writer(tmp_path / "x.bin") as stream:
+        with pytest.raises(io.UnsupportedOperation):
+            stream.fileno()
+        stream.write(b"abc")
+        stream.seek(0)
+        stream.write(b"A")
+        assert stream.tell() == 1
+    assert (tmp_path / "x.bin").read_bytes() == b"Abc"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_atomic_writer_mode_applies_from_creation(tmp_path):
+    with atomic_writer(tmp_path / "key.bin", mode=0o600) as stream:
+        tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".dpimage-")]
+        assert [p.stat().st_mode & 0o777 for p in tmp] == [0o600]  # never readable by others
+        stream.write(b"secret")
+    assert (tmp_path / "key.bin").stat().st_mode & 0o777 == 0o600
+
+
+def test_manifest_on_a_full_disk_names_the_manifest(tmp_path, monkeypatch):
+    import dpimage.io.atomic as atomic
+
+    manifest = build_manifest(
+        command="pixelate", mechanism="dp_pix", parameters={"eps": 0.5}, outputs=[("a.jpg", 0.5)]
+    )
+    monkeypatch.setattr(atomic, "_write_chunk", _full_disk_after(100))
+    with pytest.raises(OSError) as info:
+        write_manifest(manifest, tmp_path / MANIFEST_NAME)
+    assert info.value.filename == str(tmp_path / MANIFEST_NAME)
+    assert "None" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_parent_is_a_file(tmp_path):
     blocker = tmp_path / "blocker"
     blocker.write_text("a file, not a directory")
@@ -500,7 +606,9 @@ def test_plan_single_file_into_new_directory(tmp_path):
     source = copy_sample("chelsea.jpg", tmp_path / "chelsea.jpg")
     plan = plan_outputs([source], tmp_path / "result")
     assert [j.target for j in plan.jobs] == [tmp_path / "result" / "chelsea.jpg"]
-    assert plan.manifest_path == tmp_path / "result" / "chelsea.jpg.manifest.json"
+    # -o names a directory: its manifest is dpimage-manifest.json, as for a directory input.
+    assert plan.manifest_path == tmp_path / "result" / MANIFEST_NAME
+    assert plan.manifest_path == plan_outputs([tmp_path], tmp_path / "result").manifest_path
 
 
 def test_plan_format_contradiction(tmp_path):
@@ -573,16 +681,18 @@ def test_manifest_secure(tmp_path):
         mechanism="dp_pix",
         parameters={"b": 16, "m": 16, "eps": 0.5, "output": "blocks"},
         outputs=[("a/x.jpg", 0.5), ("y.png", 0.5), ("z.png", 0.5)],
+        run="r1",
     )
     assert manifest["privacy_model"] == PRIVACY_MODEL
     assert manifest["sampler"]["kind"] == "secure"
     assert manifest["private_release"] is True
     assert "seed" not in manifest["sampler"] and "warning" not in manifest
     assert manifest["outputs"] == [
-        {"path": "a/x.jpg", "epsilon": 0.5},
-        {"path": "y.png", "epsilon": 0.5},
-        {"path": "z.png", "epsilon": 0.5},
+        {"path": "a/x.jpg", "epsilon": 0.5, "releases": 1, "runs": ["r1"]},
+        {"path": "y.png", "epsilon": 0.5, "releases": 1, "runs": ["r1"]},
+        {"path": "z.png", "epsilon": 0.5, "releases": 1, "runs": ["r1"]},
     ]
+    assert manifest["releases"] == 3 and manifest["total_epsilon_all_runs"] == pytest.approx(1.5)
     assert manifest["epsilon_per_output"] == 0.5
     assert manifest["total_epsilon"] == pytest.approx(1.5)
     assert manifest["created_utc"].endswith("Z")

@@ -273,7 +273,8 @@ def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
 
     manifest = json.loads(out.with_name("astro.png.manifest.json").read_text())
     assert manifest["mechanism"] == "dp_pix_regions"
-    assert manifest["outputs"] == [{"path": "astro.png", "epsilon": 0.5}]
+    entries = [(o["path"], o["epsilon"], o["releases"]) for o in manifest["outputs"]]
+    assert entries == [("astro.png", 0.5, 1)]
     assert manifest["total_epsilon"] == 0.5
     regions = manifest["parameters"]["regions"]
     assert regions["source"] == "faces" and regions["mask_scale"] == 1.3

@@ -432,7 +432,9 @@ def test_release_is_fresh_secure_noise_with_its_manifest(client, monkeypatch):
     assert not png.info.get("exif") and "icc_profile" not in png.info
     assert manifest["mechanism"] == "dp_pix" and manifest["command"] == "serve"
     assert manifest["parameters"] == {"b": 16, "m": 16, "eps": 0.5, "output": "blocks"}
-    assert manifest["outputs"] == [{"path": "dpimage-release.png", "epsilon": 0.5}]
+    assert [(o["path"], o["epsilon"], o["releases"]) for o in manifest["outputs"]] == [
+        ("dpimage-release.png", 0.5, 1)
+    ]
     assert manifest["total_epsilon"] == 0.5
     assert manifest["private_release"] is True and manifest["sampler"]["kind"] == "secure"
     assert "seed" not in json.dumps(manifest["sampler"])

@@ -261,9 +261,8 @@ def _read(path: str | os.PathLike[str], what: str) -> bytes:
 def _write(data: bytes, path: str | os.PathLike[str], overwrite: bool, private: bool) -> int:
     from ..io import atomic_writer
 
-    with atomic_writer(path, overwrite=overwrite) as fh:
-        if private:  # before any byte is written
-            os.fchmod(fh.fileno(), 0o600)
+    # owner-only permissions from creation, before any byte is written
+    with atomic_writer(path, overwrite=overwrite, mode=0o600 if private else None) as fh:
         fh.write(data)
     return len(data)
 

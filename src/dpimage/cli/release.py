@@ -9,10 +9,7 @@ and the batch carries on; the exit code is non-zero if anything failed.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Iterator
-from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,30 +17,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..batch import (
-    SKIPPED,
-    WRITTEN,
-    ReleaseParams,
-    Result,
-    journal_path,
-    read_journal,
-    remove_stale_temporaries,
-    run_jobs,
-    start_journal,
-)
-from ..io import (
-    Job,
-    build_manifest,
-    merge_manifests,
-    plan_outputs,
-    read_manifest,
-    write_manifest,
-)
-from ..io.naming import number_plan
+from ..batch import BatchInterrupted, BatchReport, ReleaseParams, Result, run_batch
 from ..privacy import SEEDED_WARNING
 from ._app import app
 from ._common import (
-    SEED_DERIVATION,
     B0Opt,
     EpsOpt,
     FormatOpt,
@@ -58,7 +35,6 @@ from ._common import (
     SeedOpt,
     _check_common,
     _check_method,
-    _describe,
     _fmt_eps,
     _say,
     _stderr,
@@ -85,9 +61,8 @@ class _Batch:
     workers: int = 1
     dask: bool = False
     scheduler: str | None = None
-    written: list[tuple[str, float]] = field(default_factory=list)
-    skipped: int = 0
     failed: int = 0
+    report: BatchReport | None = None
 
     @property
     def eps(self) -> float:
@@ -101,187 +76,128 @@ class _Batch:
 _STYLES = {"note": "yellow", "skip": "yellow", "error": "red"}
 
 
-def _show(console: Console, result: Result, recorded: set[str]) -> None:
+def _show(console: Console, result: Result) -> None:
     for level, text in result.messages:
         line = f"note: {text}" if level == "note" and not text.startswith("note:") else text
         _say(console, line, _STYLES.get(level, ""))
-    if result.status == SKIPPED and recorded and result.name not in recorded:
-        _say(console, f"note: {result.name} is not recorded in the existing manifest", "yellow")
 
 
-def _previous_record(manifest_path: Path, journal: Path, header: dict[str, Any]) -> dict | None:
-    """The existing manifest with any journal of an interrupted run folded in."""
-    try:
-        previous = read_manifest(manifest_path)
-    except (OSError, ValueError) as exc:
-        raise _UsageError(f"existing manifest {exc}") from None
-    for run in read_journal(journal):
-        # Only outputs that exist were released; an entry without its file
-        # is a write the interrupted run never finished.
-        outputs = [
-            (name, eps) for name, eps in run["outputs"] if (manifest_path.parent / name).is_file()
-        ]
-        if not outputs:
-            continue
-        interrupted = build_manifest(
-            command=run.get("command", header["command"]),
-            mechanism=run.get("mechanism", header["mechanism"]),
-            parameters=run.get("parameters", {}),
-            outputs=outputs,
-            seed=run.get("seed"),
-            seed_derivation=SEED_DERIVATION if run.get("seed") is not None else None,
+def _show_plan(console: Console, report: BatchReport) -> None:
+    plan = report.plan
+    for shown, reason in plan.problems:
+        _say(console, f"error: {shown}: {reason}", "red")
+    if plan.excluded:
+        places = [os.fspath(path) for path, _ in plan.excluded]
+        listed = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        _say(
+            console,
+            f"note: skipped {plan.excluded_files} image file(s) in {len(places)} earlier "
+            f"dpimage output(s) inside the inputs ({listed}): they hold a manifest, and "
+            "releasing a release spends ε again; name files explicitly to release them",
+            "yellow",
         )
-        previous = merge_manifests(interrupted, previous)
-    return previous
+    if not plan.jobs and not plan.problems:
+        _say(console, "error: no images found (recognised by extension) in the inputs", "red")
+
+
+def _summary(batch: _Batch, report: BatchReport) -> str:
+    earlier = report.earlier_runs
+    runs = (
+        f"; {_fmt_eps(report.epsilon_earlier_runs)} of it from {earlier} earlier "
+        f"run{'s' if earlier > 1 else ''} with other settings"
+        if earlier
+        else ""
+    )
+    note = " (seeded: NOT a private release)" if batch.seed is not None else ""
+    return (
+        f"{len(report.written)} written, {report.skipped} skipped, {report.failed} failed; "
+        f"ε spent per image = {_fmt_eps(batch.eps)}, "
+        f"total ε = {_fmt_eps(report.total_epsilon)} (m={batch.m}{runs}){note}"
+    )
 
 
 def _run_batch(
     batch: _Batch, inputs: list[Path], out: Path, fmt: str | None, *, numbered: bool = False
 ) -> None:
+    """Run the batch in the library, showing progress; print the summary.
+
+    Raises ``typer.Exit`` 130 after Ctrl-C and 1 if the manifest could not
+    be written; sets ``batch.failed`` for the command's exit code.
+    """
     console = _stderr()
-    params = batch.params
-    started_at = time.time()
     if batch.seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task: dict[str, Any] = {}
+
+    def on_plan(report: BatchReport) -> None:
+        _show_plan(console, report)
+        planned = len(report.plan.jobs)
+        progress.disable = planned + len(report.plan.problems) <= 1
+        progress.start()
+        task["id"] = progress.add_task(batch.command, total=planned)
+
+    def on_result(result: Result) -> None:
+        _show(progress.console, result)
+        progress.advance(task["id"])
+
     try:
-        plan = plan_outputs(inputs, out, fmt=fmt)
+        with dask_client(batch.workers, batch.dask, batch.scheduler) as client:
+            try:
+                report = run_batch(
+                    inputs,
+                    out,
+                    batch.params,
+                    command=batch.command,
+                    fmt=fmt,
+                    workers=batch.workers,
+                    client=client,
+                    on_plan=on_plan,
+                    on_result=on_result,
+                    numbered=numbered,
+                )
+            finally:
+                progress.stop()
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
-    if numbered:
-        plan = number_plan(plan, out, keep_single=bool(out.suffix) and not out.is_dir())
-
-    journal = journal_path(plan.manifest_path)
-    header = {
-        "run": params.run_id,
-        "command": batch.command,
-        "mechanism": params.mechanism_name,
-        "parameters": batch_parameters(params),
-        "seed": params.seed,
-    }
-    previous = _previous_record(plan.manifest_path, journal, header)
-    recorded = _recorded_paths(previous)
-    params = replace(params, journal=os.fspath(journal))
-
-    for shown, reason in plan.problems:
-        _say(console, f"error: {shown}: {reason}", "red")
-        batch.failed += 1
-    if not plan.jobs and not plan.problems:
-        _say(console, "error: no images found (recognised by extension) in the inputs", "red")
-        batch.failed += 1
-
-    def jobs() -> Iterator[Job]:
-        # The journal's header goes first, just before the first job that
-        # will write anything, so that a run writing nothing creates nothing.
-        started = False
-        for job in plan.jobs:
-            if not started and (params.overwrite or not os.path.lexists(job.target)):
-                started = True
-                with suppress(OSError):  # the output's own write will say what is wrong
-                    start_journal(journal, header)
-            yield job
-
-    completed = False
-    show_bar = len(plan.jobs) + len(plan.problems) > 1
-    workers = max(1, min(batch.workers, len(plan.jobs)))
-    try:
-        with (
-            dask_client(batch.workers, batch.dask, batch.scheduler) as client,
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                disable=not show_bar,
-            ) as progress,
-        ):
-            task = progress.add_task(batch.command, total=len(plan.jobs))
-            for result in run_jobs(jobs(), params, workers=workers, client=client):
-                _show(progress.console, result, recorded)
-                if result.status == WRITTEN:
-                    batch.written.append((result.name, result.eps))
-                elif result.status == SKIPPED:
-                    batch.skipped += 1
-                else:
-                    batch.failed += 1
-                progress.advance(task)
-        completed = True
-    finally:
-        if not completed:
-            # Interrupted: workers may have finished files whose results never
-            # came back (or, on a remote cluster, may still be writing). Their
-            # journal entries go into the manifest, and the journal is kept for
-            # the next run to fold in whatever appears after this point.
-            _add_journalled(batch, journal, params.run_id, plan.manifest_path.parent)
-        # Even after an interruption, record what was released so far, merged
-        # with what the directory's manifest already holds.
-        manifest = build_manifest(
-            command=batch.command,
-            mechanism=params.mechanism_name,
-            parameters=batch_parameters(params),
-            outputs=batch.written,
-            seed=batch.seed,
-            seed_derivation=SEED_DERIVATION if batch.seed is not None else None,
+    except BatchInterrupted as stop:
+        done = stop.report
+        if done.manifest_error:
+            _say(console, f"error: {done.manifest_error}", "red")
+        _say(
+            console,
+            f"interrupted: {len(done.written)} written, {done.left} left; "
+            "run the same command again to resume",
+            "yellow",
         )
-        remove_stale_temporaries({job.target.parent for job in plan.jobs}, started_at)
-        if batch.written or os.path.lexists(journal):
-            try:
-                write_manifest(merge_manifests(manifest, previous), plan.manifest_path)
-                if completed:
-                    with suppress(FileNotFoundError):
-                        os.unlink(journal)
-            except OSError as exc:
-                _say(console, f"error: manifest: {_describe(exc)}", "red")
-                batch.failed += 1
-
-    elapsed = time.time() - started_at
-    if len(plan.jobs) > 1:
+        raise typer.Exit(code=130) from None
+    batch.report, batch.failed = report, report.failed
+    if report.manifest_error:
+        _say(console, f"error: {report.manifest_error}", "red")
+    if len(report.plan.jobs) > 1:
         where = (
             f"Dask cluster {batch.scheduler}"
             if batch.scheduler
             else f"Dask LocalCluster of {batch.workers}"
             if batch.dask
-            else f"{workers} worker process{'es' if workers > 1 else ''}"
+            else f"{report.workers} worker process{'es' if report.workers > 1 else ''}"
         )
-        processed = len(batch.written) + batch.failed
+        processed = len(report.written) + report.failed
+        elapsed = report.elapsed_s
         _say(
             console,
-            f"{len(plan.jobs)} inputs in {elapsed:.1f} s on {where}"
+            f"{len(report.plan.jobs)} inputs in {elapsed:.1f} s on {where}"
             + (f" ({processed / elapsed:.1f} processed/s)" if elapsed > 0 else ""),
         )
-    note = " (seeded: NOT a private release)" if batch.seed is not None else ""
-    typer.echo(
-        f"{len(batch.written)} written, {batch.skipped} skipped, {batch.failed} failed; "
-        f"ε spent per image = {_fmt_eps(batch.eps)}, "
-        f"total ε = {_fmt_eps(manifest['total_epsilon'])} (m={batch.m}){note}"
-    )
-
-
-def _add_journalled(batch: _Batch, journal: Path, run_id: str, base: Path) -> None:
-    """Add this run's journalled outputs that exist but whose results were not received."""
-    have = {name for name, _ in batch.written}
-    for run in read_journal(journal):
-        if run.get("run") != run_id:
-            continue
-        for name, eps in run["outputs"]:
-            if name not in have and (base / name).is_file():
-                batch.written.append((name, eps))
-                have.add(name)
-
-
-def _recorded_paths(manifest: dict | None) -> set[str]:
-    if manifest is None:
-        return set()
-    runs = [manifest, *manifest.get("previous_runs", [])]
-    return {entry["path"] for run in runs for entry in run.get("outputs", [])}
-
-
-def batch_parameters(params: ReleaseParams) -> dict[str, Any]:
-    """The mechanism parameters as the manifest records them."""
-    recorded = dict(params.options)
-    if params.regions is not None:
-        recorded["regions"] = params.regions.describe()
-    return recorded
+    typer.echo(_summary(batch, report))
+    if report.manifest_error:
+        raise typer.Exit(code=1)
 
 
 def _release_command(

@@ -7,13 +7,16 @@ anything derived from the inputs' content.
 """
 
 from ._errors import InputError, OutputError, OutputExistsError
+from .atomic import atomic_writer, remove_stale_temporaries
 from .files import (
     IMAGE_FORMATS,
     MANIFEST_NAME,
     Job,
     Plan,
-    atomic_writer,
+    holds_release,
     image_format,
+    journal_for,
+    manifest_for,
     normalise_extension,
     plan_outputs,
 )
@@ -23,6 +26,8 @@ from .manifest import (
     build_manifest,
     merge_manifests,
     read_manifest,
+    total_epsilon_all_runs,
+    update_manifest,
     write_manifest,
 )
 
@@ -37,12 +42,18 @@ __all__ = [
     "Plan",
     "atomic_writer",
     "build_manifest",
+    "holds_release",
     "image_format",
+    "journal_for",
+    "manifest_for",
     "merge_manifests",
     "normalise_extension",
     "plan_outputs",
     "read_image",
     "read_manifest",
+    "remove_stale_temporaries",
+    "total_epsilon_all_runs",
+    "update_manifest",
     "write_image",
     "write_manifest",
 ]

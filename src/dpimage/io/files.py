@@ -9,14 +9,16 @@ renamed over the destination only once it is complete).
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
-from ._errors import OutputError, OutputExistsError
+from ._errors import OutputError
+from .atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_writer
+
+# Kept importable from here (the video writer uses them).
+from .atomic import _commit as _commit
+from .atomic import _open_temp as _open_temp
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -24,7 +26,10 @@ __all__ = [
     "Job",
     "Plan",
     "atomic_writer",
+    "holds_release",
     "image_format",
+    "journal_for",
+    "manifest_for",
     "normalise_extension",
     "plan_outputs",
 ]
@@ -45,8 +50,11 @@ IMAGE_FORMATS: dict[str, str] = {
 #: Name of the manifest written into an output directory.
 MANIFEST_NAME = "dpimage-manifest.json"
 
-_TEMP_PREFIX = ".dpimage-"
-_TEMP_SUFFIX = ".tmp"
+#: Suffix of the manifest of a single output file (``OUT.jpg.manifest.json``).
+FILE_MANIFEST_SUFFIX = ".manifest.json"
+
+# Kept for code that imported them from here.
+_TEMP_PREFIX, _TEMP_SUFFIX = TEMP_PREFIX, TEMP_SUFFIX
 
 
 def _known_extensions() -> str:
@@ -106,86 +114,50 @@ def is_hidden(name: str) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# Atomic writes
+# Input collection and output planning
 # ---------------------------------------------------------------------------
 
 
-def _open_temp(directory: Path) -> tuple[int, Path]:
-    """Create a new empty temporary file in ``directory``; return (fd, path)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = directory / f"{_TEMP_PREFIX}{secrets.token_hex(8)}{_TEMP_SUFFIX}"
-        try:
-            # 0o666 so that the process umask decides the final permissions,
-            # exactly as for a file created directly.
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # pragma: no cover - 64 random bits collided
-            continue
+def manifest_for(target: str | os.PathLike[str], *, directory: bool) -> Path:
+    """Where the manifest of an output goes: the one naming rule.
 
-
-def _commit(tmp: Path, dest: Path, *, overwrite: bool) -> None:
-    """Move the finished temporary file ``tmp`` to ``dest`` in one step."""
-    if overwrite:
-        os.replace(tmp, dest)
-        return
-    try:
-        # A hard link never replaces an existing file: no race with a file
-        # that appears between an existence check and the rename.
-        os.link(tmp, dest)
-    except FileExistsError:
-        raise OutputExistsError(f"{os.fspath(dest)} already exists") from None
-    except OSError:
-        # The file system has no hard links: fall back to check-then-rename.
-        if os.path.lexists(dest):
-            raise OutputExistsError(f"{os.fspath(dest)} already exists") from None
-        os.replace(tmp, dest)
-        return
-    os.unlink(tmp)
-
-
-@contextmanager
-def atomic_writer(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[BinaryIO]:
-    """Open a binary stream whose content replaces ``path`` only when complete.
-
-    The data goes to a temporary file in the same directory (so the final
-    rename stays on one file system), which is flushed, synced and then moved
-    onto ``path``. If anything fails, the temporary file is removed and
-    ``path`` is left as it was.
+    ``-o`` naming a directory (whatever the inputs: one file, several, a
+    tree) puts ``dpimage-manifest.json`` in it; ``-o`` naming a file puts
+    ``FILE.manifest.json`` beside it (as the video command does).
 
     Parameters
     ----------
-    path : path-like
-        Destination file. Its directory must exist.
-    overwrite : bool, optional
-        Replace ``path`` if it exists. Otherwise an existing ``path`` raises
-        :class:`~dpimage.io.OutputExistsError` and is left untouched.
-
-    Yields
-    ------
-    BinaryIO
-        The stream to write to.
+    target : path-like
+        The output directory (``directory=True``) or the output file.
+    directory : bool
+        Whether ``target`` is the output directory.
     """
-    dest = Path(path)
-    try:
-        fd, tmp = _open_temp(dest.parent)
-    except OSError as exc:
-        # Name the destination, not the random temporary name.
-        raise OSError(exc.errno, exc.strerror, os.fspath(dest)) from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        _commit(tmp, dest, overwrite=overwrite)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+    path = Path(target)
+    if directory:
+        return path / MANIFEST_NAME
+    return path.with_name(path.name + FILE_MANIFEST_SUFFIX)
 
 
-# ---------------------------------------------------------------------------
-# Input collection and output planning
-# ---------------------------------------------------------------------------
+def journal_for(manifest: str | os.PathLike[str]) -> Path:
+    """The journal of the runs writing ``manifest``: a hidden file beside it."""
+    path = Path(manifest)
+    return path.with_name(f".{path.name}.journal")
+
+
+def holds_release(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` is a dpimage output directory (it holds a manifest or a journal).
+
+    A run killed before it wrote its manifest leaves only the (hidden)
+    journal, so that counts too.
+    """
+    manifest = Path(directory) / MANIFEST_NAME
+    return os.path.lexists(manifest) or os.path.lexists(journal_for(manifest))
+
+
+def _is_released_file(path: Path) -> bool:
+    """Whether ``path`` is a single output file of an earlier run (its manifest is beside it)."""
+    manifest = manifest_for(path, directory=False)
+    return os.path.lexists(manifest) or os.path.lexists(journal_for(manifest))
 
 
 @dataclass(frozen=True)
@@ -201,11 +173,15 @@ class Job:
     name : str
         ``target`` relative to the manifest's directory, with ``/`` separators.
         Used in messages and in the manifest.
+    redo : bool
+        Replace ``target`` even without ``overwrite``: set for an output that
+        an interrupted run started and its journal never confirmed complete.
     """
 
     source: Path
     target: Path
     name: str
+    redo: bool = False
 
 
 @dataclass
@@ -220,23 +196,54 @@ class Plan:
         Inputs that cannot be processed, as (input as given, one-line reason):
         missing paths, outputs that would land on an input, clashing outputs.
     single : bool
-        True when the output is a single file (one input file was given).
+        True when the output is a single file (one input file was given and
+        ``-o`` names a file).
     manifest_path : Path
-        Where the manifest goes.
+        Where the manifest goes (see :func:`manifest_for`).
+    excluded : list of (Path, int)
+        Directories (or single files) found inside the inputs and left out
+        because they are outputs of a dpimage run (this one's or an earlier
+        one's: they hold a manifest or a journal), with the number of image
+        files in each. Releasing them would be a release of a release,
+        charged ε again.
     """
 
     jobs: list[Job] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     single: bool = False
     manifest_path: Path = Path(MANIFEST_NAME)
+    excluded: list[tuple[Path, int]] = field(default_factory=list)
+
+    @property
+    def excluded_files(self) -> int:
+        """How many image files :attr:`excluded` holds in all."""
+        return sum(count for _, count in self.excluded)
 
 
 def _with_extension(path: Path, ext: str | None) -> Path:
     return path if ext is None else path.with_suffix("." + ext)
 
 
-def _walk_images(root: Path, skip: Path | None) -> list[Path]:
-    """Image files under ``root`` (relative paths), hidden entries and ``skip`` excluded."""
+def _count_images(root: Path) -> int:
+    count = 0
+    for current, dirnames, filenames in os.walk(root):
+        dirnames[:] = [name for name in dirnames if not is_hidden(name)]
+        count += sum(
+            1 for name in filenames if not is_hidden(name) and is_image_name(Path(current, name))
+        )
+    return count
+
+
+def _walk_images(root: Path, skip: Path | None, excluded: list[tuple[Path, int]]) -> list[Path]:
+    """Image files under ``root`` (relative paths).
+
+    Hidden entries are left out; so are ``skip`` (this run's output
+    directory) and every directory or file that holds an earlier release
+    (:func:`holds_release`), which are listed in ``excluded``.
+    """
+    if holds_release(root):
+        excluded.append((root, _count_images(root)))
+        return []
     found: list[Path] = []
     for current, dirnames, filenames in os.walk(root):
         here = Path(current)
@@ -244,13 +251,19 @@ def _walk_images(root: Path, skip: Path | None) -> list[Path]:
         for name in sorted(dirnames):
             if is_hidden(name):
                 continue
-            if skip is not None and (here / name).resolve() == skip:
-                continue  # never read our own output directory back in
+            sub = here / name
+            if (skip is not None and sub.resolve() == skip) or holds_release(sub):
+                # Never read an output directory back in (ours or an earlier one).
+                excluded.append((sub, _count_images(sub)))
+                continue
             keep.append(name)
         dirnames[:] = keep
         for name in sorted(filenames):
             path = here / name
             if is_hidden(name) or not is_image_name(path) or not path.is_file():
+                continue
+            if _is_released_file(path):
+                excluded.append((path, 1))
                 continue
             found.append(path.relative_to(root))
     found.sort(key=lambda p: p.parts)
@@ -278,7 +291,9 @@ def plan_outputs(
     inputs : sequence of path-like
         Files or directories. Directories are searched recursively for files
         with an image extension (:data:`IMAGE_FORMATS`); hidden files and
-        directories are skipped. A file given explicitly is always attempted.
+        directories are skipped, and so are output directories of dpimage
+        runs found inside them (see :attr:`Plan.excluded`). A file given
+        explicitly is always attempted.
     out : path-like
         With exactly one input that is a file: the output file; but if ``out``
         has no extension, is an existing directory or ends with a separator,
@@ -310,18 +325,15 @@ def plan_outputs(
     plan = Plan()
 
     looks_like_dir = out_text.endswith(("/", os.sep)) or out_path.is_dir()
-    if len(sources) == 1 and sources[0].is_file():
+    if len(sources) == 1 and sources[0].is_file() and not (looks_like_dir or not out_path.suffix):
         source = sources[0]
-        if looks_like_dir or not out_path.suffix:
-            target = out_path / _with_extension(Path(source.name), ext)
-        else:
-            target = out_path
-            if ext is not None and out_path.suffix.lstrip(".").lower() != ext:
-                raise ValueError(
-                    f"--format {ext} contradicts the output file name {out_text}; drop one of them"
-                )
+        target = out_path
+        if ext is not None and out_path.suffix.lstrip(".").lower() != ext:
+            raise ValueError(
+                f"--format {ext} contradicts the output file name {out_text}; drop one of them"
+            )
         plan.single = True
-        plan.manifest_path = target.with_name(target.name + ".manifest.json")
+        plan.manifest_path = manifest_for(target, directory=False)
         candidates = [(source, target, target.name)]
     else:
         if out_path.exists() and not out_path.is_dir():
@@ -336,14 +348,14 @@ def plan_outputs(
                 f"output {out_text} has an image extension; with several inputs or a "
                 "directory, -o must name a directory"
             )
-        plan.manifest_path = out_path / MANIFEST_NAME
+        plan.manifest_path = manifest_for(out_path, directory=True)
         skip = out_path.resolve()
         candidates = []
         for source in sources:
             if not os.path.lexists(source):
                 plan.problems.append((os.fspath(source), "no such file or directory"))
             elif source.is_dir():
-                for rel in _walk_images(source, skip):
+                for rel in _walk_images(source, skip, plan.excluded):
                     target = out_path / _with_extension(rel, ext)
                     candidates.append((source / rel, target, target.relative_to(out_path)))
             elif source.is_file():

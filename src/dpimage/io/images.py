@@ -20,7 +20,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ._errors import InputError, OutputError, OutputExistsError
-from .files import atomic_writer, image_format
+from .atomic import atomic_writer
+from .files import image_format
 
 __all__ = ["read_image", "write_image"]
 
@@ -268,8 +269,15 @@ def _is_protected(dest: Path, protect: Iterable[str | os.PathLike[str]]) -> bool
     return False
 
 
-def _make_parent(dest: Path) -> None:
-    """Create ``dest``'s directory, explaining clearly when a file is in the way."""
+def make_parent(dest: str | os.PathLike[str]) -> None:
+    """Create the directory of output ``dest``, explaining clearly when a file is in the way.
+
+    Raises
+    ------
+    OutputError
+        If a file stands where a directory is needed.
+    """
+    dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
@@ -344,7 +352,7 @@ def write_image(
     options: dict[str, object] = {}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
-    _make_parent(dest)
+    make_parent(dest)
     with atomic_writer(dest, overwrite=overwrite) as stream:
         fresh.save(stream, format=fmt, **options)
     return dest

@@ -2,44 +2,150 @@
 
 The manifest is a JSON file written beside the outputs. It records the
 package version, the command and mechanism, the parameters, how the noise was
-drawn, the privacy model, and the ε spent per output and in total. It records
-nothing derived from the inputs' content: no hashes, sizes, dates or
-metadata of the input files, and no input paths.
+drawn, the privacy model, and every release: each output with the ε it spent
+and how many times it was released (re-releasing with ``--overwrite`` spends
+ε again, and is counted). It records nothing derived from the inputs' content:
+no hashes, sizes, dates or metadata of the input files, and no input paths.
+Output paths are recorded; they copy the input file names.
+
+Format (version 2)
+------------------
+``outputs`` lists one entry per output path: ``epsilon`` (what one release of
+it spends), ``releases`` (how many times it was written under these settings)
+and ``runs`` (the random identifiers of the runs that wrote it, so that
+folding the same run in twice never counts it twice). ``releases`` (top
+level) and ``total_epsilon`` add up every release under these settings;
+runs with other settings are kept whole under ``previous_runs``, and
+``total_epsilon_all_runs`` adds them in. A version-1 manifest (no ``runs``)
+is read as one release per output.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from .files import atomic_writer
+from .manifest_file import json_bytes, read_manifest, write_manifest
 
 __all__ = [
     "COMPOSITION_NOTE",
     "MANIFEST_VERSION",
     "PRIVACY_MODEL",
     "build_manifest",
+    "json_bytes",
     "merge_manifests",
     "read_manifest",
+    "recorded_releases",
+    "total_epsilon_all_runs",
+    "update_manifest",
     "write_manifest",
 ]
 
 #: Format version of the manifest, bumped when keys change meaning.
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 #: The neighbouring relation every output's ε refers to.
 PRIVACY_MODEL = "m-neighbourhood: images differing in at most m pixels, every channel"
 
 #: How the per-output ε values add up.
 COMPOSITION_NOTE = (
-    "basic composition: total_epsilon is the sum over outputs. Each output protects "
-    "its own input image at its own epsilon; the total matters only if several "
-    "outputs show the same content (the same person or object)."
+    "basic composition: total_epsilon is the sum over every release (an output "
+    "written again with --overwrite counts again). Each output protects its own "
+    "input image at its own epsilon; the total matters only if several releases "
+    "show the same content (the same person or object). total_epsilon_all_runs "
+    "adds the runs with other settings listed under previous_runs."
 )
+
+#: Keys :func:`build_manifest` writes (others, such as ``video``, are extras).
+_STANDARD_KEYS = frozenset(
+    {
+        "manifest_version",
+        "dpimage_version",
+        "created_utc",
+        "command",
+        "mechanism",
+        "parameters",
+        "privacy_model",
+        "private_release",
+        "sampler",
+        "outputs",
+        "releases",
+        "epsilon_per_output",
+        "total_epsilon",
+        "total_epsilon_all_runs",
+        "composition",
+        "accountant",
+        "warning",
+        "previous_runs",
+    }
+)
+
+
+def _entry(path: str, epsilon: float, releases: int, runs: Sequence[str]) -> dict[str, Any]:
+    return {"path": path, "epsilon": float(epsilon), "releases": int(releases), "runs": list(runs)}
+
+
+def _entries(outputs: Sequence[tuple[str, float]], run: str) -> list[dict[str, Any]]:
+    """One entry per path (a path listed twice in one run is one release)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for name, eps in outputs:
+        seen[name] = _entry(name, eps, 1, [run])
+    return list(seen.values())
+
+
+def _assemble(
+    *,
+    command: str,
+    mechanism: str,
+    parameters: Mapping[str, Any],
+    entries: Sequence[Mapping[str, Any]],
+    seed: int | None,
+    seed_derivation: str | None,
+    created: datetime | None,
+) -> dict[str, Any]:
+    from .. import __version__
+    from ..privacy import SEEDED_WARNING, Accountant, sampler_info
+
+    accountant = Accountant()
+    for entry in entries:
+        for _ in range(int(entry["releases"])):
+            accountant.spend(float(entry["epsilon"]), entry["path"])
+
+    sampler: dict[str, Any] = dict(sampler_info(seed))
+    if seed is not None:
+        sampler["seed"] = seed
+        if seed_derivation:
+            sampler["per_output_seed"] = seed_derivation
+
+    eps_values = sorted({float(entry["epsilon"]) for entry in entries})
+    when = (created or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    total = float(accountant.total_epsilon)
+    manifest: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
+        "dpimage_version": __version__,
+        "created_utc": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "command": command,
+        "mechanism": mechanism,
+        "parameters": dict(parameters),
+        "privacy_model": PRIVACY_MODEL,
+        "private_release": seed is None,
+        "sampler": sampler,
+        "outputs": [dict(entry) for entry in entries],
+        "releases": len(accountant.releases),
+        "epsilon_per_output": eps_values[0] if len(eps_values) == 1 else eps_values,
+        "total_epsilon": total,
+        "total_epsilon_all_runs": total,
+        "composition": COMPOSITION_NOTE,
+        "accountant": accountant.state_dict(),
+    }
+    if seed is not None:
+        manifest["warning"] = SEEDED_WARNING
+    return manifest
 
 
 def build_manifest(
@@ -51,6 +157,7 @@ def build_manifest(
     seed: int | None = None,
     seed_derivation: str | None = None,
     created: datetime | None = None,
+    run: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the manifest of one run as a JSON-able dict.
 
@@ -64,111 +171,40 @@ def build_manifest(
         Mechanism parameters (``b``, ``b0``, ``k``, ``m``, ``eps``, ``output``,
         ``sigma``, ...). Values must be JSON-able.
     outputs : sequence of (str, float)
-        Each written output's path relative to the manifest's directory, and
-        the ε it spent.
+        Each output written by this run: its path relative to the manifest's
+        directory, and the ε it spent. Each is one release.
     seed : int, optional
         Seed of a reproducible run; ``None`` for a secure (private) run.
     seed_derivation : str, optional
         How the per-output generator is derived from ``seed``.
     created : datetime, optional
         Creation time (default: now, UTC).
+    run : str, optional
+        Identifier of the run (random, nothing derived from the inputs);
+        default: a new one. :func:`merge_manifests` counts a (path, run)
+        pair once, however often it is folded in.
 
     Returns
     -------
     dict
-        The manifest. ``total_epsilon`` is the sum of the outputs' ε computed
+        The manifest. ``total_epsilon`` is the sum of the releases' ε computed
         by :class:`dpimage.privacy.Accountant` (basic composition).
     """
-    from .. import __version__
-    from ..privacy import SEEDED_WARNING, Accountant, sampler_info
-
-    accountant = Accountant()
-    for name, eps in outputs:
-        accountant.spend(eps, name)
-
-    sampler: dict[str, Any] = dict(sampler_info(seed))
-    if seed is not None:
-        sampler["seed"] = seed
-        if seed_derivation:
-            sampler["per_output_seed"] = seed_derivation
-
-    eps_values = sorted({float(eps) for _, eps in outputs})
-    when = (created or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    manifest: dict[str, Any] = {
-        "manifest_version": MANIFEST_VERSION,
-        "dpimage_version": __version__,
-        "created_utc": when.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "command": command,
-        "mechanism": mechanism,
-        "parameters": dict(parameters),
-        "privacy_model": PRIVACY_MODEL,
-        "private_release": seed is None,
-        "sampler": sampler,
-        "outputs": [{"path": name, "epsilon": float(eps)} for name, eps in outputs],
-        "epsilon_per_output": eps_values[0] if len(eps_values) == 1 else eps_values,
-        "total_epsilon": float(accountant.total_epsilon),
-        "composition": COMPOSITION_NOTE,
-        "accountant": accountant.state_dict(),
-    }
-    if seed is not None:
-        manifest["warning"] = SEEDED_WARNING
-    return manifest
-
-
-def _json_default(value: Any) -> Any:
-    # NumPy scalars and paths are the only non-JSON values expected here.
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"manifest value of type {type(value).__name__} is not JSON-able")
-
-
-def write_manifest(manifest: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``manifest`` as JSON to ``path`` atomically, replacing any old one.
-
-    Parameters
-    ----------
-    manifest : mapping
-        As returned by :func:`build_manifest`.
-    path : path-like
-        Destination; its directory is created if needed.
-
-    Returns
-    -------
-    Path
-        The path written.
-    """
-    dest = Path(path)
-    text = json.dumps(
-        manifest, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
+    return _assemble(
+        command=command,
+        mechanism=mechanism,
+        parameters=parameters,
+        entries=_entries(outputs, run if run is not None else secrets.token_hex(8)),
+        seed=seed,
+        seed_derivation=seed_derivation,
+        created=created,
     )
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(dest, overwrite=True) as stream:
-        stream.write((text + "\n").encode("utf-8"))
-    return dest
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Read a manifest written by :func:`write_manifest`; ``None`` if there is none.
-
-    Raises
-    ------
-    ValueError
-        If the file exists but is not a dpimage manifest (so that it is never
-        silently replaced).
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{os.fspath(path)}: not valid JSON ({exc.msg}); move it away") from None
-    if not isinstance(manifest, dict) or "outputs" not in manifest or "mechanism" not in manifest:
-        raise ValueError(f"{os.fspath(path)}: not a dpimage manifest; move it away")
-    return manifest
+def total_epsilon_all_runs(manifest: Mapping[str, Any]) -> float:
+    """ε of every release a manifest records: its own total plus its ``previous_runs``."""
+    runs = [manifest, *manifest.get("previous_runs", [])]
+    return math.fsum(float(run.get("total_epsilon", 0.0)) for run in runs)
 
 
 def _settings(manifest: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -182,8 +218,44 @@ def _settings(manifest: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _normalised(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Entries in the version-2 form (a version-1 entry is one release by an unknown run)."""
+    out = []
+    for entry in entries:
+        runs = [str(run) for run in entry.get("runs", [])]
+        releases = int(entry.get("releases", max(1, len(runs))))
+        out.append(_entry(str(entry["path"]), float(entry["epsilon"]), releases, runs))
+    return out
+
+
+def recorded_releases(manifest: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """Every (path, run) pair a manifest already counts, its previous runs included."""
+    pairs = set()
+    for run in (manifest, *manifest.get("previous_runs", [])):
+        for entry in run.get("outputs", []):
+            pairs.update((str(entry["path"]), str(r)) for r in entry.get("runs", []))
+    return pairs
+
+
+def _rebuilt(template: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``template``'s settings and extra keys with ``entries`` as its outputs."""
+    sampler = template.get("sampler") or {}
+    created = template.get("created_utc")
+    rebuilt = _assemble(
+        command=template["command"],
+        mechanism=template["mechanism"],
+        parameters=template["parameters"],
+        entries=entries,
+        seed=sampler.get("seed"),
+        seed_derivation=sampler.get("per_output_seed"),
+        created=datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+    )
+    rebuilt.update((k, v) for k, v in template.items() if k not in _STANDARD_KEYS)
+    return rebuilt
+
+
 def merge_manifests(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Combine a run's manifest with the one already in its output directory.
+    """Add a run's manifest to the one already in its output directory.
 
     Parameters
     ----------
@@ -195,32 +267,80 @@ def merge_manifests(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> di
     Returns
     -------
     dict
-        If both runs used the same command, mechanism, parameters and
-        randomness (a resumed or extended run), one manifest listing the
-        union of their outputs (sorted by path; an output written again, with
-        ``--overwrite``, keeps its latest entry) with ε totals recomputed.
+        Every release of both, each counted once: a (path, run) pair that
+        ``old`` already records (a journal folded in twice) is not added
+        again. If both runs used the same command, mechanism, parameters and
+        randomness (a resumed, extended or ``--overwrite`` run), one manifest
+        listing the union of their outputs, sorted by path; an output
+        written again adds to its ``releases`` and to ``total_epsilon``.
         Otherwise ``new``, with ``old`` (and the runs it already kept) listed
         under ``previous_runs``: an earlier release is never dropped.
+        ``total_epsilon_all_runs`` is recomputed either way.
     """
     if old is None:
-        return dict(new)
-    previous = [*old.get("previous_runs", []), *new.get("previous_runs", [])]
-    if _settings(new) != _settings(old):
-        earlier = {key: value for key, value in old.items() if key != "previous_runs"}
         merged = dict(new)
-        merged["previous_runs"] = [*previous, earlier]
+        merged["total_epsilon_all_runs"] = total_epsilon_all_runs(merged)
         return merged
-    outputs = {entry["path"]: float(entry["epsilon"]) for entry in old["outputs"]}
-    outputs.update((entry["path"], float(entry["epsilon"])) for entry in new["outputs"])
-    sampler = new.get("sampler") or {}
-    merged = build_manifest(
-        command=new["command"],
-        mechanism=new["mechanism"],
-        parameters=new["parameters"],
-        outputs=sorted(outputs.items()),
-        seed=sampler.get("seed"),
-        seed_derivation=sampler.get("per_output_seed"),
-    )
-    if previous:
-        merged["previous_runs"] = previous
+    recorded = recorded_releases(old)
+    fresh = []
+    for entry in _normalised(new.get("outputs", [])):
+        runs = [run for run in entry["runs"] if (entry["path"], run) not in recorded]
+        unknown = entry["releases"] - len(entry["runs"])  # version-1 releases: never deduplicated
+        if runs or unknown > 0:
+            fresh.append(_entry(entry["path"], entry["epsilon"], len(runs) + unknown, runs))
+    if not fresh:
+        merged = dict(old)  # nothing new: the same run folded in again
+    elif _settings(new) != _settings(old):
+        earlier = {key: value for key, value in old.items() if key != "previous_runs"}
+        merged = _rebuilt(new, fresh)
+        merged["previous_runs"] = [*old.get("previous_runs", []), earlier]
+    else:
+        combined = {entry["path"]: entry for entry in _normalised(old["outputs"])}
+        for entry in fresh:
+            have = combined.get(entry["path"])
+            if have is None:
+                combined[entry["path"]] = entry
+            else:
+                combined[entry["path"]] = _entry(
+                    entry["path"],
+                    entry["epsilon"],
+                    have["releases"] + entry["releases"],
+                    [*have["runs"], *entry["runs"]],
+                )
+        merged = _rebuilt(new, [combined[path] for path in sorted(combined)])
+        if old.get("previous_runs"):
+            merged["previous_runs"] = list(old["previous_runs"])
+    merged["total_epsilon_all_runs"] = total_epsilon_all_runs(merged)
+    return merged
+
+
+def update_manifest(path: str | os.PathLike[str], manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Record a run in the manifest at ``path``: read it, add ``manifest``, write it back.
+
+    The one call for any command that releases into a place that may hold an
+    earlier manifest (batch, video): nothing recorded there is lost, and a
+    release written again is counted again (see :func:`merge_manifests`).
+
+    Parameters
+    ----------
+    path : path-like
+        The manifest file; its directory is created if needed.
+    manifest : mapping
+        The run's own manifest (from :func:`build_manifest`).
+
+    Returns
+    -------
+    dict
+        The manifest as written.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` holds something that is not a dpimage manifest (it is
+        never replaced).
+    OSError
+        If it cannot be written; the error names ``path``.
+    """
+    merged = merge_manifests(manifest, read_manifest(path))
+    write_manifest(merged, path)
     return merged
