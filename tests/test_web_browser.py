@@ -1,9 +1,10 @@
 """The web page in a real browser: headless Chromium driven by Selenium.
 
-Uses Debian's ``chromium`` and ``chromium-driver`` packages (``make test``
-installs them where it can); nothing is downloaded at run time — the driver
-path is given explicitly, so Selenium Manager is never asked for one. Skipped
-cleanly when either is missing. Artefacts (a screenshot of the page and the
+Uses Debian's ``chromium`` and ``chromium-driver`` packages (``make
+test-browser`` and CI install them; ``make test`` never does); nothing is
+downloaded at run time — the driver path is given explicitly, so Selenium
+Manager is never asked for one. Skipped with a one-line reason when either is
+missing. Artefacts (a screenshot of the page and the
 measured preview latencies) go to ``out/test-artefacts/`` (or
 ``$DPIMAGE_ARTEFACTS``).
 """
@@ -39,7 +40,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or (
 
 if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(
-        "needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+        "needs chromium and chromedriver on PATH: `make test-browser` installs them (apt, root)",
         allow_module_level=True,
     )
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs the web-test extra")
