@@ -212,7 +212,8 @@ def test_fake_values_indistinguishable_but_published_scheme_separable(tiny, face
     below the distance between the true values of training faces and of test faces
     (i.e. fakes look more like this image's true values than other real faces' true
     values do); the published scheme's is more than twice that. Ranking |v| within
-    each map: AUC within 0.5 +- 0.1 for ours, exactly 1 for the published scheme."""
+    each map: AUC within 0.5 +- 0.1 for ours, 1 for the published scheme (up to the
+    few ties that float rounding of a fake just under the smallest true value makes)."""
     model, _ = tiny
     train, test = faces
     fakes, trues, pubs, masks = _fake_and_true_values(model, test, scheme)
@@ -222,7 +223,7 @@ def test_fake_values_indistinguishable_but_published_scheme_separable(tiny, face
     assert abs(threshold_auc(pubs, masks) - 0.5) < 0.1
     fakes_c, trues_c, pubs_c, masks_c = _fake_and_true_values(model, test, "published")
     assert ks_2samp(fakes_c, trues_c).statistic > 2 * floor
-    assert threshold_auc(pubs_c, masks_c) == 1.0
+    assert threshold_auc(pubs_c, masks_c) > 0.999
 
 
 def test_ambiguate_rejects_bad_arguments(tiny, faces):
@@ -373,7 +374,7 @@ def test_distinguishing_attack_control_is_separable(tiny, faces):
     victim = _fake_and_true_values(model, test[:40], "donor")[2:]
     ours = distinguishing_attack(model, stats, own, victim)
     assert ours["auc"] < control["auc"] - 0.05
-    assert control["support_recovered"] == 1.0  # the classifier's guess: every true value
+    assert control["support_recovered"] > 0.99  # the classifier's guess: (almost) every true value
     assert np.all(np.count_nonzero(ours["guess"], axis=-1) == K)
     assert np.all((ours["guess"] != 0) <= (victim[0] != 0))
 
@@ -544,7 +545,8 @@ def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
             assert "support_recovered" in row[scheme]["reencode_attack"]
         assert row["donor"]["donor_matching"]["auc"] > 0.95
         assert abs(row["decoy"]["donor_matching"]["auc"] - 0.5) < 0.1
-        assert row["published"]["distinguishing"]["auc_abs_value"] == 1.0
+        # 1 up to a few rounding ties (0.99995 seen on another machine), not an exact float
+        assert row["published"]["distinguishing"]["auc_abs_value"] > 0.999
     assert (tmp_path / "ev" / "ambiguation_grid.png").stat().st_size > 0
 
 

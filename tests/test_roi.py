@@ -7,17 +7,15 @@ finds its one face.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from typer.testing import CliRunner
 
 import dpimage
-from dpimage.cli import app
+from conftest import SAMPLES, run
 from dpimage.cli._common import _seeded_rng
 from dpimage.roi import (
     CenterFaceDetector,
@@ -34,8 +32,6 @@ from dpimage.roi import (
     load_boxes,
     release_regions,
 )
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 @pytest.fixture(scope="module")
@@ -232,13 +228,6 @@ def test_people_detector_returns_boxes(astronaut):
 # ---------------------------------------------------------------------------
 # Still images through the CLI: `dpimage pixelate --faces`
 # ---------------------------------------------------------------------------
-
-
-def run(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
-    return result
 
 
 def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,10 +28,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import ROOT, SAMPLES, free_port
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-ASTRONAUT = ROOT / "data" / "samples" / "astronaut.jpg"
+ASTRONAUT = SAMPLES / "astronaut.jpg"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (
     "/usr/lib/chromium/chromedriver" if os.path.exists("/usr/lib/chromium/chromedriver") else None
@@ -72,16 +72,10 @@ def _artefacts() -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """``dpimage serve`` on a free loopback port, in its own process."""
-    port = _free_port()
+    port = free_port()
     cli = [sys.executable, "-c", "from dpimage.cli import main; main()"]
     proc = subprocess.Popen(
         [*cli, "serve", "--port", str(port)],
