@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -24,6 +25,12 @@ from dpimage.datasets import MissingDataError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "data" / "samples"
+
+
+# Property tests: the same examples on every run and machine (deterministic, as every test
+# here), and no per-example deadline (a timing assertion that fails on a loaded machine).
+settings.register_profile("dpimage", derandomize=True, deadline=None, database=None)
+settings.load_profile("dpimage")
 
 
 # --- missing data skips, with the reason ------------------------------------------

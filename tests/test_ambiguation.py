@@ -527,18 +527,13 @@ def test_cli_train_one_epoch(tmp_path):
     assert runner.invoke(app, args).exit_code == 1  # exists, no --overwrite
 
 
-def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
-    """The evaluation end to end on the tiny model (faces of unseen people)."""
+def _check_evaluation(out, n_test, ks):
     import json
 
-    _, model_path = tiny
-    result = CliRunner().invoke(
-        app, ["ambiguate", "evaluate", str(model_path), "-o", str(tmp_path / "ev")]
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "ev" / "ambiguation_results.json").read_text())
-    assert report["data"] == "faces" and report["n_test"] == 80
-    for k in ("8", "16"):
+    report = json.loads((out / "ambiguation_results.json").read_text())
+    assert report["data"] == "faces" and report["n_test"] == n_test
+    assert sorted(report["per_k"]) == sorted(ks)
+    for k in ks:
         row = report["per_k"][k]
         for scheme in ("decoy", "donor", "resample", "published"):
             assert 0.0 <= row[scheme]["distinguishing"]["auc"] <= 1.0
@@ -547,7 +542,37 @@ def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
         assert abs(row["decoy"]["donor_matching"]["auc"] - 0.5) < 0.1
         # 1 up to a few rounding ties (0.99995 seen on another machine), not an exact float
         assert row["published"]["distinguishing"]["auc_abs_value"] > 0.999
-    assert (tmp_path / "ev" / "ambiguation_grid.png").stat().st_size > 0
+    assert (out / "ambiguation_grid.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
+    """The evaluation end to end on the tiny model (all 80 faces of unseen people, both k)."""
+    _, model_path = tiny
+    result = CliRunner().invoke(
+        app, ["ambiguate", "evaluate", str(model_path), "-o", str(tmp_path / "ev")]
+    )
+    assert result.exit_code == 0, result.output
+    _check_evaluation(tmp_path / "ev", 80, ("8", "16"))
+
+
+def test_cli_evaluate_on_a_few_unseen_people(tiny, tmp_path, monkeypatch):
+    """The same end to end, fast: one k, and the 40 faces of 4 of the 8 unseen people
+    (the in-population attack cross-validates over 4 groups of people)."""
+    import dpimage.ambiguation as lib
+
+    _, model_path = tiny
+    one_k = load_model(model_path)
+    one_k.stats = {K: one_k.stats[K]}
+    save_model(one_k, tmp_path / "k16.safetensors")
+    images, people = lib.face_images, lib.face_test_people
+    few = people() < np.unique(people())[4]
+    monkeypatch.setattr(lib, "face_images", lambda size: (images(size)[0], images(size)[1][few]))
+    monkeypatch.setattr(lib, "face_test_people", lambda: people()[few])
+    args = ["ambiguate", "evaluate", str(tmp_path / "k16.safetensors"), "-o", str(tmp_path / "ev")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    _check_evaluation(tmp_path / "ev", 40, (str(K),))
 
 
 def test_model_records_its_validated_fakes_and_encode_uses_them(tiny, faces, tmp_path):
