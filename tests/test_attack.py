@@ -408,7 +408,7 @@ def test_cli_bad_folder_is_one_line_error(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_identity_bound_on_faces():
+def test_cli_identity_bound_on_faces(faces):  # faces: skips without the AT&T set
     from typer.testing import CliRunner
 
     from dpimage.cli import app
