@@ -452,10 +452,21 @@ def test_cli_encode_decode_round_trip(tiny, faces, tmp_path):
     assert result.exit_code == 0 and "no key" in result.output
     from PIL import Image
 
-    original = faces[1][0]
-    with_key = np.asarray(Image.open(tmp_path / "with.png"), dtype=np.float32) / 255
-    without = np.asarray(Image.open(tmp_path / "without.png"), dtype=np.float32) / 255
-    assert psnr(original, with_key) > psnr(original, without)
+    # The files hold exactly the library's decodes: the k true values with the key, all k'
+    # without. (Which of the two is closer to this one face is not a property: on 80 faces
+    # the key holder is >= 1.5 dB better, see the mixture test; on this one face the two
+    # were 0.03 dB apart and swapped order between two runs of the suite.)
+    model = load_model(model_path)
+    code, the_key = read_ambiguated(amb), read_key(key)
+    with_key = np.asarray(Image.open(tmp_path / "with.png"))
+    without = np.asarray(Image.open(tmp_path / "without.png"))
+    assert np.array_equal(with_key, decode_code(model, code, the_key))
+    assert np.array_equal(without, decode_code(model, code))
+    kept = apply_key(code, the_key)
+    assert np.all(np.count_nonzero(kept, axis=-1) == K)
+    assert np.all((kept != 0) <= (code.published != 0))
+    assert not np.array_equal(with_key, without)
+    assert psnr(faces[1][0], with_key.astype(np.float32) / 255) > 15.0  # a face, not noise
     # a key for another file is refused, nothing written
     other = tmp_path / "keys" / "p1.dpkey"
     result = runner.invoke(app, [*base, "--key", str(other), "-o", str(tmp_path / "bad.png")])
