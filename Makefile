@@ -51,20 +51,24 @@ demo: install
 	$(BIN)/dpimage compare data/samples/camera.png -o $(OUT)/comparison-gray.png --overwrite
 	@echo "Outputs in $(OUT)/: dp-pix/, dp-blur/ (each with dpimage-manifest.json), comparison.png (RGB) and comparison-gray.png"
 
-## Lint and the default (fast) test suite; CI runs exactly this.
-test: install browser-deps
+## Lint and the default (fast) test suite; CI runs exactly this. Touches nothing outside
+## .venv: the browser test runs if chromium + chromedriver are already installed and is
+## skipped with its reason otherwise (`make test-browser` installs them).
+test: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
-## Headless Chromium + driver for the web page's browser test (Debian packages; best effort:
-## without root or apt the browser test is skipped, everything else still runs).
+## Headless Chromium + driver for the web page's browser test: Debian packages, installed
+## system-wide with apt (as root, or through `sudo -n`); only `make test-browser` and CI ask
+## for this. Best effort: without root or apt the browser test is skipped.
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  ( $$( [ "$$(id -u)" = 0 ] || echo sudo -n ) sh -c 'apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver' ) || \
 	  echo "note: could not install chromium/chromium-driver; the browser test will be skipped"
 
-## Only the browser test of the web page (screenshot and latencies in out/test-artefacts/).
+## Installs Chromium (browser-deps, system-wide), then runs only the browser test of the
+## web page (screenshot and latencies in out/test-artefacts/).
 test-browser: install browser-deps
 	$(BIN)/python -m pytest -m browser -v
 

@@ -211,7 +211,8 @@ def test_fake_values_indistinguishable_but_published_scheme_separable(tiny, face
     below the distance between the true values of training faces and of test faces
     (i.e. fakes look more like this image's true values than other real faces' true
     values do); the published scheme's is more than twice that. Ranking |v| within
-    each map: AUC within 0.5 +- 0.1 for ours, exactly 1 for the published scheme."""
+    each map: AUC within 0.5 +- 0.1 for ours, 1 for the published scheme (up to the
+    few ties that float rounding of a fake just under the smallest true value makes)."""
     model, _ = tiny
     train, test = faces
     fakes, trues, pubs, masks = _fake_and_true_values(model, test, scheme)
@@ -221,7 +222,7 @@ def test_fake_values_indistinguishable_but_published_scheme_separable(tiny, face
     assert abs(threshold_auc(pubs, masks) - 0.5) < 0.1
     fakes_c, trues_c, pubs_c, masks_c = _fake_and_true_values(model, test, "published")
     assert ks_2samp(fakes_c, trues_c).statistic > 2 * floor
-    assert threshold_auc(pubs_c, masks_c) == 1.0
+    assert threshold_auc(pubs_c, masks_c) > 0.999
 
 
 def test_ambiguate_rejects_bad_arguments(tiny, faces):
@@ -317,7 +318,10 @@ def test_decode_with_key_equals_true_code_and_wrong_key_refused(tiny, faces, met
     )
     got = decode_code(model, amb, key)
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
-    assert psnr(image / 255.0, got / 255.0) > psnr(image / 255.0, decode_code(model, amb) / 255.0)
+    # keyless decodes all k': a different image (which is closer to this one face is not
+    # a property, the 80-face tests hold the quality bars)
+    assert not np.array_equal(got, decode_code(model, amb))
+    assert psnr(image / 255.0, got / 255.0) > 15.0  # a face, not noise
     with pytest.raises(KeyMismatchError):
         decode_code(model, amb, other_key)
     with pytest.raises(KeyMismatchError):
@@ -372,7 +376,7 @@ def test_distinguishing_attack_control_is_separable(tiny, faces):
     victim = _fake_and_true_values(model, test[:40], "donor")[2:]
     ours = distinguishing_attack(model, stats, own, victim)
     assert ours["auc"] < control["auc"] - 0.05
-    assert control["support_recovered"] == 1.0  # the classifier's guess: every true value
+    assert control["support_recovered"] > 0.99  # the classifier's guess: (almost) every true value
     assert np.all(np.count_nonzero(ours["guess"], axis=-1) == K)
     assert np.all((ours["guess"] != 0) <= (victim[0] != 0))
 
@@ -450,10 +454,21 @@ def test_cli_encode_decode_round_trip(tiny, faces, tmp_path):
     assert result.exit_code == 0 and "no key" in result.output
     from PIL import Image
 
-    original = faces[1][0]
-    with_key = np.asarray(Image.open(tmp_path / "with.png"), dtype=np.float32) / 255
-    without = np.asarray(Image.open(tmp_path / "without.png"), dtype=np.float32) / 255
-    assert psnr(original, with_key) > psnr(original, without)
+    # The files hold exactly the library's decodes: the k true values with the key, all k'
+    # without. (Which of the two is closer to this one face is not a property: on 80 faces
+    # the key holder is >= 1.5 dB better, see the mixture test; on this one face the two
+    # were 0.03 dB apart and swapped order between two runs of the suite.)
+    model = load_model(model_path)
+    code, the_key = read_ambiguated(amb), read_key(key)
+    with_key = np.asarray(Image.open(tmp_path / "with.png"))
+    without = np.asarray(Image.open(tmp_path / "without.png"))
+    assert np.array_equal(with_key, decode_code(model, code, the_key))
+    assert np.array_equal(without, decode_code(model, code))
+    kept = apply_key(code, the_key)
+    assert np.all(np.count_nonzero(kept, axis=-1) == K)
+    assert np.all((kept != 0) <= (code.published != 0))
+    assert not np.array_equal(with_key, without)
+    assert psnr(faces[1][0], with_key.astype(np.float32) / 255) > 15.0  # a face, not noise
     # a key for another file is refused, nothing written
     other = tmp_path / "keys" / "p1.dpkey"
     result = runner.invoke(app, [*base, "--key", str(other), "-o", str(tmp_path / "bad.png")])
@@ -525,26 +540,52 @@ def test_cli_train_one_epoch(tmp_path):
     assert runner.invoke(app, args).exit_code == 1  # exists, no --overwrite
 
 
-def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
-    """The evaluation end to end on the tiny model (faces of unseen people)."""
+def _check_evaluation(out, n_test, ks):
     import json
 
-    _, model_path = tiny
-    result = CliRunner().invoke(
-        app, ["ambiguate", "evaluate", str(model_path), "-o", str(tmp_path / "ev")]
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads((tmp_path / "ev" / "ambiguation_results.json").read_text())
-    assert report["data"] == "faces" and report["n_test"] == 80
-    for k in ("8", "16"):
+    report = json.loads((out / "ambiguation_results.json").read_text())
+    assert report["data"] == "faces" and report["n_test"] == n_test
+    assert sorted(report["per_k"]) == sorted(ks)
+    for k in ks:
         row = report["per_k"][k]
         for scheme in ("decoy", "donor", "resample", "published"):
             assert 0.0 <= row[scheme]["distinguishing"]["auc"] <= 1.0
             assert "support_recovered" in row[scheme]["reencode_attack"]
         assert row["donor"]["donor_matching"]["auc"] > 0.95
         assert abs(row["decoy"]["donor_matching"]["auc"] - 0.5) < 0.1
-        assert row["published"]["distinguishing"]["auc_abs_value"] == 1.0
-    assert (tmp_path / "ev" / "ambiguation_grid.png").stat().st_size > 0
+        # 1 up to a few rounding ties (0.99995 seen on another machine), not an exact float
+        assert row["published"]["distinguishing"]["auc_abs_value"] > 0.999
+    assert (out / "ambiguation_grid.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_cli_evaluate_writes_every_attack(tiny, tmp_path):
+    """The evaluation end to end on the tiny model (all 80 faces of unseen people, both k)."""
+    _, model_path = tiny
+    result = CliRunner().invoke(
+        app, ["ambiguate", "evaluate", str(model_path), "-o", str(tmp_path / "ev")]
+    )
+    assert result.exit_code == 0, result.output
+    _check_evaluation(tmp_path / "ev", 80, ("8", "16"))
+
+
+def test_cli_evaluate_on_a_few_unseen_people(tiny, tmp_path, monkeypatch):
+    """The same end to end, fast: one k, and the 40 faces of 4 of the 8 unseen people
+    (the in-population attack cross-validates over 4 groups of people)."""
+    import dpimage.ambiguation as lib
+
+    _, model_path = tiny
+    one_k = load_model(model_path)
+    one_k.stats = {K: one_k.stats[K]}
+    save_model(one_k, tmp_path / "k16.safetensors")
+    images, people = lib.face_images, lib.face_test_people
+    few = people() < np.unique(people())[4]
+    monkeypatch.setattr(lib, "face_images", lambda size: (images(size)[0], images(size)[1][few]))
+    monkeypatch.setattr(lib, "face_test_people", lambda: people()[few])
+    args = ["ambiguate", "evaluate", str(tmp_path / "k16.safetensors"), "-o", str(tmp_path / "ev")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    _check_evaluation(tmp_path / "ev", 40, (str(K),))
 
 
 def test_model_records_its_validated_fakes_and_encode_uses_them(tiny, faces, tmp_path):

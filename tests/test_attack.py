@@ -292,18 +292,32 @@ def test_digit_cnn_learns_mnist_digits():
     assert np.mean(predict(trained, x[test]).argmax(1) == y[test]) >= 0.8
 
 
-def test_parallel_jobs_give_the_same_rows_as_one_process(faces):
+ALL_METHODS = ("dp-pix", "none", "np-pix")
+
+
+@pytest.mark.parametrize(
+    "people, epochs, kinds",
+    [
+        # fast: 3 runs (one of the four skipped), the same checks
+        pytest.param(4, 1, ("dp-pix", "np-pix"), id="4-people-2-methods"),
+        pytest.param(6, 2, ALL_METHODS, id="6-people-3-methods", marks=pytest.mark.slow),
+    ],
+)
+def test_parallel_jobs_give_the_same_rows_as_one_process(faces, people, epochs, kinds):
     pytest.importorskip("torch")
     from dpimage.attack import run_attack
     from dpimage.attack.train import TrainConfig
 
     images, labels = faces
-    keep = labels < 6
+    keep = labels < people
     data = LabelledData(
-        "faces-6", images[keep][:, ::2, ::2].copy(), labels[keep], [str(i) for i in range(6)]
+        f"faces-{people}",
+        images[keep][:, ::2, ::2].copy(),
+        labels[keep],
+        [str(i) for i in range(people)],
     )
-    methods = [Method("dp-pix", eps=1.0), Method("none"), Method("np-pix")]
-    config = TrainConfig(max_epochs=2, min_epochs=2, batch_size=8, threads=1)
+    methods = [Method(kind, eps=1.0) if kind == "dp-pix" else Method(kind) for kind in kinds]
+    config = TrainConfig(max_epochs=epochs, min_epochs=epochs, batch_size=8, threads=1)
     skip = lambda key: key["method"] == "NP-Pix b=16" and key["seed"] == 1  # noqa: E731
 
     def rows(jobs):
@@ -317,8 +331,8 @@ def test_parallel_jobs_give_the_same_rows_as_one_process(faces):
 
     serial, parallel = rows(1), rows(2)
     assert parallel == serial
-    # 5 runs (one skipped), each a CNN row and two nearest-neighbour rows
-    assert len(serial) == 15
+    # 2 seeds per method, one run skipped; each run a CNN row and two nearest-neighbour rows
+    assert len(serial) == 3 * (2 * len(methods) - 1)
     assert {dict(r)["attack"] for r in serial} == {"cnn", "nn-embed", "nn-embed-clean"}
 
 
@@ -394,7 +408,7 @@ def test_cli_bad_folder_is_one_line_error(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_identity_bound_on_faces():
+def test_cli_identity_bound_on_faces(faces):  # faces: skips without the AT&T set
     from typer.testing import CliRunner
 
     from dpimage.cli import app

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import make_images
 from dpimage.batch import (
     ReleaseParams,
     Result,
@@ -36,28 +37,7 @@ from dpimage.cli import app
 from dpimage.io import Job, merge_manifests, plan_outputs, read_manifest, write_manifest
 from dpimage.io.manifest import build_manifest
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 MANIFEST = "dpimage-manifest.json"
-
-
-def make_images(folder: Path, count: int, size: tuple[int, int] = (96, 128)) -> list[Path]:
-    """``count`` real-content images: crops of the bundled photos, some gray, some PNG."""
-    photos = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".jpg", ".png"))
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        with Image.open(photos[i % len(photos)]) as im:
-            im = im.convert("RGB" if i % 3 else "L")
-            w, h = im.size
-            x, y = int(rng.integers(0, w - size[1] + 1)), int(rng.integers(0, h - size[0] + 1))
-            crop = im.crop((x, y, x + size[1], y + size[0]))
-            sub = folder / (f"d{i % 3}" if i % 2 else "")
-            sub.mkdir(parents=True, exist_ok=True)
-            path = sub / f"img{i:03d}.{'png' if i % 4 == 0 else 'jpg'}"
-            crop.save(path, quality=90)
-            paths.append(path)
-    return paths
 
 
 def params(**kw) -> ReleaseParams:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 import dpimage
-from dpimage.cli import app
+from conftest import SAMPLES, copy_sample, run
 from dpimage.privacy import SEEDED_WARNING
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 PLANTED_GPS = "PLANTED-GPS-DATUM-51c2e8"
 PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-a11ce5"
 
@@ -52,15 +49,6 @@ MANIFEST_KEYS = {
 # ---------------------------------------------------------------------------
 
 
-def run(*args: object):
-    """Invoke the CLI; fail the test on any exception other than a clean exit."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
-    assert "Traceback" not in result.output
-    return result
-
-
 def error_lines(result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
@@ -69,12 +57,6 @@ def summary(result) -> str:
     lines = result.stdout.strip().splitlines()
     assert lines, result.output
     return lines[-1]
-
-
-def copy_sample(name: str, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SAMPLES / name, dest)
-    return dest
 
 
 def load(path: Path) -> Image.Image:

@@ -9,13 +9,13 @@ import errno
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from conftest import SAMPLES, copy_sample, sample
 from dpimage.io import (
     MANIFEST_NAME,
     PRIVACY_MODEL,
@@ -30,8 +30,6 @@ from dpimage.io import (
     write_manifest,
 )
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
-
 # Distinctive byte strings planted in metadata; they must never reach an output.
 PLANTED_GPS = "PLANTED-GPS-DATUM-7f3a91"
 PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-c0ffee"
@@ -41,17 +39,6 @@ PLANTED_COMMENT = b"PLANTED-COMMENT-b16b00b5"
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-
-
-def sample(name: str) -> np.ndarray:
-    with Image.open(SAMPLES / name) as im:
-        return np.asarray(im).copy()
-
-
-def copy_sample(name: str, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(SAMPLES / name, dest)
-    return dest
 
 
 def tagged_jpeg(dest: Path, *, orientation: int = 6) -> Path:

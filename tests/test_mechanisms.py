@@ -1,7 +1,6 @@
 """Unit and property tests of the four mechanisms and the public API contract."""
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,9 +10,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import dpimage
+from conftest import SAMPLES
 from dpimage import cell_noise_scale, dp_blur, dp_pix, np_blur, np_pix
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 images = st.one_of(
     arrays(np.uint8, st.tuples(st.integers(1, 48), st.integers(1, 48))),

@@ -1,7 +1,6 @@
 """Closed-form expected MSE against exact sums, integrals and seeded simulation on real data."""
 
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,6 +8,7 @@ import pytest
 from scipy import integrate
 
 import dpimage
+from conftest import SAMPLES
 from dpimage import datasets
 from dpimage.cells import render_blocks
 from dpimage.eval.predict import (
@@ -171,8 +171,6 @@ def test_prediction_rejects_bad_parameters(faces):
 # Moved from the web page's own predictor (tests/test_web_utility.py), which the page now
 # replaced by this module: a second quadrature (of the clipped value itself) and Monte Carlo
 # checks on a real photo cropped to have partial cells at b = 16 and b0 = 4.
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 @pytest.fixture(scope="module")

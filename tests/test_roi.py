@@ -14,10 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from typer.testing import CliRunner
 
 import dpimage
-from dpimage.cli import app
+from conftest import SAMPLES, run
 from dpimage.cli._common import _seeded_rng
 from dpimage.regions import (
     CenterFaceDetector,
@@ -35,8 +34,6 @@ from dpimage.regions import (
     load_boxes,
     release_regions,
 )
-
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
 def test_old_roi_module_re_exports_the_regions_package():
@@ -246,13 +243,6 @@ def test_people_detector_returns_boxes(astronaut):
 # ---------------------------------------------------------------------------
 # Still images through the CLI: `dpimage pixelate --faces`
 # ---------------------------------------------------------------------------
-
-
-def run(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
-    return result
 
 
 def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):

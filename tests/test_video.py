@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
 av = pytest.importorskip("av")
 
-from dpimage.cli import app  # noqa: E402
+from conftest import SAMPLES, run  # noqa: E402
 from dpimage.datasets import MissingDataError, find_vtest  # noqa: E402
 from dpimage.roi import enlarge_box, face_detector  # noqa: E402
 from dpimage.video import (  # noqa: E402
@@ -32,7 +31,6 @@ from dpimage.video import (  # noqa: E402
 from dpimage.video.io import VideoWriter, read_frames  # noqa: E402
 from dpimage.video.process import full_frame_stream, region_stream  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 PLANTED = "PLANTED-VIDEO-META-7f31c0"
 N_FRAMES = 12
 SIZE = (240, 320)  # height, width
@@ -100,14 +98,6 @@ def clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("clips") / "pan.mp4"
     write_clip(path, pan_frames(), audio=True)
     return path
-
-
-def run(*args: object):
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
-    assert "Traceback" not in result.output
-    return result
 
 
 def manifest_of(out: Path) -> dict:

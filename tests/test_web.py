@@ -25,10 +25,10 @@ pytest.importorskip("httpx2", reason="needs the web-test extra: pip install 'dpi
 from starlette.testclient import TestClient
 
 import dpimage
+from conftest import SAMPLES, free_port
 from dpimage.web import create_app
 from dpimage.web import work as web_work
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 ASTRONAUT = SAMPLES / "astronaut.jpg"
 CAMERA = SAMPLES / "camera.png"
 RAW = {"content-type": "application/octet-stream"}
@@ -466,14 +466,8 @@ def test_non_private_methods_are_not_offered_for_download(client):
 # --------------------------------------------------------------------------- CLI
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_dpimage_serve_binds_loopback_and_serves_the_page():
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-c", "from dpimage.cli import main; main()", "serve"]
     proc = subprocess.Popen(
         [*cmd, "--port", str(port)],

@@ -1,9 +1,10 @@
 """The web page in a real browser: headless Chromium driven by Selenium.
 
-Uses Debian's ``chromium`` and ``chromium-driver`` packages (``make test``
-installs them where it can); nothing is downloaded at run time — the driver
-path is given explicitly, so Selenium Manager is never asked for one. Skipped
-cleanly when either is missing. Artefacts (a screenshot of the page and the
+Uses Debian's ``chromium`` and ``chromium-driver`` packages (``make
+test-browser`` and CI install them; ``make test`` never does); nothing is
+downloaded at run time — the driver path is given explicitly, so Selenium
+Manager is never asked for one. Skipped with a one-line reason when either is
+missing. Artefacts (a screenshot of the page and the
 measured preview latencies) go to ``out/test-artefacts/`` (or
 ``$DPIMAGE_ARTEFACTS``).
 """
@@ -14,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,10 +28,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import ROOT, SAMPLES, free_port
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-ASTRONAUT = ROOT / "data" / "samples" / "astronaut.jpg"
+ASTRONAUT = SAMPLES / "astronaut.jpg"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or (
     "/usr/lib/chromium/chromedriver" if os.path.exists("/usr/lib/chromium/chromedriver") else None
@@ -39,7 +40,7 @@ CHROMEDRIVER = shutil.which("chromedriver") or (
 
 if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(
-        "needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+        "needs chromium and chromedriver on PATH: `make test-browser` installs them (apt, root)",
         allow_module_level=True,
     )
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs the web-test extra")
@@ -71,16 +72,10 @@ def _artefacts() -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """``dpimage serve`` on a free loopback port, in its own process."""
-    port = _free_port()
+    port = free_port()
     cli = [sys.executable, "-c", "from dpimage.cli import main; main()"]
     proc = subprocess.Popen(
         [*cli, "serve", "--port", str(port)],
