@@ -15,7 +15,8 @@ from ..regions import (
     UserBoxes,
     load_boxes,
 )
-from ._common import _say, _stderr, _UsageError
+from ._common import _UsageError
+from ._console import _say, _stderr
 
 FacesOpt = Annotated[
     bool,

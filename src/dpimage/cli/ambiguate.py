@@ -19,7 +19,7 @@ import typer
 from ..io import InputError, OutputExistsError, read_image, write_image
 from ..io.files import is_hidden, is_image_name
 from ._app import InputFailed, UsageProblem, app, make_app
-from ._common import _say, _stderr
+from ._console import _say, _stderr
 
 sub = make_app(
     "ambiguate", "Share images as sparse codes with fake non-zeros; a small key decodes them."

@@ -36,10 +36,9 @@ from ._common import (
     _check_common,
     _check_method,
     _fmt_eps,
-    _say,
-    _stderr,
     _UsageError,
 )
+from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import (
     BoxesOpt,

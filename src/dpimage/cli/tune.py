@@ -20,7 +20,8 @@ from ..io import (
     write_manifest,
 )
 from ._app import InputFailed, UsageProblem, app
-from ._common import _say, _stderr, failing_input
+from ._common import failing_input
+from ._console import _say, _stderr
 
 
 def _parse_size(text: str) -> tuple[int, int]:

@@ -37,11 +37,10 @@ from ._common import (
     SeedOpt,
     _describe,
     _fmt_eps,
-    _say,
-    _stderr,
     _UsageError,
     failing_input,
 )
+from ._console import _say, _stderr
 
 
 class Method(str, Enum):
