@@ -165,7 +165,7 @@ def test_attack_cli_folder_loader_is_datasets(tmp_path):
     assert np.array_equal(data.images, np.stack(images)) and data.images.shape == (6, 16, 12)
     assert np.array_equal(data.labels, labels) and list(data.classes) == classes
     for bad in ("16", "0x5", "ax3"):
-        with pytest.raises(typer.BadParameter, match="--size"):
+        with pytest.raises(ValueError, match="--size"):
             _load(Dataset.faces, tmp_path, bad, False, None, None)
     with pytest.raises(typer.BadParameter, match="different sizes"):
         _load(Dataset.faces, tmp_path, None, False, None, None)
