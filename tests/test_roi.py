@@ -20,6 +20,7 @@ import dpimage
 from dpimage.cli import app
 from dpimage.cli._common import _seeded_rng
 from dpimage.regions import (
+    DEFAULT_MASK_SCALE,
     CenterFaceDetector,
     FaceDetector,
     MissingModelError,
@@ -261,7 +262,7 @@ def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     released = np.asarray(Image.open(out))
     (face,) = face_detector()(astronaut)  # what --faces uses
-    box = enlarge_box(face, 1.3, 512, 512)
+    box = enlarge_box(face, DEFAULT_MASK_SCALE, 512, 512)  # 1.6: deface's default coverage
     mask = outside(astronaut.shape, box)
     np.testing.assert_array_equal(released[mask], astronaut[mask])
     x0, y0, x1, y1 = box
@@ -276,7 +277,7 @@ def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
     assert manifest["outputs"] == [{"path": "astro.png", "epsilon": 0.5}]
     assert manifest["total_epsilon"] == 0.5
     regions = manifest["parameters"]["regions"]
-    assert regions["source"] == "faces" and regions["mask_scale"] == 1.3
+    assert regions["source"] == "faces" and regions["mask_scale"] == 1.6
     assert "outside the boxes" in regions["not_protected"]
     assert str(x0) not in json.dumps(regions)
 
@@ -311,8 +312,11 @@ def test_pixelate_boxes_and_usage_errors(astronaut, tmp_path):
     released = np.asarray(Image.open(out))
     mask = outside(astronaut.shape, (10, 20, 40, 60))
     np.testing.assert_array_equal(released[mask], astronaut[mask])
-    for extra in (["--faces", "--people"], ["--faces", "--grid"], ["--boxes", tmp_path / "no.json"],
-                  ["--faces", "--mask-scale", "0"]):
+    for extra in (["--faces", "--boxes", boxes], ["--text", "--boxes", boxes],
+                  ["--faces", "--grid"], ["--boxes", tmp_path / "no.json"],
+                  ["--faces", "--mask-scale", "0"], ["--people", "--scale", "640x480"],
+                  ["--faces", "--scale", "640"], ["--faces", "--scale", "16x16"],
+                  ["--faces", "--face-detector", "haar", "--scale", "640x480"]):
         bad = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png", *extra)
         assert bad.exit_code == 2, (extra, bad.output)
         assert not (tmp_path / "x.png").exists()

