@@ -145,6 +145,7 @@ def coverage(clip: Path, deface_out: Path, ours_out: Path) -> dict:
     src_frames = list(read_frames(clip))
     ours = list(read_frames(ours_out))
     per_frame, fp_pieces, our_px, our_px_outside = [], 0, 0, 0
+    short: list[int] = []  # input frames where we cover < 80% of deface's mask
     shifts = {-1: 0, 0: 0, 1: 0}
     for i, d in enumerate(read_frames(deface_out)):
         candidates = [j for j in (i - 1, i, i + 1) if 0 <= j < len(src_frames)]
@@ -162,6 +163,8 @@ def coverage(clip: Path, deface_out: Path, ours_out: Path) -> dict:
         fp_pieces += sum(1 for x, y, w, h in oboxes if not dmask[y : y + h, x : x + w].any())
         if dmask.any():
             per_frame.append(float((dmask & omask).sum() / dmask.sum()))
+            if per_frame[-1] < COVERED:
+                short.append(j)
     cov = np.asarray(per_frame)
     return {
         "frames_input": len(src_frames),
@@ -171,6 +174,7 @@ def coverage(clip: Path, deface_out: Path, ours_out: Path) -> dict:
         "frames_with_deface_mask": int(cov.size),
         "mean_coverage": float(cov.mean()) if cov.size else float("nan"),
         "frames_covered_80": int((cov >= COVERED).sum()),
+        "frames_short": short,
         "our_pieces_outside_deface": fp_pieces,
         "our_pixels_outside_deface_share": our_px_outside / our_px if our_px else 0.0,
     }
@@ -221,6 +225,8 @@ def main() -> None:
             print("$", " ".join(cmd), flush=True)
             wall, cpu = timed(cmd)
             times[name] = (wall, cpu, os.getloadavg()[0])
+            print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, load {times[name][2]:.2f}",
+                  flush=True)
     dw, dc, _ = times.get("deface", (float("nan"),) * 3)
     print(f"\n{'run':10} {'wall s':>7} {'CPU s':>7} {'fps':>6} {'CPU/wall':>8} {'load1':>6} "
           f"{'wall x':>7} {'CPU x':>6} {'>=80%':>12} {'mean':>6} {'outside':>8} {'FP':>4}  args")
@@ -238,6 +244,8 @@ def main() -> None:
         print(f"{row} {dw / wall:7.2f} {dc / cpu:6.2f} {hit:>4}/{n:<3} "
               f"{100 * hit / max(n, 1):5.1f}% {stats['mean_coverage']:6.3f} {outside:7.1f}% "
               f"{stats['our_pieces_outside_deface']:4}  {configs[k] or '(defaults)'}", flush=True)
+        if stats["frames_short"]:
+            print(f"{'':10} input frames under 80%: {stats['frames_short']}")
         if len(configs) == 1:
             print(_report(stats))
     print("wall x / CPU x: deface's time over ours (above 1: we are faster)")

@@ -195,6 +195,9 @@ class CenterFaceDetector:
             model = without_initializer_inputs(model)
             options = ort.SessionOptions()
             options.log_severity_level = 3  # not the file's harmless initializer warnings
+            # No busy-waiting between operators: on 2 shared cores spinning threads cost
+            # ~30% more CPU per frame (127 -> 90 ms at load 7) for no gain in wall time.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             # Follow OpenCV's thread setting: batch workers set it to 1 (one process a core).
             if cv2.getNumThreads() == 1:
                 options.intra_op_num_threads = 1
