@@ -537,3 +537,18 @@ def test_video_scale_is_recorded_and_finds_the_face(astronaut, tmp_path):
     regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
     assert regions["detector"].endswith("input 160x160") and regions["mask_scale"] == 1.6
     assert "2s - 1" in regions["mask_scale_meaning"]
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_video_faces_and_text_is_one_union_source(astronaut, tmp_path):
+    from dpimage.regions import text
+
+    if text.text_model_path() is None:
+        pytest.skip("text model absent: " + text.TEXT_INSTALL)
+    src = _tiny_clip(tmp_path / "astro.mp4", np.ascontiguousarray(astronaut[::2, ::2]), n=2)
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces", "--text", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
+    assert regions["source"] == "faces+text"
+    assert regions["detector"] == f"{face_detector().name}; {text.TextDetector.name}"
