@@ -41,11 +41,14 @@ from ._common import (
 from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import (
+    DEFAULT_MASK_SCALE,
     BoxesOpt,
     FaceDetectorOpt,
+    FaceScaleOpt,
     FacesOpt,
     MaskScaleOpt,
     PeopleOpt,
+    TextOpt,
     region_spec,
 )
 
@@ -206,7 +209,7 @@ def _release_command(
     inputs: list[Path],
     output: Path,
     common: dict[str, Any],
-    regions_args: tuple[bool, bool, Path | None, float, str],
+    regions_args: tuple[bool, bool, Path | None, float, str, bool, str | None],
     *,
     grid: bool = False,
 ) -> None:
@@ -220,7 +223,7 @@ def _release_command(
     n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
     regions = region_spec(*regions_args)
     if regions is not None and grid:
-        raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
+        raise _UsageError("--grid cannot be combined with --faces/--people/--text/--boxes")
     params = ReleaseParams(
         mechanism=mechanism,
         options=options,
@@ -261,16 +264,19 @@ def pixelate(
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
     face_detector: FaceDetectorOpt = "centerface",
+    scale: FaceScaleOpt = None,
     people: PeopleOpt = False,
+    text: TextOpt = False,
     boxes: BoxesOpt = None,
-    mask_scale: MaskScaleOpt = 1.3,
+    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
 ) -> None:
     """DP-Pix: pixelate with noise calibrated to ε (Fan 2018)."""
     mode = "grid" if grid else "blocks"
     common = {k: v for k, v in locals().items() if k in _COMMON}
     _release_command(
         "pixelate", "dp_pix", {"b": b, "m": m, "eps": eps, "output": mode},
-        inputs, output, common, (faces, people, boxes, mask_scale, face_detector), grid=grid,
+        inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
+        grid=grid,
     )
 
 
@@ -299,16 +305,18 @@ def blur(
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
     face_detector: FaceDetectorOpt = "centerface",
+    scale: FaceScaleOpt = None,
     people: PeopleOpt = False,
+    text: TextOpt = False,
     boxes: BoxesOpt = None,
-    mask_scale: MaskScaleOpt = 1.3,
+    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
 ) -> None:
     """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019)."""
     common = {k: v for k, v in locals().items() if k in _COMMON}
     # The library judges sigma like every other parameter (0 or None: derived from k).
     _release_command(
         "blur", "dp_blur", {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
-        inputs, output, common, (faces, people, boxes, mask_scale, face_detector),
+        inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
     )
 
 
