@@ -256,8 +256,9 @@ def smooth_grid(
     factor: float | None = None,
     iterations: int = DEFAULT_ITERATIONS,
     order: str = "linear",
+    method: str = "learned",
 ) -> np.ndarray:
-    """Render a release smoothly: weighted TV on the cell grid, then interpolation.
+    """Render a release smoothly: weighted TV on the cell grid, then a (learned) upsampling.
 
     Parameters
     ----------
@@ -271,7 +272,13 @@ def smooth_grid(
         TV strength in units of a full cell's noise standard deviation, and
         solver iterations (:func:`tv_denoise_grid`).
     order : {"linear", "cubic", "lanczos", "nearest"}
-        Interpolation from the cell centres to pixels.
+        Interpolation from the cell centres to pixels (``method="tv"`` only;
+        the learned path interpolates its sub-blocks linearly).
+    method : {"learned", "tv"}
+        ``"learned"`` (default): the TV grid and the released means feed a
+        ridge regression trained on public photos that predicts each cell's
+        4 x 4 sub-block means (:mod:`.learned`). ``"tv"``: the TV grid
+        interpolated from the cell centres.
 
     Returns
     -------
@@ -290,7 +297,16 @@ def smooth_grid(
             f"means {means.shape} and scale {np.shape(scale)} do not match a "
             f"{height}x{width} image at b={b} (grid {ny}x{nx})"
         )
+    if method not in ("learned", "tv"):
+        raise ValueError(f"method must be 'learned' or 'tv', got {method!r}")
+    if method == "learned" and order != "linear":
+        raise ValueError(f"order={order!r} needs method='tv' (the learned path is linear)")
     grid = tv_denoise_grid(means, scale, factor=factor, iterations=iterations)
+    if method == "learned":
+        from .learned import learned_upsample
+
+        full = learned_upsample(grid, means, scale, height, width, b)
+        return cv2.convertScaleAbs(full).reshape(height, width, means.shape[2])
     full = upsample_grid(grid, height, width, b, order=order)
     if order in ("cubic", "lanczos"):
         # these kernels overshoot; convertScaleAbs would fold negatives up
