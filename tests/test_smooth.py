@@ -155,11 +155,14 @@ def test_camera_mse_regression_tv(eps, limit):
     assert _camera_ratio(eps, "tv") < limit
 
 
+LEARNED_LIMITS = [(0.1, 0.176), (0.5, 0.41), (2.0, 0.76)]
+
+
 @pytest.mark.parametrize("eps,limit", LEARNED_LIMITS)
 def test_camera_mse_regression_learned(eps, limit):
-    """Seeded camera, the default learned path: measured LEARNED_MEASURED of the blocks' MSE.
+    """Seeded camera, the default learned path: measured 0.172 / 0.398 / 0.736 of the blocks' MSE.
 
-    Limits ~3% above the measurement; each is below the TV path's measurement
+    Limits 2-3% above the measurement; each is below the TV path's measurement
     at the same eps, so losing the learned gain fails the test.
     """
     assert _camera_ratio(eps, "learned") < limit
