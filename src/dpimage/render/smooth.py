@@ -9,8 +9,10 @@ never uses (scikit-image's rocket and motorcycle, matplotlib's Grace Hopper,
 gray and colour; ``benchmarks/utility_renderers.py --tune``,
 ``docs/results/utility/``) and are expressed as functions of the noise scale.
 
-Measured (b = m = 16, eps = 0.5, 3 seeds): camera 0.415 and PETS-2009 0.408
-of DP-Pix blocks' MSE, SSIM 0.52 against 0.32 (blocks) and 0.45 (DP-Blur).
+Measured (b = m = 16, eps = 0.5, 3 seeds; ``docs/results/utility/``): the
+default learned path reaches camera 0.403 and PETS-2009 0.383 of DP-Pix
+blocks' MSE (SSIM 0.53 against 0.32 for blocks and 0.45 for DP-Blur); the
+TV path (``method="tv"``) 0.415 and 0.408.
 
 The estimator
 -------------
@@ -30,9 +32,12 @@ each noisy value. TV is isotropic and couples the channels (colour edges
 coincide). The problem is solved by Chambolle and Pock's primal-dual
 algorithm, a fixed number of iterations (deterministic).
 
-The grid is then interpolated to pixels (linear by default), with each
-cell's value placed at its true centre — the centre of a partial cell is
-nearer the border than ``b / 2``.
+With ``method="tv"`` the grid is then interpolated to pixels (linear by
+default), with each cell's value placed at its true centre — the centre of
+a partial cell is nearer the border than ``b / 2``. The default
+``method="learned"`` instead predicts 4 x 4 sub-block means per cell from
+the TV grid and the released means with a ridge regression fitted on public
+photos (:mod:`.learned`), then interpolates those linearly.
 
 References
 ----------
