@@ -50,6 +50,7 @@ from __future__ import annotations
 import decimal
 import os
 from fractions import Fraction
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -194,57 +195,118 @@ def discrete_laplace(
     shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
     count = int(np.prod(shape, dtype=np.int64))
     out = np.empty(count, dtype=np.int64)
-    pending = None  # positions still to draw; None means all of them
-    while True:
-        n = count if pending is None else pending.size
-        if n == 0:
-            break
-        words = bits.words(n)
-        values = _geometric_from_words(words, scale, bits)
-        negative = (words & np.uint64(1)).view(np.int64)  # the sign bit, 0 or 1
-        # (s = -, G = 0) is rejected: G < s exactly there, as G >= 0
-        rejected = np.flatnonzero(values < negative)
-        # G -> -G where the sign bit is set: (G ^ -1) + 1 in two's complement
-        np.negative(negative, out=negative)
-        np.bitwise_xor(values, negative, out=values)
-        np.subtract(values, negative, out=values)
-        if pending is None:
-            out[:] = values
-            pending = rejected
-        else:
-            out[pending] = values
-            pending = pending[rejected]
+    # First pass: the words are drawn block by block straight into ``out`` (no
+    # array of all the words: fresh megabyte buffers cost page faults that
+    # dominate here); the stream is the same as one draw of ``count`` words.
+    pending = _from_words(lambda start, n: bits.words(n), count, scale, bits, out=out)
+    while pending.size:
+        words = bits.words(pending.size)
+        values, rejected = _laplace_from_words(words, scale, bits)
+        out[pending] = values
+        pending = pending[rejected]
     return out.reshape(shape)
+
+
+# Values per block of the float fast path: its few float64 buffers stay in the
+# CPU cache (on 1080p at b0 = 4 this is ~2x faster than whole-array passes).
+_BLOCK = 8192
 
 
 def _geometric_from_words(words: np.ndarray, scale: Fraction, bits: BitSource) -> np.ndarray:
     """``floor(scale * -ln U)`` where the top 53 bits of each word start ``U``."""
-    u = (words >> np.uint64(64 - _U_BITS)).astype(np.float64)  # exact: < 2**53
-    t = float(scale)
-    # The bounds below, computed in place (the same float operations, in the same
-    # order, as written out in the comments; fewer temporaries, same bits).
-    high = np.empty_like(u)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
-        # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound it.
-        np.multiply(u, 2.0**-_U_BITS, out=high)
-        np.log(high, out=high)
-        np.multiply(high, -t, out=high)  # high_end = -t * log(u * 2**-53)
-        low = np.divide(t, u, out=u)  # width = t / u
-        # low = floor((high_end - width * (1 + margin)) * (1 - margin))
-        np.multiply(low, 1.0 + _FAST_PATH_MARGIN, out=low)
-        np.subtract(high, low, out=low)
-        np.multiply(low, 1.0 - _FAST_PATH_MARGIN, out=low)
-        np.floor(low, out=low)
-        # high = floor(high_end * (1 + margin))
-        np.multiply(high, 1.0 + _FAST_PATH_MARGIN, out=high)
-        np.floor(high, out=high)
-        undecided = np.flatnonzero(low != high)  # includes u == 0 (high is inf)
-        result = low.astype(np.int64)  # undecided entries are overwritten below
-    for i in undecided:
-        top = int(words[i]) >> (64 - _U_BITS)
-        result[i] = _resolve_exactly(top, _U_BITS, scale, bits)
+    result = np.empty(words.size, dtype=np.int64)
+    _from_words(lambda start, n: words[start : start + n], words.size, scale, bits, result)
     return result
+
+
+def _laplace_from_words(
+    words: np.ndarray, scale: Fraction, bits: BitSource
+) -> tuple[np.ndarray, np.ndarray]:
+    """``s * G`` for each word (``G`` as :func:`_geometric_from_words`, ``s`` its low bit).
+
+    Also returns the sorted positions of the rejected draws ``(s = -, G = 0)``.
+    """
+    result = np.empty(words.size, dtype=np.int64)
+    rejected = _from_words(
+        lambda start, n: words[start : start + n], words.size, scale, bits, result, out=result
+    )
+    return result, rejected
+
+
+def _from_words(
+    fetch: Callable[[int, int], np.ndarray],
+    count: int,
+    scale: Fraction,
+    bits: BitSource,
+    result: np.ndarray | None = None,
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fill ``result`` with ``G`` (or ``out`` with ``s * G``) from ``fetch(start, n)`` words.
+
+    ``fetch`` gives the words of positions ``start .. start + n`` in order. With
+    ``out``, each value gets the sign of its word's low bit and the sorted
+    positions of the rejected draws ``(s = -, G = 0)`` are returned.
+    """
+    signed = out is not None
+    result = out if signed else result
+    t = float(scale)
+    shift = np.uint64(64 - _U_BITS)
+    undecided, tops, negatives, rejected = [], [], [], []
+    block = max(1, min(_BLOCK, count))
+    top, u, high = (np.empty(block, dtype=d) for d in (np.uint64, np.float64, np.float64))
+    sign = np.empty(block, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, count, block):
+            n = min(block, count - start)
+            words = fetch(start, n)
+            np.right_shift(words, shift, out=top[:n])
+            un, hi, lo = u[:n], high[:n], u[:n]
+            un[:] = top[:n]  # exact: < 2**53
+            # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
+            # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound
+            # it. In place, but the same float operations in the same order as:
+            #   high_end = -t * log(u * 2**-53);  width = t / u
+            #   low = floor((high_end - width * (1 + margin)) * (1 - margin))
+            #   high = floor(high_end * (1 + margin))
+            np.multiply(un, 2.0**-_U_BITS, out=hi)
+            np.log(hi, out=hi)
+            np.multiply(hi, -t, out=hi)
+            np.divide(t, un, out=lo)
+            np.multiply(lo, 1.0 + _FAST_PATH_MARGIN, out=lo)
+            np.subtract(hi, lo, out=lo)
+            np.multiply(lo, 1.0 - _FAST_PATH_MARGIN, out=lo)
+            np.floor(lo, out=lo)
+            np.multiply(hi, 1.0 + _FAST_PATH_MARGIN, out=hi)
+            np.floor(hi, out=hi)
+            # undecided where the bounds differ, including u == 0 (high is inf);
+            # they are set to 1 here (never rejected) and resolved below
+            open_ = np.flatnonzero(lo != hi)
+            lo[open_] = 1.0
+            undecided.append(start + open_)
+            tops.append(top[open_])
+            negatives.append(words[open_] & np.uint64(1))
+            g = result[start : start + n]
+            g[:] = lo
+            if signed:
+                s = sign[:n]
+                np.bitwise_and(words, np.uint64(1), out=s, casting="unsafe")
+                # (s = -, G = 0) is rejected: G < s exactly there, as G >= 0
+                rejected.append(start + np.flatnonzero(g < s))
+                # G -> -G where the sign bit is set: (G ^ -1) + 1 in two's complement
+                np.negative(s, out=s)
+                np.bitwise_xor(g, s, out=g)
+                np.subtract(g, s, out=g)
+    # Resolved in index order after all words were drawn, as a single pass would.
+    if not undecided:  # count == 0
+        return np.empty(0, dtype=np.int64)
+    for i, top_i, neg_i in zip(*(np.concatenate(x) for x in (undecided, tops, negatives))):
+        g = _resolve_exactly(int(top_i), _U_BITS, scale, bits)
+        negative = signed and bool(neg_i)
+        result[i] = -g if negative else g
+        if negative and g == 0:
+            rejected.append(np.array([i]))
+    return np.sort(np.concatenate(rejected)) if rejected else np.empty(0, np.int64)
 
 
 def _resolve_exactly(numerator: int, nbits: int, scale: Fraction, bits: BitSource) -> int:
