@@ -49,8 +49,8 @@ from __future__ import annotations
 
 import decimal
 import os
-from fractions import Fraction
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Protocol
 
 import numpy as np
@@ -282,10 +282,11 @@ def _from_words(
             # undecided where the bounds differ, including u == 0 (high is inf);
             # they are set to 1 here (never rejected) and resolved below
             open_ = np.flatnonzero(lo != hi)
-            lo[open_] = 1.0
-            undecided.append(start + open_)
-            tops.append(top[open_])
-            negatives.append(words[open_] & np.uint64(1))
+            if open_.size:  # rare: about 1e-13 * t per value
+                lo[open_] = 1.0
+                undecided.append(start + open_)
+                tops.append(top[open_])
+                negatives.append(words[open_] & np.uint64(1))
             g = result[start : start + n]
             g[:] = lo
             if signed:
@@ -298,15 +299,23 @@ def _from_words(
                 np.bitwise_xor(g, s, out=g)
                 np.subtract(g, s, out=g)
     # Resolved in index order after all words were drawn, as a single pass would.
-    if not undecided:  # count == 0
+    resolved_rejected = []
+    if undecided:
+        flat = (np.concatenate(x) for x in (undecided, tops, negatives))
+        for i, top_i, neg_i in zip(*flat, strict=True):
+            g = _resolve_exactly(int(top_i), _U_BITS, scale, bits)
+            negative = signed and bool(neg_i)
+            result[i] = -g if negative else g
+            if negative and g == 0:
+                resolved_rejected.append(i)
+    if not rejected:
         return np.empty(0, dtype=np.int64)
-    for i, top_i, neg_i in zip(*(np.concatenate(x) for x in (undecided, tops, negatives))):
-        g = _resolve_exactly(int(top_i), _U_BITS, scale, bits)
-        negative = signed and bool(neg_i)
-        result[i] = -g if negative else g
-        if negative and g == 0:
-            rejected.append(np.array([i]))
-    return np.sort(np.concatenate(rejected)) if rejected else np.empty(0, np.int64)
+    # blocks are in order and flatnonzero sorts within each: sorted already,
+    # unless a resolved value was rejected too
+    out_rejected = rejected[0] if len(rejected) == 1 else np.concatenate(rejected)
+    if resolved_rejected:
+        out_rejected = np.sort(np.concatenate([out_rejected, resolved_rejected]))
+    return out_rejected
 
 
 def _resolve_exactly(numerator: int, nbits: int, scale: Fraction, bits: BitSource) -> int:

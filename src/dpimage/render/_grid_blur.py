@@ -92,7 +92,6 @@ def axis_plan(n_out: int, b0: int, s: int, k: int, sigma: float):
     """
     taps = _taps(k, sigma)
     half = k // 2
-    n_low = -(-n_out // b0)
     n_s = -(-n_out // s)
     q = np.arange(n_s + 2)
     first = s * (q - 1)  # first pixel of sample q (q = 0 and n_s + 1 lie beyond the ends)
