@@ -42,6 +42,7 @@ from .accounting import (
     split_budget,
 )
 from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
+from .pipeline import read_ahead
 from .truncation import TruncatedVideoError, shortfall
 
 __all__ = [
@@ -361,7 +362,8 @@ def process_video(
             eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
         fresh: list[int] = []
         release = settings.release_fn(eps)
-        frames: Iterable[np.ndarray] = read_frames(src, damaged=damaged)
+        # decoded in a read-ahead thread while this one releases and encodes
+        frames: Iterable[np.ndarray] = read_ahead(read_frames(src, damaged=damaged))
         stream = full_frame_stream(frames, release, every, fresh)
         mode = "per-frame" if every == 1 else "release-every"
         track_releases: dict[int, int] = {}
