@@ -14,7 +14,8 @@ round-robin so that background load hits them alike):
    for the whole batch):
 
    * ``dpimage secure``  — ``dpimage.dp_pix(img, rng=None)``: exact discrete
-     Laplace on integer cell sums, bits from ``os.urandom``. The private path.
+     Laplace on integer cell sums, bits from OpenSSL's CTR_DRBG (``ssl.RAND_bytes``).
+     The private path.
    * ``dpimage seeded``  — ``dpimage.dp_pix(img, rng=gen)`` with one
      ``numpy.random.Generator`` made outside the timing loop (reproducible,
      not a private release).
@@ -35,7 +36,8 @@ round-robin so that background load hits them alike):
    than X; ``secure/seeded`` is the price of the OS CSPRNG.
 
 2. **DP-Blur** (b0=4, k=99, m=16, eps=0.5) on the same workloads: dpimage
-   secure and seeded, a naive version (the NumPy baseline DP-Pix at b0=4,
+   secure and seeded, ``dp_pix`` (b=16) secure in the same rounds (for
+   ``secure/dp_pix``), a naive version (the NumPy baseline DP-Pix at b0=4,
    then ``cv2.GaussianBlur`` of the 8-bit block image), and one
    ``cv2.GaussianBlur(img, (99, 99), 0)`` of the uint8 input alone.
    ``secure/GaussianBlur`` below 1 means the whole private release costs less
