@@ -36,3 +36,37 @@ def test_stopping_early_closes_the_source():
     assert next(stream) == 0
     stream.close()
     assert closed == [True]
+
+
+def test_write_behind_writes_in_order_and_waits():
+    from dpimage.video.pipeline import WriteBehind
+
+    written = []
+    with WriteBehind(written.append, depth=2) as out:
+        for i in range(50):
+            out.put(i)
+    assert written == list(range(50))
+
+
+def test_write_behind_raises_the_writers_error():
+    from dpimage.video.pipeline import WriteBehind
+
+    def write(item):
+        if item == 3:
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        with WriteBehind(write) as out:
+            for i in range(100):
+                out.put(i)
+
+
+def test_write_behind_stops_on_the_callers_error():
+    from dpimage.video.pipeline import WriteBehind
+
+    written = []
+    with pytest.raises(KeyError):
+        with WriteBehind(written.append, depth=1) as out:
+            out.put(0)
+            raise KeyError("caller failed")
+    assert len(written) <= 1
