@@ -31,6 +31,12 @@ comparison, so the output distribution is exactly the discrete Laplace — the
 floating-point attack on textbook Laplace samplers (Mironov 2012) has nothing
 to exploit, and the noise is on integer sums besides.
 
+The fast path runs on blocks of 8,192 values in reused buffers (whole-array
+passes over megabyte temporaries cost more in page faults than in
+arithmetic); the words are drawn block after block, which is the same stream
+as one draw, and the few undecided values are resolved after all of them, in
+index order, as a single pass would. Seeded outputs are therefore unchanged.
+
 Bit sources
 -----------
 ``rng=None`` reads a cryptographically secure generator: OpenSSL's
