@@ -10,6 +10,7 @@ from dpimage.cells import (
     _cell_sums_opencv,
     _cell_sums_reduceat,
     _cell_sums_row_bands,
+    _cell_sums_uint16,
     cell_counts,
     cell_sums,
     grid_shape,
@@ -46,6 +47,8 @@ def test_cell_sums_match_reference_loop(image, b):
     np.testing.assert_array_equal(_cell_sums_reduceat(image3, b), expected)
     np.testing.assert_array_equal(_cell_sums_opencv(image3, b), expected)
     np.testing.assert_array_equal(_cell_sums_row_bands(image3, b), expected)
+    if b <= 16:
+        np.testing.assert_array_equal(_cell_sums_uint16(image3, b), expected)
 
 
 @pytest.mark.parametrize("shape", [(1080, 1920), (1001, 777, 3)])
