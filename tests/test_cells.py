@@ -10,6 +10,7 @@ from dpimage.cells import (
     _cell_sums_opencv,
     _cell_sums_reduceat,
     _cell_sums_row_bands,
+    _cell_sums_uint16,
     cell_counts,
     cell_sums,
     grid_shape,
@@ -46,6 +47,8 @@ def test_cell_sums_match_reference_loop(image, b):
     np.testing.assert_array_equal(_cell_sums_reduceat(image3, b), expected)
     np.testing.assert_array_equal(_cell_sums_opencv(image3, b), expected)
     np.testing.assert_array_equal(_cell_sums_row_bands(image3, b), expected)
+    if b <= 16:
+        np.testing.assert_array_equal(_cell_sums_uint16(image3, b), expected)
 
 
 @pytest.mark.parametrize("shape", [(1080, 1920), (1001, 777, 3)])
@@ -101,3 +104,11 @@ def test_render_blocks_paints_and_crops(shape):
     for y in range(shape[0]):
         for x in range(shape[1]):
             np.testing.assert_array_equal(blocks[y, x], grid[y // 3, x // 3])
+
+
+def test_uint16_path_is_exact_at_its_largest_sums():
+    # 255 * 16 * 16 = 65280: the largest cell sum the uint16 path holds
+    image = np.full((1000, 300, 3), 255, dtype=np.uint8)
+    sums = _cell_sums_uint16(image, 16)
+    assert sums.dtype == np.int64 and sums.max() == 65280
+    np.testing.assert_array_equal(sums, _cell_sums_reduceat(image, 16))

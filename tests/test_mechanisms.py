@@ -105,7 +105,11 @@ def test_dp_blur_is_the_blur_of_the_dp_pix_image(name):
     pixelated = dp_pix(image, b=4, rng=12)
     blurred = dp_blur(image, b0=4, k=99, rng=12)  # same seed: same DP-Pix step
     exact = cv2.GaussianBlur(pixelated.astype(np.float64), (99, 99), 0)
-    assert np.abs(blurred - exact).max() <= 0.5 + 1e-3  # correctly rounded
+    # The blur is rendered from exact samples every 2 px and a bilinear
+    # upsampling with a proven error below 0.6 grey level: within +-1 of the
+    # correctly rounded blur, and equal to it almost everywhere.
+    off = np.abs(blurred - np.rint(exact))
+    assert off.max() <= 1 and np.mean(off == 0) > 0.95
     opencv_8bit = cv2.GaussianBlur(pixelated, (99, 99), 0)
     diff = np.abs(blurred.astype(int) - opencv_8bit)
     # OpenCV's 8-bit path is fixed point and itself errs by up to ~2.7 levels

@@ -157,3 +157,38 @@ def test_bad_scale_rejected():
         discrete_laplace(Fraction(0), 3, SecureBits())
     with pytest.raises(ValueError, match="too large"):
         discrete_laplace(Fraction(10**20), 3, SecureBits())
+
+
+def test_secure_words_differ_in_a_forked_child():
+    # OpenSSL's DRBG must reseed after fork: a child never replays the parent's noise
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: send its next words, exit without running pytest's teardown
+        os.write(write, SecureBits().words(4).tobytes())
+        os._exit(0)
+    os.close(write)
+    mine = SecureBits().words(4).tobytes()
+    theirs = os.read(read, 64)
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert len(theirs) == 32 and theirs != mine
+
+
+def test_blocked_sampler_matches_one_pass_over_the_same_stream():
+    # the sampler decides values in blocks; the stream and the values are those
+    # of one pass (the undecided ones resolved afterwards, in index order)
+    t = Fraction(8160)
+    n = 3 * 8192 + 17
+    words = SeededBits(np.random.default_rng(8)).words(n)
+    direct = _geometric_from_words(words, t, SeededBits(np.random.default_rng(9)))
+    u = (words >> np.uint64(11)).astype(np.float64)
+    expected = np.floor(-float(t) * np.log(u * 2.0**-53))
+    assert np.mean(direct == expected) > 0.9999
+    drawn = discrete_laplace(t, n, SeededBits(np.random.default_rng(8)))
+    sign = np.where((words & np.uint64(1)).astype(bool), -1, 1)
+    kept = ~((sign < 0) & (direct == 0))
+    np.testing.assert_array_equal(drawn[kept], (sign * direct)[kept])

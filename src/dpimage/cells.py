@@ -57,6 +57,8 @@ def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
         image = image[:, :, np.newaxis]
     if image.size <= _SMALL_IMAGE:
         return _cell_sums_reduceat(image, b)
+    if b <= _UINT16_MAX_B:
+        return _cell_sums_uint16(image, b)
     if b >= _ROW_BANDS_MIN_B and image.shape[1] * image.shape[2] <= _CV_MAX_COLS:
         return _cell_sums_row_bands(image, b)
     return _cell_sums_opencv(image, b)
@@ -68,6 +70,48 @@ def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
 _ROW_BANDS_MIN_B = 7
 # cv2.Mat columns are int: keep far from the limit.
 _CV_MAX_COLS = 1 << 30
+
+
+# Up to this cell side a cell sum fits uint16: 255 * 16 * 16 = 65280 < 2**16.
+_UINT16_MAX_B = 16
+
+
+def _cell_sums_uint16(image: np.ndarray, b: int) -> np.ndarray:
+    """Rows of each band added in uint16, transposed, then the columns of each cell.
+
+    Both passes add whole contiguous rows (NumPy's fastest reduction); the
+    transpose in between (``cv2.transpose``, on an array ``b`` times smaller
+    than the image) turns the horizontal sums into row additions too. Exact:
+    every partial sum is at most ``255 b**2 <= 65280`` for ``b <= 16``. The
+    last band and the last column of cells may be partial; they sum only
+    their own rows and columns.
+    """
+    height, width, channels = image.shape
+    ny, nx = grid_shape(height, width, b)
+    fy, fx = height // b, width // b
+    flat = image.reshape(height, width * channels)
+    bands = np.empty((ny, width * channels), dtype=np.uint16)
+    rows = flat[: fy * b].reshape(fy, b, width * channels)
+    full = bands[:fy]
+    np.copyto(full, rows[:, 0])
+    for k in range(1, b):
+        np.add(full, rows[:, k], out=full)
+    if fy < ny:
+        flat[fy * b :].sum(axis=0, dtype=np.uint16, out=bands[fy])
+    # (W * C, ny): each column of the band sums becomes a row (a single-channel
+    # transpose; OpenCV's multi-channel uint16 one is several times slower)
+    cols = cv2.transpose(bands)
+    out = np.empty((nx, channels * ny), dtype=np.uint16)
+    runs = cols[: fx * b * channels].reshape(fx, b, channels * ny)
+    done = out[:fx]
+    np.copyto(done, runs[:, 0])
+    for k in range(1, b):
+        np.add(done, runs[:, k], out=done)
+    if fx < nx:
+        rest = cols[fx * b * channels :].reshape(-1, channels * ny)
+        rest.sum(axis=0, dtype=np.uint16, out=out[fx])
+    sums = out.reshape(nx, channels, ny).transpose(2, 0, 1)
+    return sums.astype(np.int64)
 
 
 def _cell_sums_row_bands(image: np.ndarray, b: int) -> np.ndarray:

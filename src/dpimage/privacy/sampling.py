@@ -31,19 +31,31 @@ comparison, so the output distribution is exactly the discrete Laplace — the
 floating-point attack on textbook Laplace samplers (Mironov 2012) has nothing
 to exploit, and the noise is on integer sums besides.
 
+The fast path runs on blocks of 8,192 values in reused buffers (whole-array
+passes over megabyte temporaries cost more in page faults than in
+arithmetic); the words are drawn block after block, which is the same stream
+as one draw, and the few undecided values are resolved after all of them, in
+index order, as a single pass would. Seeded outputs are therefore unchanged.
+
 Bit sources
 -----------
-``rng=None`` reads the operating system's CSPRNG (``os.urandom``, i.e.
-``getrandom(2)`` on Linux). An ``int`` seed or a ``numpy.random.Generator``
-gives a reproducible stream for research and tests; anyone holding the seed
-can regenerate and subtract the noise, so a seeded output is **not** a private
-release, and callers must say so (:data:`SEEDED_WARNING`).
+``rng=None`` reads a cryptographically secure generator: OpenSSL's
+``RAND_bytes`` (through :func:`ssl.RAND_bytes`), a counter-mode DRBG
+(NIST SP 800-90A CTR_DRBG, AES-256) that OpenSSL seeds and reseeds from the
+operating system's CSPRNG and reseeds in a forked child. It delivers the
+~1 MB a 1080p DP-Blur release needs ~20x faster than ``os.urandom`` here
+(0.19 ms against 3.4 ms), which is used where Python has no :mod:`ssl`. An
+``int`` seed or a ``numpy.random.Generator`` gives a reproducible stream for
+research and tests; anyone holding the seed can regenerate and subtract the
+noise, so a seeded output is **not** a private release, and callers must
+say so (:data:`SEEDED_WARNING`).
 """
 
 from __future__ import annotations
 
 import decimal
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Protocol
 
@@ -84,14 +96,34 @@ class BitSource(Protocol):
         ...
 
 
+def _secure_bytes_function() -> tuple[object, str]:
+    """OpenSSL's ``RAND_bytes`` if Python has :mod:`ssl`, else ``os.urandom``."""
+    try:
+        import ssl
+    except ImportError:  # pragma: no cover - CPython builds without OpenSSL
+        return os.urandom, "os.urandom (operating-system CSPRNG)"
+    return ssl.RAND_bytes, (
+        f"OpenSSL RAND_bytes ({ssl.OPENSSL_VERSION}: CTR_DRBG AES-256, "
+        "seeded and reseeded from the operating-system CSPRNG)"
+    )
+
+
+_SECURE_BYTES, _SECURE_DESCRIPTION = _secure_bytes_function()
+
+
 class SecureBits:
-    """Uniform 64-bit words from the operating system's CSPRNG (``os.urandom``)."""
+    """Uniform 64-bit words from a cryptographically secure generator.
+
+    OpenSSL's CTR_DRBG (``ssl.RAND_bytes``), or ``os.urandom`` without
+    :mod:`ssl`; no bits are buffered between calls, so a forked process
+    never replays a parent's noise (OpenSSL reseeds its DRBG after a fork).
+    """
 
     kind = "secure"
-    description = "os.urandom (operating-system CSPRNG)"
+    description = _SECURE_DESCRIPTION
 
     def words(self, n: int) -> np.ndarray:
-        return np.frombuffer(os.urandom(8 * n), dtype="<u8").astype(np.uint64, copy=False)
+        return np.frombuffer(_SECURE_BYTES(8 * n), dtype="<u8").astype(np.uint64, copy=False)
 
 
 class SeededBits:
@@ -169,42 +201,127 @@ def discrete_laplace(
     shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
     count = int(np.prod(shape, dtype=np.int64))
     out = np.empty(count, dtype=np.int64)
-    pending = None  # positions still to draw; None means all of them
-    while True:
-        n = count if pending is None else pending.size
-        if n == 0:
-            break
-        words = bits.words(n)
-        magnitude = _geometric_from_words(words, scale, bits)
-        negative = (words & np.uint64(1)).astype(bool)
-        values = np.where(negative, -magnitude, magnitude)
-        rejected = negative & (magnitude == 0)
-        if pending is None:
-            out[:] = values
-            pending = np.flatnonzero(rejected)
-        else:
-            out[pending] = values
-            pending = pending[rejected]
+    # First pass: the words are drawn block by block straight into ``out`` (no
+    # array of all the words: fresh megabyte buffers cost page faults that
+    # dominate here); the stream is the same as one draw of ``count`` words.
+    pending = _from_words(lambda start, n: bits.words(n), count, scale, bits, out=out)
+    while pending.size:
+        words = bits.words(pending.size)
+        values, rejected = _laplace_from_words(words, scale, bits)
+        out[pending] = values
+        pending = pending[rejected]
     return out.reshape(shape)
+
+
+# Values per block of the float fast path: its few float64 buffers stay in the
+# CPU cache (on 1080p at b0 = 4 this is ~2x faster than whole-array passes).
+_BLOCK = 8192
 
 
 def _geometric_from_words(words: np.ndarray, scale: Fraction, bits: BitSource) -> np.ndarray:
     """``floor(scale * -ln U)`` where the top 53 bits of each word start ``U``."""
-    u = (words >> np.uint64(64 - _U_BITS)).astype(np.float64)  # exact: < 2**53
-    t = float(scale)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
-        # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound it.
-        high_end = -t * np.log(u * 2.0**-_U_BITS)
-        width = t / u
-        low = np.floor((high_end - width * (1.0 + _FAST_PATH_MARGIN)) * (1.0 - _FAST_PATH_MARGIN))
-        high = np.floor(high_end * (1.0 + _FAST_PATH_MARGIN))
-    decided = low == high  # False where u == 0 (high is inf)
-    result = np.where(decided, low, 0.0).astype(np.int64)
-    for i in np.flatnonzero(~decided):
-        top = int(words[i]) >> (64 - _U_BITS)
-        result[i] = _resolve_exactly(top, _U_BITS, scale, bits)
+    result = np.empty(words.size, dtype=np.int64)
+    _from_words(lambda start, n: words[start : start + n], words.size, scale, bits, result)
     return result
+
+
+def _laplace_from_words(
+    words: np.ndarray, scale: Fraction, bits: BitSource
+) -> tuple[np.ndarray, np.ndarray]:
+    """``s * G`` for each word (``G`` as :func:`_geometric_from_words`, ``s`` its low bit).
+
+    Also returns the sorted positions of the rejected draws ``(s = -, G = 0)``.
+    """
+    result = np.empty(words.size, dtype=np.int64)
+    rejected = _from_words(
+        lambda start, n: words[start : start + n], words.size, scale, bits, result, out=result
+    )
+    return result, rejected
+
+
+def _from_words(
+    fetch: Callable[[int, int], np.ndarray],
+    count: int,
+    scale: Fraction,
+    bits: BitSource,
+    result: np.ndarray | None = None,
+    *,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fill ``result`` with ``G`` (or ``out`` with ``s * G``) from ``fetch(start, n)`` words.
+
+    ``fetch`` gives the words of positions ``start .. start + n`` in order. With
+    ``out``, each value gets the sign of its word's low bit and the sorted
+    positions of the rejected draws ``(s = -, G = 0)`` are returned.
+    """
+    signed = out is not None
+    result = out if signed else result
+    t = float(scale)
+    shift = np.uint64(64 - _U_BITS)
+    undecided, tops, negatives, rejected = [], [], [], []
+    block = max(1, min(_BLOCK, count))
+    top, u, high = (np.empty(block, dtype=d) for d in (np.uint64, np.float64, np.float64))
+    sign = np.empty(block, dtype=np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, count, block):
+            n = min(block, count - start)
+            words = fetch(start, n)
+            np.right_shift(words, shift, out=top[:n])
+            un, hi, lo = u[:n], high[:n], u[:n]
+            un[:] = top[:n]  # exact: < 2**53
+            # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
+            # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound
+            # it. In place, but the same float operations in the same order as:
+            #   high_end = -t * log(u * 2**-53);  width = t / u
+            #   low = floor((high_end - width * (1 + margin)) * (1 - margin))
+            #   high = floor(high_end * (1 + margin))
+            np.multiply(un, 2.0**-_U_BITS, out=hi)
+            np.log(hi, out=hi)
+            np.multiply(hi, -t, out=hi)
+            np.divide(t, un, out=lo)
+            np.multiply(lo, 1.0 + _FAST_PATH_MARGIN, out=lo)
+            np.subtract(hi, lo, out=lo)
+            np.multiply(lo, 1.0 - _FAST_PATH_MARGIN, out=lo)
+            np.floor(lo, out=lo)
+            np.multiply(hi, 1.0 + _FAST_PATH_MARGIN, out=hi)
+            np.floor(hi, out=hi)
+            # undecided where the bounds differ, including u == 0 (high is inf);
+            # they are set to 1 here (never rejected) and resolved below
+            open_ = np.flatnonzero(lo != hi)
+            if open_.size:  # rare: about 1e-13 * t per value
+                lo[open_] = 1.0
+                undecided.append(start + open_)
+                tops.append(top[open_])
+                negatives.append(words[open_] & np.uint64(1))
+            g = result[start : start + n]
+            g[:] = lo
+            if signed:
+                s = sign[:n]
+                np.bitwise_and(words, np.uint64(1), out=s, casting="unsafe")
+                # (s = -, G = 0) is rejected: G < s exactly there, as G >= 0
+                rejected.append(start + np.flatnonzero(g < s))
+                # G -> -G where the sign bit is set: (G ^ -1) + 1 in two's complement
+                np.negative(s, out=s)
+                np.bitwise_xor(g, s, out=g)
+                np.subtract(g, s, out=g)
+    # Resolved in index order after all words were drawn, as a single pass would.
+    resolved_rejected = []
+    if undecided:
+        flat = (np.concatenate(x) for x in (undecided, tops, negatives))
+        for i, top_i, neg_i in zip(*flat, strict=True):
+            g = _resolve_exactly(int(top_i), _U_BITS, scale, bits)
+            negative = signed and bool(neg_i)
+            result[i] = -g if negative else g
+            if negative and g == 0:
+                resolved_rejected.append(i)
+    if not rejected:
+        return np.empty(0, dtype=np.int64)
+    # blocks are in order and flatnonzero sorts within each: sorted already,
+    # unless a resolved value was rejected too
+    out_rejected = rejected[0] if len(rejected) == 1 else np.concatenate(rejected)
+    if resolved_rejected:
+        out_rejected = np.sort(np.concatenate([out_rejected, resolved_rejected]))
+    return out_rejected
 
 
 def _resolve_exactly(numerator: int, nbits: int, scale: Fraction, bits: BitSource) -> int:

@@ -43,6 +43,7 @@ from .accounting import (
     split_budget,
 )
 from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
+from .pipeline import WriteBehind, read_ahead
 from .truncation import TruncatedVideoError, shortfall
 
 __all__ = [
@@ -389,7 +390,8 @@ def process_video(
             eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
         fresh: list[int] = []
         release = settings.release_fn(eps)
-        frames: Iterable[np.ndarray] = read_frames(src, damaged=damaged)
+        # decoded in a read-ahead thread while this one releases and encodes
+        frames: Iterable[np.ndarray] = read_ahead(read_frames(src, damaged=damaged))
         stream = full_frame_stream(frames, release, every, fresh)
         mode = "per-frame" if every == 1 else "release-every"
         track_releases: dict[int, int] = {}
@@ -430,13 +432,16 @@ def process_video(
         dst, width=info.width, height=info.height, rate=info.rate, overwrite=overwrite,
         audio_from=audio_from,
     ) as writer:
-        for i, out in enumerate(stream):
-            if n_planned is not None and i >= n_planned:
-                raise FrameCountError(
-                    f"{src}: decoded more frames than the {n_planned} the budget was split over"
-                )
-            writer.write(out)
-            yield Progress("releasing", i + 1, total)
+        # encoded in a write-behind thread while this one releases the next frame
+        with WriteBehind(writer.write) as encoder:
+            for i, out in enumerate(stream):
+                if n_planned is not None and i >= n_planned:
+                    raise FrameCountError(
+                        f"{src}: decoded more frames than the {n_planned} the budget was "
+                        "split over"
+                    )
+                encoder.put(out)
+                yield Progress("releasing", i + 1, total)
         n_frames = writer.frames_written
         partial = shortfall(src, n_frames, info, damaged)
         if partial is not None and not allow_partial:
