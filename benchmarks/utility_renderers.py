@@ -32,9 +32,10 @@ import numpy as np
 from dpimage import dp_blur
 from dpimage.cells import cell_counts, cell_sums, render_blocks
 from dpimage.metrics import mse, ssim
-from dpimage.privacy.colour import release_luma_chroma, ycocg_to_rgb
+from dpimage.privacy.colour import ycocg_to_rgb
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
 from dpimage.privacy.sensitivity import laplace_scale
+from dpimage.release_colour import release_colour
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "utility"
@@ -284,9 +285,9 @@ def tune(args) -> None:
 def render_luma_chroma(rel) -> np.ndarray:
     """Smooth Y at ``b`` and Co/Cg at ``b_chroma`` (shifted into [0, 255] for the box), to RGB."""
     h, w, _ = rel.shape
-    y = tv_denoise_grid(rel.luma[:, :, None], rel.luma_scale)
+    y = tv_denoise_grid(rel.luma.means, rel.luma.scale)
     y = upsample_grid(y, h, w, rel.b)
-    c = tv_denoise_grid(rel.chroma + 127.5, rel.chroma_scale) - 127.5
+    c = tv_denoise_grid(rel.chroma.means + 127.5, rel.chroma.scale) - 127.5
     c = upsample_grid(c, h, w, rel.b_chroma)
     rgb = ycocg_to_rgb(np.concatenate([y, c], axis=2))
     return np.rint(np.clip(rgb, 0, 255)).astype(np.uint8)
@@ -311,7 +312,7 @@ def colour(args) -> None:
                     "rgb dp-blur": dp_blur(img, m=args.m, eps=eps, rng=seed),
                 }
                 for share, fac in configs:
-                    rel = release_luma_chroma(
+                    rel = release_colour(
                         img, args.b, args.m, eps, seed, luma_share=share, chroma_factor=fac
                     )
                     label = "auto" if fac is None else fac
