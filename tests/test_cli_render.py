@@ -73,3 +73,63 @@ def test_grid_defaults_to_rgb_blocks(tmp_path):
     result = run("pixelate", tmp_path / "in.png", "-o", tmp_path / "g.png", "-b", 8, "--grid")
     assert result.exit_code == 0, result.output
     assert _out(tmp_path / "g.png").shape == (5, 7, 3)
+
+
+# --- video: full-frame and region mode ---
+
+
+@pytest.fixture
+def small_clip(tmp_path):
+    pytest.importorskip("av")
+    from test_video import pan_frames, write_clip
+
+    path = tmp_path / "clip.mp4"
+    write_clip(path, pan_frames(4), audio=False)
+    return path
+
+
+def _video_manifest(out):
+    import json
+
+    return json.loads(out.with_name(out.name + ".manifest.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("args", "render", "colour"),
+    [
+        ((), "smooth", "luma-chroma"),  # the default for --method pix, as for pixelate
+        (("--render", "blocks", "--colour", "rgb"), None, None),  # the paper: not recorded
+        (("--method", "dp-blur", "-k", 9), None, None),
+        (("--method", "blur", "-k", 9, "--render", "smooth"), "smooth", "rgb"),
+    ],
+)
+def test_video_render_and_colour(small_clip, tmp_path, args, render, colour):
+    out = tmp_path / "o.mp4"
+    result = run("video", small_clip, "-o", out, "-b", 8, "--seed", 1, *args)
+    assert result.exit_code == 0, result.output
+    params = _video_manifest(out)["parameters"]
+    assert params.get("render") == render and params.get("colour") == colour
+    assert ("colour_split" in params) == (colour == "luma-chroma")
+
+
+def test_video_region_mode_takes_render(small_clip, tmp_path):
+    import json
+
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([[4, 4, 24, 24]]))
+    out = tmp_path / "r.mp4"
+    result = run(
+        "video", small_clip, "-o", out, "--boxes", boxes, "-b", 4, "--render", "smooth",
+        "--colour", "ycocg", "--seed", 2,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = _video_manifest(out)
+    assert manifest["mechanism"] == "dp_pix_regions"
+    assert manifest["parameters"]["render"] == "smooth"
+    assert manifest["parameters"]["colour"] == "luma-chroma"
+
+
+def test_video_bad_method_or_render(small_clip, tmp_path):
+    for args, message in ((("--method", "np-pix"), "--method"), (("--render", "x"), "--render")):
+        result = run("video", small_clip, "-o", tmp_path / "x.mp4", *args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
