@@ -638,7 +638,7 @@ def test_compare_side_by_side(tmp_path):
     assert result.exit_code == 0, result.output
     im = load(out)
     assert im.mode == "RGB" and im.format == "PNG"
-    assert im.width > 5 * 451 and 300 < im.height < 420
+    assert im.width > 6 * 451 and 300 < im.height < 420  # six panels
     assert "not a private release" in result.stderr
     # Like every other command, an existing output is kept unless --overwrite;
     # the input is never a valid target, not even with --overwrite.
