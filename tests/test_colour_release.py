@@ -133,3 +133,19 @@ def test_dp_blur_blocks_rgb_is_the_paper():
     )
     with pytest.raises(ValueError, match="before the blur"):
         dpimage.dp_blur(img, render="blur")
+
+
+def test_manifest_readers_take_any_spelling_of_the_mechanism():
+    from dpimage.io.manifest import build_manifest, canonical_mechanism, merge_manifests
+
+    assert canonical_mechanism("dp-pix") == canonical_mechanism("DP-Pix") == "dp_pix"
+    assert canonical_mechanism("dp-blur_regions") == "dp_blur_regions"
+    assert canonical_mechanism("something else") == "something else"
+    params = {"b": 16, "m": 16, "eps": 0.5}
+    old = build_manifest(command="pixelate", mechanism="dp-pix", parameters=params,
+                         outputs=[("a.png", 0.5)])  # fmt: skip
+    new = build_manifest(command="pixelate", mechanism="dp_pix", parameters=params,
+                         outputs=[("b.png", 0.5)])  # fmt: skip
+    merged = merge_manifests(new, old)
+    assert "previous_runs" not in merged  # the same settings: one manifest
+    assert merged["total_epsilon"] == 1.0

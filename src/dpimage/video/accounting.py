@@ -246,12 +246,14 @@ def account(
 def _settings(manifest: Mapping[str, Any]) -> str:
     import json
 
+    from ..io.manifest import canonical_mechanism
+
     sampler = manifest.get("sampler") or {}
     video = manifest.get("video") or {}
     return json.dumps(
         [
             manifest.get("command"),
-            manifest.get("mechanism"),
+            canonical_mechanism(manifest.get("mechanism")),
             manifest.get("parameters"),
             manifest.get("private_release"),
             sampler.get("seed"),
