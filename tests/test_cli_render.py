@@ -133,3 +133,23 @@ def test_video_bad_method_or_render(small_clip, tmp_path):
     for args, message in ((("--method", "np-pix"), "--method"), (("--render", "x"), "--render")):
         result = run("video", small_clip, "-o", tmp_path / "x.mp4", *args)
         assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_pixelate_region_mode_takes_render_and_colour(tmp_path):
+    import json
+
+    from dpimage.regions.release import dp_pix_regions
+
+    img = _photo(tmp_path / "in.png")
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps([[8, 4, 32, 24]]))
+    target = tmp_path / "out" / "x.png"
+    args = ("--boxes", boxes, "--mask-scale", 1, "-b", 4, "--seed", 5)
+    result = run("pixelate", tmp_path / "in.png", "-o", target, *args)
+    assert result.exit_code == 0, result.output
+    out = _out(target)
+    # pixels outside the box are untouched; inside, the library's smooth luma/chroma release
+    np.testing.assert_array_equal(out[:4], img[:4])
+    want = dp_pix_regions(img, [(8, 4, 40, 28)], b=4, rng=seeded_rng(5, "x.png"),
+                          render="smooth", colour="luma-chroma")  # fmt: skip
+    np.testing.assert_array_equal(out, want)
