@@ -57,7 +57,9 @@ def _parse_eps_list(text: str) -> list[float]:
 
 
 def _table(rec) -> Table:
-    cell = "b0" if rec.method == "dp-blur" else "b"
+    from .. import methods
+
+    cell = methods.get(rec.method).cell
     table = Table(title=f"{rec.method}: predicted utility at m = {rec.m} (★ = best {cell} per ε)")
     table.add_column("ε", justify="right")
     table.add_column(cell, justify="right")
