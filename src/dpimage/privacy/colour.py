@@ -136,8 +136,9 @@ def ycocg_to_rgb(ycocg: np.ndarray) -> np.ndarray:
 def __getattr__(name: str):
     # The private step moved to dpimage.release_colour (beside release_cells); the
     # old names stay importable from here. Lazy, because that module imports this one.
-    if name in ("noisy_ycocg_means", "release_luma_chroma", "ColourRelease"):
+    if name in ("noisy_ycocg_means", "release_luma_chroma", "ColourRelease", "LumaChromaRelease"):
         from .. import release_colour
 
-        return getattr(release_colour, name)
+        # LumaChromaRelease became ColourRelease (two Release objects: .luma, .chroma)
+        return getattr(release_colour, "ColourRelease" if name == "LumaChromaRelease" else name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
