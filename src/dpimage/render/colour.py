@@ -19,30 +19,40 @@ constraint) and shifted back before the inverse transform.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+from ..cells import render_blocks
 from ..privacy.colour import ycocg_to_rgb
 from ..release_colour import ColourRelease
-from .smooth import smooth_grid, upsample_grid
+from .smooth import smooth_grid
 
 __all__ = ["CHROMA_OFFSET", "blocks", "names", "smooth"]
 
 CHROMA_OFFSET = 127.5
 
-
-def _to_rgb(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    rgb = ycocg_to_rgb(np.concatenate([y, chroma - CHROMA_OFFSET], axis=2))
-    return np.rint(np.clip(rgb, 0.0, 255.0)).astype(np.uint8)
+#: The inverse transform on (Y, Co + 127.5, Cg + 127.5) as one affine map (3 x 4),
+#: so that OpenCV applies it, saturates and rounds to uint8 in one pass.
+_INVERSE = np.array(
+    [[1.0, 1.0, -1.0, 0.0], [1.0, 0.0, 1.0, -CHROMA_OFFSET], [1.0, -1.0, -1.0, 2 * CHROMA_OFFSET]]
+)
 
 
 def blocks(release: ColourRelease) -> np.ndarray:
-    """Luma and chroma blocks at their own cell sizes (clipped), inverse transform, rounded."""
+    """Luma and chroma blocks at their own cell sizes (clipped), inverse transform, rounded.
+
+    A chroma cell is ``f x f`` whole luma cells (``b_chroma = f b``), so the colour
+    of every luma cell is computed on the luma grid and painted once.
+    """
     h, w, _ = release.shape
+    ny, nx = release.luma.means.shape[:2]
+    f = release.b_chroma // release.b
     y = np.clip(release.luma.means, 0.0, 255.0)
-    c = np.clip(release.chroma.means + CHROMA_OFFSET, 0.0, 255.0)
-    y = upsample_grid(y, h, w, release.b, order="nearest")
-    c = upsample_grid(c, h, w, release.b_chroma, order="nearest")
-    return _to_rgb(y.astype(np.float64), c.astype(np.float64))
+    c = np.clip(release.chroma.means + CHROMA_OFFSET, 0.0, 255.0) - CHROMA_OFFSET
+    c = np.repeat(np.repeat(c, f, axis=0), f, axis=1)[:ny, :nx]
+    rgb = ycocg_to_rgb(np.concatenate([y, c], axis=2))
+    grid = np.rint(np.clip(rgb, 0.0, 255.0)).astype(np.uint8)
+    return render_blocks(grid, h, w, release.b)
 
 
 def smooth(release: ColourRelease, **options) -> np.ndarray:
@@ -51,7 +61,7 @@ def smooth(release: ColourRelease, **options) -> np.ndarray:
     luma, chroma = release.luma, release.chroma
     y = smooth_grid(luma.means, luma.scale, h, w, luma.b, **options)
     c = smooth_grid(chroma.means + CHROMA_OFFSET, chroma.scale, h, w, chroma.b, **options)
-    return _to_rgb(y.astype(np.float64), c.astype(np.float64))
+    return cv2.transform(cv2.merge([y, c]), _INVERSE)
 
 
 _RENDERERS = {"blocks": blocks, "smooth": smooth}
