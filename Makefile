@@ -91,13 +91,13 @@ bench: install
 clean:
 	rm -rf $(OUT) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
 
-## Utility evaluation (issue 4). `make test` does not download the street scene: its
+## Utility evaluation. `make test` does not download the street scene: its
 ## tests (marked needs_vtest) skip cleanly without it; this target fetches it and runs them.
 .PHONY: test-street results
 test-street: install data
 	$(BIN)/python -m pytest -m needs_vtest
 
-## Regenerate every utility figure and CSV in docs/figures/ (the commands docs/results.md lists).
+## Regenerate every utility figure and CSV in docs/figures/ (the commands docs/results/utility.md lists).
 results: install data
 	$(BIN)/dpimage eval sweep --dataset faces --vary eps -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset faces --vary b -o docs/figures
@@ -109,7 +109,7 @@ results: install data
 	$(BIN)/dpimage eval sweep --dataset street --vary b --sample 20 -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset street --vary m --sample 20 -o docs/figures
 
-## Sparse-code ambiguation (issue 7): train the default faces model, then the evaluation in docs/ambiguation.
+## Sparse-code ambiguation: train the default faces model, then the evaluation in docs/ambiguation.
 AMBIG_MODEL := out/ambig/faces-default.safetensors
 ambiguation-results: install
 	mkdir -p out/ambig
@@ -123,7 +123,7 @@ ambiguation-digits-results: install
 	test -f $(AMBIG_DIGITS) || $(BIN)/dpimage ambiguate train --data digits --epochs 5 --seed 0 -o $(AMBIG_DIGITS)
 	$(BIN)/dpimage ambiguate evaluate $(AMBIG_DIGITS) --data digits -o docs/ambiguation/digits --seed 0
 
-## Re-identification attacks (issue 5): the papers' tables on AT&T faces (~21 min on 2 cores)
+## Re-identification attacks: the papers' tables on AT&T faces (~21 min on 2 cores)
 ## and on the full MNIST 50k/10k (~1.5 h). --resume keeps rows already in the results.
 attack-results: install
 	$(BIN)/dpimage eval attack --dataset faces --seeds 0,1,2 --jobs 2 --threads 1 -o docs/results/attack/faces --resume

@@ -6,10 +6,13 @@ Runs, on the same clip,
   (deface in its **own** virtual environment, ``out/deface-venv``, created on
   first use: deface pulls the non-headless OpenCV, which must never land in
   the project's environment), and
-* ``dpimage video CLIP --faces`` (the project's CLI, its defaults otherwise),
+* ``dpimage video CLIP --faces [ARGS]`` for each ``--dpimage-args ARGS`` given
+  (the project's CLI, its defaults otherwise; repeat the option to compare
+  several settings against one deface run),
 
-and prints, for both: wall time, CPU time (user + system of the child
-processes, ``resource.getrusage(RUSAGE_CHILDREN)``) and frame rate; then the
+and prints, for each run: wall time, CPU time (user + system of the child
+processes, ``resource.getrusage(RUSAGE_CHILDREN)``), frame rate and the load
+average after it (the machine may be shared); then, for each of ours, the
 coverage of deface's masks by our released regions.
 
 Regions are found from the outputs only, black-box:
@@ -29,7 +32,7 @@ those frames with ≥ 80% coverage; and our false positives (our region pieces
 that touch no deface mask, and the share of our released pixels outside
 deface's masks).
 
-Run:  .venv/bin/python benchmarks/bench_deface.py [--clip P] [--dpimage-args "..."]
+Run:  .venv/bin/python benchmarks/bench_deface.py [--clip P] [--dpimage-args "..." ...]
       [--coverage-only]
 (default clip: ``Megamind.avi`` from Debian's opencv-doc, fetched by ``make data``;
 KEEP_OUTPUTS=1 keeps both output videos in out/bench_deface).
@@ -142,6 +145,7 @@ def coverage(clip: Path, deface_out: Path, ours_out: Path) -> dict:
     src_frames = list(read_frames(clip))
     ours = list(read_frames(ours_out))
     per_frame, fp_pieces, our_px, our_px_outside = [], 0, 0, 0
+    short: list[int] = []  # input frames where we cover < 80% of deface's mask
     shifts = {-1: 0, 0: 0, 1: 0}
     for i, d in enumerate(read_frames(deface_out)):
         candidates = [j for j in (i - 1, i, i + 1) if 0 <= j < len(src_frames)]
@@ -159,6 +163,8 @@ def coverage(clip: Path, deface_out: Path, ours_out: Path) -> dict:
         fp_pieces += sum(1 for x, y, w, h in oboxes if not dmask[y : y + h, x : x + w].any())
         if dmask.any():
             per_frame.append(float((dmask & omask).sum() / dmask.sum()))
+            if per_frame[-1] < COVERED:
+                short.append(j)
     cov = np.asarray(per_frame)
     return {
         "frames_input": len(src_frames),
@@ -168,57 +174,81 @@ def coverage(clip: Path, deface_out: Path, ours_out: Path) -> dict:
         "frames_with_deface_mask": int(cov.size),
         "mean_coverage": float(cov.mean()) if cov.size else float("nan"),
         "frames_covered_80": int((cov >= COVERED).sum()),
+        "frames_short": short,
         "our_pieces_outside_deface": fp_pieces,
         "our_pixels_outside_deface_share": our_px_outside / our_px if our_px else 0.0,
     }
+
+
+def _report(stats: dict) -> str:
+    n = stats["frames_with_deface_mask"]
+    return (f"frames: input {stats['frames_input']}, ours {stats['frames_ours']}, deface "
+            f"{stats['frames_deface']} (paired with input i-1/i/i+1: {stats['pairing_shifts']})\n"
+            f"frames where deface masks a face: {n}\n"
+            f"mean share of deface's mask covered by ours: {stats['mean_coverage']:.3f}\n"
+            f"frames with >= 80% covered: {stats['frames_covered_80']} / {n} "
+            f"({100 * stats['frames_covered_80'] / max(n, 1):.1f}%)\n"
+            f"our false positives: {stats['our_pieces_outside_deface']} region pieces touching "
+            f"no deface mask; {100 * stats['our_pixels_outside_deface_share']:.1f}% of our "
+            "released pixels lie outside deface's masks")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     parser.add_argument("--out", type=Path, default=ROOT / "out/bench_deface")
-    parser.add_argument("--dpimage-args", default="", help="extra options for dpimage video")
+    parser.add_argument("--dpimage-args", action="append", default=None,
+                        help="extra options for dpimage video; repeat to compare several "
+                        "settings against one deface run (default: none, the defaults)")
     parser.add_argument("--coverage-only", action="store_true",
                         help="only measure coverage, on the outputs kept by an earlier run")
     args = parser.parse_args()
     if not args.clip.is_file():
         sys.exit(f"clip not found: {args.clip} (run `make data`)")
+    configs = args.dpimage_args or [""]
     deface = ensure_deface()
     dpimage = Path(sys.executable).with_name("dpimage")
     args.out.mkdir(parents=True, exist_ok=True)
-    deface_out, ours_out = args.out / "deface.mp4", args.out / "dpimage.mp4"
+    deface_out = args.out / "deface.mp4"
+    ours_outs = [args.out / f"dpimage-{k}.mp4" for k in range(len(configs))]
     info = probe(args.clip)
     frames = sum(1 for _ in read_frames(args.clip))
     print(f"clip {args.clip.name}: {info.width}x{info.height}, {frames} frames, "
           f"{float(info.rate):.3g} fps; cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}")
-    runs = {
-        "deface": [str(deface), str(args.clip), *DEFACE_ARGS, "-o", str(deface_out)],
-        "dpimage": [str(dpimage), "video", str(args.clip), "--faces", *args.dpimage_args.split(),
-                    "-o", str(ours_out), "--overwrite"],
-    }
+    runs = {"deface": [str(deface), str(args.clip), *DEFACE_ARGS, "-o", str(deface_out)]}
+    for k, (extra, out) in enumerate(zip(configs, ours_outs, strict=True)):
+        runs[f"dpimage-{k}"] = [str(dpimage), "video", str(args.clip), "--faces", *extra.split(),
+                                "-o", str(out), "--overwrite"]
+    times: dict[str, tuple[float, float, float]] = {}
     if not args.coverage_only:
-        times = {}
         for name, cmd in runs.items():
             print("$", " ".join(cmd), flush=True)
-            times[name] = timed(cmd)
-        print(f"\n{'tool':8} {'wall s':>7} {'CPU s':>7} {'fps':>6} {'CPU/wall':>8}")
-        for name, (wall, cpu) in times.items():
-            print(f"{name:8} {wall:7.1f} {cpu:7.1f} {frames / wall:6.1f} {cpu / wall:8.2f}")
-        (dw, dc), (ow, oc) = times["deface"], times["dpimage"]
-        print(f"dpimage / deface: wall {ow / dw:.2f}x, CPU {oc / dc:.2f}x; "
-              f"load {os.getloadavg()[0]:.2f}")
-    stats = coverage(args.clip, deface_out, ours_out)
-    n = stats["frames_with_deface_mask"]
-    print(f"\nframes: input {stats['frames_input']}, ours {stats['frames_ours']}, "
-          f"deface {stats['frames_deface']} (paired with input i-1/i/i+1: "
-          f"{stats['pairing_shifts']})")
-    print(f"frames where deface masks a face: {n}")
-    print(f"mean share of deface's mask covered by ours: {stats['mean_coverage']:.3f}")
-    print(f"frames with >= 80% covered: {stats['frames_covered_80']} / {n} "
-          f"({100 * stats['frames_covered_80'] / max(n, 1):.1f}%)")
-    print(f"our false positives: {stats['our_pieces_outside_deface']} region pieces touching no "
-          f"deface mask; {100 * stats['our_pixels_outside_deface_share']:.1f}% of our released "
-          "pixels lie outside deface's masks")
+            wall, cpu = timed(cmd)
+            times[name] = (wall, cpu, os.getloadavg()[0])
+            print(f"  {name}: wall {wall:.1f} s, CPU {cpu:.1f} s, load {times[name][2]:.2f}",
+                  flush=True)
+    dw, dc, _ = times.get("deface", (float("nan"),) * 3)
+    print(f"\n{'run':10} {'wall s':>7} {'CPU s':>7} {'fps':>6} {'CPU/wall':>8} {'load1':>6} "
+          f"{'wall x':>7} {'CPU x':>6} {'>=80%':>12} {'mean':>6} {'outside':>8} {'FP':>4}  args")
+    for name in runs:
+        wall, cpu, load = times.get(name, (float("nan"),) * 3)
+        row = f"{name:10} {wall:7.1f} {cpu:7.1f} {frames / wall:6.1f} {cpu / wall:8.2f} {load:6.2f}"
+        if name == "deface":
+            print(row)
+            continue
+        k = int(name.split("-")[1])
+        stats = coverage(args.clip, deface_out, ours_outs[k])
+        n = stats["frames_with_deface_mask"]
+        hit = stats["frames_covered_80"]
+        outside = 100 * stats["our_pixels_outside_deface_share"]
+        print(f"{row} {dw / wall:7.2f} {dc / cpu:6.2f} {hit:>4}/{n:<3} "
+              f"{100 * hit / max(n, 1):5.1f}% {stats['mean_coverage']:6.3f} {outside:7.1f}% "
+              f"{stats['our_pieces_outside_deface']:4}  {configs[k] or '(defaults)'}", flush=True)
+        if stats["frames_short"]:
+            print(f"{'':10} input frames under 80%: {stats['frames_short']}")
+        if len(configs) == 1:
+            print(_report(stats))
+    print("wall x / CPU x: deface's time over ours (above 1: we are faster)")
     if not (os.environ.get("KEEP_OUTPUTS") or args.coverage_only):
         shutil.rmtree(args.out)
 

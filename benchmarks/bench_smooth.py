@@ -2,7 +2,10 @@
 
 The budget is ~10 ms on top of the release on 2 cores. Run::
 
-    python benchmarks/bench_smooth.py [--repeat 20]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_smooth.py [--repeat 20]
+
+(the learned path does small matrix products; on a busy 2-core machine
+OpenBLAS's threads make them several times slower than one thread).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 import numpy as np
 
 from dpimage.mechanisms import cell_noise_scale
+from dpimage.render.learned import learned_upsample
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, upsample_grid
 
 
@@ -42,9 +46,14 @@ def main() -> None:
         t_all = _best(lambda f=means, s=scale: smooth_grid(f, s, h, w, b), args.repeat)
         t_tv = _best(lambda f=means, s=scale: tv_denoise_grid(f, s), args.repeat)
         t_up = _best(lambda g=grid: upsample_grid(g, h, w, b), args.repeat)
+        t_old = _best(lambda f=means, s=scale: smooth_grid(f, s, h, w, b, method="tv"), args.repeat)
+        t_learn = _best(
+            lambda g=grid, f=means, s=scale: learned_upsample(g, f, s, h, w, b), args.repeat
+        )
         print(
-            f"1080p C={c} b={b} grid {scale.shape}: smooth {t_all} "
-            f"(TV {t_tv}, upsample {t_up}; best of {args.repeat})"
+            f"1080p C={c} b={b} grid {scale.shape}: smooth (learned) {t_all} "
+            f"(TV {t_tv}, learned upsampling {t_learn}); method='tv' {t_old} "
+            f"(bilinear {t_up}); best of {args.repeat}"
         )
 
 

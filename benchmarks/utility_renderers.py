@@ -36,6 +36,7 @@ from dpimage.privacy.colour import ycocg_to_rgb
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
 from dpimage.privacy.sensitivity import laplace_scale
 from dpimage.release_colour import release_colour
+from dpimage.render.learned import learned_upsample
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results" / "utility"
@@ -92,7 +93,8 @@ def make_smooth(**options):
 
 def r_smooth_ssim(f, s, h, w, b):
     """``smooth`` with twice the MSE-tuned TV strength: the SSIM optimum on the tuning photos."""
-    return smooth_grid(f, s, h, w, b, factor=2 * tv_factor(math.sqrt(2) * float(s.min())))
+    sd = math.sqrt(2) * float(s.min())
+    return smooth_grid(f, s, h, w, b, factor=2 * tv_factor(sd), method="tv")
 
 
 def r_tv_unweighted(f, s, h, w, b):
@@ -149,9 +151,10 @@ def renderers(with_slow: bool = True) -> dict:
         "tv naive (issue floor)": r_tv_naive,
         "tv unweighted box": r_tv_unweighted,
         "smooth": make_smooth(),
+        "smooth tv (previous)": make_smooth(method="tv"),
         "smooth ssim (2x lambda)": r_smooth_ssim,
-        "smooth cubic": make_smooth(order="cubic"),
-        "smooth lanczos": make_smooth(order="lanczos"),
+        "smooth cubic": make_smooth(order="cubic", method="tv"),
+        "smooth lanczos": make_smooth(order="lanczos", method="tv"),
         "wiener": r_wiener,
         "bilateral": r_bilateral,
     }
@@ -282,13 +285,19 @@ def tune(args) -> None:
     write(rows, "tune_factor")
 
 
-def render_luma_chroma(rel) -> np.ndarray:
+def render_luma_chroma(rel, method: str = "learned") -> np.ndarray:
     """Smooth Y at ``b`` and Co/Cg at ``b_chroma`` (shifted into [0, 255] for the box), to RGB."""
     h, w, _ = rel.shape
-    y = tv_denoise_grid(rel.luma.means, rel.luma.scale)
-    y = upsample_grid(y, h, w, rel.b)
-    c = tv_denoise_grid(rel.chroma.means + 127.5, rel.chroma.scale) - 127.5
-    c = upsample_grid(c, h, w, rel.b_chroma)
+    luma, chroma = rel.luma.means, rel.chroma.means + 127.5
+    y = tv_denoise_grid(luma, rel.luma.scale)
+    c = tv_denoise_grid(chroma, rel.chroma.scale)
+    if method == "learned":
+        y = learned_upsample(y, luma, rel.luma.scale, h, w, rel.b)
+        c = learned_upsample(c, chroma, rel.chroma.scale, h, w, rel.b_chroma)
+        c = c - 127.5
+    else:
+        y = upsample_grid(y, h, w, rel.b)
+        c = upsample_grid(c - 127.5, h, w, rel.b_chroma)
     rgb = ycocg_to_rgb(np.concatenate([y, c], axis=2))
     return np.rint(np.clip(rgb, 0, 255)).astype(np.uint8)
 
@@ -298,6 +307,8 @@ def colour(args) -> None:
     names = [*TUNE_IMAGES, "astronaut", "coffee", "chelsea"]
     sets = load_sets(names, 0, 0, 0)
     configs = [(share, f) for share in (0.5, 0.6, 0.7, 0.8) for f in (1, 2, 4, 8)]
+    if not args.colour_grid:
+        configs = [(0.8, 8)]
     configs.append((0.7, None))  # the default: chroma_factor_for
     rows = []
     for name, (img,) in sets.items():
@@ -309,6 +320,7 @@ def colour(args) -> None:
                 outs = {
                     "rgb blocks": r_blocks(f, s, h, w, args.b),
                     "rgb smooth": smooth_grid(f, s, h, w, args.b),
+                    "rgb smooth tv (previous)": smooth_grid(f, s, h, w, args.b, method="tv"),
                     "rgb dp-blur": dp_blur(img, m=args.m, eps=eps, rng=seed),
                 }
                 for share, fac in configs:
@@ -317,6 +329,8 @@ def colour(args) -> None:
                     )
                     label = "auto" if fac is None else fac
                     outs[f"ycocg Y={share} chroma b×{label}"] = render_luma_chroma(rel)
+                    if fac is None:
+                        outs["ycocg default, tv (previous)"] = render_luma_chroma(rel, "tv")
                 base = mse(img, outs["rgb blocks"])
                 for k, out in outs.items():
                     e = mse(img, out)
@@ -409,6 +423,9 @@ def main(argv=None) -> None:
     p.add_argument("--tune", action="store_true")
     p.add_argument("--factors", nargs="+", default=["0.3", "0.4", "0.5", "0.6", "0.7", "0.9"])
     p.add_argument("--colour", action="store_true", help="RGB against luma/chroma releases")
+    p.add_argument(
+        "--colour-grid", action="store_true", help="with --colour: every luma share x chroma b"
+    )
     p.add_argument(
         "--experiments", action="store_true", help="eps split over two cell sizes; choice of b"
     )

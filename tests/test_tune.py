@@ -283,7 +283,8 @@ def test_cli_tune_preview_has_a_manifest_that_counts(tmp_path, camera):
     assert result.exit_code == 0, result.output
     manifest_path = tmp_path / "preview.png.manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    assert manifest["outputs"] == [{"path": "preview.png", "epsilon": 0.5}]
+    [entry] = manifest["outputs"]
+    assert (entry["path"], entry["epsilon"], entry["releases"]) == ("preview.png", 0.5, 1)
     assert manifest["total_epsilon"] == 0.5 and manifest["private_release"] is True
     assert "outside the DP guarantee" in manifest["parameter_choice"]
     assert "camera" not in manifest_path.read_text()

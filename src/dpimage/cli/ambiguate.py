@@ -19,7 +19,7 @@ import typer
 from ..io import InputError, OutputExistsError, read_image, write_image
 from ..io.files import is_hidden, is_image_name
 from ._app import InputFailed, UsageProblem, app, make_app
-from ._common import _say, _stderr
+from ._console import _say, _stderr
 
 sub = make_app(
     "ambiguate", "Share images as sparse codes with fake non-zeros; a small key decodes them."
@@ -361,7 +361,7 @@ def evaluate(
     from threadpoolctl import threadpool_limits
 
     from ..ambiguation.research.evaluate import evaluate as run
-    from ..ambiguation.research.evaluate import picture_grid
+    from ..ambiguation.research.evaluate import evaluation_data, grid_rows, picture_grid
 
     torch.set_num_threads(threads)
     start = time.monotonic()
@@ -375,22 +375,12 @@ def evaluate(
     decoy_rounds = model_rounds if decoy_rounds is None else decoy_rounds
     decoy_noise = model_noise if decoy_noise is None else decoy_noise
     ks = tuple(k for k in (64, 128) if k in model.stats) or tuple(sorted(model.stats))
-    test_groups = None
-    if data is DataSet.faces:
-        train_images, test_images = lib.face_images(model.config.image_size)
-        test_groups = lib.face_test_people()
-        subset = "AT&T people 33-40, all 80 images"
-    else:
-        import numpy as np
-
-        if model.config.image_size != 32:
-            raise _fail("this model was not trained on digits (32x32 inputs)", code=2)
-        test_all = lib.digit_images("test")
-        if test_size > len(test_all):
-            raise _fail(f"--test-size must be at most {len(test_all)}", code=2)
-        index = np.linspace(0, len(test_all) - 1, test_size).round().astype(int)
-        train_images, test_images = lib.digit_images("train", limit=80), test_all[index]
-        subset = f"MNIST test, {test_size} digits evenly spaced over the 10,000"
+    try:
+        train_images, test_images, test_groups, subset = evaluation_data(
+            model, data.value, test_size
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), code=2) from None
     with threadpool_limits(threads):
         results, pictures = run(
             model,
@@ -411,8 +401,6 @@ def evaluate(
     results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     output.mkdir(parents=True, exist_ok=True)
     (output / "ambiguation_results.json").write_text(json.dumps(results, indent=1) + "\n")
-    rows = ["original"]
-    for kk in ks:
-        rows += [f"holder_k{kk}", f"all_kp{2 * kk}", f"guess_k{kk}", f"attack_k{kk}"]
-    write_image(picture_grid(pictures, rows), output / "ambiguation_grid.png", overwrite=True)
+    grid = picture_grid(pictures, grid_rows(ks))
+    write_image(grid, output / "ambiguation_grid.png", overwrite=True)
     _say(console, f"wrote {output / 'ambiguation_results.json'} and ambiguation_grid.png")

@@ -24,11 +24,10 @@ from ._common import (
     _check_common,
     _check_method,
     _fmt_eps,
-    _say,
-    _stderr,
     _UsageError,
     failing_input,
 )
+from ._console import _say, _stderr
 
 
 def _side_by_side(panels: list[tuple[np.ndarray, str, str]]) -> np.ndarray:

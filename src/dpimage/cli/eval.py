@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ._app import InputFailed, UsageProblem
-from ._common import _say, _stderr
+from ._console import _say, _stderr
 from ._eval_app import eval_app
 
 

@@ -20,7 +20,7 @@ from ..attack import experiment as exp
 from ..attack.obfuscation import KINDS
 from ..privacy import SEEDED_WARNING
 from ._app import InputFailed, UsageProblem
-from ._common import _say, _stderr
+from ._console import _say, _stderr
 from ._eval_app import eval_app
 
 

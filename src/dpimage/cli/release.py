@@ -38,19 +38,21 @@ from ._common import (
     _check_common,
     _check_method,
     _fmt_eps,
-    _say,
-    _stderr,
     _UsageError,
     colour_choice,
     render_choice,
 )
+from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import (
+    DEFAULT_MASK_SCALE,
     BoxesOpt,
     FaceDetectorOpt,
+    FaceScaleOpt,
     FacesOpt,
     MaskScaleOpt,
     PeopleOpt,
+    TextOpt,
     region_spec,
 )
 
@@ -211,7 +213,7 @@ def _release_command(
     inputs: list[Path],
     output: Path,
     common: dict[str, Any],
-    regions_args: tuple[bool, bool, Path | None, float, str],
+    regions_args: tuple[bool, bool, Path | None, float, str, bool, str | None],
     *,
     grid: bool = False,
 ) -> None:
@@ -225,7 +227,7 @@ def _release_command(
     n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
     regions = region_spec(*regions_args)
     if regions is not None and grid:
-        raise _UsageError("--grid cannot be combined with --faces/--people/--boxes")
+        raise _UsageError("--grid cannot be combined with --faces/--people/--text/--boxes")
     params = ReleaseParams(
         mechanism=mechanism,
         options=options,
@@ -266,9 +268,11 @@ def pixelate(
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
     face_detector: FaceDetectorOpt = "centerface",
+    scale: FaceScaleOpt = None,
     people: PeopleOpt = False,
+    text: TextOpt = False,
     boxes: BoxesOpt = None,
-    mask_scale: MaskScaleOpt = 1.3,
+    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
     render: RenderOpt = None,
     colour: ColourOpt = None,
 ) -> None:
@@ -286,7 +290,8 @@ def pixelate(
     }  # fmt: skip
     _release_command(
         "pixelate", "dp_pix", options,
-        inputs, output, common, (faces, people, boxes, mask_scale, face_detector), grid=grid,
+        inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
+        grid=grid,
     )
 
 
@@ -315,9 +320,11 @@ def blur(
     scheduler: SchedulerOpt = None,
     faces: FacesOpt = False,
     face_detector: FaceDetectorOpt = "centerface",
+    scale: FaceScaleOpt = None,
     people: PeopleOpt = False,
+    text: TextOpt = False,
     boxes: BoxesOpt = None,
-    mask_scale: MaskScaleOpt = 1.3,
+    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
     render: RenderOpt = None,
     colour: ColourOpt = None,
 ) -> None:
@@ -334,7 +341,7 @@ def blur(
     }  # fmt: skip
     _release_command(
         "blur", "dp_blur", options,
-        inputs, output, common, (faces, people, boxes, mask_scale, face_detector),
+        inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
     )
 
 

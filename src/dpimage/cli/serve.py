@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ._app import InputFailed, app
-from ._common import _say, _stderr
+from ._console import _say, _stderr
 
 
 def _is_loopback(host: str) -> bool:

@@ -20,15 +20,8 @@ from ..io import (
     write_manifest,
 )
 from ._app import InputFailed, UsageProblem, app
-from ._common import (
-    ColourOpt,
-    RenderOpt,
-    _say,
-    _stderr,
-    colour_choice,
-    failing_input,
-    render_choice,
-)
+from ._common import ColourOpt, RenderOpt, colour_choice, failing_input, render_choice
+from ._console import _say, _stderr
 
 
 def _parse_size(text: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""``dpimage video``: release a video frame by frame, or only its faces/people/boxes.
+"""``dpimage video``: release a video frame by frame, or only its faces/people/text/boxes.
 
 Thin: checks arguments, runs :func:`dpimage.video.process_video` under a Rich
 progress bar, writes the manifest, prints the ε an object visible throughout
@@ -38,12 +38,22 @@ from ._common import (
     SeedOpt,
     _describe,
     _fmt_eps,
-    _say,
-    _stderr,
     _UsageError,
     colour_choice,
     failing_input,
     render_choice,
+)
+from ._console import _say, _stderr
+from ._regions import (
+    DEFAULT_MASK_SCALE,
+    FaceDetectorOpt,
+    FaceScaleOpt,
+    MaskScaleOpt,
+    TextOpt,
+    build_or_refuse,
+    check_face_options,
+    chosen_source,
+    parse_scale,
 )
 
 
@@ -127,19 +137,20 @@ def video(
     release_every: Annotated[
         int, typer.Option("--release-every", help="Fresh release every N frames, repeated between.")
     ] = 1,
-    faces: Annotated[bool, typer.Option("--faces", help="Only faces (CenterFace/Haar).")] = False,
+    faces: Annotated[bool, typer.Option("--faces", help="Only faces (CenterFace).")] = False,
+    face_detector: FaceDetectorOpt = "centerface",
+    scale: FaceScaleOpt = None,
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
+    text: TextOpt = False,
     boxes: Annotated[
         Path | None,
         typer.Option("--boxes", help="Only these boxes (JSON, [x, y, w, h]).", show_default=False),
     ] = None,
-    mask_scale: Annotated[
-        float, typer.Option("--mask-scale", help="Scale boxes about their centre.")
-    ] = 1.3,
+    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
     detect_every: Annotated[
         int | None,
-        typer.Option("--detect-every", help="Detect on every N-th frame (default: faces 1, "
-                     "people 5).", show_default=False),
+        typer.Option("--detect-every", help="Detect on every N-th frame (default: people 5, "
+                     "otherwise 1); tracks bridge the frames between.", show_default=False),
     ] = None,
     carry: Annotated[
         int | None,
@@ -178,13 +189,15 @@ def video(
 
     console = _stderr()
     dst = output if output is not None else _default_output(src)
-    chosen = [n for n, on in (("faces", faces), ("people", people), ("boxes", boxes)) if on]
-    if len(chosen) > 1:
-        raise _UsageError("choose at most one of --faces, --people, --boxes")
+    source = chosen_source(faces, people, boxes, text)
+    check_face_options(source, face_detector, scale)
+    face_scale = parse_scale(scale)
     if eps is not None and total_eps is not None:
         raise _UsageError("give --eps or --total-eps, not both")
-    if not chosen and (reuse or detect_every is not None or carry is not None):
-        raise _UsageError("--reuse, --detect-every and --carry need --faces/--people/--boxes")
+    if source is None and (reuse or detect_every is not None or carry is not None):
+        raise _UsageError(
+            "--reuse, --detect-every and --carry need --faces/--people/--text/--boxes"
+        )
     if reuse and release_every != 1:
         raise _UsageError("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
@@ -196,12 +209,13 @@ def video(
     # Everything else (b, m, eps, seed, --release-every, --detect-every, ...) is
     # judged by the library's settings objects: a ValueError is a usage error.
     regions = None
-    if chosen:
-        every_d = detect_every if detect_every is not None else (5 if people else 1)
+    if source is not None:
+        every_d = detect_every if detect_every is not None else (5 if source == "people" else 1)
         held = carry if carry is not None else max(5, 2 * every_d)
         regions = RegionSettings(
-            source=chosen[0], boxes_path=boxes, mask_scale=mask_scale,
-            detect_every=every_d, carry=held, reuse=reuse,
+            source=source, boxes_path=boxes, mask_scale=mask_scale,
+            detect_every=every_d, carry=held, reuse=reuse, face_detector=face_detector,
+            face_scale=face_scale,
         )
     settings = VideoSettings(
         method=kind, b=b, b0=b0, k=k, m=m, render=render_choice(render, default_render),
@@ -214,6 +228,10 @@ def video(
     try:
         if regions is not None and regions.source == "boxes":
             regions.make_detector()  # reads and checks the JSON before any decoding
+        elif regions is not None:
+            # A missing model refuses here, in one line, before any decoding or writing.
+            detector = build_or_refuse(regions.detector)
+            _say(console, f"regions: {detector.name}")
         previous = read_manifest(manifest_path)  # checked before any work, kept below
     except ImportError as exc:
         raise InputFailed(str(exc)) from None

@@ -124,21 +124,6 @@ def _sample_indices(total: int, sample: int | None, seed: int) -> np.ndarray:
     return np.sort(rng.choice(total, size=sample, replace=False))
 
 
-def _folder_images(directory: Path) -> list[Path]:
-    from ..datasets import IMAGE_EXTENSIONS
-
-    if not directory.is_dir():
-        raise ValueError(f"{directory} is not a directory")
-    paths = sorted(
-        p
-        for p in directory.rglob("*")
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-    )
-    if not paths:
-        raise ValueError(f"no images (by extension) found under {directory}")
-    return paths
-
-
 def load_dataset(
     name: str,
     *,

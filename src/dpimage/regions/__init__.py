@@ -7,9 +7,13 @@ the image untouched. The pieces, each a plain function or small class:
   wheel, run by onnxruntime, or ``cv2.dnn`` without it; the face detector),
   :class:`FaceDetector` (OpenCV's Haar frontal-face cascade, only when asked
   for by name: no silent fallback),
-  :class:`PeopleDetector` (OpenCV's HOG + Daimler linear SVM pedestrians) and
-  user boxes from JSON (:func:`load_boxes`);
-* :func:`enlarge_box` (``--mask-scale``);
+  :class:`PeopleDetector` (OpenCV's HOG + Daimler linear SVM pedestrians),
+  :class:`TextDetector` (PP-OCRv4 text detection on onnxruntime: plates,
+  signs, badges, screens; nothing is read out) and user boxes from JSON
+  (:func:`load_boxes`); several detectors at once give the union of their
+  boxes (:class:`UnionDetector`, ``"faces+text"``);
+* :func:`enlarge_box` (``--mask-scale``, default :data:`DEFAULT_MASK_SCALE`
+  = 1.6, deface's default coverage);
 * :func:`link_tracks` and :func:`covered_boxes`: link detections over time
   and carry them across missed frames, so a face the detector misses in one
   frame stays covered;
@@ -22,7 +26,7 @@ detector that looked at the raw image), and everything outside them — a face
 the detector never finds goes out as it came in.
 
 Modules, one job each: :mod:`.geometry` (boxes, user boxes from JSON),
-:mod:`.detectors`, :mod:`.tracking`, :mod:`.release` (the mechanism inside
+:mod:`.detectors`, :mod:`.text`, :mod:`.tracking`, :mod:`.release` (the mechanism inside
 boxes, which takes the boxes and a per-crop release so detection and
 rendering stay separate) and :mod:`.spec` (the picklable region choice of
 batches). ``dpimage.roi`` re-exports everything here under its old name.
@@ -42,11 +46,20 @@ from .detectors import (
 )
 from .geometry import Box, UserBoxes, enlarge_box, load_boxes
 from .release import dp_blur_regions, dp_pix_regions, release_regions
-from .spec import REGION_SOURCES, RegionSpec, find_regions
+from .spec import (
+    DEFAULT_MASK_SCALE,
+    REGION_SOURCES,
+    RegionSpec,
+    UnionDetector,
+    build_detector,
+    find_regions,
+)
+from .text import TextDetector
 from .tracking import Track, covered_boxes, link_tracks
 
 __all__ = [
     "CENTERFACE_INSTALL",
+    "DEFAULT_MASK_SCALE",
     "FACE_DETECTORS",
     "REGION_SOURCES",
     "Box",
@@ -55,8 +68,11 @@ __all__ = [
     "MissingModelError",
     "PeopleDetector",
     "RegionSpec",
+    "TextDetector",
     "Track",
+    "UnionDetector",
     "UserBoxes",
+    "build_detector",
     "centerface_model_path",
     "covered_boxes",
     "dp_blur_regions",

