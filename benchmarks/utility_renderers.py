@@ -32,9 +32,10 @@ import numpy as np
 from dpimage import dp_blur
 from dpimage.cells import cell_counts, cell_sums, render_blocks
 from dpimage.metrics import mse, ssim
-from dpimage.privacy.colour import release_luma_chroma, ycocg_to_rgb
+from dpimage.privacy.colour import ycocg_to_rgb
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
 from dpimage.privacy.sensitivity import laplace_scale
+from dpimage.release_colour import release_colour
 from dpimage.render.learned import learned_upsample
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
 
@@ -287,11 +288,12 @@ def tune(args) -> None:
 def render_luma_chroma(rel, method: str = "learned") -> np.ndarray:
     """Smooth Y at ``b`` and Co/Cg at ``b_chroma`` (shifted into [0, 255] for the box), to RGB."""
     h, w, _ = rel.shape
-    y = tv_denoise_grid(rel.luma[:, :, None], rel.luma_scale)
-    c = tv_denoise_grid(rel.chroma + 127.5, rel.chroma_scale)
+    luma, chroma = rel.luma.means, rel.chroma.means + 127.5
+    y = tv_denoise_grid(luma, rel.luma.scale)
+    c = tv_denoise_grid(chroma, rel.chroma.scale)
     if method == "learned":
-        y = learned_upsample(y, rel.luma[:, :, None], rel.luma_scale, h, w, rel.b)
-        c = learned_upsample(c, rel.chroma + 127.5, rel.chroma_scale, h, w, rel.b_chroma)
+        y = learned_upsample(y, luma, rel.luma.scale, h, w, rel.b)
+        c = learned_upsample(c, chroma, rel.chroma.scale, h, w, rel.b_chroma)
         c = c - 127.5
     else:
         y = upsample_grid(y, h, w, rel.b)
@@ -322,7 +324,7 @@ def colour(args) -> None:
                     "rgb dp-blur": dp_blur(img, m=args.m, eps=eps, rng=seed),
                 }
                 for share, fac in configs:
-                    rel = release_luma_chroma(
+                    rel = release_colour(
                         img, args.b, args.m, eps, seed, luma_share=share, chroma_factor=fac
                     )
                     label = "auto" if fac is None else fac

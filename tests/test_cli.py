@@ -145,14 +145,17 @@ def test_grid_output_size(tmp_path):
     assert result.exit_code == 0, result.output
     assert load(out).size == (math.ceil(451 / 8), math.ceil(300 / 8))
     manifest = json.loads((tmp_path / "grid.png.manifest.json").read_text(encoding="utf-8"))
-    assert manifest["parameters"] == {"b": 8, "m": 16, "eps": 0.5, "output": "grid"}
+    assert manifest["parameters"] == {
+        "b": 8, "m": 16, "eps": 0.5, "output": "grid", "render": "blocks", "colour": "rgb",
+    }  # fmt: skip
 
 
 def test_seed_reproducible(tmp_path):
     source = copy_sample("camera.png", tmp_path / "camera.png")
     outs = [tmp_path / name for name in ("a", "b", "c")]
     for out, seed in zip(outs, (5, 5, 6), strict=True):
-        assert run("pixelate", source, "-o", out / "x.png", "-b", 8, "--seed", seed).exit_code == 0
+        args = ("-b", 8, "--seed", seed, "--render", "blocks")
+        assert run("pixelate", source, "-o", out / "x.png", *args).exit_code == 0
     first, second, other = (np.asarray(load(o / "x.png")) for o in outs)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
@@ -192,7 +195,9 @@ def test_blur_defaults(tmp_path):
     assert load(out).size == (451, 300) and load(out).mode == "RGB"
     manifest = json.loads((tmp_path / "blurred.png.manifest.json").read_text(encoding="utf-8"))
     assert manifest["mechanism"] == "dp_blur"
-    assert manifest["parameters"] == {"b0": 4, "k": 99, "sigma": None, "m": 16, "eps": 0.5}
+    assert manifest["parameters"] == {
+        "b0": 4, "k": 99, "sigma": None, "m": 16, "eps": 0.5, "render": "blocks", "colour": "rgb",
+    }  # fmt: skip
 
 
 def test_blur_small_kernel_gray(tmp_path):
@@ -234,7 +239,15 @@ def test_manifest_content_and_no_input_data(tmp_path):
     assert set(manifest) == MANIFEST_KEYS | {"warning"}
     assert manifest["dpimage_version"] == dpimage.__version__
     assert manifest["command"] == "pixelate" and manifest["mechanism"] == "dp_pix"
-    assert manifest["parameters"] == {"b": 8, "m": 4, "eps": 0.25, "output": "blocks"}
+    split = manifest["parameters"].pop("colour_split")
+    assert manifest["parameters"] == {
+        "b": 8, "m": 4, "eps": 0.25, "output": "blocks", "render": "smooth",
+        "colour": "luma-chroma",
+    }  # fmt: skip
+    # where eps goes, from the parameters alone (the CLI default is luma/chroma)
+    assert split["transform"] == "ycocg" and split["b_luma"] == 8
+    assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.25
+    assert split["b_chroma"] % 8 == 0 and "RGB" in split["applies_to"]
     assert manifest["privacy_model"].startswith("m-neighbourhood")
     assert manifest["sampler"]["kind"] == "seeded" and manifest["sampler"]["seed"] == 9
     assert "NOT a private release" in manifest["warning"]
@@ -625,7 +638,7 @@ def test_compare_side_by_side(tmp_path):
     assert result.exit_code == 0, result.output
     im = load(out)
     assert im.mode == "RGB" and im.format == "PNG"
-    assert im.width > 5 * 451 and 300 < im.height < 420
+    assert im.width > 6 * 451 and 300 < im.height < 420  # six panels
     assert "not a private release" in result.stderr
     # Like every other command, an existing output is kept unless --overwrite;
     # the input is never a valid target, not even with --overwrite.

@@ -6,7 +6,7 @@ event on the output, a one-sided Clopper–Pearson lower bound on
 ``ln(P[E | x'] / P[E | x])`` that must not exceed eps — and must exceed it
 for the broken controls kept here (half noise, full eps on each of Y/Co/Cg,
 the ``b^2`` formula on a partial cell). The draws are batched through
-:func:`noisy_ycocg_means`, the private step :func:`release_luma_chroma` runs
+:func:`noisy_ycocg_means`, the private step :func:`release_colour` runs
 (a test below checks that both give the same release under one seed).
 """
 
@@ -23,13 +23,12 @@ from dpimage.privacy.colour import (
     TRANSFORM,
     channel_sensitivity,
     chroma_factor_for,
-    noisy_ycocg_means,
-    release_luma_chroma,
     rgb_to_ycocg,
     split_budget,
     ycocg_to_rgb,
 )
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
+from dpimage.release_colour import noisy_ycocg_means, release_colour
 
 EPS, M, B, FACTOR = 0.5, 16, 16, 2
 SHAPE = (20, 20, 3)  # the corner luma cell holds 4 x 4 = 16 = M pixels
@@ -70,26 +69,27 @@ def test_split_budget_never_exceeds_eps(eps, share):
 
 def test_release_records_split_and_shapes():
     img = np.zeros((40, 70, 3), dtype=np.uint8)
-    rel = release_luma_chroma(img, b=16, m=M, eps=EPS, rng=0)
-    assert rel.luma.shape == rel.luma_scale.shape == (3, 5)
-    assert rel.chroma.shape == (1, 1, 2) and rel.chroma_scale.shape == (1, 1)
+    rel = release_colour(img, b=16, m=M, eps=EPS, rng=0)
+    assert rel.luma.means.shape == (3, 5, 1) and rel.luma.scale.shape == (3, 5)
+    assert rel.chroma.means.shape == (1, 1, 2) and rel.chroma.scale.shape == (1, 1)
     assert rel.b_chroma == 16 * 8 and rel.eps_luma + sum(rel.eps_chroma) <= EPS
-    assert release_luma_chroma(img, 16, M, EPS, 0, chroma_factor=2).chroma.shape == (2, 3, 2)
+    assert rel.luma.eps == rel.eps_luma and rel.chroma.b == rel.b_chroma
+    assert release_colour(img, 16, M, EPS, 0, chroma_factor=2).chroma.means.shape == (2, 3, 2)
     with pytest.raises(ValueError, match="uint8"):
-        release_luma_chroma(np.zeros((8, 8), dtype=np.uint8))
+        release_colour(np.zeros((8, 8), dtype=np.uint8))
 
 
 def test_public_release_equals_batched_private_step():
     img = np.random.default_rng(3).integers(0, 256, SHAPE, dtype=np.uint8)
-    rel = release_luma_chroma(img, B, M, EPS, rng=7, chroma_factor=FACTOR)
+    rel = release_colour(img, B, M, EPS, rng=7, chroma_factor=FACTOR)
     assert rel.b_chroma == B * FACTOR
     h, w = SHAPE[:2]
     luma, _, chroma, _ = noisy_ycocg_means(
         cell_sums(img, B), cell_counts(h, w, B), cell_sums(img, B * FACTOR),
         cell_counts(h, w, B * FACTOR), M, split_budget(EPS), make_bit_source(7),
     )  # fmt: skip
-    np.testing.assert_array_equal(rel.luma, luma)
-    np.testing.assert_array_equal(rel.chroma, chroma)
+    np.testing.assert_array_equal(rel.luma.means[:, :, 0], luma)
+    np.testing.assert_array_equal(rel.chroma.means, chroma)
 
 
 def _discrete_laplace_sd(t: float) -> float:
@@ -102,15 +102,15 @@ def test_noise_scale_matches_derivation_full_and_partial_cells():
     shape = (72, 88, 3)  # partial luma row/column (8 px) and partial chroma cells
     img = np.full(shape, 128, dtype=np.uint8)
     truth = rgb_to_ycocg(np.array([128, 128, 128]))
-    draws = [release_luma_chroma(img, B, M, EPS, rng=s, chroma_factor=FACTOR) for s in range(60)]
+    draws = [release_colour(img, B, M, EPS, rng=s, chroma_factor=FACTOR) for s in range(60)]
     e_y, e_c, _ = split_budget(EPS)
     counts_y, counts_c = cell_counts(72, 88, B), cell_counts(72, 88, B * FACTOR)
-    luma = np.stack([d.luma for d in draws])
-    chroma = np.stack([d.chroma for d in draws])
+    luma = np.stack([d.luma.means[:, :, 0] for d in draws])
+    chroma = np.stack([d.chroma.means for d in draws])
     for values, counts, eps_c, scales, true in (
-        (luma, counts_y, e_y, draws[0].luma_scale, truth[0]),
-        (chroma[..., 0], counts_c, e_c, draws[0].chroma_scale, truth[1]),
-        (chroma[..., 1], counts_c, e_c, draws[0].chroma_scale, truth[2]),
+        (luma, counts_y, e_y, draws[0].luma.scale, truth[0]),
+        (chroma[..., 0], counts_c, e_c, draws[0].chroma.scale, truth[1]),
+        (chroma[..., 1], counts_c, e_c, draws[0].chroma.scale, truth[2]),
     ):
         t_sum = 255 * M * 4 / eps_c
         np.testing.assert_allclose(scales, t_sum / (counts * DIVISOR))
@@ -121,7 +121,7 @@ def test_noise_scale_matches_derivation_full_and_partial_cells():
             # 60+ draws: the sample sd is within ~25% of the truth with overwhelming odds
             assert err.std() == pytest.approx(expected, rel=0.3), (n, err.size)
     # partial cells are noisier, by n_full / n_partial exactly
-    assert draws[0].luma_scale[-1, -1] / draws[0].luma_scale[0, 0] == 256 / 64
+    assert draws[0].luma.scale[-1, -1] / draws[0].luma.scale[0, 0] == 256 / 64
 
 
 def test_chroma_factor_rule():

@@ -74,9 +74,10 @@ def test_privacy_map_is_exact(name, params, eps):
 def test_validate_fills_defaults_and_checks_without_running_anything():
     assert methods.get("dp_pix").validate() == {
         "b": 16, "m": 16, "eps": 0.5, "render": "blocks", "output": "blocks",
+        "colour": "rgb",
     }  # fmt: skip
     assert methods.get("dp_blur").validate({"k": 9}, eps=1) == {
-        "b0": 4, "k": 9, "m": 16, "eps": 1.0, "sigma": None,
+        "b0": 4, "k": 9, "m": 16, "eps": 1.0, "sigma": None, "render": "blocks", "colour": "rgb",
     }  # fmt: skip
     assert methods.get("np_blur").validate(sigma=0) == {"k": 99, "sigma": 0.0}
     bad = [

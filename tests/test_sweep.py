@@ -202,3 +202,25 @@ def test_prediction_accuracy_table(tiny_faces, tmp_path):
     assert abs(high["clip"]) < 0.15 and low["no_clip"] > 1.0  # no-clip formula breaks at 0.1
     bad = CliRunner().invoke(app, ["eval", "accuracy", str(tmp_path / "none.csv")])
     assert bad.exit_code == 1
+
+
+def test_cli_sweep_render_adds_smooth_curves(tmp_path):
+    root = _folder(tmp_path)
+    out = tmp_path / "out"
+    args = ["eval", "sweep", "--data", str(root), "--vary", "eps", "--values", "0.5",
+            "--method", "pix", "--method", "dp-blur", "--method", "np-pix", "--render", "smooth",
+            "--seed", "1", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with open(out / "mine_eps.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    curves = sorted((r["method"], r["render"]) for r in rows)
+    assert curves == [
+        ("dp-blur", "blocks"), ("dp-blur", "smooth"), ("dp-pix", "blocks"), ("dp-pix", "smooth"),
+        ("np-pix", "blocks"),
+    ]  # fmt: skip
+    mse = {(r["method"], r["render"]): float(r["mse"]) for r in rows}
+    assert mse[("dp-pix", "smooth")] < mse[("dp-pix", "blocks")]  # same noise, smoothed
+    assert (out / "mine_eps.png").stat().st_size > 10_000
+    bad = CliRunner().invoke(app, [*args[:-2], "-o", str(tmp_path / "x"), "--render", "blur"])
+    assert bad.exit_code == 2 and "--render" in bad.output

@@ -173,7 +173,10 @@ def test_pixelate_text_releases_the_text_regions_and_names_the_detector(page, tm
     h, w = page.shape
     boxes = [enlarge_box(b, DEFAULT_MASK_SCALE, w, h) for b in text.TextDetector()(page)]
     assert len(boxes) >= 7  # the title and the body lines (test above)
-    expected = dp_pix_regions(page, boxes, b=8, m=16, eps=0.5, rng=_seeded_rng(3, out.name))
+    expected = dp_pix_regions(  # the CLI's default renderer and colour path
+        page, boxes, b=8, m=16, eps=0.5, rng=_seeded_rng(3, out.name), render="smooth",
+        colour="luma-chroma",
+    )
     np.testing.assert_array_equal(released, expected)
     covered = np.zeros(page.shape, bool)
     for x0, y0, x1, y1 in boxes:

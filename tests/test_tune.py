@@ -290,3 +290,22 @@ def test_cli_tune_preview_has_a_manifest_that_counts(tmp_path, camera):
     assert "camera" not in manifest_path.read_text()
     # An existing preview is kept without --overwrite (usage error, nothing changes).
     assert CliRunner().invoke(app, args).exit_code == 2
+
+
+def test_cli_tune_preview_render_and_colour(tmp_path):
+    from dpimage import datasets
+
+    photo = tmp_path / "rgb.png"
+    Image.fromarray(datasets.photos()["astronaut"][:96, :128]).save(photo)
+    preview = tmp_path / "p.png"
+    args = ["tune", str(photo), "--pixels", "16", "--eps-grid", "0.5", "--ssim-runs", "0",
+            "--preview", str(preview), "--render", "smooth", "--colour", "ycocg"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "p.png.manifest.json").read_text())
+    params = manifest["parameters"]
+    assert params["render"] == "smooth" and params["colour"] == "luma-chroma"
+    assert params["colour_split"]["eps_luma"] == pytest.approx(0.35)
+    assert manifest["total_epsilon"] == 0.5
+    bad = CliRunner().invoke(app, [*args[:-4], "--render", "blur"])
+    assert bad.exit_code == 2

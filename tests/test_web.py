@@ -27,7 +27,6 @@ from starlette.testclient import TestClient
 import dpimage
 from conftest import SAMPLES, free_port
 from dpimage.web import create_app
-from dpimage.web import work as web_work
 
 ASTRONAUT = SAMPLES / "astronaut.jpg"
 CAMERA = SAMPLES / "camera.png"
@@ -411,14 +410,16 @@ def _unzip(content: bytes) -> tuple[np.ndarray, dict, Image.Image]:
 
 
 def test_release_is_fresh_secure_noise_with_its_manifest(client, monkeypatch):
+    from dpimage import methods
+
     calls = []
-    real = web_work.dp_pix
+    real = methods.dp_pix  # the page dispatches through the method registry
 
     def spy(image, **kwargs):
         calls.append(kwargs["rng"])
         return real(image, **kwargs)
 
-    monkeypatch.setattr(web_work, "dp_pix", spy)
+    monkeypatch.setattr(methods, "dp_pix", spy)
     token = _upload(client)["id"]
     body = {"id": token, "method": "dp-pix", "b": 16, "m": 16, "eps": 0.5}
     client.post("/api/preview", json=body)
@@ -431,7 +432,9 @@ def test_release_is_fresh_secure_noise_with_its_manifest(client, monkeypatch):
     assert released.shape == (512, 512, 3) and released.dtype == np.uint8
     assert not png.info.get("exif") and "icc_profile" not in png.info
     assert manifest["mechanism"] == "dp_pix" and manifest["command"] == "serve"
-    assert manifest["parameters"] == {"b": 16, "m": 16, "eps": 0.5, "output": "blocks"}
+    assert manifest["parameters"] == {
+        "b": 16, "m": 16, "eps": 0.5, "output": "blocks", "render": "blocks", "colour": "rgb",
+    }  # fmt: skip
     assert [(o["path"], o["epsilon"], o["releases"]) for o in manifest["outputs"]] == [
         ("dpimage-release.png", 0.5, 1)
     ]
@@ -452,7 +455,9 @@ def test_dp_blur_release_manifest(client):
     released, manifest, _ = _unzip(client.post("/api/release", json=body).content)
     assert released.shape == (512, 512)
     assert manifest["mechanism"] == "dp_blur"
-    assert manifest["parameters"] == {"b0": 4, "k": 31, "sigma": None, "m": 9, "eps": 1.5}
+    assert manifest["parameters"] == {
+        "b0": 4, "k": 31, "sigma": None, "m": 9, "eps": 1.5, "render": "blocks", "colour": "rgb",
+    }  # fmt: skip
     assert manifest["total_epsilon"] == 1.5
 
 
@@ -557,3 +562,33 @@ def test_serve_says_when_the_port_is_taken(fake_uvicorn):
         result = CliRunner().invoke(cli_app, ["serve", "--port", str(port)])
     assert result.exit_code == 1 and fake_uvicorn == []
     assert f"error: cannot listen on 127.0.0.1:{port}" in result.output
+
+
+# --------------------------------------------------------------------------- render, colour
+
+
+def test_render_and_colour_in_preview_and_release(client):
+    token = _upload(client)["id"]
+    body = {"id": token, "method": "dp-pix", "render": "smooth", "colour": "ycocg"}
+    data = client.post("/api/preview", json=body).json()
+    split = data["colour_split"]
+    assert split["eps_luma"] == pytest.approx(0.35) and split["b_chroma"] == 128
+    # the luma grid's scale: 255 m / (b^2 eps_Y), one channel
+    assert data["noise_scale"]["full_cell"] == pytest.approx(255 * 16 / (256 * 0.35))
+    blocks = client.post("/api/preview", json={**body, "render": "blocks"}).json()
+    assert blocks["image"] != data["image"]
+    _, manifest, _ = _unzip(client.post("/api/release", json=body).content)
+    params = manifest["parameters"]
+    assert params["render"] == "smooth" and params["colour"] == "luma-chroma"
+    assert params["colour_split"]["eps_luma"] == pytest.approx(0.35)
+    assert manifest["total_epsilon"] == 0.5  # the privacy map is still the total
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("render", "blur", "render must be one of"), ("colour", "hsv", "colour must be")],
+)
+def test_bad_render_or_colour_is_400(client, field, value, message):
+    token = _upload(client)["id"]
+    response = client.post("/api/preview", json={"id": token, field: value})
+    assert response.status_code == 400 and message in response.text

@@ -34,6 +34,7 @@ from ._validation import (
 )
 from .privacy.sampling import make_bit_source
 from .release import RNG, cell_noise_scale, exact_cells, release_cells
+from .release_colour import ColourRelease, check_colour, release_image
 from .render import check_renderer
 from .render import render as _render
 from .render.blocks import as_pixels, blocks, pixel_grid
@@ -101,6 +102,7 @@ def dp_pix(
     output: Output = "blocks",
     render: str = "blocks",
     render_options: Mapping[str, Any] | None = None,
+    colour: str = "rgb",
 ) -> np.ndarray:
     """Differentially private pixelization, DP-Pix (Fan 2018), exact and eps-DP.
 
@@ -126,6 +128,12 @@ def dp_pix(
         post-process the same release — the same eps, the same noise.
     render_options : mapping, optional
         Keyword options of the renderer (e.g. ``{"k": 9}`` for ``"blur"``).
+    colour : {"rgb", "luma-chroma"}, default "rgb"
+        Colour path of an RGB image (a gray image ignores it): ``"rgb"``
+        spends ``eps`` over R, G, B as the paper does; ``"luma-chroma"``
+        (alias ``"ycocg"``) releases luma at ``b`` with ``0.7 eps`` and chroma
+        on coarser cells with ``0.15 eps`` each
+        (:func:`dpimage.release_colour.release_colour`) — the same total ``eps``.
 
     Returns
     -------
@@ -172,8 +180,11 @@ def dp_pix(
     render = check_renderer(render)
     if output == "grid" and render != "blocks":
         raise ValueError(f"output='grid' is the blocks renderer's grid; got render={render!r}")
+    colour = check_colour(colour)
+    if output == "grid" and colour != "rgb" and image.ndim == 3:
+        raise ValueError("output='grid' is the RGB blocks grid; use colour='rgb'")
     make_bit_source(rng)  # validate rng before any work
-    release = release_cells(image, b, m, eps, rng)
+    release = release_image(image, b, m, eps, rng, colour)
     if output == "grid":
         return pixel_grid(release)
     return _render(release, render, **dict(render_options or {}))
@@ -201,6 +212,8 @@ def dp_blur(
     rng: RNG = None,
     *,
     sigma: float | None = None,
+    render: str = "blocks",
+    colour: str = "rgb",
 ) -> np.ndarray:
     """Differentially private blur, DP-Blur (Fan 2019): DP-Pix at ``b0``, then blur.
 
@@ -215,6 +228,11 @@ def dp_blur(
         As for :func:`dp_pix`; the whole release costs ``eps``.
     sigma : float, optional
         Gaussian sigma; ``None`` derives it from ``k`` as OpenCV does.
+    render : str, default "blocks"
+        Renderer of the release *before* the blur: ``"blocks"`` is the paper's
+        DP-Blur; ``"smooth"`` blurs the smooth renderer's image instead.
+    colour : {"rgb", "luma-chroma"}, default "rgb"
+        Colour path of the release, as for :func:`dp_pix`.
 
     Returns
     -------
@@ -239,5 +257,12 @@ def dp_blur(
     m = check_positive_int(m, "m")
     eps = check_positive_float(eps, "eps")
     sigma = check_sigma(sigma)
+    render = check_renderer(render)
+    colour = check_colour(colour)
+    if render == "blur":
+        raise ValueError("render is the renderer before the blur: blocks or smooth, not blur")
     make_bit_source(rng)
-    return blur(release_cells(image, b0, m, eps, rng), k=k, sigma=sigma)
+    release = release_image(image, b0, m, eps, rng, colour)
+    if render == "blocks" and not isinstance(release, ColourRelease):
+        return blur(release, k=k, sigma=sigma)  # the paper's DP-Blur, byte for byte
+    return _render(release, "blur", k=k, sigma=sigma, base=render)

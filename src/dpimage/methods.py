@@ -17,10 +17,18 @@ name       label    parameters (defaults)          mechanism + renderer
 np_pix     NP-Pix   b=16 output="blocks"           exact cell means + blocks (not private)
 dp_pix     DP-Pix   b=16 m=16 eps=0.5              release at b + ``render`` (blocks, ...)
                     render="blocks" output="blocks"
+                    colour="rgb"
 np_blur    NP-Blur  k=99 sigma=None                Gaussian blur of the image (not private)
-dp_blur    DP-Blur  b0=4 k=99 m=16 eps=0.5         release at b0 + blur renderer
-                    sigma=None
+dp_blur    DP-Blur  b0=4 k=99 m=16 eps=0.5         release at b0 + ``render`` + Gaussian
+                    sigma=None render="blocks"
+                    colour="rgb"
 =========  =======  =============================  =====================================
+
+``colour`` is the colour path of an RGB image (a gray one ignores it):
+``"rgb"`` (one eps over R, G, B, as the papers) or ``"luma-chroma"`` (alias
+``"ycocg"``: luma at the cell side with ``0.7 eps``, chroma on coarser cells
+with ``0.15 eps`` each, :mod:`dpimage.release_colour`). The privacy map is
+the total eps either way; :meth:`Method.budget` says where it goes.
 
 Spellings found in files and on command lines resolve to these names in one
 place (:data:`ALIASES`): ``"dp-pix"`` (CLI values, web forms, result tables),
@@ -39,7 +47,8 @@ import numpy as np
 
 from ._validation import check_kernel_size, check_positive_float, check_positive_int, check_sigma
 from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
-from .release import RNG, Release, exact_cells, release_cells
+from .release import RNG, Release, exact_cells
+from .release_colour import ColourRelease, check_colour, colour_split, release_image
 from .render import DEFAULT as DEFAULT_RENDER
 from .render import check_renderer, render
 from .render.blocks import pixel_grid
@@ -73,11 +82,24 @@ _K = Param("k", 99, check_kernel_size, "odd Gaussian kernel size")
 _SIGMA = Param("sigma", None, _sigma, "Gaussian sigma; None or 0 derive it from k")
 _RENDER = Param("render", DEFAULT_RENDER, check_renderer, "renderer of the release")
 _OUTPUT = Param("output", "blocks", _check_output, "'blocks' (image size) or 'grid' (one per cell)")
+_COLOUR = Param("colour", "rgb", check_colour, "'rgb' or 'luma-chroma' (RGB images only)")
+
+
+def _check_base(value: Any) -> str:
+    name = check_renderer(value)
+    if name == "blur":
+        raise ValueError("render is the renderer before the blur: blocks or smooth, not blur")
+    return name
+
+
+_BASE = Param("render", DEFAULT_RENDER, _check_base, "renderer before the Gaussian blur")
 
 
 def _check_dp_pix(p: dict) -> None:
     if p["output"] == "grid" and p["render"] != "blocks":
         raise ValueError(f"output='grid' is the blocks renderer's grid; got render={p['render']!r}")
+    if p["output"] == "grid" and p["colour"] != "rgb":
+        raise ValueError("output='grid' is the RGB blocks grid; use colour='rgb'")
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,7 +134,7 @@ class Method:
     shown: tuple[str, ...]
     summary: str
     _apply: Callable[..., np.ndarray] = field(repr=False)
-    _release: Callable[[np.ndarray, dict, RNG], Release] | None = field(repr=False)
+    _release: Callable[[np.ndarray, dict, RNG], Release | ColourRelease] | None = field(repr=False)
     _render: Callable[..., np.ndarray] | None = field(repr=False)
     _check: Callable[[dict], None] | None = field(default=None, repr=False)
 
@@ -152,6 +174,29 @@ class Method:
         """
         return self.validate(params)["eps"] if self.private else None
 
+    def budget(self, params: Mapping[str, Any] | None = None) -> dict | None:
+        """Where the eps of one output goes, from the parameters alone (None: one grid).
+
+        For ``colour="luma-chroma"`` the split of an RGB image's release:
+        ``{"transform", "eps_luma", "eps_co", "eps_cg", "b_luma", "b_chroma"}``
+        (:func:`dpimage.release_colour.colour_split`); a gray image spends all
+        of eps on its one grid. What manifests record — nothing from the image.
+        """
+        p = self.validate(params)
+        if not self.private or p.get("colour", "rgb") == "rgb":
+            return None
+        return colour_split(p[self.cell], p["m"], p["eps"])
+
+    def label_for(self, params: Mapping[str, Any] | None = None) -> str:
+        """Short display label with the renderer and colour path when not the papers'.
+
+        ``"DP-Pix"``, ``"DP-Pix (smooth)"``, ``"DP-Pix (smooth, luma-chroma)"``.
+        """
+        p = self.validate(params)
+        extra = [p[key] for key, default in (("render", DEFAULT_RENDER), ("colour", "rgb"))
+                 if key in p and p[key] != default]  # fmt: skip
+        return f"{self.label} ({', '.join(extra)})" if extra else self.label
+
     @property
     def has_release(self) -> bool:
         """True if the method is a renderer applied to a cell :class:`Release`."""
@@ -159,14 +204,17 @@ class Method:
 
     def release(
         self, image: np.ndarray, params: Mapping[str, Any] | None = None, rng: RNG = None
-    ) -> Release:
+    ) -> Release | ColourRelease:
         """The method's cell release of ``image`` (exact means for NP-Pix)."""
         if self._release is None:
             raise ValueError(f"{self.name} works on the image itself: it has no cell release")
         return self._release(image, self.validate(params), rng)
 
     def render(
-        self, release: Release, params: Mapping[str, Any] | None = None, **render_options: Any
+        self,
+        release: Release | ColourRelease,
+        params: Mapping[str, Any] | None = None,
+        **render_options: Any,
     ) -> np.ndarray:
         """Render a release of this method (post-processing: reads ``release`` only)."""
         if self._render is None:
@@ -189,6 +237,12 @@ class Method:
         parts = [self.label, *(f"{name}={p[name]}" for name in self.shown)]
         if p.get("render", DEFAULT_RENDER) != DEFAULT_RENDER:
             parts.append(f"render={p['render']}")
+        if p.get("colour", "rgb") != "rgb":
+            split = self.budget(p)
+            parts.append(
+                f"colour={p['colour']} (RGB: ε_Y={split['eps_luma']:g} at b={split['b_luma']}, "
+                f"ε_Co=ε_Cg={split['eps_co']:g} at b={split['b_chroma']})"
+            )
         if p.get("output", "blocks") != "blocks":
             parts.append(f"output={p['output']}")
         if self.private:
@@ -217,6 +271,7 @@ def _dp_pix_apply(image, p, rng, **options):
         output=p["output"],
         render=p["render"],
         render_options=options,
+        colour=p["colour"],
     )
 
 
@@ -231,11 +286,14 @@ def _np_blur_apply(image, p, rng, **options):
 
 
 def _dp_blur_apply(image, p, rng, **options):
-    return dp_blur(image, b0=p["b0"], k=p["k"], m=p["m"], eps=p["eps"], rng=rng, sigma=p["sigma"])
+    return dp_blur(
+        image, b0=p["b0"], k=p["k"], m=p["m"], eps=p["eps"], rng=rng, sigma=p["sigma"],
+        render=p["render"], colour=p["colour"],
+    )  # fmt: skip
 
 
 def _blur_render(release, p, **options):
-    return render(release, "blur", k=p["k"], sigma=p["sigma"])
+    return render(release, "blur", k=p["k"], sigma=p["sigma"], base=p["render"])
 
 
 _TABLE = (
@@ -257,12 +315,14 @@ _TABLE = (
         label="DP-Pix",
         cli_name="dp-pix",
         private=True,
-        params=(_B, _M, _EPS, _RENDER, _OUTPUT),
+        params=(_B, _M, _EPS, _RENDER, _OUTPUT, _COLOUR),
         cell="b",
         shown=("b",),
         summary="DP-Pix (Fan 2018): noisy cell means, rendered as blocks or smoothed",
         _apply=_dp_pix_apply,
-        _release=lambda image, p, rng: release_cells(image, p["b"], p["m"], p["eps"], rng),
+        _release=lambda image, p, rng: release_image(
+            image, p["b"], p["m"], p["eps"], rng, p["colour"]
+        ),
         _render=_dp_pix_render,
         _check=_check_dp_pix,
     ),
@@ -284,12 +344,14 @@ _TABLE = (
         label="DP-Blur",
         cli_name="dp-blur",
         private=True,
-        params=(_B0, _K, _M, _EPS, _SIGMA),
+        params=(_B0, _K, _M, _EPS, _SIGMA, _BASE, _COLOUR),
         cell="b0",
         shown=("b0", "k"),
         summary="DP-Blur (Fan 2019): DP-Pix at b0, rendered as blocks then Gaussian-blurred",
         _apply=_dp_blur_apply,
-        _release=lambda image, p, rng: release_cells(image, p["b0"], p["m"], p["eps"], rng),
+        _release=lambda image, p, rng: release_image(
+            image, p["b0"], p["m"], p["eps"], rng, p["colour"]
+        ),
         _render=_blur_render,
     ),
 )

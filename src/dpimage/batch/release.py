@@ -11,17 +11,18 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import methods
 from ..io import InputError, Job, OutputError, OutputExistsError, read_image, write_image
 from ..io.images import make_parent
-from ..mechanisms import dp_blur, dp_pix
-from ..roi import RegionSpec, dp_blur_regions, dp_pix_regions, find_regions
+from ..regions.release import method_regions
+from ..roi import RegionSpec, find_regions
 from . import journal as _journal
 
 __all__ = [
@@ -47,12 +48,6 @@ SEED_DERIVATION = "numpy.random.default_rng([seed, *sha256(output path, UTF-8)[:
 
 #: Per-input failures: reported on one line, the batch carries on.
 PER_INPUT_ERRORS = (InputError, OutputError, OSError, ValueError, MemoryError)
-
-_MECHANISMS: dict[str, Callable[..., np.ndarray]] = {"dp_pix": dp_pix, "dp_blur": dp_blur}
-_REGION_MECHANISMS: dict[str, Callable[..., np.ndarray]] = {
-    "dp_pix": dp_pix_regions,
-    "dp_blur": dp_blur_regions,
-}
 
 #: Result statuses.
 WRITTEN, SKIPPED, FAILED, EXISTS = "written", "skipped", "failed", "exists"
@@ -94,11 +89,12 @@ class ReleaseParams:
 
     Attributes
     ----------
-    mechanism : {"dp_pix", "dp_blur"}
-        Library mechanism applied to each image.
+    mechanism : str
+        A private method of :mod:`dpimage.methods` (``"dp_pix"``, ``"dp_blur"``
+        or any alias), applied to each image.
     options : mapping
-        Its keyword arguments other than the image and ``rng`` (e.g. ``b``,
-        ``m``, ``eps``, ``output`` for DP-Pix).
+        Its parameters (e.g. ``b``, ``m``, ``eps``, ``output``, ``render``,
+        ``colour`` for DP-Pix), checked by the registry.
     eps : float
         ε each output spends (as recorded in the manifest).
     seed : int or None
@@ -133,10 +129,18 @@ class ReleaseParams:
     regions: RegionSpec | None = None
 
     def __post_init__(self) -> None:
-        if self.mechanism not in _MECHANISMS:
+        method = methods.get(self.mechanism)  # ValueError naming the known methods
+        if not method.private:
             raise ValueError(
-                f"unknown mechanism {self.mechanism!r}; use one of: {', '.join(_MECHANISMS)}"
+                f"unknown mechanism {self.mechanism!r} for a release: {method.name} is not "
+                "private; use dp_pix or dp_blur"
             )
+        method.validate(self.options)
+        object.__setattr__(self, "mechanism", method.name)
+
+    @property
+    def method(self) -> methods.Method:
+        return methods.get(self.mechanism)
 
     @property
     def mechanism_name(self) -> str:
@@ -146,6 +150,11 @@ class ReleaseParams:
     def manifest_parameters(self) -> dict[str, Any]:
         """The mechanism parameters as the manifest records them."""
         recorded = dict(self.options)
+        split = self.method.budget(self.options)
+        if split is not None:
+            # where eps goes for RGB inputs (gray ones spend it all on their one grid):
+            # public parameters only, nothing from any image
+            recorded["colour_split"] = {**split, "applies_to": "RGB inputs (gray: all eps on Y)"}
         if self.regions is not None:
             recorded["regions"] = self.regions.describe()
         return recorded
@@ -153,14 +162,14 @@ class ReleaseParams:
     def release(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Apply the mechanism to one image array (or to its regions)."""
         if self.regions is None:
-            return _MECHANISMS[self.mechanism](image, rng=rng, **self.options)
+            return self.method.apply(image, self.options, rng)
         boxes = find_regions(image, self.regions)
         if not boxes:
             raise ValueError(
                 f"no {self.regions.source} found; nothing written (the image would go out as is)"
             )
         options = {key: value for key, value in self.options.items() if key != "output"}
-        return _REGION_MECHANISMS[self.mechanism](image, boxes, rng=rng, **options)
+        return method_regions(image, boxes, self.method, options, rng)
 
 
 @dataclass(frozen=True)

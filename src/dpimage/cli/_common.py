@@ -131,3 +131,43 @@ NumberedOpt = Annotated[
         "(which can identify people; the manifest lists every output name).",
     ),
 ]
+
+RenderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--render",
+        help="Renderer of the release: blocks (the papers' DP-Pix) or smooth (denoised, "
+        "interpolated; post-processing, the same ε).",
+        show_default=False,
+    ),
+]
+ColourOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--colour",
+        "--color",
+        help="Colour path for RGB images (gray ignores it): rgb (one ε over R, G, B, the "
+        "papers) or luma-chroma (alias ycocg: 0.7 ε on luma at b, 0.15 ε on each chroma "
+        "channel at coarser cells; the same total ε).",
+        show_default=False,
+    ),
+]
+
+
+def render_choice(value: str | None, default: str) -> str:
+    """The ``--render`` value, checked (``blocks``/``smooth``), or ``default``."""
+    if value is None:
+        return default
+    if value not in ("blocks", "smooth"):
+        raise _UsageError(f"--render must be blocks or smooth, got {value!r}")
+    return value
+
+
+def colour_choice(value: str | None, default: str) -> str:
+    """The ``--colour`` value in its canonical spelling, or ``default``."""
+    from ..release_colour import check_colour
+
+    try:
+        return check_colour(default if value is None else value)
+    except ValueError as exc:
+        raise _UsageError(f"--colour: {exc}") from None

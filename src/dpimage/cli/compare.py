@@ -1,4 +1,4 @@
-"""``dpimage compare``: one side-by-side picture of all four mechanisms."""
+"""``dpimage compare``: one side-by-side picture of the four mechanisms and DP-Pix smooth."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from .. import dp_blur, dp_pix, np_blur, np_pix
+from .. import dp_blur, dp_pix, methods, np_blur, np_pix
 from ..io import read_image, write_image
-from ..privacy import SEEDED_WARNING
+from ..privacy import SEEDED_WARNING, compose
 from ._app import app
 from ._common import (
     B0Opt,
@@ -68,10 +68,15 @@ def compare(
     overwrite: OverwriteOpt = False,
     max_pixels: MaxPixelsOpt = None,
 ) -> None:
-    """Original, NP-Pix, DP-Pix, NP-Blur and DP-Blur side by side in one picture."""
+    """Original, NP-Pix, DP-Pix, NP-Blur, DP-Blur and DP-Pix smooth side by side.
+
+    The last panel is the CLI's default release: DP-Pix rendered smooth (luma/chroma for
+    colour), a release of its own at the same ε.
+    """
     console = _stderr()
     _check_common(seed, 95, None, max_pixels)
-    _check_method("dp_pix", {"b": b, "m": m, "eps": eps})
+    smooth = {"b": b, "m": m, "eps": eps, "render": "smooth", "colour": "luma-chroma"}
+    _check_method("dp_pix", smooth)
     _check_method("dp_blur", {"b0": b0, "k": k, "m": m, "eps": eps})
     if output.exists() and image.exists() and os.path.samefile(output, image):
         raise _UsageError(f"{output}: the output would overwrite the input")
@@ -97,6 +102,12 @@ def compare(
                 "DP-Blur",
                 f"b0={b0} k={k} m={m} eps={e}",
             ),
+            # drawn last, so the other panels' noise is what it was before this panel existed
+            (
+                methods.get("dp_pix").apply(pixels, smooth, rng),
+                "DP-Pix smooth" + (" (luma/chroma)" if pixels.ndim == 3 else ""),
+                f"b={b} m={m} eps={e}",
+            ),
         ]
         write_image(_side_by_side(panels), output, overwrite=overwrite, protect=[image])
     _say(
@@ -105,6 +116,6 @@ def compare(
         "yellow",
     )
     typer.echo(
-        f"wrote {output}; DP-Pix and DP-Blur each spend ε = {e} (m={m}), "
-        f"{_fmt_eps(2 * eps)} together on this image"
+        f"wrote {output}; DP-Pix, DP-Blur and DP-Pix smooth each spend ε = {e} (m={m}), "
+        f"{_fmt_eps(compose([eps], 3))} together on this image"
     )

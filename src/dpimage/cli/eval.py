@@ -30,11 +30,6 @@ class VaryChoice(str, Enum):
     eps = "eps"
 
 
-class MethodChoice(str, Enum):
-    np_pix = "np-pix"
-    dp_pix = "dp-pix"
-    np_blur = "np-blur"
-    dp_blur = "dp-blur"
 
 
 def _parse_values(text: str | None, vary: str) -> list[float] | None:
@@ -76,8 +71,12 @@ def sweep(
         typer.Option("--data", help="Your own folder of images instead.", show_default=False),
     ] = None,
     method: Annotated[
-        list[MethodChoice] | None,
-        typer.Option("--method", help="Method(s) to run (repeatable); default all four."),
+        list[str] | None,
+        typer.Option(
+            "--method",
+            help="Method(s) to run (repeatable): np-pix, dp-pix, np-blur, dp-blur (or any "
+            "alias: pix, blur, dp_pix, ...); default all four.",
+        ),
     ] = None,
     sample: Annotated[
         int | None,
@@ -101,6 +100,15 @@ def sweep(
     gray: Annotated[
         bool, typer.Option("--gray", help="With --data: convert colour images to gray.")
     ] = False,
+    render: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--render",
+            help="Add curves for this renderer of DP-Pix/DP-Blur (repeatable): smooth gives "
+            "'DP-Pix (smooth)' beside the papers' blocks.",
+            show_default=False,
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option("--name", help="Output file stem (default DATASET_VARY).", show_default=False),
@@ -130,7 +138,16 @@ def sweep(
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     label = dataset.value if dataset is not None else (data.resolve().name or "data")
-    methods = [m.value for m in method] if method else ["np-pix", "dp-pix", "np-blur", "dp-blur"]
+    from ..eval.sweep import METHODS, RENDERS, _table_name
+
+    try:
+        methods = [_table_name(m) for m in method] if method else list(METHODS)
+    except ValueError as exc:
+        raise UsageProblem(f"--method: {exc}") from None
+    renders = ("blocks", *(render or ()))
+    bad = [r for r in renders if r not in RENDERS]
+    if bad:
+        raise UsageProblem(f"--render must be one of {', '.join(RENDERS)}, got {bad[0]!r}")
     stem = name or f"{label}_{vary.value}"
 
     try:
@@ -144,7 +161,9 @@ def sweep(
     )
     start = time.perf_counter()
     try:
-        total = sweep_size(ds, vary.value, swept or _default_values(vary.value), methods, repeats)
+        total = sweep_size(
+            ds, vary.value, swept or _default_values(vary.value), methods, repeats, renders
+        )
         with Progress(
             TextColumn(f"sweep {label} {vary.value}"),
             BarColumn(),
@@ -161,6 +180,7 @@ def sweep(
                 seed=seed,
                 repeats=repeats,
                 on_image=lambda: progress.advance(task),
+                renders=renders,
             )
     except ValueError as exc:
         raise InputFailed(str(exc)) from None

@@ -22,6 +22,7 @@ from ..privacy import SEEDED_WARNING
 from ._app import app
 from ._common import (
     B0Opt,
+    ColourOpt,
     EpsOpt,
     FormatOpt,
     InputsArg,
@@ -32,11 +33,14 @@ from ._common import (
     OutputOpt,
     OverwriteOpt,
     QualityOpt,
+    RenderOpt,
     SeedOpt,
     _check_common,
     _check_method,
     _fmt_eps,
     _UsageError,
+    colour_choice,
+    render_choice,
 )
 from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
@@ -269,12 +273,23 @@ def pixelate(
     text: TextOpt = False,
     boxes: BoxesOpt = None,
     mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
+    render: RenderOpt = None,
+    colour: ColourOpt = None,
 ) -> None:
-    """DP-Pix: pixelate with noise calibrated to ε (Fan 2018)."""
+    """DP-Pix: pixelate with noise calibrated to ε (Fan 2018).
+
+    Default --render smooth --colour luma-chroma (the measured best at equal ε);
+    --render blocks --colour rgb is the paper's DP-Pix. --grid writes the RGB blocks grid.
+    """
     mode = "grid" if grid else "blocks"
     common = {k: v for k, v in locals().items() if k in _COMMON}
+    options = {
+        "b": b, "m": m, "eps": eps, "output": mode,
+        "render": render_choice(render, "blocks" if grid else "smooth"),
+        "colour": colour_choice(colour, "rgb" if grid else "luma-chroma"),
+    }  # fmt: skip
     _release_command(
-        "pixelate", "dp_pix", {"b": b, "m": m, "eps": eps, "output": mode},
+        "pixelate", "dp_pix", options,
         inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
         grid=grid,
     )
@@ -310,12 +325,22 @@ def blur(
     text: TextOpt = False,
     boxes: BoxesOpt = None,
     mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
+    render: RenderOpt = None,
+    colour: ColourOpt = None,
 ) -> None:
-    """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019)."""
+    """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019).
+
+    --render picks the image that is blurred (default blocks: the paper's DP-Blur);
+    --colour as for pixelate (default rgb).
+    """
     common = {k: v for k, v in locals().items() if k in _COMMON}
     # The library judges sigma like every other parameter (0 or None: derived from k).
+    options = {
+        "b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps,
+        "render": render_choice(render, "blocks"), "colour": colour_choice(colour, "rgb"),
+    }  # fmt: skip
     _release_command(
-        "blur", "dp_blur", {"b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps},
+        "blur", "dp_blur", options,
         inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
     )
 

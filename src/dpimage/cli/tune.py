@@ -20,7 +20,7 @@ from ..io import (
     write_manifest,
 )
 from ._app import InputFailed, UsageProblem, app
-from ._common import failing_input
+from ._common import ColourOpt, RenderOpt, colour_choice, failing_input, render_choice
 from ._console import _say, _stderr
 
 
@@ -50,7 +50,9 @@ def _parse_eps_list(text: str) -> list[float]:
 
 
 def _table(rec) -> Table:
-    cell = "b0" if rec.method == "dp-blur" else "b"
+    from .. import methods
+
+    cell = methods.get(rec.method).cell
     table = Table(title=f"{rec.method}: predicted utility at m = {rec.m} (★ = best {cell} per ε)")
     table.add_column("ε", justify="right")
     table.add_column(cell, justify="right")
@@ -150,6 +152,8 @@ def tune(
             show_default=False,
         ),
     ] = None,
+    render: RenderOpt = None,
+    colour: ColourOpt = None,
 ) -> None:
     """Recommend m, ε and b for IMAGE, with what ε guarantees and the predicted utility.
 
@@ -158,13 +162,21 @@ def tune(
     --public or --reference tune on public images instead (only IMAGE's size
     and colour mode are used).
     """
-    from .. import dp_blur, dp_pix
+    from .. import methods
     from ..tune import protected_pixels, recommend
 
     err = _stderr()
 
-    if method not in ("dp-pix", "dp-blur"):
+    try:
+        spec = methods.get(method)
+    except ValueError:
+        spec = None
+    if spec is None or spec.name not in ("dp_pix", "dp_blur"):
         raise UsageProblem(f"--method must be dp-pix or dp-blur, got {method!r}")
+    method = spec.cli_name
+    # The preview's renderer and colour path (post-processing and the eps split: the
+    # predictions in the table are for the papers' blocks, the closed form).
+    look = {"render": render_choice(render, "blocks"), "colour": colour_choice(colour, "rgb")}
     if ssim_runs < 0 or seed < 0:
         raise UsageProblem("--ssim-runs and --seed must be >= 0")
     if preview is not None and preview.exists() and not overwrite:
@@ -229,7 +241,7 @@ def tune(
         out.print(f"[bold]m[/bold]  {rec.m_reason}")
         out.print(f"[bold]ε[/bold]  {rec.eps_reason}")
         if rec.b is not None:
-            cell = "b0" if method == "dp-blur" else "b"
+            cell = spec.cell
             best = rec.best()
             out.print(
                 f"[bold]{cell}[/bold]  {cell} = {rec.b}: smallest predicted MSE at ε = {rec.eps:g} "
@@ -246,17 +258,18 @@ def tune(
             out.print(f"[dim]{note}[/dim]")
         out.print(f"\n[bold]About these numbers[/bold]: {rec.privacy_note}")
     if preview is not None:
-        cell_name = "b0" if method == "dp-blur" else "b"
+        cell_name = spec.cell
         if rec.eps is None:
             _say(err, "no preview: no ε meets the target", "yellow")
             raise typer.Exit(code=1)
-        if method == "dp-pix":
-            released = dp_pix(pixels_array, b=rec.b, m=m, eps=rec.eps)
-        else:
-            released = dp_blur(pixels_array, b0=rec.b, k=k, m=m, eps=rec.eps)
+        params = {cell_name: rec.b, "m": m, "eps": rec.eps, **look}
+        if "k" in spec.param_names:
+            params["k"] = k
+        params = spec.validate(params)
+        released = spec.apply(pixels_array, params)  # rng None: fresh secure noise
         with failing_input(image):
             write_image(released, preview, overwrite=overwrite, protect=[image])
-        manifest_path = _preview_manifest(preview, method, rec, m, k)
+        manifest_path = _preview_manifest(preview, spec, params, rec)
         _say(
             err,
             f"wrote {preview} and {manifest_path.name}: a real DP release (secure noise) at "
@@ -280,15 +293,19 @@ def _resized_like(pixels, shape):
     return np.ascontiguousarray(resized.reshape(shape))
 
 
-def _preview_manifest(preview: Path, method: str, rec, m: int, k: int) -> Path:
+def _preview_manifest(preview: Path, spec, params: dict, rec) -> Path:
     """The preview is a real release: record its ε beside it like every other output."""
-    parameters = {"b": rec.b} if method == "dp-pix" else {"b0": rec.b, "k": k}
-    parameters.update(m=m, eps=rec.eps)
+    parameters = {key: params[key] for key in (spec.cell, "k", "m", "eps") if key in params}
+    if (params.get("render"), params.get("colour")) != ("blocks", "rgb"):
+        parameters.update(render=params["render"], colour=params["colour"])
+    split = spec.budget(params)
+    if split is not None:
+        parameters["colour_split"] = {**split, "applies_to": "RGB inputs (gray: all eps on Y)"}
     manifest = build_manifest(
         command="tune --preview",
-        mechanism="dp_pix" if method == "dp-pix" else "dp_blur",
+        mechanism=spec.name,
         parameters=parameters,
-        outputs=[(preview.name, rec.eps)],
+        outputs=[(preview.name, params["eps"])],
     )
     manifest["parameter_choice"] = (
         "tuned on the input image itself: the choice is outside the DP guarantee"

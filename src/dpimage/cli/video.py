@@ -8,7 +8,6 @@ the clip is protected with.
 from __future__ import annotations
 
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -31,14 +30,18 @@ from ..video.accounting import accumulate_manifest
 from ._app import InputFailed, app
 from ._common import (
     B0Opt,
+    ColourOpt,
     KOpt,
     MOpt,
     OverwriteOpt,
+    RenderOpt,
     SeedOpt,
     _describe,
     _fmt_eps,
     _UsageError,
+    colour_choice,
     failing_input,
+    render_choice,
 )
 from ._console import _say, _stderr
 from ._regions import (
@@ -54,9 +57,17 @@ from ._regions import (
 )
 
 
-class Method(str, Enum):
-    pix = "pix"
-    blur = "blur"
+def _method(value: str) -> str:
+    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...)."""
+    from .. import methods
+
+    try:
+        name = methods.get(value).name
+    except ValueError:
+        name = None
+    if name not in ("dp_pix", "dp_blur"):
+        raise _UsageError(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
+    return "pix" if name == "dp_pix" else "blur"
 
 
 class _FpsColumn(ProgressColumn):
@@ -107,7 +118,9 @@ def video(
             show_default=False,
         ),
     ] = None,
-    method: Annotated[Method, typer.Option("--method", help="DP-Pix or DP-Blur.")] = Method.pix,
+    method: Annotated[
+        str, typer.Option("--method", help="pix (DP-Pix) or blur (DP-Blur); dp-pix etc. too.")
+    ] = "pix",
     b: Annotated[int, typer.Option("-b", help="Cell side (pix).")] = 16,
     b0: B0Opt = 4,
     k: KOpt = 99,
@@ -159,10 +172,20 @@ def video(
             help="Release a truncated input's frames instead of failing (the manifest says so).",
         ),
     ] = False,
+    render: RenderOpt = None,
+    colour: ColourOpt = None,
 ) -> None:
-    """Release a video with DP-Pix or DP-Blur, whole frames or only detected regions."""
+    """Release a video with DP-Pix or DP-Blur, whole frames or only detected regions.
+
+    --render/--colour default as for pixelate (smooth, luma-chroma) with --method pix,
+    and as for blur (blocks, rgb: the paper's DP-Blur) with --method blur.
+    """
     from ..video import RegionSettings, VideoSettings, process_video
     from ..video.io import encoding_for
+
+    kind = _method(method)
+    pix = kind == "pix"
+    default_render, default_colour = ("smooth", "luma-chroma") if pix else ("blocks", "rgb")
 
     console = _stderr()
     dst = output if output is not None else _default_output(src)
@@ -195,7 +218,8 @@ def video(
             face_scale=face_scale,
         )
     settings = VideoSettings(
-        method=method.value, b=b, b0=b0, k=k, m=m,
+        method=kind, b=b, b0=b0, k=k, m=m, render=render_choice(render, default_render),
+        colour=colour_choice(colour, default_colour),
         eps=eps if eps is not None or total_eps is not None else 0.5,
         total_eps=total_eps, every=release_every, regions=regions, seed=seed,
         keep_audio=keep_audio,

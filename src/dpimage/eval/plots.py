@@ -28,6 +28,8 @@ _STYLE = {
         ("dp-blur", "tab:purple", "D"),
     )
 }
+#: Colours of the curves of another renderer (same method, same noise).
+_RENDER_COLOURS = {("dp-pix", "smooth"): "tab:orange", ("dp-blur", "smooth"): "tab:pink"}
 _AXIS = {"b": "b (cell side; DP-Blur: b0)", "m": "m (pixels)", "eps": "ε"}
 
 
@@ -53,7 +55,14 @@ def plot_sweep(rows: Sequence[dict], path: str | os.PathLike[str], *, title: str
         raise ValueError("no rows to plot")
     plt = _matplotlib()
     vary = rows[0]["vary"]
-    methods = [m for m in _STYLE if any(r["method"] == m for r in rows)]
+    def render_of(row: dict) -> str:
+        value = row.get("render", "blocks")
+        return value if isinstance(value, str) and value else "blocks"
+
+    seen_curves = {(r["method"], render_of(r)) for r in rows}
+    curves = [
+        (m, rd) for m in _STYLE for rd in ("blocks", "smooth") if (m, rd) in seen_curves
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.0), layout="constrained")
     panels = (
         ("mse", "MSE"),
@@ -61,12 +70,16 @@ def plot_sweep(rows: Sequence[dict], path: str | os.PathLike[str], *, title: str
         ("ssim_wang", "SSIM (Wang σ=1.5)"),
     )
     for ax, (column, label) in zip(axes, panels, strict=True):
-        for method in methods:
+        for method, render in curves:
             own = sorted(
-                (r for r in rows if r["method"] == method), key=lambda r: float(r["value"])
+                (r for r in rows if r["method"] == method and render_of(r) == render),
+                key=lambda r: float(r["value"]),
             )
             xs = [float(r["value"]) for r in own]
-            style = _STYLE[method]
+            style = dict(_STYLE[method])
+            if render != "blocks":
+                style["color"] = _RENDER_COLOURS.get((method, render), style["color"])
+                style["label"] = registry.get(method).label_for({"render": render})
             ax.plot(
                 xs,
                 [float(r[column]) for r in own],

@@ -329,15 +329,18 @@ def predict_method(
 
     ``method`` is any name or alias of :mod:`dpimage.methods`; ``params`` its
     parameters (defaults filled in). DP-Pix with the blocks renderer and
-    DP-Blur have closed forms; other methods and renderers return None.
+    DP-Blur have closed forms (on the RGB path, or any gray image); other
+    methods, renderers and the luma/chroma path return None.
     """
     from .. import methods
 
     spec = methods.get(method)
     p = spec.validate(params)
+    if p.get("colour", "rgb") != "rgb" and np.ndim(image) == 3:
+        return None
     if spec.name == "dp_pix" and p["render"] == "blocks":
         return predict_dp_pix(image, b=p["b"], m=p["m"], eps=p["eps"], clip=clip)
-    if spec.name == "dp_blur":
+    if spec.name == "dp_blur" and p["render"] == "blocks":
         return predict_dp_blur(
             image, b0=p["b0"], k=p["k"], m=p["m"], eps=p["eps"], sigma=p["sigma"], clip=clip
         )

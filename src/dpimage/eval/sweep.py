@@ -77,9 +77,13 @@ DEFAULT_SAMPLE = {"faces": None, "digits": 1000, "street": 40}
 _DATA_SAMPLE_SALT = 0xDA7A
 _VTEST_FRAMES = 795
 
+#: Renderers a sweep can add to the cell methods (DP-Pix, DP-Blur); blocks is the papers'.
+RENDERS = ("blocks", "smooth")
+
 CSV_COLUMNS = (
     "dataset",
     "method",
+    "render",
     "vary",
     "value",
     "b",
@@ -294,19 +298,34 @@ def _evaluate(
 
 
 def sweep_size(
-    dataset: Dataset, vary: str, values: Sequence[float], methods: Sequence[str], repeats: int = 1
+    dataset: Dataset,
+    vary: str,
+    values: Sequence[float],
+    methods: Sequence[str],
+    repeats: int = 1,
+    renders: Sequence[str] = ("blocks",),
 ) -> int:
     """Number of (image, draw) evaluations :func:`run_sweep` will do (for a progress bar)."""
     keys = set()
     total = 0
     for value in values:
-        for method in methods:
-            key = (method, tuple(sorted(method_parameters(method, vary, value).items())))
+        for method, render in _curves(methods, renders):
+            params = method_parameters(method, vary, value)
+            key = (method, render, tuple(sorted(params.items())))
             if key in keys:
                 continue
             keys.add(key)
             total += len(dataset.images) * (repeats if _private(method) else 1)
     return total
+
+
+def _curves(methods: Sequence[str], renders: Sequence[str]) -> list[tuple[str, str]]:
+    """(method, renderer) pairs: every renderer for the private cell methods, blocks for others."""
+    return [
+        (method, render)
+        for method in methods
+        for render in (renders if registry.get(method).private else ("blocks",))
+    ]
 
 
 def run_sweep(
@@ -318,12 +337,15 @@ def run_sweep(
     seed: int = 0,
     repeats: int = 1,
     on_image: Callable[[], None] | None = None,
+    renders: Sequence[str] = ("blocks",),
 ) -> list[dict]:
     """Run one sweep and return one row (dict with :data:`CSV_COLUMNS`) per (value, method).
 
     Deterministic methods are evaluated once per distinct parameter set and
     their row repeated for the other values (NP-Pix when m or eps vary, NP-Blur
-    always).
+    always). ``renders`` adds a curve per renderer for the private cell methods
+    (``"smooth"``: "DP-Pix (smooth)", the smooth image blurred for DP-Blur),
+    drawn from the same noise as its blocks curve.
     """
     if vary not in VARY:
         raise ValueError(f"vary must be one of {VARY}, got {vary!r}")
@@ -331,6 +353,11 @@ def run_sweep(
     if not values:
         raise ValueError("no values to sweep")
     methods = tuple(_table_name(method) for method in methods)
+    renders = tuple(dict.fromkeys(renders))
+    bad = [r for r in renders if r not in RENDERS]
+    if bad or not renders:
+        raise ValueError(f"renders must be among {RENDERS}, got {list(renders)!r}")
+    curves = _curves(methods, renders)
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     if not dataset.images:
@@ -339,8 +366,10 @@ def run_sweep(
     cache: dict = {}
     rows = []
     for i, value in enumerate(values):
-        for method in methods:
+        for method, render in curves:
             params = method_parameters(method, vary, value)
+            if render != "blocks":
+                params["render"] = render
             key = (method, tuple(sorted(params.items())))
             if key not in cache:
                 if _private(method):
@@ -353,6 +382,7 @@ def run_sweep(
             row = {
                 "dataset": dataset.name,
                 "method": method,
+                "render": render,
                 "vary": vary,
                 "value": value,
                 "b": params.get("b", ""),
@@ -394,7 +424,7 @@ def write_csv(rows: Sequence[dict], path: str | os.PathLike[str]) -> Path:
 
 def read_csv(path: str | os.PathLike[str]) -> list[dict]:
     """Read rows written by :func:`write_csv` (numbers as float, empty as NaN)."""
-    text_columns = {"dataset", "method", "vary"}
+    text_columns = {"dataset", "method", "render", "vary"}
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         for raw in csv.DictReader(fh):
@@ -404,5 +434,6 @@ def read_csv(path: str | os.PathLike[str]) -> list[dict]:
                     row[key] = value
                 else:
                     row[key] = float(value) if value not in ("", None) else math.nan
+            row.setdefault("render", "blocks")  # CSVs written before renderers were swept
             rows.append(row)
     return rows

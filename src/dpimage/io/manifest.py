@@ -207,11 +207,26 @@ def total_epsilon_all_runs(manifest: Mapping[str, Any]) -> float:
     return math.fsum(float(run.get("total_epsilon", 0.0)) for run in runs)
 
 
+def canonical_mechanism(mechanism: Any) -> Any:
+    """A manifest's ``"mechanism"`` in one spelling (``"dp-pix"`` -> ``"dp_pix"``).
+
+    Read through :func:`dpimage.methods.from_manifest` (aliases in one place;
+    ``"_regions"`` kept); a value no method answers to is returned unchanged.
+    """
+    from ..methods import from_manifest  # the registry; imported late: io sits below it
+
+    try:
+        method, regions = from_manifest(mechanism)
+    except ValueError:
+        return mechanism
+    return method.name + ("_regions" if regions else "")
+
+
 def _settings(manifest: Mapping[str, Any]) -> tuple[Any, ...]:
     sampler = manifest.get("sampler") or {}
     return (
         manifest.get("command"),
-        manifest.get("mechanism"),
+        canonical_mechanism(manifest.get("mechanism")),
         json.dumps(manifest.get("parameters"), sort_keys=True),
         manifest.get("private_release"),
         sampler.get("seed"),

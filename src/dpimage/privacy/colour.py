@@ -42,8 +42,12 @@ Channel ``c`` gets discrete Laplace noise of scale ``Delta_c / eps_c`` on
 every one of its cell sums, which makes the release of that channel's grid
 ``eps_c``-DP. The three releases together cost ``eps_Y + eps_Co + eps_Cg <=
 eps`` by basic composition; :func:`split_budget` enforces that on the exact
-binary values of the budgets. Defaults: ``eps_Y = 0.7 eps`` and ``0.15 eps``
-for each of Co and Cg, chroma cells ``f b`` with ``f`` from
+binary values of the budgets. The private step itself (exact RGB cell sums ->
+transformed integer sums -> exact discrete Laplace) is
+:func:`dpimage.release_colour.release_colour`, beside
+:func:`dpimage.release.release_cells`; this module holds the maths.
+Defaults: ``eps_Y = 0.7 eps`` and ``0.15 eps`` for each of Co and Cg,
+chroma cells ``f b`` with ``f`` from
 :func:`chroma_factor_for` (8 at b = m = 16, eps = 0.5), chosen on public
 photos (rocket, motorcycle, Grace Hopper) — see
 ``benchmarks/utility_renderers.py --colour``.
@@ -54,23 +58,18 @@ DIVISOR) = 255 m / (eps_c n_k)`` on its normalised value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
-from .sampling import discrete_laplace, make_bit_source
 from .sensitivity import PIXEL_RANGE
 
 __all__ = [
     "DIVISOR",
     "TRANSFORM",
-    "LumaChromaRelease",
     "channel_sensitivity",
     "chroma_factor_for",
-    "noisy_ycocg_means",
-    "release_luma_chroma",
     "rgb_to_ycocg",
     "split_budget",
     "ycocg_to_rgb",
@@ -134,108 +133,12 @@ def ycocg_to_rgb(ycocg: np.ndarray) -> np.ndarray:
     return np.stack([y + co - cg, y + cg, y - co - cg], axis=-1)
 
 
-@dataclass(frozen=True)
-class LumaChromaRelease:
-    """What a luma/chroma release publishes: noisy normalised means and public facts.
+def __getattr__(name: str):
+    # The private step moved to dpimage.release_colour (beside release_cells); the
+    # old names stay importable from here. Lazy, because that module imports this one.
+    if name in ("noisy_ycocg_means", "release_luma_chroma", "ColourRelease", "LumaChromaRelease"):
+        from .. import release_colour
 
-    ``luma`` is ``(ny, nx)`` at ``b``; ``chroma`` is ``(nyc, nxc, 2)`` (Co, Cg) at
-    ``b_chroma``; the scales are the Laplace scale of the noise on each mean.
-    Nothing else about the image is kept.
-    """
-
-    luma: np.ndarray
-    luma_scale: np.ndarray
-    chroma: np.ndarray
-    chroma_scale: np.ndarray
-    shape: tuple[int, int, int]
-    b: int
-    b_chroma: int
-    m: int
-    eps: float
-    eps_luma: float
-    eps_chroma: tuple[float, float]
-
-
-def _noisy_means(sums, delta, eps, counts, bits):
-    """Exact discrete Laplace of scale ``delta / eps`` on integer sums, then normalised means."""
-    scale = Fraction(int(delta)) / Fraction(eps)
-    noisy = sums + discrete_laplace(scale, sums.shape, bits)
-    return noisy / (counts * DIVISOR), float(scale) / (counts * DIVISOR)
-
-
-def noisy_ycocg_means(sums_luma, counts_luma, sums_chroma, counts_chroma, m, budgets, bits):
-    """The private step on exact RGB cell sums: transform, then noise each channel.
-
-    ``sums_*`` are integer RGB cell sums ``(..., ny, nx, 3)`` at the luma and
-    chroma cell sizes (leading axes allowed: independent draws, used by the
-    audit); ``budgets`` is ``(eps_Y, eps_Co, eps_Cg)``. Returns the noisy
-    normalised means and scales: ``luma (..., ny, nx)``, ``luma_scale``,
-    ``chroma (..., nyc, nxc, 2)``, ``chroma_scale`` (Co and Cg have equal
-    budgets by :func:`split_budget`, hence one scale).
-    """
-    delta = channel_sensitivity(m)
-    eps_y, eps_co, eps_cg = budgets
-    # exact integer transformed sums from the exact RGB sums (the transform is linear)
-    sums_y = np.asarray(sums_luma, dtype=np.int64) @ TRANSFORM[0]
-    sums_c = np.asarray(sums_chroma, dtype=np.int64) @ TRANSFORM[1:].T
-    luma, luma_scale = _noisy_means(sums_y, delta[0], eps_y, counts_luma, bits)
-    co, co_scale = _noisy_means(sums_c[..., 0], delta[1], eps_co, counts_chroma, bits)
-    cg, _ = _noisy_means(sums_c[..., 1], delta[2], eps_cg, counts_chroma, bits)
-    return luma, luma_scale, np.stack([co, cg], axis=-1), co_scale
-
-
-def release_luma_chroma(
-    image: np.ndarray,
-    b: int = 16,
-    m: int = 16,
-    eps: float = 0.5,
-    rng: int | np.random.Generator | None = None,
-    *,
-    luma_share: float = LUMA_SHARE,
-    chroma_factor: int | None = None,
-) -> LumaChromaRelease:
-    """ε-DP luma/chroma release of an RGB image (module docstring: derivation).
-
-    Parameters
-    ----------
-    image : ndarray of uint8, shape (H, W, 3)
-    b, m, eps, rng
-        As for ``dpimage.dp_pix``; ``eps`` is the total for all three channels.
-    luma_share : float
-        Fraction of ``eps`` spent on Y; Co and Cg get half the rest each.
-    chroma_factor : int, optional
-        Chroma cells are ``chroma_factor * b`` pixels on a side; ``None``:
-        :func:`chroma_factor_for` (public parameters only).
-
-    Returns
-    -------
-    LumaChromaRelease
-        Unclipped noisy means; render with any renderer and :func:`ycocg_to_rgb`.
-    """
-    # cells is the grid geometry the mechanisms share; privacy code needs only its sums
-    from ..cells import cell_counts, cell_sums
-
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(
-            f"a luma/chroma release needs uint8 (H, W, 3), got {image.dtype} {image.shape}"
-        )
-    b = check_positive_int(b, "b")
-    m = check_positive_int(m, "m")
-    eps_y, eps_co, eps_cg = split_budget(eps, luma_share)
-    if chroma_factor is None:
-        chroma_factor = chroma_factor_for(b, m, eps_co)
-    chroma_factor = check_positive_int(chroma_factor, "chroma_factor")
-    bits = make_bit_source(rng)
-    h, w = image.shape[:2]
-    b_c = b * chroma_factor
-    luma, luma_scale, chroma, chroma_scale = noisy_ycocg_means(
-        cell_sums(image, b), cell_counts(h, w, b), cell_sums(image, b_c),
-        cell_counts(h, w, b_c), m, (eps_y, eps_co, eps_cg), bits,
-    )  # fmt: skip
-    # Co and Cg have equal budgets and sensitivities, hence one scale
-    return LumaChromaRelease(
-        luma=luma, luma_scale=luma_scale, chroma=chroma, chroma_scale=chroma_scale,
-        shape=(h, w, 3), b=b, b_chroma=b_c, m=int(m), eps=float(eps),
-        eps_luma=eps_y, eps_chroma=(eps_co, eps_cg),
-    )  # fmt: skip
+        # LumaChromaRelease became ColourRelease (two Release objects: .luma, .chroma)
+        return getattr(release_colour, "ColourRelease" if name == "LumaChromaRelease" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,9 @@ the image untouched. The pieces, each a plain function or small class:
 * :func:`link_tracks` and :func:`covered_boxes`: link detections over time
   and carry them across missed frames, so a face the detector misses in one
   frame stays covered;
-* :func:`release_regions`, :func:`dp_pix_regions`, :func:`dp_blur_regions`:
-  the mechanism on the boxes, cells aligned to each box.
+* :func:`release_regions`, :func:`method_regions` (any private method of the
+  registry, renderer and colour path included), :func:`dp_pix_regions`,
+  :func:`dp_blur_regions`: the mechanism on the boxes, cells aligned to each box.
 
 What region mode does **not** hide: the boxes themselves (their number,
 positions and sizes are visible in the output and come from a non-private
@@ -45,7 +46,7 @@ from .detectors import (
     face_detector,
 )
 from .geometry import Box, UserBoxes, enlarge_box, load_boxes
-from .release import dp_blur_regions, dp_pix_regions, release_regions
+from .release import dp_blur_regions, dp_pix_regions, method_regions, release_regions
 from .spec import (
     DEFAULT_MASK_SCALE,
     REGION_SOURCES,
@@ -82,5 +83,6 @@ __all__ = [
     "find_regions",
     "link_tracks",
     "load_boxes",
+    "method_regions",
     "release_regions",
 ]

@@ -3,21 +3,24 @@
 Detection and rendering are separate: :func:`release_regions` takes the
 boxes (from any detector, tracker or the user) and a ``release`` callable
 that turns one crop into its release, so any mechanism or renderer applies
-inside regions. :func:`dp_pix_regions` and :func:`dp_blur_regions` are that
-with :func:`dpimage.dp_pix` and :func:`dpimage.dp_blur`.
+inside regions. :func:`method_regions` is that with any private method of
+:mod:`dpimage.methods` (its renderer and colour path included);
+:func:`dp_pix_regions` and :func:`dp_blur_regions` are it for DP-Pix and DP-Blur.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from .._validation import check_image, check_positive_float, check_positive_int
-from ..mechanisms import RNG, dp_blur, dp_pix
+from .. import methods
+from .._validation import check_image
+from ..release import RNG
 from .geometry import Box
 
-__all__ = ["dp_blur_regions", "dp_pix_regions", "release_regions"]
+__all__ = ["dp_blur_regions", "dp_pix_regions", "method_regions", "release_regions"]
 
 
 def release_regions(
@@ -60,6 +63,32 @@ def _as_generator(rng: RNG) -> np.random.Generator | None:
     )
 
 
+def method_regions(
+    image: np.ndarray,
+    boxes: Iterable[Sequence[int]],
+    method: str | methods.Method,
+    params: Mapping[str, Any] | None = None,
+    rng: RNG = None,
+) -> np.ndarray:
+    """The private ``method`` (any alias) on the pixels inside ``boxes``; the rest untouched.
+
+    ``params`` are the method's (:meth:`dpimage.methods.Method.validate`),
+    renderer and colour path included; each box is the method's release of
+    its crop, cells anchored at the box's top-left corner. Privacy as
+    :func:`dp_pix_regions` says: ``eps`` for all boxes together.
+    """
+    spec = method if isinstance(method, methods.Method) else methods.get(method)
+    if not spec.private:
+        raise ValueError(f"{spec.name} is not a private method: regions need a release")
+    image = check_image(image)
+    checked = _check_boxes(boxes, image)
+    p = spec.validate(params)
+    if p.get("output", "blocks") != "blocks":
+        raise ValueError("regions are released in place: output must be 'blocks'")
+    gen = _as_generator(rng)
+    return release_regions(image, checked, lambda crop: spec.apply(crop, p, gen))
+
+
 def dp_pix_regions(
     image: np.ndarray,
     boxes: Iterable[Sequence[int]],
@@ -67,6 +96,7 @@ def dp_pix_regions(
     m: int = 16,
     eps: float = 0.5,
     rng: RNG = None,
+    **options: Any,
 ) -> np.ndarray:
     """DP-Pix on the pixels inside ``boxes``, cells aligned to each box; the rest untouched.
 
@@ -77,6 +107,8 @@ def dp_pix_regions(
         Half-open pixel boxes inside the image (see :data:`Box`).
     b, m, eps, rng
         As for :func:`dpimage.dp_pix`; ``eps`` is spent once for all boxes.
+    **options
+        ``render`` and ``colour``, as for :func:`dpimage.dp_pix`.
 
     Returns
     -------
@@ -97,17 +129,13 @@ def dp_pix_regions(
     discrete Laplace noise of scale ``255 m C / eps``: it costs
     ``eps m_j / m`` given the earlier releases, and by adaptive composition
     all boxes together cost ``eps sum_j m_j / m <= eps`` — the same maths as
-    the full image.
+    the full image. (A luma/chroma crop splits that eps over its channels,
+    the same total: :mod:`dpimage.release_colour`.)
 
     *Not protected*: pixels outside the boxes, and the boxes' positions.
     """
-    image = check_image(image)
-    checked = _check_boxes(boxes, image)
-    b = check_positive_int(b, "b")
-    m = check_positive_int(m, "m")
-    eps = check_positive_float(eps, "eps")
-    gen = _as_generator(rng)
-    return release_regions(image, checked, lambda crop: dp_pix(crop, b=b, m=m, eps=eps, rng=gen))
+    params = {"b": b, "m": m, "eps": eps, **options}
+    return method_regions(image, boxes, "dp_pix", params, rng)
 
 
 def dp_blur_regions(
@@ -120,19 +148,14 @@ def dp_blur_regions(
     rng: RNG = None,
     *,
     sigma: float | None = None,
+    **options: Any,
 ) -> np.ndarray:
     """DP-Blur on the pixels inside ``boxes``; the rest untouched.
 
     As :func:`dp_pix_regions` with :func:`dpimage.dp_blur` on each crop (its
     blur only sees the crop's released cells, reflected at the box border).
     Same neighbours, sensitivity and cost: ``eps`` for all boxes together.
+    ``options``: ``render`` (before the blur) and ``colour``.
     """
-    image = check_image(image)
-    checked = _check_boxes(boxes, image)
-    gen = _as_generator(rng)
-    dp_blur(np.zeros((1, 1), np.uint8), b0=b0, k=k, m=m, eps=eps, rng=0, sigma=sigma)
-    return release_regions(
-        image,
-        checked,
-        lambda crop: dp_blur(crop, b0=b0, k=k, m=m, eps=eps, rng=gen, sigma=sigma),
-    )
+    params = {"b0": b0, "k": k, "m": m, "eps": eps, "sigma": sigma, **options}
+    return method_regions(image, boxes, "dp_blur", params, rng)

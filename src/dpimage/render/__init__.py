@@ -10,9 +10,14 @@ on public data, never on the private image.
 name       what it draws
 =========  ==============================================================
 blocks     each cell's clipped, rounded mean over its block (DP-Pix, NP-Pix)
-blur       blocks, then a ``k x k`` Gaussian blur (DP-Blur's rendering)
+blur       blocks (or ``base=`` another renderer), then a ``k x k`` Gaussian
+           blur (DP-Blur's rendering)
 smooth     a denoised, interpolated estimate of the image from the grid
 =========  ==============================================================
+
+A luma/chroma :class:`~dpimage.release_colour.ColourRelease` is drawn by
+:mod:`dpimage.render.colour` ("blocks", "smooth"; "blur" on either base):
+each channel group at its own cell size, then the inverse colour transform.
 
 Examples
 --------
@@ -30,6 +35,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..release import Release
+from ..release_colour import ColourRelease
 
 # Bound under private names: ``dpimage.render.blocks`` and ``.blur`` stay the modules.
 from .blocks import blocks as _blocks
@@ -53,7 +59,28 @@ def _smooth(release: Release, **options) -> np.ndarray:
     return out[:, :, 0] if len(release.shape) == 2 else out
 
 
-_RENDERERS: dict[str, Renderer] = {"blocks": _blocks, "blur": _blur, "smooth": _smooth}
+def _blur_any(release, *, k: int = 99, sigma: float | None = None, base: str = "blocks"):
+    """Gaussian blur of the ``base`` renderer's image (``"blocks"``: DP-Blur as published)."""
+    if base == "blocks" and isinstance(release, Release):
+        return _blur(release, k=k, sigma=sigma)  # the published path, computed without the blocks
+    if check_renderer(base) == "blur":
+        raise ValueError("base of the blur renderer must be another renderer, not 'blur'")
+    import cv2
+
+    from .._validation import check_kernel_size, check_sigma
+
+    k, sigma = check_kernel_size(k), check_sigma(sigma)
+    image = render(release, base)
+    return image if k == 1 else cv2.GaussianBlur(image, (k, k), sigma)
+
+
+def _colour(name: str) -> Renderer:
+    from . import colour
+
+    return colour.get(name)
+
+
+_RENDERERS: dict[str, Renderer] = {"blocks": _blocks, "blur": _blur_any, "smooth": _smooth}
 
 
 def names() -> tuple[str, ...]:
@@ -73,16 +100,20 @@ def get(name: str) -> Renderer:
     return _RENDERERS[check_renderer(name)]
 
 
-def render(release: Release, name: str = DEFAULT, **options) -> np.ndarray:
+def render(release: Release | ColourRelease, name: str = DEFAULT, **options) -> np.ndarray:
     """Render ``release`` with the renderer ``name`` and its ``options``.
 
     Returns
     -------
     ndarray of uint8, shape ``release.shape``
     """
-    if not isinstance(release, Release):
+    if isinstance(release, ColourRelease):
+        check_renderer(name)
+        out = _blur_any(release, **options) if name == "blur" else _colour(name)(release, **options)
+    elif isinstance(release, Release):
+        out = get(name)(release, **options)
+    else:
         raise ValueError(f"render takes a Release, got {type(release).__name__}")
-    out = get(name)(release, **options)
     if out.dtype != np.uint8 or out.shape != tuple(release.shape):
         raise RuntimeError(
             f"renderer {name!r} returned {out.dtype} {out.shape}, not uint8 {tuple(release.shape)}"

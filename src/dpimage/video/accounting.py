@@ -68,11 +68,14 @@ def compose(eps: float, releases: int) -> float:
     """Basic composition of ``releases`` releases of ``eps`` each: ``releases * eps``.
 
     Computed exactly in rationals and rounded once, so ``compose(0.1, 3)`` is
-    the double nearest 0.3 (not ``0.1 + 0.1 + 0.1``).
+    the double nearest 0.3 (not ``0.1 + 0.1 + 0.1``). The package's one
+    composition rule, :func:`dpimage.privacy.compose`, for one eps repeated.
     """
+    from ..privacy.accountant import compose as _compose
+
     eps = check_positive_float(eps, "eps")
     releases = _check_count(releases, "releases")
-    return float(Fraction(eps) * releases)
+    return _compose([eps], releases) if releases else 0.0  # compose takes repeats >= 1
 
 
 def split_budget(total_eps: float, releases: int) -> float:
@@ -243,12 +246,14 @@ def account(
 def _settings(manifest: Mapping[str, Any]) -> str:
     import json
 
+    from ..io.manifest import canonical_mechanism
+
     sampler = manifest.get("sampler") or {}
     video = manifest.get("video") or {}
     return json.dumps(
         [
             manifest.get("command"),
-            manifest.get("mechanism"),
+            canonical_mechanism(manifest.get("mechanism")),
             manifest.get("parameters"),
             manifest.get("private_release"),
             sampler.get("seed"),

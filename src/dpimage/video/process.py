@@ -21,7 +21,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from .. import dp_blur, dp_pix
+from .. import methods
 from .._validation import check_positive_float, check_positive_int
 from ..regions import (
     DEFAULT_MASK_SCALE,
@@ -166,7 +166,7 @@ class VideoSettings:
     the clip) is set. ``every`` is the release period (1: every frame).
     """
 
-    method: Literal["pix", "blur"] = "pix"
+    method: Literal["pix", "blur"] = "pix"  # or any alias of dpimage.methods
     b: int = 16
     b0: int = 4
     k: int = 99
@@ -177,10 +177,17 @@ class VideoSettings:
     regions: RegionSettings | None = None
     seed: int | None = None
     keep_audio: bool = False
+    render: str = "blocks"  # renderer of each release (before the blur for DP-Blur)
+    colour: str = "rgb"  # colour path of RGB frames (dpimage.release_colour)
 
     def __post_init__(self) -> None:
-        if self.method not in ("pix", "blur"):
-            raise ValueError(f"method must be 'pix' or 'blur', got {self.method!r}")
+        try:
+            name = methods.get(self.method).name  # "pix", "blur", "dp-pix", ... all resolve
+        except ValueError:
+            name = None
+        if name not in ("dp_pix", "dp_blur"):
+            raise ValueError(f"method must be 'pix' or 'blur' got {self.method!r}")
+        object.__setattr__(self, "method", "pix" if name == "dp_pix" else "blur")
         if (self.eps is None) == (self.total_eps is None):
             raise ValueError("give exactly one of eps and total_eps")
         check_positive_int(self.every, "every")
@@ -188,17 +195,23 @@ class VideoSettings:
             raise ValueError("region reuse releases once per track; it takes no release period")
         if self.seed is not None and (isinstance(self.seed, bool) or self.seed < 0):
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
-        # The library is the judge of b, b0, k, m and eps.
-        probe_eps = self.eps if self.eps is not None else self.total_eps
-        one = np.zeros((1, 1), np.uint8)
-        if self.method == "pix":
-            dp_pix(one, b=self.b, m=self.m, eps=probe_eps, rng=0)
-        else:
-            dp_blur(one, b0=self.b0, k=self.k, m=self.m, eps=probe_eps, rng=0)
+        # The method registry is the judge of b, b0, k, m, eps, render and colour.
+        checked = self.spec.validate(
+            self._params(self.eps if self.eps is not None else self.total_eps)
+        )
+        object.__setattr__(self, "colour", checked["colour"])  # "ycocg" -> "luma-chroma"
+
+    @property
+    def spec(self) -> methods.Method:
+        return methods.get(self.method)
 
     @property
     def mechanism(self) -> str:
-        return "dp_pix" if self.method == "pix" else "dp_blur"
+        return self.spec.name
+
+    def _params(self, eps: float) -> dict[str, Any]:
+        cell = {"b": self.b} if self.method == "pix" else {"b0": self.b0, "k": self.k}
+        return {**cell, "m": self.m, "eps": eps, "render": self.render, "colour": self.colour}
 
     def parameters(self) -> dict[str, Any]:
         """Mechanism parameters for the manifest."""
@@ -207,14 +220,19 @@ class VideoSettings:
         else:
             params = {"b0": self.b0, "k": self.k}
         params.update(m=self.m, eps=self.eps, total_eps=self.total_eps, release_every=self.every)
+        if (self.render, self.colour) != ("blocks", "rgb"):
+            params.update(render=self.render, colour=self.colour)
+        split = self.spec.budget(self._params(self.eps)) if self.eps is not None else None
+        if split is not None:  # per fresh release, for RGB frames: public parameters only
+            params["colour_split"] = split
         return params
 
     def release_fn(self, eps: float) -> Release:
         """The mechanism at ``eps``, drawing from one stream for the whole clip."""
         rng = np.random.default_rng(self.seed) if self.seed is not None else None
-        if self.method == "pix":
-            return lambda img: dp_pix(img, b=self.b, m=self.m, eps=eps, rng=rng)
-        return lambda img: dp_blur(img, b0=self.b0, k=self.k, m=self.m, eps=eps, rng=rng)
+        spec = self.spec
+        params = spec.validate(self._params(eps))
+        return lambda img: spec.apply(img, params, rng)
 
 
 @dataclass(frozen=True)

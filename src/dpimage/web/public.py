@@ -19,7 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..eval.predict import predict_dp_blur, predict_dp_pix
+from .. import methods
+from ..eval.predict import predict_method
 from ..tune import DEFAULT_EPS, b_grid, binary_guess_bound
 
 __all__ = ["SAMPLE_TYPES", "public_settings", "sample_files", "samples_dir"]
@@ -101,9 +102,13 @@ def public_settings(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("channels must be 1 (gray) or 3 (colour)")
     object_w = _int(data, "object_width", 1, width)
     object_h = _int(data, "object_height", 1, height)
-    method = data.get("method", "dp-pix")
-    if method not in ("dp-pix", "dp-blur"):
-        raise ValueError(f"method must be 'dp-pix' or 'dp-blur', got {method!r}")
+    try:
+        spec = methods.get(data.get("method", "dp-pix"))
+    except ValueError:
+        spec = None
+    if spec is None or spec.name not in ("dp_pix", "dp_blur"):
+        raise ValueError(f"method must be 'dp-pix' or 'dp-blur', got {data.get('method')!r}")
+    method = spec.cli_name
     eps = data.get("eps", DEFAULT_EPS)
     if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
         raise ValueError(f"eps must be a number > 0, got {eps!r}")
@@ -121,15 +126,11 @@ def public_settings(data: dict[str, Any]) -> dict[str, Any]:
         # pixels there are m*shrink² pixels: the same noise per cell mean.
         b_work = max(1, round(b * shrink))
         m_work = max(1, round(m * shrink * shrink))
-        mses = [
-            predict_dp_pix(x, b=b_work, m=m_work, eps=eps, clip=True).mse
-            if method == "dp-pix"
-            else predict_dp_blur(x, b0=b_work, k=99, m=m_work, eps=eps, clip=True).mse
-            for x in looks
-        ]
+        params = {spec.cell: b_work, "m": m_work, "eps": eps}
+        mses = [predict_method(spec.name, x, params, clip=True).mse for x in looks]
         scores[b] = float(np.mean(mses))
     best = min(scores, key=scores.__getitem__)
-    side = "b" if method == "dp-pix" else "b0"
+    side = spec.cell
     reason = (
         f"m = {object_w}×{object_h} = {m:,} pixels (the thing to protect); ε = {eps:g} "
         f"(a two-way guess is right at most {100 * binary_guess_bound(eps):.1f}% of the time); "

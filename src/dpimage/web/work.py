@@ -10,6 +10,7 @@ without a server.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import math
 import secrets
@@ -26,8 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .. import __version__, cell_noise_scale, dp_blur, dp_pix, np_blur, np_pix
-from ..eval.predict import predict_dp_blur, predict_dp_pix
+from .. import __version__, cell_noise_scale, methods
+from ..eval.predict import predict_method
 from ..io import InputError, build_manifest, read_image, write_image, write_manifest
 from ..metrics import mse, psnr_from_mse, ssim
 
@@ -45,13 +46,14 @@ __all__ = [
     "release_zip",
 ]
 
-#: Method id -> (label, library function name, private?).
+#: Method id -> (label, library function name, private?), from the method registry.
 METHODS: dict[str, tuple[str, str, bool]] = {
-    "dp-pix": ("DP-Pix", "dp_pix", True),
-    "dp-blur": ("DP-Blur", "dp_blur", True),
-    "np-pix": ("NP-Pix", "np_pix", False),
-    "np-blur": ("NP-Blur", "np_blur", False),
+    spec.cli_name: (spec.label, spec.name, spec.private)
+    for spec in map(methods.get, ("dp_pix", "dp_blur", "np_pix", "np_blur"))
 }
+#: Renderers the page offers (before the blur for DP-Blur) and colour paths.
+RENDERS = ("blocks", "smooth")
+COLOURS = ("rgb", "luma-chroma")
 
 RELEASE_NAME = "dpimage-release.png"
 MANIFEST_IN_ZIP = "dpimage-manifest.json"
@@ -77,29 +79,43 @@ class Params:
     eps: float
     b0: int
     k: int
+    render: str = "blocks"
+    colour: str = "rgb"
+
+    @property
+    def spec(self) -> methods.Method:
+        return methods.get(self.method)
 
     @property
     def private(self) -> bool:
-        return METHODS[self.method][2]
+        return self.spec.private
 
     def key(self) -> tuple[Any, ...]:
-        return (self.method, self.b, self.m, self.eps, self.b0, self.k)
+        return (self.method, self.b, self.m, self.eps, self.b0, self.k, self.render, self.colour)
+
+    def method_params(self) -> dict[str, Any]:
+        """The registry parameters of the chosen method (checked by :meth:`Method.validate`)."""
+        given = {"b": self.b, "m": self.m, "eps": self.eps, "b0": self.b0, "k": self.k,
+                 "render": self.render, "colour": self.colour}  # fmt: skip
+        return self.spec.validate({k: v for k, v in given.items() if k in self.spec.param_names})
+
+    @property
+    def cell_side(self) -> int | None:
+        """The cell side of the method's release (b or b0: :attr:`Method.cell`)."""
+        cell = self.spec.cell
+        return None if cell is None else self.method_params()[cell]
 
     def run(self, image: np.ndarray, rng: int | np.random.Generator | None) -> np.ndarray:
-        """Apply the chosen library mechanism (``rng=None``: secure noise)."""
-        if self.method == "dp-pix":
-            return dp_pix(image, b=self.b, m=self.m, eps=self.eps, rng=rng)
-        if self.method == "dp-blur":
-            return dp_blur(image, b0=self.b0, k=self.k, m=self.m, eps=self.eps, rng=rng)
-        if self.method == "np-pix":
-            return np_pix(image, b=self.b)
-        return np_blur(image, k=self.k)
+        """Apply the chosen library method (``rng=None``: secure noise)."""
+        return self.spec.apply(image, self.method_params(), rng)
 
     def manifest_parameters(self) -> dict[str, Any]:
-        """Parameters as the CLI's manifests record them."""
-        if self.method == "dp-pix":
-            return {"b": self.b, "m": self.m, "eps": self.eps, "output": "blocks"}
-        return {"b0": self.b0, "k": self.k, "sigma": None, "m": self.m, "eps": self.eps}
+        """Parameters as the CLI's manifests record them (with the eps split, if any)."""
+        recorded = self.method_params()
+        split = self.spec.budget(recorded)
+        if split is not None:
+            recorded["colour_split"] = {**split, "applies_to": "RGB inputs (gray: all eps on Y)"}
+        return recorded
 
 
 def _int_field(data: dict[str, Any], name: str, default: int) -> int:
@@ -114,6 +130,9 @@ def parse_params(data: dict[str, Any]) -> Params:
     method = data.get("method", "dp-pix")
     if method not in METHODS:
         raise BadRequest(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    render = data.get("render", "blocks")
+    if render not in RENDERS:
+        raise BadRequest(f"render must be one of {', '.join(RENDERS)}, got {render!r}")
     eps = data.get("eps", 0.5)
     if isinstance(eps, bool) or not isinstance(eps, int | float):
         raise BadRequest(f"eps must be a number, got {eps!r}")
@@ -124,12 +143,14 @@ def parse_params(data: dict[str, Any]) -> Params:
         eps=float(eps),
         b0=_int_field(data, "b0", 4),
         k=_int_field(data, "k", 99),
+        render=render,
+        colour=data.get("colour", "rgb"),
     )
-    try:  # the mechanisms are the single source of truth for valid values
-        params.run(np.zeros((1, 1), dtype=np.uint8), rng=0)
+    try:  # the method registry is the single source of truth for valid values
+        checked = params.method_params()
     except ValueError as exc:
         raise BadRequest(str(exc)) from None
-    return params
+    return dataclasses.replace(params, colour=checked.get("colour", "rgb"))
 
 
 @dataclass
@@ -329,9 +350,13 @@ def _privacy_numbers(params: Params, shape: tuple[int, ...]) -> dict[str, Any]:
             "noise_scale": None,
             "note": "no noise, no guarantee: shown for comparison only",
         }
-    side = params.b if params.method == "dp-pix" else params.b0
-    scales = cell_noise_scale(shape, b=side, m=params.m, eps=params.eps)
-    return {
+    side = params.cell_side
+    split = params.spec.budget(params.method_params()) if len(shape) == 3 else None
+    if split is None:
+        scales = cell_noise_scale(shape, b=side, m=params.m, eps=params.eps)
+    else:  # luma/chroma: the luma grid's scale, 255 m / (n_k eps_Y) (one channel)
+        scales = cell_noise_scale(shape[:2], b=side, m=params.m, eps=split["eps_luma"])
+    numbers = {
         "private": True,
         "eps_spent": params.eps,
         "noise_scale": {
@@ -341,12 +366,15 @@ def _privacy_numbers(params: Params, shape: tuple[int, ...]) -> dict[str, Any]:
             "std_full_cell": float(scales[0, 0] * math.sqrt(2)),
         },
     }
+    if split is not None:
+        numbers["colour_split"] = split
+    return numbers
 
 
 def _predicted_mse(image: np.ndarray, params: Params, released: np.ndarray) -> float:
     """Expected MSE of the release (clipped-Laplace model); exact for the NP methods."""
-    if params.method == "dp-pix":
-        return predict_dp_pix(image, params.b, params.m, params.eps, clip=True).mse
-    if params.method == "dp-blur":
-        return predict_dp_blur(image, params.b0, params.k, params.m, params.eps, clip=True).mse
-    return mse(image, released)
+    if not params.private:
+        return mse(image, released)
+    predicted = predict_method(params.method, image, params.method_params(), clip=True)
+    # no closed form (smooth renderer, luma/chroma): the measured error of this preview
+    return mse(image, released) if predicted is None else predicted.mse

@@ -47,6 +47,8 @@
       eps: Number($("eps").value),
       b0: Number($("b0").value),
       k: Number($("k").value),
+      render: $("render").value,
+      colour: $("colour").value,
     };
   }
 
@@ -423,6 +425,7 @@
     });
 
     $("method").addEventListener("change", () => { showRows(); schedulePreview(); });
+    ["render", "colour"].forEach((id) => $(id).addEventListener("change", schedulePreview));
     [["b", "b-value"], ["b0", "b0-value"], ["k", "k-value"]].forEach(([id, out]) => {
       $(id).addEventListener("input", () => { $(out).textContent = $(id).value; schedulePreview(); });
     });

@@ -1,0 +1,151 @@
+"""The luma/chroma release as a first-class release: renderers, registry, privacy split."""
+
+import numpy as np
+import pytest
+
+import dpimage
+from dpimage import methods
+from dpimage.privacy.colour import split_budget
+from dpimage.release_colour import ColourRelease, check_colour, colour_split, release_colour
+from dpimage.render import render
+
+
+def _photo(shape=(45, 70, 3), seed=0):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    base = np.stack([xx * 3, yy * 5, (xx + yy) * 2], axis=-1) % 256
+    noise = np.random.default_rng(seed).integers(0, 40, shape)
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def _permute_within_cells(image, b, seed):
+    """Shuffle the pixels inside every b x b cell (partial ones too): same cell sums."""
+    out = image.copy()
+    rng = np.random.default_rng(seed)
+    for y in range(0, image.shape[0], b):
+        for x in range(0, image.shape[1], b):
+            block = out[y : y + b, x : x + b]
+            flat = block.reshape(-1, block.shape[-1])
+            block[...] = flat[rng.permutation(len(flat))].reshape(block.shape)
+    return out
+
+
+@pytest.mark.parametrize("name", ["blocks", "smooth", "blur"])
+def test_colour_render_depends_only_on_cell_sums(name):
+    """Pixels permuted inside every luma cell (hence every chroma cell): byte-identical."""
+    img = _photo()
+    b = 4
+    factor = 4  # chroma cells of 16 hold whole luma cells, so one permutation keeps both
+    permuted = _permute_within_cells(img, b, seed=1)
+    assert not np.array_equal(img, permuted)
+    options = {"k": 9} if name == "blur" else {}
+    outs = [
+        render(release_colour(x, b=b, m=4, eps=0.5, rng=7, chroma_factor=factor), name, **options)
+        for x in (img, permuted)
+    ]
+    np.testing.assert_array_equal(*outs)
+    assert outs[0].shape == img.shape and outs[0].dtype == np.uint8
+
+
+@pytest.mark.parametrize("render_name", ["blocks", "smooth"])
+def test_dp_pix_luma_chroma_permutation_invariant(render_name):
+    img = _photo((64, 96, 3))
+    # chroma cells (8 f) hold whole luma cells: permuting inside luma cells keeps every sum
+    assert colour_split(8, 16, 0.5)["b_chroma"] % 8 == 0
+    permuted = _permute_within_cells(img, 8, seed=2)
+    outs = [
+        dpimage.dp_pix(x, b=8, rng=3, render=render_name, colour="luma-chroma")
+        for x in (img, permuted)
+    ]
+    np.testing.assert_array_equal(*outs)
+
+
+def test_release_facts_and_split():
+    rel = release_colour(_photo(), b=16, m=16, eps=0.5, rng=0)
+    assert isinstance(rel, ColourRelease)
+    e_y, e_co, e_cg = split_budget(0.5)
+    assert rel.luma.eps == e_y and rel.eps_chroma == (e_co, e_cg)
+    assert rel.luma.shape == (45, 70) and rel.chroma.shape == (45, 70, 2)
+    assert rel.b == 16 and rel.b_chroma == 128 and rel.sampler == "seeded"
+    facts = rel.facts()
+    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 128
+    assert "means" not in facts
+
+
+def test_blocks_on_constant_colour_reproduces_it_without_noise_effects():
+    # exact inverse: a constant image at huge eps comes back exactly
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[...] = (200, 30, 90)
+    out = render(release_colour(img, b=8, m=1, eps=1e7, rng=0), "blocks")
+    np.testing.assert_array_equal(out, img)
+
+
+def test_gray_ignores_colour_and_rgb_default_is_unchanged():
+    gray = _photo()[:, :, 0].copy()
+    np.testing.assert_array_equal(
+        dpimage.dp_pix(gray, rng=5, colour="luma-chroma"), dpimage.dp_pix(gray, rng=5)
+    )
+    rgb = _photo()
+    np.testing.assert_array_equal(
+        dpimage.dp_pix(rgb, rng=5, colour="rgb"), dpimage.dp_pix(rgb, rng=5)
+    )
+    assert not np.array_equal(
+        dpimage.dp_pix(rgb, rng=5, colour="ycocg"), dpimage.dp_pix(rgb, rng=5)
+    )
+
+
+def test_colour_spellings_and_bad_values():
+    assert check_colour("YCoCg") == check_colour("luma_chroma") == "luma-chroma"
+    with pytest.raises(ValueError, match="colour must be"):
+        check_colour("hsv")
+    with pytest.raises(ValueError, match="colour must be"):
+        methods.get("dp-pix").validate(colour="lab")
+    with pytest.raises(ValueError, match="grid"):
+        methods.get("dp-pix").validate(colour="ycocg", output="grid")
+
+
+def test_registry_release_render_equals_apply_and_records_split():
+    img = _photo()
+    for name, params in (
+        ("dp_pix", {"colour": "ycocg", "render": "smooth"}),
+        ("dp_blur", {"colour": "luma-chroma", "render": "smooth", "k": 9}),
+        ("dp_blur", {"colour": "luma-chroma", "k": 9}),
+    ):
+        method = methods.get(name)
+        p = method.validate(params)
+        assert p["colour"] == "luma-chroma"
+        released = method.release(img, p, rng=11)
+        assert isinstance(released, ColourRelease)
+        np.testing.assert_array_equal(method.render(released, p), method.apply(img, p, rng=11))
+        assert method.epsilon(p) == 0.5  # the privacy map is still the total
+        split = method.budget(p)
+        assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.5
+        assert split["b_luma"] == p[method.cell]
+        assert "ε_Y=0.35" in method.describe(p)
+    assert methods.get("dp_pix").budget() is None
+    assert methods.get("dp_pix").label_for({"render": "smooth"}) == "DP-Pix (smooth)"
+
+
+def test_dp_blur_blocks_rgb_is_the_paper():
+    img = _photo()
+    np.testing.assert_array_equal(
+        dpimage.dp_blur(img, k=9, rng=2, render="blocks", colour="rgb"),
+        dpimage.dp_blur(img, k=9, rng=2),
+    )
+    with pytest.raises(ValueError, match="before the blur"):
+        dpimage.dp_blur(img, render="blur")
+
+
+def test_manifest_readers_take_any_spelling_of_the_mechanism():
+    from dpimage.io.manifest import build_manifest, canonical_mechanism, merge_manifests
+
+    assert canonical_mechanism("dp-pix") == canonical_mechanism("DP-Pix") == "dp_pix"
+    assert canonical_mechanism("dp-blur_regions") == "dp_blur_regions"
+    assert canonical_mechanism("something else") == "something else"
+    params = {"b": 16, "m": 16, "eps": 0.5}
+    old = build_manifest(command="pixelate", mechanism="dp-pix", parameters=params,
+                         outputs=[("a.png", 0.5)])  # fmt: skip
+    new = build_manifest(command="pixelate", mechanism="dp_pix", parameters=params,
+                         outputs=[("b.png", 0.5)])  # fmt: skip
+    merged = merge_manifests(new, old)
+    assert "previous_runs" not in merged  # the same settings: one manifest
+    assert merged["total_epsilon"] == 1.0
