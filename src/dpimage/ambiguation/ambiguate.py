@@ -9,9 +9,10 @@ public scheme's control) live in :mod:`.research.fakes`; their old names
 here (``ambiguate``, ``ambiguate_donor``, ``ambiguate_published``) still
 resolve, to that module.
 
-Randomness: ``rng=None`` reads ``os.urandom`` (the fakes *are* the secret;
-an adversary who can predict them recovers the key); an int or a
-``numpy.random.Generator`` is reproducible and only for research and tests.
+Randomness: ``rng=None`` reads the secure bit source (OpenSSL's CSPRNG, else
+``os.urandom``; the fakes *are* the secret: an adversary who can predict them
+recovers the key); an int or a ``numpy.random.Generator`` is reproducible and
+only for research and tests.
 """
 
 from __future__ import annotations

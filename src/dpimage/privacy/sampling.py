@@ -104,7 +104,7 @@ def _secure_bytes_function() -> tuple[object, str]:
         return os.urandom, "os.urandom (operating-system CSPRNG)"
     return ssl.RAND_bytes, (
         f"OpenSSL RAND_bytes ({ssl.OPENSSL_VERSION}: CTR_DRBG AES-256, "
-        "seeded and reseeded from the operating-system CSPRNG)"
+        "its entropy drawn from the operating-system CSPRNG)"
     )
 
 
