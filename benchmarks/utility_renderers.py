@@ -75,7 +75,7 @@ def r_linear(f, s, h, w, b):
 
 
 def r_tv_naive(f, s, h, w, b):
-    """The issue's floor: skimage Chambolle TV on clipped means, weight half the std, bilinear."""
+    """The naive floor: skimage Chambolle TV on clipped means, weight half the std, bilinear."""
     from skimage.restoration import denoise_tv_chambolle
 
     sd = math.sqrt(2) * float(s.min())
@@ -148,7 +148,7 @@ def renderers(with_slow: bool = True) -> dict:
     table = {
         "blocks": r_blocks,
         "linear (no denoise)": r_linear,
-        "tv naive (issue floor)": r_tv_naive,
+        "tv naive": r_tv_naive,
         "tv unweighted box": r_tv_unweighted,
         "smooth": make_smooth(),
         "smooth tv (previous)": make_smooth(method="tv"),

@@ -1,4 +1,4 @@
-"""Sparse-code ambiguation (issue 7): model, fakes, keys, files, attacks and CLI.
+"""Sparse-code ambiguation: model, fakes, keys, files, attacks and CLI.
 
 A tiny model (32x32 AT&T faces, 4 code maps of n = 64, k in {8, 16}) is
 trained once per session on the 320 training faces (people 1-32); the

@@ -150,7 +150,7 @@ def test_camera_mse_regression_tv(eps, limit):
     """Seeded camera at b=16, m=16, ``method="tv"``: measured 0.177 / 0.413 / 0.816 of blocks.
 
     The limits leave ~3-10% for harmless changes (solver, rounding); the
-    issue's naive TV (clip, fixed weight) gives 0.226 at eps = 0.1, above its limit.
+    the naive TV baseline (clip, fixed weight) gives 0.226 at eps = 0.1, above its limit.
     """
     assert _camera_ratio(eps, "tv") < limit
 
