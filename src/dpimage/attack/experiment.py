@@ -190,6 +190,7 @@ def run_experiment(
     *,
     previous: Sequence[dict[str, Any]] = (),
     template: bool = False,
+    simulate: int = 0,
     model: str = "face",
     repeats: Iterable[int] = (1,),
     config: Any = None,
@@ -200,8 +201,10 @@ def run_experiment(
     """Run the runs not yet in ``previous``, appending each to ``out/attack_runs.csv``.
 
     ``template=True`` runs :func:`~dpimage.attack.template_attack` (no
-    training, no torch); otherwise :func:`~dpimage.attack.run_attack` (the CNN,
-    and with ``embedding`` the nearest-neighbour attacks). A run is keyed by
+    training, no torch; with ``simulate = N`` its templates are the mean of
+    ``N`` simulated releases of each reference); otherwise
+    :func:`~dpimage.attack.run_attack` (the CNN, and with ``embedding`` the
+    nearest-neighbour attacks). A run is keyed by
     (data set, seed, method label, repeats): one already in ``previous`` is
     skipped.
     """
@@ -216,7 +219,7 @@ def run_experiment(
     if template:
         runs = (
             row
-            for row in template_attack(data, methods, seeds, repeats=repeats)
+            for row in template_attack(data, methods, seeds, repeats=repeats, simulate=simulate)
             if not is_done(row)
         )
     else:

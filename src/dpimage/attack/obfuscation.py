@@ -151,16 +151,21 @@ def averaging_cost(eps: float, repeats: int) -> float:
     return compose([eps], int(repeats))
 
 
-def method_rng(seed: int, method: Method, repeats: int = 1) -> np.random.Generator:
+def method_rng(
+    seed: int, method: Method, repeats: int = 1, *, stream: int = 0
+) -> np.random.Generator:
     """The noise generator of one (seed, method, repeats): stable across runs and orderings.
 
     Keyed by the release, not the rendering: ``"dp-pix-smooth"`` gets the
     stream of ``"dp-pix"`` (the same noisy means, rendered two ways).
+    ``stream`` > 0 names another, independent stream of the same key (the
+    template adversary's own simulations); 0 is the releases' stream.
     """
     key = zlib.crc32(
         repr((method.base_kind, method.eps, method.b, method.m, method.b0, method.k)).encode()
     )
-    return np.random.default_rng([int(seed), 0x0B5C, key, int(repeats)])
+    entropy = [int(seed), 0x0B5C, key, int(repeats)]
+    return np.random.default_rng([*entropy, int(stream)] if stream else entropy)
 
 
 def obfuscate(
