@@ -289,3 +289,75 @@ def test_cli_tune_preview_has_a_manifest_that_counts(tmp_path, camera):
     assert "camera" not in manifest_path.read_text()
     # An existing preview is kept without --overwrite (usage error, nothing changes).
     assert CliRunner().invoke(app, args).exit_code == 2
+
+
+# --- the smooth renderer and the SSIM objective -----------------------------------
+
+
+def test_recommend_smooth_simulates_mse_and_matches_measurement(camera):
+    rec = recommend(camera, 16, eps_grid=(0.5,), bs=(8, 16, 32), ssim_runs=2, render="smooth")
+    assert rec.render == "smooth" and all(c.mse_source == "simulated" for c in rec.candidates)
+    chosen = rec.best()
+    measured = np.mean(
+        [
+            mse(dpimage.dp_pix(camera, b=rec.b, m=16, eps=0.5, rng=100 + s, render="smooth"), camera)
+            for s in range(6)
+        ]
+    )
+    # simulated on the image with other seeds: the same quantity, up to noise
+    assert chosen.mse == pytest.approx(measured, rel=0.2)
+    blocks = recommend(camera, 16, eps_grid=(0.5,), bs=(8, 16, 32), ssim_runs=0)
+    assert all(c.mse_source == "closed form" for c in blocks.candidates)
+    assert chosen.mse < blocks.best().mse  # the smooth release is closer to the image
+
+
+def test_ssim_objective_keeps_structure_where_mse_picks_a_mosaic():
+    # A 4x4 object (m = 16) in a 640x427 photo: MSE favours a handful of huge cells.
+    photo = datasets.photos(gray=True)["camera"]
+    import cv2
+
+    image = cv2.resize(photo, (640, 427), interpolation=cv2.INTER_AREA)
+    by_mse = recommend(image, 16, eps_grid=(0.5,), bs=(8, 16, 32, 64, 128), ssim_runs=1)
+    by_ssim = recommend(
+        image, 16, eps_grid=(0.5,), bs=(8, 16, 32, 64, 128), ssim_runs=1, objective="ssim"
+    )
+    assert by_ssim.objective == "ssim" and by_mse.objective == "mse"
+    best = by_ssim.best()
+    assert best.ssim == max(c.ssim for c in by_ssim.candidates)
+    assert by_ssim.b < by_mse.b  # finer cells than the MSE choice
+
+
+def test_objective_and_render_are_checked(camera):
+    with pytest.raises(ValueError, match="objective"):
+        recommend(camera, 16, eps_grid=(0.5,), objective="psnr")
+    with pytest.raises(ValueError, match="ssim_runs"):
+        recommend(camera, 16, eps_grid=(0.5,), objective="ssim", ssim_runs=0)
+    with pytest.raises(ValueError, match="own renderer"):
+        recommend(camera, 16, eps_grid=(0.5,), method="dp-blur", render="smooth")
+
+
+def test_public_tuning_with_smooth_never_reads_the_image(camera):
+    from dpimage.tune_public import recommend_public
+
+    a = recommend_public(camera.shape, 64, eps_grid=[0.5], bs=(8, 16), ssim_runs=1,
+                         render="smooth", objective="ssim")  # fmt: skip
+    assert a.render == "smooth" and a.objective == "ssim"
+    assert all(c.mse_source == "simulated" for c in a.candidates)
+
+
+def test_cli_tune_render_smooth_and_objective(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    preview = tmp_path / "p.png"
+    args = ["tune", str(photo), "--pixels", "16", "--eps-grid", "0.5", "--ssim-runs", "1"]
+    result = CliRunner().invoke(
+        app, [*args, "--render", "smooth", "--objective", "ssim", "--json", "--preview", str(preview)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["render"] == "smooth" and data["objective"] == "ssim"
+    manifest = json.loads((tmp_path / "p.png.manifest.json").read_text())
+    assert "smooth" in json.dumps(manifest)
+    bad = CliRunner().invoke(app, [*args, "--objective", "psnr"])
+    assert bad.exit_code == 2 and "--objective" in bad.stderr
+    bad = CliRunner().invoke(app, [*args, "--method", "dp-blur", "--render", "smooth"])
+    assert bad.exit_code == 2 and "--render" in bad.stderr

@@ -22,13 +22,20 @@ what value should ε take* — get a concrete answer for the user's own image:
     ``p' = 1 / (1 + e^ε)``).
 ``b``
     the cell side: larger cells average more pixels (less noise per cell,
-    ``255 m C / (n_k ε)``) but blur more detail. For each ε the ``b`` with the
-    smallest predicted MSE is marked.
+    ``255 m C / (n_k ε)``) but blur more detail. For each ε the best ``b`` is
+    marked: by default (``objective="mse"``) the smallest predicted pixel
+    MSE, which for a small ``m`` on a large image often means a mosaic of a
+    handful of cells (MSE rewards the flat mean colour once noise dominates);
+    ``objective="ssim"`` picks the largest SSIM instead, which keeps
+    structure and recommends the finer cells a person would pick.
 
 Utility: MSE and PSNR from the closed form of :mod:`dpimage.eval.predict`
-(with clipping); SSIM has no closed form and is **measured by simulation**:
-the mean over ``ssim_runs`` seeded releases of the user's image (research
-noise, never written anywhere).
+(with clipping) for the blocks renderer and DP-Blur; the ``smooth``
+renderer (``render="smooth"``) has no closed form, so its MSE is **measured
+by simulation** like SSIM: the mean over ``ssim_runs`` seeded releases of the
+image tuned on (the user's, or the public look-alikes of
+:func:`dpimage.tune_public.recommend_public`; research noise, never written
+anywhere).
 
 Privacy of the choice itself
 ----------------------------
@@ -58,6 +65,7 @@ from .privacy.sensitivity import channels_of, epsilon_for_distance
 __all__ = [
     "DEFAULT_EPS",
     "EPS_GRID",
+    "OBJECTIVES",
     "TUNABLE",
     "Candidate",
     "Guarantee",
@@ -196,6 +204,8 @@ class Candidate:
     psnr: float
     ssim: float | None
     best_b: bool = False
+    #: How ``mse`` was obtained: ``"closed form"`` or ``"simulated"`` (the smooth renderer).
+    mse_source: str = "closed form"
 
 
 @dataclass
@@ -217,6 +227,10 @@ class Recommendation:
     #: a description of the public data it was tuned on.
     tuned_on: str = "image"
     privacy_note: str = DATA_DEPENDENT_NOTE
+    #: What the best b per ε optimises: ``"mse"`` (smallest) or ``"ssim"`` (largest).
+    objective: str = "mse"
+    #: Renderer of the DP-Pix release the numbers are for (None for DP-Blur).
+    render: str | None = None
 
     def best(self) -> Candidate | None:
         """The recommended (b, ε) row, if any."""
@@ -236,12 +250,16 @@ class Recommendation:
         return out
 
 
-def _params(method: str, b: int, m: int, eps: float, k: int) -> dict:
+def _params(
+    method: str, b: int, m: int, eps: float, k: int, render: str | None = None
+) -> dict:
     """Registry parameters of ``method`` with cell side ``b`` (``b0`` for DP-Blur)."""
     spec = methods.get(method)
     params = {spec.cell: b, "m": m, "eps": eps}
     if "k" in spec.param_names:
         params["k"] = k
+    if render is not None and "render" in spec.param_names:
+        params["render"] = render
     return params
 
 
@@ -251,21 +269,45 @@ def _predict(method: str, image: np.ndarray, b: int, m: int, eps: float, k: int)
     return predict_method(method, image, _params(method, b, m, eps, k), clip=True)
 
 
+def _simulate(
+    method: str,
+    image: np.ndarray,
+    b: int,
+    m: int,
+    eps: float,
+    k: int,
+    runs: int,
+    seed: int,
+    render: str | None = None,
+    *,
+    want_ssim: bool = True,
+) -> tuple[float, float | None]:
+    """Mean MSE and SSIM over ``runs`` seeded releases of ``image`` (SSIM None if not wanted)."""
+    from .metrics import mse, ssim
+
+    spec, params = methods.get(method), _params(method, b, m, eps, k, render)
+    errors, values = [], []
+    for r in range(runs):
+        rng = np.random.default_rng([seed, b, r])
+        out = spec.apply(image, params, rng)
+        errors.append(mse(out, image))
+        if want_ssim:
+            values.append(ssim(out, image, variant="skimage"))
+    return float(np.mean(errors)), (float(np.mean(values)) if want_ssim else None)
+
+
 def _simulated_ssim(
     method: str, image: np.ndarray, b: int, m: int, eps: float, k: int, runs: int, seed: int
 ) -> float:
-    from .metrics import ssim
-
-    spec, params = methods.get(method), _params(method, b, m, eps, k)
-    values = []
-    for r in range(runs):
-        rng = np.random.default_rng([seed, b, r])
-        values.append(ssim(spec.apply(image, params, rng), image, variant="skimage"))
-    return float(np.mean(values))
+    return _simulate(method, image, b, m, eps, k, runs, seed)[1]
 
 
 #: Methods :func:`recommend` can tune: private, with a closed-form utility prediction.
 TUNABLE = ("dp_pix", "dp_blur")
+#: What the best ``b`` per ε optimises (see the module docstring).
+OBJECTIVES = ("mse", "ssim")
+#: Simulated releases per (b, ε) for the smooth renderer's MSE when SSIM runs are off.
+SMOOTH_MSE_RUNS = 3
 
 
 def recommend(
@@ -282,6 +324,8 @@ def recommend(
     ssim_runs: int = 3,
     seed: int = 0,
     what: str | None = None,
+    render: str = "blocks",
+    objective: str = "mse",
 ) -> Recommendation:
     """Predicted utility of DP-Pix (or DP-Blur) on ``image`` for several (b, ε), and a choice.
 
@@ -309,6 +353,13 @@ def recommend(
         Seed of those simulations.
     what : str, optional
         Description of the protected thing for the guarantee sentence.
+    render : {"blocks", "smooth"}
+        DP-Pix's renderer (DP-Blur has its own). ``"smooth"`` has no closed
+        form: its MSE is simulated (``ssim_runs`` releases, at least
+        :data:`SMOOTH_MSE_RUNS`).
+    objective : {"mse", "ssim"}
+        The best ``b`` per ε: smallest MSE (default) or largest SSIM (needs
+        ``ssim_runs >= 1``).
 
     Returns
     -------
@@ -321,11 +372,33 @@ def recommend(
     method, grid, eps, bs, ssim_runs = _check_recommend(
         image.shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     )
-    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed)
+    render, objective = _check_render_objective(method, render, objective, ssim_runs)
+    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed, render)
     return _choose(
         candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        render=render, objective=objective,
     )
+
+
+def _check_render_objective(
+    method: str, render: str, objective: str, ssim_runs: int
+) -> tuple[str | None, str]:
+    """Normalise ``render`` (None for DP-Blur) and check ``objective``."""
+    from .render import check_renderer
+
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+    if objective == "ssim" and not ssim_runs:
+        raise ValueError("objective 'ssim' needs SSIM simulations (ssim_runs >= 1)")
+    if method == "dp-blur":
+        if render not in ("blocks", "blur"):
+            raise ValueError(f"DP-Blur has its own renderer; got render={render!r}")
+        return None, objective
+    render = check_renderer(render)
+    if render not in ("blocks", "smooth"):
+        raise ValueError(f"render must be 'blocks' or 'smooth' for DP-Pix, got {render!r}")
+    return render, objective
 
 
 def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs):
@@ -351,11 +424,21 @@ def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     return method, grid, eps, bs, ssim_runs
 
 
-def _candidates(image, method, grid, bs, m, k, ssim_runs, seed) -> list[Candidate]:
+def _candidates(
+    image, method, grid, bs, m, k, ssim_runs, seed, render=None
+) -> list[Candidate]:
     """Predicted utility of every (b, ε) on ``image`` (best_b not yet marked)."""
     rows = []
     for e in grid:
         for b in bs:
+            if render == "smooth":  # no closed form: MSE (and SSIM) from the same simulations
+                runs = max(ssim_runs, SMOOTH_MSE_RUNS)
+                err, s = _simulate(
+                    method, image, b, m, e, k, runs, seed, render, want_ssim=bool(ssim_runs)
+                )
+                psnr = 10 * math.log10(255.0**2 / err) if err > 0 else math.inf
+                rows.append(Candidate(method, b, e, err, psnr, s, mse_source="simulated"))
+                continue
             p = _predict(method, image, b, m, e, k)
             s = _simulated_ssim(method, image, b, m, e, k, ssim_runs, seed) if ssim_runs else None
             rows.append(Candidate(method, b, e, p.mse, p.psnr, s))
@@ -375,16 +458,22 @@ def _choose(
     ssim_runs: int,
     seed: int,
     what: str | None,
+    render: str | None = None,
+    objective: str = "mse",
 ) -> Recommendation:
-    """Mark the best b per ε and pick (b, ε) from the predicted rows."""
+    """Mark the best b per ε (by ``objective``) and pick (b, ε) from the predicted rows."""
     candidates: list[Candidate] = []
     best_b: dict[float, int] = {}
     for e in grid:
         here = [c for c in rows if c.eps == e]
-        winner = min(here, key=lambda c: c.mse)
+        if objective == "ssim":
+            winner = max(here, key=lambda c: -math.inf if c.ssim is None else c.ssim)
+        else:
+            winner = min(here, key=lambda c: c.mse)
         best_b[e] = winner.b
         candidates += [
-            Candidate(c.method, c.b, c.eps, c.mse, c.psnr, c.ssim, c.b == winner.b) for c in here
+            Candidate(c.method, c.b, c.eps, c.mse, c.psnr, c.ssim, c.b == winner.b, c.mse_source)
+            for c in here
         ]
     notes = []
     if eps is not None:
@@ -448,5 +537,7 @@ def _choose(
         image_shape=tuple(shape),
         ssim_note=ssim_note,
         notes=notes,
+        objective=objective,
+        render=render,
     )
 

@@ -149,6 +149,21 @@ def tune(
             show_default=False,
         ),
     ] = None,
+    render: Annotated[
+        str,
+        typer.Option(
+            "--render",
+            help="DP-Pix renderer: blocks (closed-form MSE) or smooth (MSE simulated).",
+        ),
+    ] = "blocks",
+    objective: Annotated[
+        str,
+        typer.Option(
+            "--objective",
+            help="Best b per ε: mse (smallest MSE; can pick a coarse mosaic) or ssim "
+            "(largest SSIM; keeps structure).",
+        ),
+    ] = "mse",
 ) -> None:
     """Recommend m, ε and b for IMAGE, with what ε guarantees and the predicted utility.
 
@@ -172,6 +187,14 @@ def tune(
         raise UsageProblem("--preview must not be the input image")
     if public and reference is not None:
         raise UsageProblem("give --public or --reference, not both")
+    if render not in ("blocks", "smooth"):
+        raise UsageProblem(f"--render must be blocks or smooth, got {render!r}")
+    if render != "blocks" and method != "dp-pix":
+        raise UsageProblem("--render is DP-Pix's renderer (DP-Blur has its own)")
+    if objective not in ("mse", "ssim"):
+        raise UsageProblem(f"--objective must be mse or ssim, got {objective!r}")
+    if objective == "ssim" and ssim_runs == 0:
+        raise UsageProblem("--objective ssim needs --ssim-runs >= 1")
     try:
         grid = _parse_eps_list(eps_grid)
         size = _parse_size(object_size) if object_size is not None else None
@@ -204,6 +227,7 @@ def tune(
     options = dict(
         m_reason=m_reason, method=method, eps=eps, eps_grid=grid, k=k,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        render=render, objective=objective,
     )
     if public or reference is not None:
         from ..tune_public import recommend_public
@@ -230,15 +254,18 @@ def tune(
         if rec.b is not None:
             cell = "b0" if method == "dp-blur" else "b"
             best = rec.best()
+            why = "largest SSIM" if objective == "ssim" else "smallest predicted MSE"
             out.print(
-                f"[bold]{cell}[/bold]  {cell} = {rec.b}: smallest predicted MSE at ε = {rec.eps:g} "
+                f"[bold]{cell}[/bold]  {cell} = {rec.b}: {why} at ε = {rec.eps:g} "
                 f"(PSNR {best.psnr:.1f} dB" + (f", SSIM {best.ssim:.3f})" if best.ssim else ")")
             )
         out.print(_table(rec))
-        out.print(
-            f"[dim]MSE/PSNR: closed form with clipping (dpimage.eval.predict). "
-            f"{rec.ssim_note}.[/dim]"
+        source = (
+            "simulated (the smooth renderer has no closed form), on the same releases as SSIM"
+            if render == "smooth"
+            else "closed form with clipping (dpimage.eval.predict)"
         )
+        out.print(f"[dim]MSE/PSNR: {source}. {rec.ssim_note}.[/dim]")
         if rec.guarantee is not None:
             out.print(f"\n[bold]What ε = {rec.eps:g} guarantees[/bold]: {rec.guarantee.sentence}")
         for note in rec.notes:
@@ -250,12 +277,12 @@ def tune(
             _say(err, "no preview: no ε meets the target", "yellow")
             raise typer.Exit(code=1)
         if method == "dp-pix":
-            released = dp_pix(pixels_array, b=rec.b, m=m, eps=rec.eps)
+            released = dp_pix(pixels_array, b=rec.b, m=m, eps=rec.eps, render=render)
         else:
             released = dp_blur(pixels_array, b0=rec.b, k=k, m=m, eps=rec.eps)
         with failing_input(image):
             write_image(released, preview, overwrite=overwrite, protect=[image])
-        manifest_path = _preview_manifest(preview, method, rec, m, k)
+        manifest_path = _preview_manifest(preview, method, rec, m, k, render)
         _say(
             err,
             f"wrote {preview} and {manifest_path.name}: a real DP release (secure noise) at "
@@ -279,9 +306,13 @@ def _resized_like(pixels, shape):
     return np.ascontiguousarray(resized.reshape(shape))
 
 
-def _preview_manifest(preview: Path, method: str, rec, m: int, k: int) -> Path:
+def _preview_manifest(
+    preview: Path, method: str, rec, m: int, k: int, render: str = "blocks"
+) -> Path:
     """The preview is a real release: record its ε beside it like every other output."""
     parameters = {"b": rec.b} if method == "dp-pix" else {"b0": rec.b, "k": k}
+    if method == "dp-pix" and render != "blocks":
+        parameters["render"] = render
     parameters.update(m=m, eps=rec.eps)
     manifest = build_manifest(
         command="tune --preview",

@@ -10,11 +10,11 @@ and public calibration data:
    of ``bands`` horizontal bands whose released value differs from the
    background by more than ``tau`` (``tau = 0``: the mean absolute
    difference). Bands let a far (small) person weigh more than a near one.
-3. **Calibration** — on *other* frames (their releases, through the same
-   method and ε, and their counts), a least-squares line from the features
-   to the count for each ``tau``; the ``tau`` with the smallest leave-one-out
-   error on the calibration frames is kept. The frames counted are never
-   used to fit.
+3. **Calibration** — on *other* frames (:func:`calibration_frames`): from
+   their releases (same method and ε) and their counts, a least-squares
+   line from the features to the count for each ``tau``; the ``tau`` with
+   the smallest leave-one-out error on the calibration frames is kept. The
+   frames counted are never used to fit.
 
 The counts the counter is calibrated against and scored on come from the
 originals (:func:`hog_counts`, the project's people detector), which is the
@@ -41,6 +41,7 @@ __all__ = [
     "THRESHOLDS",
     "AreaCounter",
     "background",
+    "calibration_frames",
     "count_experiment",
     "foreground_features",
     "hog_counts",
@@ -58,6 +59,23 @@ COUNT_METHODS = {
 
 #: Gray-level thresholds tried in calibration (0: mean absolute difference).
 THRESHOLDS = (0.0, 8.0, 16.0, 24.0, 32.0, 48.0, 64.0)
+
+
+def calibration_frames(n: int, split: str = "blocks", block: int = 10) -> np.ndarray:
+    """Which of ``n`` frames calibrate (True) and which are counted (False).
+
+    ``"blocks"``: alternate runs of ``block`` frames (calibrate, count,
+    calibrate, ...), so both parts span the whole clip; ``"halves"``: the
+    first half calibrates, the second is counted (a harder test: the crowd
+    changes between the halves).
+    """
+    if n < 2 or block < 1:
+        raise ValueError(f"need n >= 2 frames and block >= 1, got n={n}, block={block}")
+    if split == "blocks":
+        return (np.arange(n) // block) % 2 == 0
+    if split == "halves":
+        return np.arange(n) < n // 2
+    raise ValueError(f"split must be 'blocks' or 'halves', got {split!r}")
 
 
 def background(frames: np.ndarray) -> np.ndarray:
@@ -261,11 +279,14 @@ def count_experiment(
             for seed in [0] if method == "none" else seeds:
                 on_step(f"{method} eps={e} seed={seed}")
                 released = _releases(frames, method, e, seed, e_index, params)
+                model = counter()
                 feats = {}
                 for part in (calibration, test):
                     bg = background(released[part])
-                    feats[part.tobytes()] = foreground_features(released[part], bg)
-                model = counter().fit(feats[calibration.tobytes()], truth[calibration])
+                    feats[part.tobytes()] = foreground_features(
+                        released[part], bg, model.thresholds, model.bands
+                    )
+                model.fit(feats[calibration.tobytes()], truth[calibration])
                 estimates = model.predict(feats[test.tobytes()])
                 for i, est in zip(np.flatnonzero(test), estimates, strict=True):
                     rows.append(_row(method, e, seed, i, truth[i], est, model.threshold))
@@ -347,15 +368,17 @@ _LABELS = {
 }
 
 
-def summary_markdown(summary: Sequence[dict], *, frames: int, step: int) -> str:
+def summary_markdown(
+    summary: Sequence[dict], *, frames: int, step: int, split: str = "blocks"
+) -> str:
     """The summary as a Markdown table: MAE (± sd over seeds) per method and ε."""
     eps_values = sorted({s["eps"] for s in summary if s["eps"] != ""})
     by_key = {(s["method"], s["eps"]): s for s in summary}
     counted = next(iter(summary))["frames"]
     mean_count = next(iter(summary))["mean_count"]
     lines = [
-        f"People counted on {counted} of {frames} PETS-2009 frames (every {step}th; the first "
-        f"half calibrates); reference mean {mean_count:.2f} people per frame.",
+        f"People counted on {counted} of {frames} PETS-2009 frames (every {step}th; the "
+        f"others calibrate, split: {split}); reference mean {mean_count:.2f} people per frame.",
         "Mean absolute error per frame (± sd of the per-seed means); bias in brackets.",
         "",
         "| method | " + " | ".join(f"ε={e:g}" for e in eps_values) + " |",
