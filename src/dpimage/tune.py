@@ -72,6 +72,7 @@ __all__ = [
     "Recommendation",
     "b_grid",
     "binary_guess_bound",
+    "cap_cells",
     "guarantee",
     "protected_pixels",
     "recommend",
@@ -326,6 +327,7 @@ def recommend(
     what: str | None = None,
     render: str = "blocks",
     objective: str = "mse",
+    min_cells: int | None = None,
 ) -> Recommendation:
     """Predicted utility of DP-Pix (or DP-Blur) on ``image`` for several (b, ε), and a choice.
 
@@ -360,6 +362,10 @@ def recommend(
     objective : {"mse", "ssim"}
         The best ``b`` per ε: smallest MSE (default) or largest SSIM (needs
         ``ssim_runs >= 1``).
+    min_cells : int, optional
+        Keep at least this many cells along the image's shorter side (only
+        ``b <= short side / min_cells`` is tried): the resolution a person
+        needs, which neither objective guarantees on its own.
 
     Returns
     -------
@@ -373,12 +379,28 @@ def recommend(
         image.shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     )
     render, objective = _check_render_objective(method, render, objective, ssim_runs)
+    bs = cap_cells(bs, image.shape, min_cells)
     candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed, render)
     return _choose(
         candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
         render=render, objective=objective,
     )
+
+
+def cap_cells(bs: Sequence[int], shape: tuple[int, ...], min_cells: int | None) -> tuple:
+    """The cell sides of ``bs`` that leave at least ``min_cells`` cells on the shorter side."""
+    if min_cells is None:
+        return tuple(bs)
+    min_cells = check_positive_int(min_cells, "min_cells")
+    limit = min(shape[:2]) // min_cells
+    kept = tuple(b for b in bs if b <= limit)
+    if not kept:
+        raise ValueError(
+            f"no cell side of {', '.join(map(str, bs))} leaves {min_cells} cells on a "
+            f"{min(shape[:2])}-pixel side (need b <= {limit})"
+        )
+    return kept
 
 
 def _check_render_objective(

@@ -24,6 +24,7 @@ from .tune import (
     _check_recommend,
     _check_render_objective,
     _choose,
+    cap_cells,
 )
 
 __all__ = ["public_references", "recommend_public"]
@@ -65,6 +66,7 @@ def recommend_public(
     what: str | None = None,
     render: str = "blocks",
     objective: str = "mse",
+    min_cells: int | None = None,
 ) -> Recommendation:
     """Like :func:`recommend`, but tuned on public images only: the choice is data-independent.
 
@@ -83,7 +85,8 @@ def recommend_public(
     references : dict of str to ndarray, optional
         Public look-alike images of exactly ``shape`` (e.g. another photo of
         the same kind of scene). Default: :func:`public_references`.
-    m_reason, method, eps, eps_grid, bs, k, target_psnr, ssim_runs, seed, what, render, objective
+    m_reason, method, eps, eps_grid, bs, k, target_psnr, ssim_runs, seed, what, render,
+    objective, min_cells
         As for :func:`recommend` (the smooth renderer's MSE is simulated on
         the references, never on the private image).
 
@@ -104,6 +107,7 @@ def recommend_public(
         shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     )
     render, objective = _check_render_objective(method, render, objective, ssim_runs)
+    bs = cap_cells(bs, shape, min_cells)
     per_ref = [
         _candidates(ref, method, grid, bs, m, k, ssim_runs, seed, render) for ref in refs.values()
     ]

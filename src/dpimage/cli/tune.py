@@ -164,6 +164,15 @@ def tune(
             "(largest SSIM; keeps structure).",
         ),
     ] = "mse",
+    min_cells: Annotated[
+        int | None,
+        typer.Option(
+            "--min-cells",
+            min=1,
+            help="Keep at least this many cells along the shorter side (caps b).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Recommend m, ε and b for IMAGE, with what ε guarantees and the predicted utility.
 
@@ -227,7 +236,7 @@ def tune(
     options = dict(
         m_reason=m_reason, method=method, eps=eps, eps_grid=grid, k=k,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
-        render=render, objective=objective,
+        render=render, objective=objective, min_cells=min_cells,
     )
     if public or reference is not None:
         from ..tune_public import recommend_public
@@ -239,9 +248,13 @@ def tune(
             for notice in ref_notices:
                 _say(err, f"note: {notice}", "yellow")
             references = {reference.name: _resized_like(ref_pixels, pixels_array.shape)}
-        rec = recommend_public(pixels_array.shape, m, references=references, **options)
-    else:
-        rec = recommend(pixels_array, m, **options)
+    try:
+        if public or reference is not None:
+            rec = recommend_public(pixels_array.shape, m, references=references, **options)
+        else:
+            rec = recommend(pixels_array, m, **options)
+    except ValueError as exc:  # e.g. --min-cells leaves no cell side to try
+        raise UsageProblem(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False))
     else:
