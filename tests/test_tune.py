@@ -309,3 +309,81 @@ def test_cli_tune_preview_render_and_colour(tmp_path):
     assert manifest["total_epsilon"] == 0.5
     bad = CliRunner().invoke(app, [*args[:-4], "--render", "blur"])
     assert bad.exit_code == 2
+
+
+# --- the smooth renderer and the SSIM objective -----------------------------------
+
+
+def test_recommend_smooth_simulates_mse_and_matches_measurement(camera):
+    rec = recommend(camera, 16, eps_grid=(0.5,), bs=(8, 16, 32), ssim_runs=2, render="smooth")
+    assert rec.render == "smooth" and all(c.mse_source == "simulated" for c in rec.candidates)
+    chosen = rec.best()
+    measured = np.mean(
+        [
+            mse(dpimage.dp_pix(camera, b=rec.b, m=16, eps=0.5, rng=s, render="smooth"), camera)
+            for s in range(100, 106)
+        ]
+    )
+    # simulated on the image with other seeds: the same quantity, up to noise
+    assert chosen.mse == pytest.approx(measured, rel=0.2)
+    blocks = recommend(camera, 16, eps_grid=(0.5,), bs=(8, 16, 32), ssim_runs=0)
+    assert all(c.mse_source == "closed form" for c in blocks.candidates)
+    assert chosen.mse < blocks.best().mse  # the smooth release is closer to the image
+
+
+def test_objectives_and_the_cell_cap_on_a_large_photo():
+    # A 4x4 object (m = 16) in a 640x427 photo: MSE favours a handful of huge cells.
+    import cv2
+
+    photo = datasets.photos(gray=True)["camera"]
+    image = cv2.resize(photo, (640, 427), interpolation=cv2.INTER_AREA)
+    bs = (8, 16, 32, 64, 128)
+    by_mse = recommend(image, 16, eps_grid=(0.5,), bs=bs, ssim_runs=1)
+    by_ssim = recommend(image, 16, eps_grid=(0.5,), bs=bs, ssim_runs=1, objective="ssim")
+    assert by_ssim.objective == "ssim" and by_mse.objective == "mse"
+    assert by_ssim.best().ssim == max(c.ssim for c in by_ssim.candidates)
+    assert by_mse.best().mse == min(c.mse for c in by_mse.candidates)
+    assert by_mse.b >= 32  # a mosaic of at most 20x14 cells
+    # at least 16 cells on the 427-pixel side: b <= 26, so b = 16 here
+    capped = recommend(image, 16, eps_grid=(0.5,), bs=bs, ssim_runs=0, min_cells=16)
+    assert {c.b for c in capped.candidates} == {8, 16} and capped.b == 16
+    with pytest.raises(ValueError, match="cells"):
+        recommend(image, 16, eps_grid=(0.5,), bs=(64, 128), ssim_runs=0, min_cells=16)
+
+
+def test_objective_and_render_are_checked(camera):
+    with pytest.raises(ValueError, match="objective"):
+        recommend(camera, 16, eps_grid=(0.5,), objective="psnr")
+    with pytest.raises(ValueError, match="ssim_runs"):
+        recommend(camera, 16, eps_grid=(0.5,), objective="ssim", ssim_runs=0)
+    with pytest.raises(ValueError, match="own renderer"):
+        recommend(camera, 16, eps_grid=(0.5,), method="dp-blur", render="smooth")
+
+
+def test_public_tuning_with_smooth_never_reads_the_image(camera):
+    from dpimage.tune_public import recommend_public
+
+    a = recommend_public(camera.shape, 64, eps_grid=[0.5], bs=(8, 16), ssim_runs=1,
+                         render="smooth", objective="ssim")  # fmt: skip
+    assert a.render == "smooth" and a.objective == "ssim"
+    assert all(c.mse_source == "simulated" for c in a.candidates)
+
+
+def test_cli_tune_render_smooth_and_objective(tmp_path, camera):
+    photo = _save(tmp_path, camera)
+    preview = tmp_path / "p.png"
+    args = ["tune", str(photo), "--pixels", "16", "--eps-grid", "0.5", "--ssim-runs", "1"]
+    options = ["--render", "smooth", "--objective", "ssim", "--min-cells", "4"]
+    result = CliRunner().invoke(app, [*args, *options, "--json", "--preview", str(preview)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["render"] == "smooth" and data["objective"] == "ssim"
+    assert max(c["b"] for c in data["candidates"]) <= 128 // 4
+    manifest = json.loads((tmp_path / "p.png.manifest.json").read_text())
+    assert "smooth" in json.dumps(manifest)
+    bad = CliRunner().invoke(app, [*args, "--min-cells", "1000"])
+    assert bad.exit_code == 2 and "cells" in bad.stderr
+    bad = CliRunner().invoke(app, [*args, "--objective", "psnr"])
+    assert bad.exit_code == 2 and "--objective" in bad.stderr
+    bad = CliRunner().invoke(app, [*args, "--method", "dp-blur", "--render", "smooth"])
+    assert bad.exit_code == 2 and "--render" in bad.stderr

@@ -22,13 +22,20 @@ what value should ε take* — get a concrete answer for the user's own image:
     ``p' = 1 / (1 + e^ε)``).
 ``b``
     the cell side: larger cells average more pixels (less noise per cell,
-    ``255 m C / (n_k ε)``) but blur more detail. For each ε the ``b`` with the
-    smallest predicted MSE is marked.
+    ``255 m C / (n_k ε)``) but blur more detail. For each ε the best ``b`` is
+    marked: by default (``objective="mse"``) the smallest predicted pixel
+    MSE, which for a small ``m`` on a large image often means a mosaic of a
+    handful of cells (MSE rewards the flat mean colour once noise dominates);
+    ``objective="ssim"`` picks the largest SSIM instead, which keeps
+    structure and recommends the finer cells a person would pick.
 
 Utility: MSE and PSNR from the closed form of :mod:`dpimage.eval.predict`
-(with clipping); SSIM has no closed form and is **measured by simulation**:
-the mean over ``ssim_runs`` seeded releases of the user's image (research
-noise, never written anywhere).
+(with clipping) for the blocks renderer and DP-Blur; the ``smooth``
+renderer (``render="smooth"``) has no closed form, so its MSE is **measured
+by simulation** like SSIM: the mean over ``ssim_runs`` seeded releases of the
+image tuned on (the user's, or the public look-alikes of
+:func:`dpimage.tune_public.recommend_public`; research noise, never written
+anywhere).
 
 Privacy of the choice itself
 ----------------------------
@@ -54,16 +61,28 @@ import numpy as np
 from . import methods
 from ._validation import check_image, check_positive_float, check_positive_int
 from .privacy.sensitivity import channels_of, epsilon_for_distance
+from .tune_sim import (
+    OBJECTIVES,
+    SMOOTH_MSE_RUNS,
+    _check_render_objective,
+    _params,  # noqa: F401  (kept importable from here)
+    _predict,
+    _simulate,
+    _simulated_ssim,
+    cap_cells,
+)
 
 __all__ = [
     "DEFAULT_EPS",
     "EPS_GRID",
+    "OBJECTIVES",
     "TUNABLE",
     "Candidate",
     "Guarantee",
     "Recommendation",
     "b_grid",
     "binary_guess_bound",
+    "cap_cells",
     "guarantee",
     "protected_pixels",
     "recommend",
@@ -196,6 +215,8 @@ class Candidate:
     psnr: float
     ssim: float | None
     best_b: bool = False
+    #: How ``mse`` was obtained: ``"closed form"`` or ``"simulated"`` (the smooth renderer).
+    mse_source: str = "closed form"
 
 
 @dataclass
@@ -217,6 +238,10 @@ class Recommendation:
     #: a description of the public data it was tuned on.
     tuned_on: str = "image"
     privacy_note: str = DATA_DEPENDENT_NOTE
+    #: What the best b per ε optimises: ``"mse"`` (smallest) or ``"ssim"`` (largest).
+    objective: str = "mse"
+    #: Renderer of the DP-Pix release the numbers are for (None for DP-Blur).
+    render: str | None = None
 
     def best(self) -> Candidate | None:
         """The recommended (b, ε) row, if any."""
@@ -236,38 +261,8 @@ class Recommendation:
         return out
 
 
-def _params(method: str, b: int, m: int, eps: float, k: int) -> dict:
-    """Registry parameters of ``method`` with cell side ``b`` (``b0`` for DP-Blur)."""
-    spec = methods.get(method)
-    params = {spec.cell: b, "m": m, "eps": eps}
-    if "k" in spec.param_names:
-        params["k"] = k
-    return params
-
-
-def _predict(method: str, image: np.ndarray, b: int, m: int, eps: float, k: int):
-    from .eval.predict import predict_method
-
-    return predict_method(method, image, _params(method, b, m, eps, k), clip=True)
-
-
-def _simulated_ssim(
-    method: str, image: np.ndarray, b: int, m: int, eps: float, k: int, runs: int, seed: int
-) -> float:
-    from .metrics import ssim
-
-    spec, params = methods.get(method), _params(method, b, m, eps, k)
-    values = []
-    for r in range(runs):
-        rng = np.random.default_rng([seed, b, r])
-        values.append(ssim(spec.apply(image, params, rng), image, variant="skimage"))
-    return float(np.mean(values))
-
-
 #: Methods :func:`recommend` can tune: private, with a closed-form utility prediction.
 TUNABLE = ("dp_pix", "dp_blur")
-
-
 def recommend(
     image: np.ndarray,
     m: int,
@@ -282,6 +277,9 @@ def recommend(
     ssim_runs: int = 3,
     seed: int = 0,
     what: str | None = None,
+    render: str = "blocks",
+    objective: str = "mse",
+    min_cells: int | None = None,
 ) -> Recommendation:
     """Predicted utility of DP-Pix (or DP-Blur) on ``image`` for several (b, ε), and a choice.
 
@@ -309,6 +307,17 @@ def recommend(
         Seed of those simulations.
     what : str, optional
         Description of the protected thing for the guarantee sentence.
+    render : {"blocks", "smooth"}
+        DP-Pix's renderer (DP-Blur has its own). ``"smooth"`` has no closed
+        form: its MSE is simulated (``ssim_runs`` releases, at least
+        :data:`SMOOTH_MSE_RUNS`).
+    objective : {"mse", "ssim"}
+        The best ``b`` per ε: smallest MSE (default) or largest SSIM (needs
+        ``ssim_runs >= 1``).
+    min_cells : int, optional
+        Keep at least this many cells along the image's shorter side (only
+        ``b <= short side / min_cells`` is tried): the resolution a person
+        needs, which neither objective guarantees on its own.
 
     Returns
     -------
@@ -321,10 +330,13 @@ def recommend(
     method, grid, eps, bs, ssim_runs = _check_recommend(
         image.shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     )
-    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed)
+    render, objective = _check_render_objective(method, render, objective, ssim_runs)
+    bs = cap_cells(bs, image.shape, min_cells)
+    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed, render)
     return _choose(
         candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        render=render, objective=objective,
     )
 
 
@@ -351,11 +363,21 @@ def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     return method, grid, eps, bs, ssim_runs
 
 
-def _candidates(image, method, grid, bs, m, k, ssim_runs, seed) -> list[Candidate]:
+def _candidates(
+    image, method, grid, bs, m, k, ssim_runs, seed, render=None
+) -> list[Candidate]:
     """Predicted utility of every (b, ε) on ``image`` (best_b not yet marked)."""
     rows = []
     for e in grid:
         for b in bs:
+            if render == "smooth":  # no closed form: MSE (and SSIM) from the same simulations
+                runs = max(ssim_runs, SMOOTH_MSE_RUNS)
+                err, s = _simulate(
+                    method, image, b, m, e, k, runs, seed, render, want_ssim=bool(ssim_runs)
+                )
+                psnr = 10 * math.log10(255.0**2 / err) if err > 0 else math.inf
+                rows.append(Candidate(method, b, e, err, psnr, s, mse_source="simulated"))
+                continue
             p = _predict(method, image, b, m, e, k)
             s = _simulated_ssim(method, image, b, m, e, k, ssim_runs, seed) if ssim_runs else None
             rows.append(Candidate(method, b, e, p.mse, p.psnr, s))
@@ -375,16 +397,22 @@ def _choose(
     ssim_runs: int,
     seed: int,
     what: str | None,
+    render: str | None = None,
+    objective: str = "mse",
 ) -> Recommendation:
-    """Mark the best b per ε and pick (b, ε) from the predicted rows."""
+    """Mark the best b per ε (by ``objective``) and pick (b, ε) from the predicted rows."""
     candidates: list[Candidate] = []
     best_b: dict[float, int] = {}
     for e in grid:
         here = [c for c in rows if c.eps == e]
-        winner = min(here, key=lambda c: c.mse)
+        if objective == "ssim":
+            winner = max(here, key=lambda c: -math.inf if c.ssim is None else c.ssim)
+        else:
+            winner = min(here, key=lambda c: c.mse)
         best_b[e] = winner.b
         candidates += [
-            Candidate(c.method, c.b, c.eps, c.mse, c.psnr, c.ssim, c.b == winner.b) for c in here
+            Candidate(c.method, c.b, c.eps, c.mse, c.psnr, c.ssim, c.b == winner.b, c.mse_source)
+            for c in here
         ]
     notes = []
     if eps is not None:
@@ -448,5 +476,7 @@ def _choose(
         image_shape=tuple(shape),
         ssim_note=ssim_note,
         notes=notes,
+        objective=objective,
+        render=render,
     )
 

@@ -16,7 +16,16 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._validation import check_image
-from .tune import EPS_GRID, Candidate, Recommendation, _candidates, _check_recommend, _choose
+from .tune import (
+    EPS_GRID,
+    Candidate,
+    Recommendation,
+    _candidates,
+    _check_recommend,
+    _check_render_objective,
+    _choose,
+    cap_cells,
+)
 
 __all__ = ["public_references", "recommend_public"]
 
@@ -55,6 +64,9 @@ def recommend_public(
     ssim_runs: int = 3,
     seed: int = 0,
     what: str | None = None,
+    render: str = "blocks",
+    objective: str = "mse",
+    min_cells: int | None = None,
 ) -> Recommendation:
     """Like :func:`recommend`, but tuned on public images only: the choice is data-independent.
 
@@ -73,8 +85,10 @@ def recommend_public(
     references : dict of str to ndarray, optional
         Public look-alike images of exactly ``shape`` (e.g. another photo of
         the same kind of scene). Default: :func:`public_references`.
-    m_reason, method, eps, eps_grid, bs, k, target_psnr, ssim_runs, seed, what
-        As for :func:`recommend`.
+    m_reason, method, eps, eps_grid, bs, k, target_psnr, ssim_runs, seed, what, render,
+    objective, min_cells
+        As for :func:`recommend` (the smooth renderer's MSE is simulated on
+        the references, never on the private image).
 
     Returns
     -------
@@ -92,7 +106,11 @@ def recommend_public(
     method, grid, eps, bs, ssim_runs = _check_recommend(
         shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
     )
-    per_ref = [_candidates(ref, method, grid, bs, m, k, ssim_runs, seed) for ref in refs.values()]
+    render, objective = _check_render_objective(method, render, objective, ssim_runs)
+    bs = cap_cells(bs, shape, min_cells)
+    per_ref = [
+        _candidates(ref, method, grid, bs, m, k, ssim_runs, seed, render) for ref in refs.values()
+    ]
     rows = []
     for cands in zip(*per_ref, strict=True):
         mse_mean = float(np.mean([c.mse for c in cands]))
@@ -101,11 +119,12 @@ def recommend_public(
         c0 = cands[0]
         rows.append(
             Candidate(c0.method, c0.b, c0.eps, mse_mean, psnr, float(np.mean(ssims)) if ssims
-                      else None)
+                      else None, mse_source=c0.mse_source)
         )
     rec = _choose(
         rows, shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        render=render, objective=objective,
     )
     names = ", ".join(refs)
     rec.tuned_on = f"public images resized to {shape[1]}x{shape[0]}: {names}"

@@ -22,7 +22,7 @@ from .. import methods as registry
 from . import report as rep
 from .cnn import run_attack
 from .data import LabelledData
-from .obfuscation import Method, paper_methods
+from .obfuscation import RENDERED, Method, paper_methods
 from .template import template_attack
 
 __all__ = [
@@ -111,8 +111,8 @@ def attack_methods(
         return methods
     methods = []
     for kind in dict.fromkeys(_table_kind(kind) for kind in kinds):
-        if kind == "dp-pix":
-            methods += [Method("dp-pix", eps=e, b=b, m=m) for e in eps or _PIX_EPS]
+        if kind in ("dp-pix", "dp-pix-smooth"):
+            methods += [Method(kind, eps=e, b=b, m=m) for e in eps or _PIX_EPS]
         elif kind == "dp-blur":
             methods += [Method("dp-blur", eps=e, m=m, b0=b0, k=k) for e in eps or _BLUR_EPS]
         else:
@@ -122,7 +122,9 @@ def attack_methods(
 
 def _table_kind(kind: str) -> str:
     """``"none"``, or the result-table spelling of a method name or alias."""
-    return kind if kind == "none" else registry.get(kind).cli_name
+    if kind == "none" or kind in RENDERED:
+        return kind
+    return registry.get(kind).cli_name
 
 
 def model_for(shape: Sequence[int], model: str = "auto") -> str:
@@ -188,6 +190,7 @@ def run_experiment(
     *,
     previous: Sequence[dict[str, Any]] = (),
     template: bool = False,
+    simulate: int = 0,
     model: str = "face",
     repeats: Iterable[int] = (1,),
     config: Any = None,
@@ -198,8 +201,10 @@ def run_experiment(
     """Run the runs not yet in ``previous``, appending each to ``out/attack_runs.csv``.
 
     ``template=True`` runs :func:`~dpimage.attack.template_attack` (no
-    training, no torch); otherwise :func:`~dpimage.attack.run_attack` (the CNN,
-    and with ``embedding`` the nearest-neighbour attacks). A run is keyed by
+    training, no torch; with ``simulate = N`` its templates are the mean of
+    ``N`` simulated releases of each reference); otherwise
+    :func:`~dpimage.attack.run_attack` (the CNN, and with ``embedding`` the
+    nearest-neighbour attacks). A run is keyed by
     (data set, seed, method label, repeats): one already in ``previous`` is
     skipped.
     """
@@ -214,7 +219,7 @@ def run_experiment(
     if template:
         runs = (
             row
-            for row in template_attack(data, methods, seeds, repeats=repeats)
+            for row in template_attack(data, methods, seeds, repeats=repeats, simulate=simulate)
             if not is_done(row)
         )
     else:

@@ -8,6 +8,7 @@ measuring attacks only: it is **not** a private release.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ import numpy as np
 from .. import methods as registry
 from .. import np_blur, np_pix
 from ..privacy import compose
+from ..release import exact_cells
 
 __all__ = [
     "KINDS",
+    "RENDERED",
     "Method",
     "averaging_cost",
     "method_rng",
@@ -29,8 +32,14 @@ __all__ = [
     "paper_methods",
 ]
 
-#: ``"none"`` and the registry methods, spelled as in result tables.
-KINDS = ("none", *(registry.get(name).cli_name for name in registry.names()))
+#: Attack kinds that are a registry method drawn by another renderer of the *same*
+#: release: kind -> (registry method, renderer). Post-processing only, so the
+#: release, its ε and its noise stream (:func:`method_rng`) are the method's own;
+#: only the rendering the adversary sees differs.
+RENDERED = {"dp-pix-smooth": ("dp-pix", "smooth")}
+
+#: ``"none"``, the registry methods and the :data:`RENDERED` kinds, spelled as in result tables.
+KINDS = ("none", *(registry.get(name).cli_name for name in registry.names()), *RENDERED)
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,9 @@ class Method:
 
     ``kind`` is stored as its result-table spelling (``"dp_pix"`` becomes
     ``"dp-pix"``), so the noise stream (:func:`method_rng`) and the label do
-    not depend on how the method was named.
+    not depend on how the method was named. ``"dp-pix-smooth"`` is DP-Pix
+    with ``render="smooth"`` (:data:`RENDERED`): the same release as
+    ``"dp-pix"`` under the same seed, drawn by the smooth renderer.
     """
 
     kind: str
@@ -50,7 +61,7 @@ class Method:
     k: int = 99
 
     def __post_init__(self) -> None:
-        if self.kind != "none":
+        if self.kind != "none" and self.kind not in RENDERED:
             try:
                 spec = registry.get(self.kind)
             except ValueError:
@@ -68,7 +79,17 @@ class Method:
     @property
     def spec(self) -> registry.Method | None:
         """The registry entry (None for the clean images)."""
-        return None if self.kind == "none" else registry.get(self.kind)
+        return None if self.kind == "none" else registry.get(self.base_kind)
+
+    @property
+    def base_kind(self) -> str:
+        """The registry method's kind: ``"dp-pix"`` for ``"dp-pix-smooth"``."""
+        return RENDERED[self.kind][0] if self.kind in RENDERED else self.kind
+
+    @property
+    def render(self) -> str | None:
+        """The renderer a :data:`RENDERED` kind sets; None: the method's default."""
+        return RENDERED[self.kind][1] if self.kind in RENDERED else None
 
     @property
     def private(self) -> bool:
@@ -77,6 +98,8 @@ class Method:
     def params(self) -> dict[str, Any]:
         """The registry parameters this obfuscation sets (the rest keep their defaults)."""
         fields = {"eps": self.eps, "b": self.b, "m": self.m, "b0": self.b0, "k": self.k}
+        if self.render is not None:
+            fields["render"] = self.render
         return {name: fields[name] for name in self.spec.param_names if name in fields}
 
     @property
@@ -128,12 +151,21 @@ def averaging_cost(eps: float, repeats: int) -> float:
     return compose([eps], int(repeats))
 
 
-def method_rng(seed: int, method: Method, repeats: int = 1) -> np.random.Generator:
-    """The noise generator of one (seed, method, repeats): stable across runs and orderings."""
+def method_rng(
+    seed: int, method: Method, repeats: int = 1, *, stream: int = 0
+) -> np.random.Generator:
+    """The noise generator of one (seed, method, repeats): stable across runs and orderings.
+
+    Keyed by the release, not the rendering: ``"dp-pix-smooth"`` gets the
+    stream of ``"dp-pix"`` (the same noisy means, rendered two ways).
+    ``stream`` > 0 names another, independent stream of the same key (the
+    template adversary's own simulations); 0 is the releases' stream.
+    """
     key = zlib.crc32(
-        repr((method.kind, method.eps, method.b, method.m, method.b0, method.k)).encode()
+        repr((method.base_kind, method.eps, method.b, method.m, method.b0, method.k)).encode()
     )
-    return np.random.default_rng([int(seed), 0x0B5C, key, int(repeats)])
+    entropy = [int(seed), 0x0B5C, key, int(repeats)]
+    return np.random.default_rng([*entropy, int(stream)] if stream else entropy)
 
 
 def obfuscate(
@@ -166,10 +198,19 @@ def noise_free(image: np.ndarray, method: Method) -> np.ndarray:
 
     DP-Pix -> NP-Pix with the same ``b``; DP-Blur -> NP-Pix at ``b0``
     rendered as blocks, then the same ``k x k`` Gaussian blur (what DP-Blur
-    blurs, minus the noise). Non-private methods are returned as they are.
+    blurs, minus the noise); DP-Pix smooth -> the smooth renderer on the
+    exact cell means, with the release's public noise scale (so its
+    smoothing strength is the one a release gets). Non-private methods are
+    returned as they are.
     """
     if method.kind == "dp-pix":
         return np_pix(image, b=method.b)
+    if method.kind in RENDERED:
+        # The release's public facts (noise scale, eps, m) with the true means in place of
+        # the noisy ones; the noise draw itself is discarded.
+        shaped = method.spec.release(image, method.params(), np.random.default_rng(0))
+        exact = dataclasses.replace(shaped, means=exact_cells(image, method.b).means.copy())
+        return method.spec.render(exact, method.params())
     if method.kind == "dp-blur":
         return np_blur(np_pix(image, b=method.b0), k=method.k)
     return method.apply(image, np.random.default_rng(0))

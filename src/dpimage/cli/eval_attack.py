@@ -214,6 +214,16 @@ def attack(
             "(no training; needs no torch).",
         ),
     ] = False,
+    simulate: Annotated[
+        int,
+        typer.Option(
+            "--simulate",
+            min=0,
+            help="With --template: templates are the mean of N simulated releases of each "
+            "reference photo (the expected release, clipping and rendering included); "
+            "0: the noise-free template.",
+        ),
+    ] = 0,
     report_only: Annotated[
         bool, typer.Option("--report-only", help="Only rewrite the report from OUT's runs CSV.")
     ] = False,
@@ -236,6 +246,8 @@ def attack(
             raise InputFailed(f"{exc}") from None
     if resume and overwrite:
         raise UsageProblem("--resume and --overwrite exclude each other")
+    if simulate and not template:
+        raise UsageProblem("--simulate is an option of --template")
     seed_list = _ints(seeds, "--seeds")
     repeat_list = _ints(repeats, "--repeats")
     if min(repeat_list) < 1:
@@ -290,8 +302,9 @@ def attack(
         result = exp.ExperimentResult(list(previous), 0, 0.0)
     else:
         result = exp.run_experiment(
-            loaded, methods, seed_list, out, previous=previous, template=template, model=kind,
-            repeats=repeat_list, config=config, embedding=embedding, jobs=jobs, log=log,
+            loaded, methods, seed_list, out, previous=previous, template=template,
+            simulate=simulate, model=kind, repeats=repeat_list, config=config,
+            embedding=embedding, jobs=jobs, log=log,
         )  # fmt: skip
     if not result.rows:
         raise InputFailed("nothing was run")

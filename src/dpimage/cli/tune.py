@@ -154,6 +154,23 @@ def tune(
     ] = None,
     render: RenderOpt = None,
     colour: ColourOpt = None,
+    objective: Annotated[
+        str,
+        typer.Option(
+            "--objective",
+            help="Best b per ε: mse (smallest MSE; can pick a coarse mosaic) or ssim "
+            "(largest SSIM; keeps structure).",
+        ),
+    ] = "mse",
+    min_cells: Annotated[
+        int | None,
+        typer.Option(
+            "--min-cells",
+            min=1,
+            help="Keep at least this many cells along the shorter side (caps b).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Recommend m, ε and b for IMAGE, with what ε guarantees and the predicted utility.
 
@@ -174,9 +191,10 @@ def tune(
     if spec is None or spec.name not in ("dp_pix", "dp_blur"):
         raise UsageProblem(f"--method must be dp-pix or dp-blur, got {method!r}")
     method = spec.cli_name
-    # The preview's renderer and colour path (post-processing and the eps split: the
-    # predictions in the table are for the papers' blocks, the closed form).
+    # The renderer (the table's MSE is simulated for smooth, closed form for blocks) and
+    # the preview's colour path (the eps split between luma and chroma).
     look = {"render": render_choice(render, "blocks"), "colour": colour_choice(colour, "rgb")}
+    render = look["render"]
     if ssim_runs < 0 or seed < 0:
         raise UsageProblem("--ssim-runs and --seed must be >= 0")
     if preview is not None and preview.exists() and not overwrite:
@@ -185,6 +203,14 @@ def tune(
         raise UsageProblem("--preview must not be the input image")
     if public and reference is not None:
         raise UsageProblem("give --public or --reference, not both")
+    if render not in ("blocks", "smooth"):
+        raise UsageProblem(f"--render must be blocks or smooth, got {render!r}")
+    if render != "blocks" and method != "dp-pix":
+        raise UsageProblem("--render is DP-Pix's renderer (DP-Blur has its own)")
+    if objective not in ("mse", "ssim"):
+        raise UsageProblem(f"--objective must be mse or ssim, got {objective!r}")
+    if objective == "ssim" and ssim_runs == 0:
+        raise UsageProblem("--objective ssim needs --ssim-runs >= 1")
     try:
         grid = _parse_eps_list(eps_grid)
         size = _parse_size(object_size) if object_size is not None else None
@@ -217,6 +243,7 @@ def tune(
     options = dict(
         m_reason=m_reason, method=method, eps=eps, eps_grid=grid, k=k,
         target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        render=render, objective=objective, min_cells=min_cells,
     )
     if public or reference is not None:
         from ..tune_public import recommend_public
@@ -228,9 +255,13 @@ def tune(
             for notice in ref_notices:
                 _say(err, f"note: {notice}", "yellow")
             references = {reference.name: _resized_like(ref_pixels, pixels_array.shape)}
-        rec = recommend_public(pixels_array.shape, m, references=references, **options)
-    else:
-        rec = recommend(pixels_array, m, **options)
+    try:
+        if public or reference is not None:
+            rec = recommend_public(pixels_array.shape, m, references=references, **options)
+        else:
+            rec = recommend(pixels_array, m, **options)
+    except ValueError as exc:  # e.g. --min-cells leaves no cell side to try
+        raise UsageProblem(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -243,15 +274,18 @@ def tune(
         if rec.b is not None:
             cell = spec.cell
             best = rec.best()
+            why = "largest SSIM" if objective == "ssim" else "smallest predicted MSE"
             out.print(
-                f"[bold]{cell}[/bold]  {cell} = {rec.b}: smallest predicted MSE at ε = {rec.eps:g} "
+                f"[bold]{cell}[/bold]  {cell} = {rec.b}: {why} at ε = {rec.eps:g} "
                 f"(PSNR {best.psnr:.1f} dB" + (f", SSIM {best.ssim:.3f})" if best.ssim else ")")
             )
         out.print(_table(rec))
-        out.print(
-            f"[dim]MSE/PSNR: closed form with clipping (dpimage.eval.predict). "
-            f"{rec.ssim_note}.[/dim]"
+        source = (
+            "simulated (the smooth renderer has no closed form), on the same releases as SSIM"
+            if render == "smooth"
+            else "closed form with clipping (dpimage.eval.predict)"
         )
+        out.print(f"[dim]MSE/PSNR: {source}. {rec.ssim_note}.[/dim]")
         if rec.guarantee is not None:
             out.print(f"\n[bold]What ε = {rec.eps:g} guarantees[/bold]: {rec.guarantee.sentence}")
         for note in rec.notes:
