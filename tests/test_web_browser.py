@@ -198,7 +198,9 @@ def test_page_upload_slider_region_and_screenshot(server, browser):
     eps_spent = driver.find_element(By.ID, "eps-spent")
     assert eps_spent.get_attribute("data-eps") == "0.5"
     assert "ε = 0.5 for the whole image" in eps_spent.text
-    assert "95.6" in driver.find_element(By.ID, "noise-scale").text  # RGB, b = m = 16
+    # the page preselects the luma/chroma release: luma gets 0.7 of ε, so a full
+    # 16x16 luma cell's mean has Laplace scale 255 * 16 / (256 * 0.35) = 45.5
+    assert "45.5" in driver.find_element(By.ID, "noise-scale").text
     before = preview.get_attribute("src")
 
     # Move the ε slider one step to the right: 0.5 -> 0.7.
@@ -271,7 +273,9 @@ def test_download_is_a_fresh_release_with_its_manifest(server, browser, download
     with zipfile.ZipFile(target) as archive:
         manifest = json.loads(archive.read("dpimage-manifest.json"))
         released = np.asarray(Image.open(io.BytesIO(archive.read("dpimage-release.png"))))
-    assert manifest["parameters"] == {"b": 16, "m": 16, "eps": 5.0, "output": "blocks"}
+    parameters = manifest["parameters"]
+    assert {k: parameters[k] for k in ("b", "m", "eps")} == {"b": 16, "m": 16, "eps": 5.0}
+    assert (parameters["render"], parameters["colour"]) == ("smooth", "luma-chroma")
     assert manifest["total_epsilon"] == 5.0 and manifest["private_release"] is True
     assert released.shape == (512, 512, 3)
 
