@@ -19,6 +19,11 @@ from .blocks import as_pixels, blocks
 __all__ = ["blur", "blur_blocks", "upsample_blur_axis"]
 
 
+# Up to this many outputs along an axis, blurring the repeated signal directly (one
+# correlation) costs less than the b0 per-phase correlations and their edge fixes.
+_DIRECT_BELOW = 64
+
+
 def upsample_blur_axis(
     low: np.ndarray, n_out: int, b0: int, kernel: np.ndarray, axis: int
 ) -> np.ndarray:
@@ -52,7 +57,7 @@ def upsample_blur_axis(
         out = correlate(np.ascontiguousarray(slab), taps, half)
         return np.take(out, np.arange(start - lo, stop - lo), axis=axis)
 
-    if n_out <= 2 * half + 1:
+    if n_out <= max(2 * half + 1, _DIRECT_BELOW):  # small: one pass beats b0 phases
         return direct(0, n_out)
     shape = list(low.shape)
     shape[axis] = n_out
