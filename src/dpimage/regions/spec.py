@@ -112,6 +112,31 @@ def build_detector(
     return parts[0] if len(parts) == 1 else UnionDetector(parts)
 
 
+def check_face_detector(name: str) -> str:
+    """``name`` if it is a face detector of :data:`FACE_DETECTORS`, else :class:`ValueError`."""
+    if name not in FACE_DETECTORS:
+        raise ValueError(f"face detector must be one of {', '.join(FACE_DETECTORS)}, got {name!r}")
+    return name
+
+
+def detector_for(
+    source: str, face_detector: str = "centerface", face_scale: tuple[int, int] | None = None
+) -> Callable[[np.ndarray], list] | None:
+    """The detector of ``source`` (built once per process), or None for user boxes.
+
+    The one place still images (:class:`RegionSpec`) and video
+    (:class:`dpimage.video.regions.RegionSettings`) get their detector from.
+
+    Raises
+    ------
+    MissingModelError
+        If a chosen detector's model is not installed.
+    """
+    if source == "boxes":
+        return None
+    return _cached_detector(source, face_detector, face_scale)
+
+
 @dataclass(frozen=True)
 class RegionSpec:
     """Which regions of each still image to release; small and picklable for workers.
@@ -144,11 +169,7 @@ class RegionSpec:
         parse_sources(self.source)
         if not self.mask_scale > 0:
             raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
-        if self.face_detector not in FACE_DETECTORS:
-            raise ValueError(
-                f"face detector must be one of {', '.join(FACE_DETECTORS)}, "
-                f"got {self.face_detector!r}"
-            )
+        check_face_detector(self.face_detector)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -163,9 +184,7 @@ class RegionSpec:
         MissingModelError
             If the chosen detector's model is not installed.
         """
-        if self.source == "boxes":
-            return None
-        return _cached_detector(self.source, self.face_detector, self.face_scale)
+        return detector_for(self.source, self.face_detector, self.face_scale)
 
     def describe(self) -> dict:
         """What the manifest records (nothing derived from any image).

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
-from ..regions import DEFAULT_MASK_SCALE, FACE_DETECTORS, Box, UserBoxes, load_boxes
-from ..regions.spec import MASK_SCALE_NOTE, _cached_detector, parse_sources
+from ..regions import DEFAULT_MASK_SCALE, Box, UserBoxes, load_boxes
+from ..regions.spec import MASK_SCALE_NOTE, check_face_detector, detector_for, parse_sources
 
 __all__ = ["FrameCountError", "RegionSettings", "region_stream"]
 
@@ -75,11 +75,7 @@ class RegionSettings:
         parse_sources(self.source)
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
-        if self.face_detector not in FACE_DETECTORS:
-            raise ValueError(
-                f"face detector must be one of {', '.join(FACE_DETECTORS)}, "
-                f"got {self.face_detector!r}"
-            )
+        check_face_detector(self.face_detector)
         check_positive_float(self.mask_scale, "mask_scale")
         check_positive_int(self.detect_every, "detect_every")
         if self.carry < self.detect_every - 1:
@@ -96,9 +92,7 @@ class RegionSettings:
         MissingModelError
             If a chosen detector's model is not installed.
         """
-        if self.source == "boxes":
-            return None
-        return _cached_detector(self.source, self.face_detector, self.face_scale)
+        return detector_for(self.source, self.face_detector, self.face_scale)
 
     def make_detector(self) -> Callable[[np.ndarray, int], list]:
         """``detect(frame, index)`` returning raw boxes ``(x0, y0, x1, y1)``."""
