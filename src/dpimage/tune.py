@@ -173,6 +173,8 @@ class Recommendation:
 
 #: Methods :func:`recommend` can tune: private, with a closed-form utility prediction.
 TUNABLE = ("dp_pix", "dp_blur")
+
+
 def recommend(
     image: np.ndarray,
     m: int,
