@@ -8,6 +8,8 @@ No padding value ever enters a cell sum or a cell mean.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -31,8 +33,17 @@ def cell_counts(height: int, width: int, b: int) -> np.ndarray:
     """Pixel count ``n_k`` of every cell, shape ``(ceil(H/b), ceil(W/b))``, int64.
 
     Full cells hold ``b**2`` pixels; cells in the last row/column hold fewer.
+    The array is read-only (it is shared between calls with the same sizes).
     """
-    return np.outer(_run_lengths(height, b), _run_lengths(width, b))
+    return _cell_counts(int(height), int(width), int(b))
+
+
+@functools.lru_cache(maxsize=128)
+def _cell_counts(height: int, width: int, b: int) -> np.ndarray:
+    # cached: a batch or a video asks for the same few grids over and over
+    counts = np.outer(_run_lengths(height, b), _run_lengths(width, b))
+    counts.setflags(write=False)
+    return counts
 
 
 # Below this many values, np.add.reduceat beats padding for the OpenCV path.

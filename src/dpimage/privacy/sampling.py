@@ -54,6 +54,7 @@ say so (:data:`SEEDED_WARNING`).
 from __future__ import annotations
 
 import decimal
+import math
 import os
 from collections.abc import Callable
 from fractions import Fraction
@@ -191,20 +192,21 @@ def discrete_laplace(
     -------
     noise : ndarray of int64
     """
-    scale = Fraction(scale)
+    if not isinstance(scale, Fraction):
+        scale = Fraction(scale)
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
     if float(scale) > _MAX_SCALE:
         raise ValueError(
             f"noise scale {float(scale):.3g} is too large to sample (eps far too small)"
         )
-    shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
-    count = int(np.prod(shape, dtype=np.int64))
+    shape = (int(size),) if isinstance(size, (int, np.integer)) else tuple(size)
+    count = math.prod(shape)
     out = np.empty(count, dtype=np.int64)
     # First pass: the words are drawn block by block straight into ``out`` (no
     # array of all the words: fresh megabyte buffers cost page faults that
     # dominate here); the stream is the same as one draw of ``count`` words.
-    pending = _from_words(lambda start, n: bits.words(n), count, scale, bits, out=out)
+    pending = _from_words(lambda start, n: bits.words(n), count, scale, bits, out, signed=True)
     while pending.size:
         words = bits.words(pending.size)
         values, rejected = _laplace_from_words(words, scale, bits)
@@ -213,9 +215,12 @@ def discrete_laplace(
     return out.reshape(shape)
 
 
-# Values per block of the float fast path: its few float64 buffers stay in the
-# CPU cache (on 1080p at b0 = 4 this is ~2x faster than whole-array passes).
+# Values per block of the float fast path: its few float64 temporaries (64 KiB
+# each) stay in the CPU cache and are reused by the allocator from block to
+# block (on 1080p at b0 = 4 this is ~2x faster than whole-array passes).
 _BLOCK = 8192
+_SHIFT = np.uint64(64 - _U_BITS)
+_ONE = np.uint64(1)
 
 
 def _geometric_from_words(words: np.ndarray, scale: Fraction, bits: BitSource) -> np.ndarray:
@@ -234,9 +239,68 @@ def _laplace_from_words(
     """
     result = np.empty(words.size, dtype=np.int64)
     rejected = _from_words(
-        lambda start, n: words[start : start + n], words.size, scale, bits, result, out=result
+        lambda start, n: words[start : start + n], words.size, scale, bits, result, signed=True
     )
     return result, rejected
+
+
+def _buffers(n: int) -> tuple[np.ndarray, ...]:
+    """Work arrays of one block: reused from block to block (no page faults)."""
+    return tuple(
+        np.empty(n, dtype=d) for d in (np.uint64, np.float64, np.float64, np.int64)
+    )
+
+
+def _fast_block(
+    words: np.ndarray,
+    t: float,
+    signed: bool,
+    values: np.ndarray,
+    buffers: tuple[np.ndarray, ...],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The float64 fast path on one block of words, written into ``values``.
+
+    ``values`` gets ``G`` (or, ``signed``, ``s * G``) per word, with a
+    placeholder ``1`` (never rejected) where the float bounds differ. Returns
+    the positions of those undecided words, for :func:`_resolve_exactly`, and,
+    if ``signed``, those of the rejected draws ``(s = -, G = 0)``. ``buffers``
+    are work arrays (:func:`_buffers`) of at least ``words.size``.
+    """
+    n = words.size
+    top, u, high, sign = (b[:n] for b in buffers)
+    np.right_shift(words, _SHIFT, out=top)
+    u[...] = top  # exact: < 2**53
+    # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
+    # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound it:
+    #   high_end = -t * log(u * 2**-53);  width = t / u
+    #   low = floor((high_end - width * (1 + margin)) * (1 - margin))
+    #   high = floor(high_end * (1 + margin))
+    # (u == 0 gives high = inf and low = nan: undecided, refined exactly)
+    np.multiply(u, 2.0**-_U_BITS, out=high)
+    np.log(high, out=high)
+    np.multiply(high, -t, out=high)
+    low = np.divide(t, u, out=u)
+    np.multiply(low, 1.0 + _FAST_PATH_MARGIN, out=low)
+    np.subtract(high, low, out=low)
+    np.multiply(low, 1.0 - _FAST_PATH_MARGIN, out=low)
+    np.floor(low, out=low)
+    np.multiply(high, 1.0 + _FAST_PATH_MARGIN, out=high)
+    np.floor(high, out=high)
+    undecided = np.flatnonzero(low != high)
+    if undecided.size:  # rare: about 1e-13 * t per value
+        low[undecided] = 1.0
+    values[...] = low
+    if not signed:
+        return undecided, None
+    np.bitwise_and(words, _ONE, out=sign, casting="unsafe")
+    # (s = -, G = 0) is rejected: G < s exactly there, as G >= 0 (and the
+    # placeholder 1 of an undecided value never is)
+    rejected = np.flatnonzero(values < sign)
+    # G -> -G where the sign bit is set: (G ^ -1) + 1 in two's complement
+    np.negative(sign, out=sign)
+    np.bitwise_xor(values, sign, out=values)
+    np.subtract(values, sign, out=values)
+    return undecided, rejected
 
 
 def _from_words(
@@ -244,66 +308,30 @@ def _from_words(
     count: int,
     scale: Fraction,
     bits: BitSource,
-    result: np.ndarray | None = None,
+    result: np.ndarray,
     *,
-    out: np.ndarray | None = None,
+    signed: bool = False,
 ) -> np.ndarray:
-    """Fill ``result`` with ``G`` (or ``out`` with ``s * G``) from ``fetch(start, n)`` words.
+    """Fill ``result`` with ``G`` (or, ``signed``, ``s * G``) from ``fetch(start, n)`` words.
 
-    ``fetch`` gives the words of positions ``start .. start + n`` in order. With
-    ``out``, each value gets the sign of its word's low bit and the sorted
+    ``fetch`` gives the words of positions ``start .. start + n`` in order.
+    Signed, each value gets the sign of its word's low bit and the sorted
     positions of the rejected draws ``(s = -, G = 0)`` are returned.
     """
-    signed = out is not None
-    result = out if signed else result
     t = float(scale)
-    shift = np.uint64(64 - _U_BITS)
     undecided, tops, negatives, rejected = [], [], [], []
-    block = max(1, min(_BLOCK, count))
-    top, u, high = (np.empty(block, dtype=d) for d in (np.uint64, np.float64, np.float64))
-    sign = np.empty(block, dtype=np.int64)
+    buffers = _buffers(min(_BLOCK, count))
     with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, count, block):
-            n = min(block, count - start)
-            words = fetch(start, n)
-            np.right_shift(words, shift, out=top[:n])
-            un, hi, lo = u[:n], high[:n], u[:n]
-            un[:] = top[:n]  # exact: < 2**53
-            # x = -t ln U over U in [u, u+1) * 2**-53 lies in (high_end - width, high_end]
-            # with width = t ln(1 + 1/u) <= t / u, so one log and one division bound
-            # it. In place, but the same float operations in the same order as:
-            #   high_end = -t * log(u * 2**-53);  width = t / u
-            #   low = floor((high_end - width * (1 + margin)) * (1 - margin))
-            #   high = floor(high_end * (1 + margin))
-            np.multiply(un, 2.0**-_U_BITS, out=hi)
-            np.log(hi, out=hi)
-            np.multiply(hi, -t, out=hi)
-            np.divide(t, un, out=lo)
-            np.multiply(lo, 1.0 + _FAST_PATH_MARGIN, out=lo)
-            np.subtract(hi, lo, out=lo)
-            np.multiply(lo, 1.0 - _FAST_PATH_MARGIN, out=lo)
-            np.floor(lo, out=lo)
-            np.multiply(hi, 1.0 + _FAST_PATH_MARGIN, out=hi)
-            np.floor(hi, out=hi)
-            # undecided where the bounds differ, including u == 0 (high is inf);
-            # they are set to 1 here (never rejected) and resolved below
-            open_ = np.flatnonzero(lo != hi)
-            if open_.size:  # rare: about 1e-13 * t per value
-                lo[open_] = 1.0
+        for start in range(0, count, _BLOCK):
+            words = fetch(start, min(_BLOCK, count - start))
+            values = result[start : start + words.size]
+            open_, rejected_here = _fast_block(words, t, signed, values, buffers)
+            if open_.size:
                 undecided.append(start + open_)
-                tops.append(top[open_])
-                negatives.append(words[open_] & np.uint64(1))
-            g = result[start : start + n]
-            g[:] = lo
-            if signed:
-                s = sign[:n]
-                np.bitwise_and(words, np.uint64(1), out=s, casting="unsafe")
-                # (s = -, G = 0) is rejected: G < s exactly there, as G >= 0
-                rejected.append(start + np.flatnonzero(g < s))
-                # G -> -G where the sign bit is set: (G ^ -1) + 1 in two's complement
-                np.negative(s, out=s)
-                np.bitwise_xor(g, s, out=g)
-                np.subtract(g, s, out=g)
+                tops.append(words[open_] >> _SHIFT)
+                negatives.append(words[open_] & _ONE)
+            if signed and rejected_here.size:
+                rejected.append(start + rejected_here)
     # Resolved in index order after all words were drawn, as a single pass would.
     resolved_rejected = []
     if undecided:
@@ -314,11 +342,11 @@ def _from_words(
             result[i] = -g if negative else g
             if negative and g == 0:
                 resolved_rejected.append(i)
-    if not rejected:
+    if not rejected and not resolved_rejected:
         return np.empty(0, dtype=np.int64)
     # blocks are in order and flatnonzero sorts within each: sorted already,
     # unless a resolved value was rejected too
-    out_rejected = rejected[0] if len(rejected) == 1 else np.concatenate(rejected)
+    out_rejected = np.concatenate(rejected) if rejected else np.empty(0, dtype=np.int64)
     if resolved_rejected:
         out_rejected = np.sort(np.concatenate([out_rejected, resolved_rejected]))
     return out_rejected
