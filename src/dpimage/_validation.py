@@ -51,6 +51,8 @@ def check_image(image: np.ndarray, *, name: str = "image") -> np.ndarray:
 
 def check_positive_int(value: object, name: str) -> int:
     """Return ``value`` as an int, requiring an integral number >= 1."""
+    if type(value) is int and value >= 1:  # the common case, without the ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if value < 1:
@@ -60,6 +62,8 @@ def check_positive_int(value: object, name: str) -> int:
 
 def check_positive_float(value: object, name: str) -> float:
     """Return ``value`` as a float, requiring a finite real number > 0."""
+    if type(value) is float and 0.0 < value < math.inf:  # the common case
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     as_float = float(value)

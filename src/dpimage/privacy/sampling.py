@@ -194,7 +194,7 @@ def discrete_laplace(
     """
     if not isinstance(scale, Fraction):
         scale = Fraction(scale)
-    if scale <= 0:
+    if scale.numerator <= 0:  # a Fraction's denominator is positive
         raise ValueError(f"scale must be > 0, got {scale}")
     if float(scale) > _MAX_SCALE:
         raise ValueError(

@@ -30,6 +30,7 @@ Consequences, all tested:
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 from .._validation import check_positive_float, check_positive_int
@@ -68,7 +69,16 @@ def laplace_scale(m: int, channels: int, eps: float) -> Fraction:
     Returned as an exact :class:`~fractions.Fraction` (``eps`` is taken at its
     exact binary value) so the sampler can be exact.
     """
-    eps = check_positive_float(eps, "eps")
+    return _laplace_scale(
+        check_positive_int(m, "m"),
+        check_positive_int(channels, "channels"),
+        check_positive_float(eps, "eps"),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _laplace_scale(m: int, channels: int, eps: float) -> Fraction:
+    # cached (a Fraction is immutable): batches and videos reuse a few settings
     return Fraction(l1_sensitivity(m, channels)) / Fraction(eps)
 
 
