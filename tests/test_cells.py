@@ -89,6 +89,15 @@ def test_partial_cells_count_only_their_own_pixels():
     np.testing.assert_array_equal(sums, 255 * counts)
 
 
+def test_cached_cell_counts_cannot_be_changed_by_a_caller():
+    counts = cell_counts(20, 20, 16)
+    with pytest.raises(ValueError, match="read-only"):
+        counts[0, 0] = 1
+    # numpy integers and Python ints name the same grid
+    assert cell_counts(np.int64(20), 20, np.int32(16)) is counts
+    np.testing.assert_array_equal(cell_counts(20, 20, 16), [[256, 64], [64, 16]])
+
+
 def test_large_cells_and_uniform_image_do_not_overflow():
     image = np.full((300, 300, 3), 255, dtype=np.uint8)
     sums = cell_sums(image, 300)

@@ -7,6 +7,8 @@ Laplace scale, which must equal ``cell_noise_scale`` in every cell: full and
 partial, gray and RGB.
 """
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -69,6 +71,13 @@ def test_privacy_maths_exact_values():
     assert l1_sensitivity(16, 3) == 12240
     assert laplace_scale(16, 1, 0.5) == 8160
     assert laplace_scale(16, 3, 0.5) == 24480
+    # the cached scale is exact for any float eps, and bad arguments still fail
+    assert laplace_scale(16, 1, 0.3) == Fraction(4080) / Fraction(0.3)
+    assert laplace_scale(np.int64(16), 1, np.float32(0.5)) == 8160
+    for bad in ({"m": 0}, {"m": True}, {"eps": float("nan")}, {"eps": -0.5}, {"channels": 0}):
+        args = {"m": 16, "channels": 1, "eps": 0.5} | bad
+        with pytest.raises(ValueError):
+            laplace_scale(**args)
     # a release calibrated to m pixels gives eps * d / m to images d pixels apart
     assert epsilon_for_distance(16, m=16, eps=0.5) == 0.5
     assert epsilon_for_distance(1600, m=16, eps=0.5) == 50.0
