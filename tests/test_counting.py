@@ -1,5 +1,8 @@
 """People counting on releases: the area counter on a synthetic street, and on PETS-2009 frames."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -80,6 +83,24 @@ def test_reference_count_keeps_boxes_over_moving_pixels():
     assert list(counting.hog_counts(frames[:2], detector, min_foreground=None)) == [2.0, 2.0]
     kept = counting.hog_counts(frames, detector, min_foreground=0.5)
     assert kept.max() <= 1  # the whole-frame box is mostly static: dropped in every frame
+
+
+@pytest.mark.parametrize("first", ["counting", "counting_experiment"])
+def test_experiment_names_still_import_from_counting(first):
+    """The split kept the old import path: each moved name is the experiment module's own."""
+    code = (
+        f"import dpimage.eval.{first}\n"
+        "from dpimage.eval import counting, counting_experiment as ce\n"
+        "from dpimage.eval.counting import count_experiment, summary_markdown, write_rows\n"
+        "for n in ('_releases', 'count_experiment', 'release_frames', 'summarise_counts',\n"
+        "          'summary_markdown', 'write_rows'):\n"
+        "    assert getattr(counting, n) is getattr(ce, n), n\n"
+        "    assert n in dir(counting), n\n"
+        "assert ce.COUNT_METHODS is counting.COUNT_METHODS\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        counting.no_such_name  # noqa: B018
 
 
 def test_calibration_frames():

@@ -301,7 +301,7 @@ def count(
     pixels.
     """
     from ..datasets import MissingDataError, street_frames
-    from ..eval import counting
+    from ..eval import counting, counting_experiment
 
     console = _stderr()
     try:
@@ -327,16 +327,18 @@ def count(
     _say(console, f"{len(frames)} frames (every {step}th); reference counts on the originals")
     truth = counting.hog_counts(frames)
     calibration = counting.calibration_frames(len(frames), split, block)
-    rows = counting.count_experiment(
+    rows = counting_experiment.count_experiment(
         frames, truth, calibration, methods=methods, eps=eps_list, seeds=seed_list,
         on_step=lambda text: _say(console, time.strftime("%H:%M:%S ") + text),
     )  # fmt: skip
-    summary = counting.summarise_counts(rows)
+    summary = counting_experiment.summarise_counts(rows)
     try:
         output.mkdir(parents=True, exist_ok=True)
-        counting.write_rows(rows, output / "count_frames.csv")
-        counting.write_rows(summary, output / "count_summary.csv")
-        text = counting.summary_markdown(summary, frames=len(frames), step=step, split=split)
+        counting_experiment.write_rows(rows, output / "count_frames.csv")
+        counting_experiment.write_rows(summary, output / "count_summary.csv")
+        text = counting_experiment.summary_markdown(
+            summary, frames=len(frames), step=step, split=split
+        )
         (output / "count.md").write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputFailed(f"writing outputs: {exc}") from None
