@@ -17,6 +17,7 @@ from . import eval as _eval  # noqa: F401  (registers `eval sweep`, `eval plot`)
 from . import tune as _tune  # noqa: F401  (registers tune)
 from ._app import app
 from .ambiguate import sub as _ambiguate  # noqa: F401  (registers `dpimage ambiguate`)
+from .ambiguate_eval import evaluate as _amb_eval  # noqa: F401  (then `ambiguate evaluate`)
 
 __all__ = ["app", "main"]
 

@@ -1,111 +1,38 @@
-"""``dpimage ambiguate train|encode|decode|evaluate``: sparse-code ambiguation with keys.
+"""``dpimage ambiguate train|encode|decode``: sparse-code ambiguation with keys.
 
 Thin layer over :mod:`dpimage.ambiguation` (imported lazily: it needs the
 ``torch`` and ``ambiguation`` extras). Every problem is one line on stderr
 and a non-zero exit; inputs are never modified and outputs are written
-atomically.
+atomically. The sub-app and the shared options are in
+:mod:`._ambiguate_app`; ``evaluate`` is in :mod:`.ambiguate_eval`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..io import InputError, OutputExistsError, read_image, write_image
-from ..io.files import is_hidden, is_image_name
-from ._app import InputFailed, UsageProblem, app, make_app
-from ._console import _say, _stderr
-
-sub = make_app(
-    "ambiguate", "Share images as sparse codes with fake non-zeros; a small key decodes them."
+from ._ambiguate_app import (  # noqa: F401 (DECOY_*, TRAINED_FAKES: old import path)
+    DECOY_NOISE,
+    DECOY_ROUNDS,
+    TRAINED_FAKES,
+    DataSet,
+    DecoyNoiseOpt,
+    DecoyRoundsOpt,
+    Method,
+    ModelArg,
+    ModelOldOpt,
+    _collect,
+    _fail,
+    _lib,
+    _load,
+    _model_path,
+    sub,
 )
-app.add_typer(sub, name="ambiguate")
-
-
-#: The library's decoy defaults (``decoy.DECOY_ITERATIONS``, ``decoy.DECOY_NOISE``),
-#: kept under their earlier names; the CLI now takes the model's recorded values.
-DECOY_ROUNDS = 8
-DECOY_NOISE = 0.10
-
-#: Fake generators ``train`` records per data set, each chosen on a validation
-#: split of training data (docs/results/ambiguation.md): a Gaussian decoy suits faces but
-#: not digits, whose decoys the model itself makes better (16 rounds, no noise).
-TRAINED_FAKES = {
-    "faces": {"method": "mixture"},
-    "digits": {"method": "decoy", "decoy_rounds": 16, "decoy_noise": 0.0},
-}
-
-
-class DataSet(str, Enum):
-    faces = "faces"
-    digits = "digits"
-
-
-class Method(str, Enum):
-    mixture = "mixture"
-    decoy = "decoy"
-    donor = "donor"
-    resample = "resample"
-
-
-def _fail(message: str, code: int = 1) -> Exception:
-    """The CLI's one error convention: exit 2 for usage, 1 for a failed input."""
-    return UsageProblem(message) if code == 2 else InputFailed(message)
-
-
-def _lib():
-    try:
-        from .. import ambiguation
-        from ..ambiguation import codec  # noqa: F401 (PyTorch: fail here, in one line)
-    except ImportError as exc:
-        raise _fail(str(exc)) from None
-    return ambiguation
-
-
-def _load(lib, path: Path):
-    try:
-        return lib.load_model(path)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-
-
-ModelArg = Annotated[
-    Path | None, typer.Option("--model", help="Model file (.safetensors).", show_default=False)
-]
-# ``-m`` is the neighbourhood size in every other command group; the old short
-# spelling of --model keeps working here but is no longer shown.
-ModelOldOpt = Annotated[Path | None, typer.Option("-m", hidden=True)]
-
-
-def _model_path(model: Path | None, old: Path | None) -> Path:
-    if model is not None and old is not None:
-        raise UsageProblem("give --model once")
-    if model is None and old is None:
-        raise UsageProblem("Missing option '--model'")
-    return model if model is not None else old
-DecoyRoundsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--decoy-rounds",
-        min=1,
-        help="Decoy fakes: decode/encode rounds (default: the model's).",
-        show_default=False,
-    ),
-]
-DecoyNoiseOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--decoy-noise",
-        min=0.0,
-        help="Decoy fakes: pixel noise per round (default: the model's).",
-        show_default=False,
-    ),
-]
+from ._console import _say, _stderr
 
 
 @sub.command()
@@ -161,28 +88,6 @@ def train(
     except (ValueError, RuntimeError, OSError) as exc:
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     _say(console, f"wrote {output} (fingerprint {fingerprint}, k in {list(ks)})")
-
-
-def _collect(inputs: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            files += sorted(
-                p
-                for p in item.rglob("*")
-                if p.is_file() and is_image_name(p) and not any(is_hidden(x) for x in p.parts)
-            )
-        elif item.exists():
-            files.append(item)
-        else:
-            raise _fail(f"{item}: no such file or directory", code=2)
-    stems = [p.stem for p in files]
-    dupes = sorted({s for s in stems if stems.count(s) > 1})
-    if dupes:
-        raise _fail(f"several inputs share the name {dupes[0]!r}; encode them separately", 2)
-    if not files:
-        raise _fail("no images found", code=2)
-    return files
 
 
 @sub.command()
@@ -331,76 +236,3 @@ def decode(
             "yellow",
         )
     _say(console, f"wrote {output}")
-
-
-@sub.command()
-def evaluate(
-    model_path: Annotated[Path, typer.Argument(help="Model trained with the same --data.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for results.")],
-    data: Annotated[DataSet, typer.Option("--data", help="Evaluation set.")] = DataSet.faces,
-    test_size: Annotated[
-        int,
-        typer.Option("--test-size", min=8, help="Digits only: test digits (evenly spaced)."),
-    ] = 200,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
-    decoy_rounds: DecoyRoundsOpt = None,
-    decoy_noise: DecoyNoiseOpt = None,
-    threads: Annotated[int, typer.Option("--threads", min=1, help="Torch and OpenMP threads.")] = 1,
-) -> None:
-    """Key holders vs non-holders on held-out data, attacks, key size; JSON + grid.
-
-    Faces: the 80 images of people 33-40 (unseen in training). Digits:
-    ``--test-size`` MNIST test digits evenly spaced over the 10,000 (their
-    writers are disjoint from the training set's); the attacker's own images
-    are the first 80 training faces or digits.
-    """
-    lib = _lib()
-    import time
-
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    from ..ambiguation.research.evaluate import evaluate as run
-    from ..ambiguation.research.evaluate import evaluation_data, grid_rows, picture_grid
-
-    torch.set_num_threads(threads)
-    start = time.monotonic()
-
-    console = _stderr()
-    model = _load(lib, model_path)
-    try:
-        recorded, model_rounds, model_noise = lib.codec.fake_defaults(model)
-    except ValueError as exc:
-        raise _fail(f"{model_path}: {exc}", code=2) from None
-    decoy_rounds = model_rounds if decoy_rounds is None else decoy_rounds
-    decoy_noise = model_noise if decoy_noise is None else decoy_noise
-    ks = tuple(k for k in (64, 128) if k in model.stats) or tuple(sorted(model.stats))
-    try:
-        train_images, test_images, test_groups, subset = evaluation_data(
-            model, data.value, test_size
-        )
-    except ValueError as exc:
-        raise _fail(str(exc), code=2) from None
-    with threadpool_limits(threads):
-        results, pictures = run(
-            model,
-            train_images,
-            test_images,
-            ks=ks,
-            seed=seed,
-            decoy_rounds=decoy_rounds,
-            decoy_noise=decoy_noise,
-            test_groups=test_groups,
-            picture_scheme=recorded if recorded in ("mixture", "decoy") else "mixture",
-            log=lambda s: _say(console, s),
-        )
-    results["data"] = data.value
-    results["test_subset"] = subset
-    results["wall_seconds"] = round(time.monotonic() - start, 1)
-    results["threads"] = threads
-    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "ambiguation_results.json").write_text(json.dumps(results, indent=1) + "\n")
-    grid = picture_grid(pictures, grid_rows(ks))
-    write_image(grid, output / "ambiguation_grid.png", overwrite=True)
-    _say(console, f"wrote {output / 'ambiguation_results.json'} and ambiguation_grid.png")
