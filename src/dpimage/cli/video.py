@@ -28,7 +28,7 @@ from rich.text import Text
 from ..io import OutputError, read_manifest
 from ..io.lock import OutputBusyError
 from ..privacy import SEEDED_WARNING
-from ._app import EXIT_USAGE, InputFailed, _fail, app
+from ._app import InputFailed, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -252,6 +252,7 @@ def video(
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
     )
     tasks: dict[str, int] = {}
+    busy: OutputBusyError | None = None
     try:
         with failing_input(src), Progress(*columns, console=console, transient=False) as progress:
             run = process_video(
@@ -264,13 +265,16 @@ def video(
                     result = stop.value
                     break
                 except OutputBusyError as exc:
-                    # Another run holds the output: a usage error, nothing written.
-                    raise _fail(str(exc), EXIT_USAGE) from None
+                    # Another run holds the output: nothing was read or written.
+                    busy = exc
+                    break
                 if step.stage not in tasks:
                     tasks[step.stage] = progress.add_task(step.stage, total=step.total)
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
     except (RuntimeError, av.FFmpegError) as exc:
         raise InputFailed(_describe(exc, src)) from None
+    if busy is not None:
+        raise _UsageError(str(busy))
 
     for notice in result.notices:
         _say(console, f"note: {notice}", "yellow")
