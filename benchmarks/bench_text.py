@@ -10,7 +10,7 @@ defocused page; four photos without text for false positives).
 * false positives: detected boxes of which less than 20% of the area lies in
   any ground-truth box.
 
-Run:  .venv/bin/python benchmarks/bench_text.py [-v] [--box-threshold 0.3 --threshold 0.3 ...]
+Run:  .venv/bin/python benchmarks/bench_text.py [-v] [--box-threshold 0.5 --min-aspect 1.5 ...]
 (needs `make data` for the opencv-doc images; those missing are skipped and named).
 """
 
@@ -64,16 +64,19 @@ def score(found: np.ndarray, truth: list[list[int]], shape) -> tuple[int, int, l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threshold", type=float, default=0.3)
-    parser.add_argument("--box-threshold", type=float, default=0.3)
+    parser.add_argument("--box-threshold", type=float, default=0.5)
+    parser.add_argument("--min-aspect", type=float, default=1.5)
     parser.add_argument("--unclip", type=float, default=1.6)
     parser.add_argument("--limit-side", type=int, default=736)
-    parser.add_argument("--model", help="another DB text-detection ONNX file (default: PP-OCRv4)")
+    parser.add_argument("--model", help="another DB text-detection ONNX file (default: PP-OCRv6)")
     parser.add_argument("-v", "--verbose", action="store_true", help="coverage of every box")
     args = parser.parse_args()
     detector = TextDetector(args.model, threshold=args.threshold, box_threshold=args.box_threshold,
-                            unclip=args.unclip, limit_side=args.limit_side)
+                            min_aspect=args.min_aspect, unclip=args.unclip,
+                            limit_side=args.limit_side)
     print(f"model {detector.model_file}; threshold {args.threshold}, "
-          f"box_threshold {args.box_threshold}, unclip {args.unclip}, limit_side {args.limit_side}")
+          f"box_threshold {args.box_threshold}, min_aspect {args.min_aspect}, "
+          f"unclip {args.unclip}, limit_side {args.limit_side}")
     print(f"{'image':22} {'truth':>5} {'found>=80%':>10} {'detections':>10} {'false pos':>9} "
           f"{'s':>5}")
     groups: dict[str, list[int]] = {}

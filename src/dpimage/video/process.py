@@ -29,7 +29,6 @@ from ..regions import (
     Box,
     Track,
     covered_boxes,
-    enlarge_box,
     link_tracks,
 )
 from .accounting import (
@@ -201,7 +200,7 @@ def _detect_pass(
     expected: int | None,
     damaged: list[str] | None = None,
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
-    detect = regions.make_detector()
+    detect = regions.make_detector(width, height)
     detections: dict[int, list[Box]] = {}
     n = 0
     every = 1 if regions.source == "boxes" else regions.detect_every
@@ -211,12 +210,7 @@ def _detect_pass(
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
                                             gray=gray, damaged=damaged)):
         if i % every == 0:
-            found = []
-            for raw in detect(frame, i):
-                box = enlarge_box(raw, regions.mask_scale, width, height)
-                if box is not None:
-                    found.append(box)
-            detections[i] = found
+            detections[i] = detect(frame, i)  # scaled and clipped
         n = i + 1
         yield Progress("detecting", n, max(n, expected) if expected else None)
     tracks = link_tracks(detections, max_gap=max(regions.carry, 1))

