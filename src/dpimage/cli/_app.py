@@ -7,7 +7,9 @@ the same settings and the same error handling (:class:`_OneLineGroup`):
   option) or the library finds it (any :class:`ValueError` raised before an
   input was processed), is one line ``error: ...`` and exit code 2;
 * an input that could not be processed is one line ``error: ...`` and exit
-  code 1 (the commands raise :class:`InputFailed` after saying what failed).
+  code 1 (the commands raise :class:`InputFailed` after saying what failed);
+* a missing optional package is one line naming the pip extra that installs
+  it (:mod:`dpimage.extras`), exit code 1, never a traceback.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ class _OneLineGroup(TyperGroup):
             raise _fail(_first_line(exc), EXIT_FAILED) from None
         except ValueError as exc:  # the library's validation (UsageProblem is one)
             raise _fail(_first_line(exc), EXIT_USAGE) from None
+        except ImportError as exc:  # an optional package: one line naming its extra
+            from ..extras import missing_extra_message
+
+            feature = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+            raise _fail(missing_extra_message(exc, feature), EXIT_FAILED) from None
 
 
 def make_app(name: str, help: str) -> typer.Typer:

@@ -187,8 +187,15 @@ def region_spec(
     )
     detector = build_or_refuse(spec.detector)
     if detector is not None:  # say which detector runs, as the manifest records it
-        _say(_stderr(), f"regions: {detector.name}")
+        say_detector(detector.name)
     return spec
+
+
+def say_detector(name: str) -> None:
+    """The ``regions:`` line, and how to get a better face detector when Haar is a fallback."""
+    _say(_stderr(), f"regions: {name}")
+    if "fallback" in name:
+        _say(_stderr(), f"note: for the YuNet face detector: {YUNET_INSTALL}", "yellow")
 
 
 def missing_model_message(exc: MissingModelError) -> str:

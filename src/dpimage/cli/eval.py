@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..extras import require
 from ._app import InputFailed, UsageProblem
 from ._console import _say, _stderr
 from ._eval_app import eval_app
@@ -149,6 +150,8 @@ def sweep(
     if bad:
         raise UsageProblem(f"--render must be one of {', '.join(RENDERS)}, got {bad[0]!r}")
     stem = name or f"{label}_{vary.value}"
+    # SSIM, the figures and the AT&T faces: checked before any work, one line if missing
+    require("eval", "dpimage eval sweep")
 
     try:
         ds = load_dataset(label, sample=sample, seed=seed, data_dir=data, gray=gray)
@@ -226,6 +229,7 @@ def plot(
     title: Annotated[str, typer.Option("--title", help="Figure title.")] = "",
 ) -> None:
     """Redraw a sweep figure from its CSV (no recomputation)."""
+    require("eval", "dpimage eval plot")
     from ..eval.plots import plot_sweep
     from ..eval.sweep import read_csv
 

@@ -18,6 +18,7 @@ import typer
 
 from ..attack import experiment as exp
 from ..attack.obfuscation import KINDS
+from ..extras import require
 from ..privacy import SEEDED_WARNING
 from ._app import InputFailed, UsageProblem
 from ._console import _say, _stderr
@@ -238,12 +239,8 @@ def attack(
     from ..attack.train import TrainConfig
 
     if not (template or report_only):
-        try:
-            from ..attack._torch import import_torch
-
-            import_torch()
-        except ImportError as exc:
-            raise InputFailed(f"{exc}") from None
+        # the CNN (torch), SSIM, the figures and the data sets: one extra, checked first
+        require("attack", "dpimage eval attack")
     if resume and overwrite:
         raise UsageProblem("--resume and --overwrite exclude each other")
     if simulate and not template:

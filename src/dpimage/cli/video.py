@@ -55,6 +55,7 @@ from ._regions import (
     check_face_options,
     chosen_source,
     parse_scale,
+    say_detector,
 )
 
 
@@ -232,7 +233,7 @@ def video(
         elif regions is not None:
             # A missing model refuses here, in one line, before any decoding or writing.
             detector = build_or_refuse(regions.detector)
-            _say(console, f"regions: {detector.name}")
+            say_detector(detector.name)
         # Checked before any work (exit 2 naming it); read again under the output's lock.
         read_manifest(manifest_path)
     except ImportError as exc:
