@@ -6,7 +6,7 @@ import pytest
 import dpimage
 from dpimage import methods
 from dpimage.privacy.colour import split_budget
-from dpimage.release_colour import ColourRelease, check_colour, colour_split, release_colour
+from dpimage.release import ColourRelease, check_colour, colour_split, release_colour
 from dpimage.render import render
 
 

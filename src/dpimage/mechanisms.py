@@ -33,8 +33,15 @@ from ._validation import (
     check_sigma,
 )
 from .privacy.sampling import make_bit_source
-from .release import RNG, cell_noise_scale, exact_cells, release_cells
-from .release_colour import ColourRelease, check_colour, release_image
+from .release import (
+    RNG,
+    ColourRelease,
+    cell_noise_scale,
+    check_colour,
+    exact_cells,
+    release_cells,
+    release_image,
+)
 from .render import check_renderer
 from .render import render as _render
 from .render.blocks import as_pixels, blocks, pixel_grid
@@ -133,7 +140,7 @@ def dp_pix(
         spends ``eps`` over R, G, B as the paper does; ``"luma-chroma"``
         (alias ``"ycocg"``) releases luma at ``b`` with ``0.7 eps`` and chroma
         on coarser cells with ``0.15 eps`` each
-        (:func:`dpimage.release_colour.release_colour`) — the same total ``eps``.
+        (:func:`dpimage.release.release_colour`) — the same total ``eps``.
 
     Returns
     -------

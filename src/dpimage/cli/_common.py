@@ -165,7 +165,7 @@ def render_choice(value: str | None, default: str) -> str:
 
 def colour_choice(value: str | None, default: str) -> str:
     """The ``--colour`` value in its canonical spelling, or ``default``."""
-    from ..release_colour import check_colour
+    from ..release import check_colour
 
     try:
         return check_colour(default if value is None else value)

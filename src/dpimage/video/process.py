@@ -76,7 +76,7 @@ class VideoSettings:
     seed: int | None = None
     keep_audio: bool = False
     render: str = "blocks"  # renderer of each release (before the blur for DP-Blur)
-    colour: str = "rgb"  # colour path of RGB frames (dpimage.release_colour)
+    colour: str = "rgb"  # colour path of RGB frames (dpimage.release.colour)
 
     def __post_init__(self) -> None:
         try:

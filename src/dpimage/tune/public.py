@@ -15,17 +15,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validation import check_image
-from .tune import (
+from .._validation import check_image
+from .advice import (
     EPS_GRID,
     Candidate,
     Recommendation,
     _candidates,
     _check_recommend,
-    _check_render_objective,
     _choose,
-    cap_cells,
 )
+from .simulate import _check_render_objective, cap_cells
 
 __all__ = ["public_references", "recommend_public"]
 

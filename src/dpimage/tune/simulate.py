@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import methods
-from ._validation import check_positive_int
+from .. import methods
+from .._validation import check_positive_int
 
 __all__ = ["OBJECTIVES", "SMOOTH_MSE_RUNS", "cap_cells"]
 
