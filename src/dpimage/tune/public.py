@@ -37,7 +37,7 @@ def public_references(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """
     import cv2
 
-    from .datasets import photos
+    from ..datasets import photos
 
     height, width = shape[:2]
     gray = len(shape) == 2
