@@ -21,7 +21,7 @@ av = pytest.importorskip("av")
 
 from conftest import SAMPLES, run  # noqa: E402
 from dpimage.datasets import MissingDataError, find_vtest  # noqa: E402
-from dpimage.roi import enlarge_box, face_detector  # noqa: E402
+from dpimage.regions import enlarge_box, face_detector  # noqa: E402
 from dpimage.video import (  # noqa: E402
     RegionSettings,
     VideoSettings,

@@ -21,8 +21,8 @@ import numpy as np
 from .. import methods
 from ..io import InputError, Job, OutputError, OutputExistsError, read_image, write_image
 from ..io.images import make_parent
+from ..regions import RegionSpec, find_regions
 from ..regions.release import method_regions
-from ..roi import RegionSpec, find_regions
 from . import journal as _journal
 
 __all__ = [

@@ -21,8 +21,6 @@ from ..io.files import is_hidden, is_image_name
 from ._app import InputFailed, UsageProblem, app, make_app
 
 __all__ = [
-    "DECOY_NOISE",
-    "DECOY_ROUNDS",
     "TRAINED_FAKES",
     "DataSet",
     "DecoyNoiseOpt",
@@ -38,11 +36,6 @@ sub = make_app(
 )
 app.add_typer(sub, name="ambiguate")
 
-
-#: The library's decoy defaults (``decoy.DECOY_ITERATIONS``, ``decoy.DECOY_NOISE``),
-#: kept under their earlier names; the CLI now takes the model's recorded values.
-DECOY_ROUNDS = 8
-DECOY_NOISE = 0.10
 
 #: Fake generators ``train`` records per data set, each chosen on a validation
 #: split of training data (docs/results/ambiguation.md): a Gaussian decoy suits faces but
@@ -61,8 +54,6 @@ class DataSet(str, Enum):
 class Method(str, Enum):
     mixture = "mixture"
     decoy = "decoy"
-    donor = "donor"
-    resample = "resample"
 
 
 def _fail(message: str, code: int = 1) -> Exception:

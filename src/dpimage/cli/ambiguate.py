@@ -15,9 +15,7 @@ from typing import Annotated
 import typer
 
 from ..io import InputError, OutputExistsError, read_image, write_image
-from ._ambiguate_app import (  # noqa: F401 (DECOY_*, TRAINED_FAKES: old import path)
-    DECOY_NOISE,
-    DECOY_ROUNDS,
+from ._ambiguate_app import (
     TRAINED_FAKES,
     DataSet,
     DecoyNoiseOpt,
@@ -106,8 +104,7 @@ def encode(
             help=(
                 "Source of fakes (default: the one the model file records): mixture "
                 "(symmetric draft with random mixture faces; k' a multiple of k); decoy "
-                "(synthetic face); donor (matchable: insecure; version-1 model files "
-                "only); resample."
+                "(synthetic face)."
             ),
             show_default=False,
         ),
@@ -155,13 +152,6 @@ def encode(
         _say(
             console,
             "WARNING: --seed makes the fakes reproducible; the seed reveals the keys.",
-            "yellow",
-        )
-    if method is Method.donor:
-        _say(
-            console,
-            "WARNING: donor fakes can be matched against the model file's stored codes "
-            "(measured: ~99% of keys recovered); use --method mixture.",
             "yellow",
         )
     import numpy as np

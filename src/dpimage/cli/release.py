@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..batch import BatchInterrupted, BatchReport, ReleaseParams, Result, run_batch
 from ..privacy import SEEDED_WARNING
-from ._app import app
+from ..regions import DEFAULT_MASK_SCALE
+from ._app import UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -38,14 +39,12 @@ from ._common import (
     _check_common,
     _check_method,
     _fmt_eps,
-    _UsageError,
     colour_choice,
     render_choice,
 )
 from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import (
-    DEFAULT_MASK_SCALE,
     BoxesOpt,
     FaceDetectorOpt,
     FaceScaleOpt,
@@ -171,7 +170,7 @@ def _run_batch(
             finally:
                 progress.stop()
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     except BatchInterrupted as stop:
         done = stop.report
         if done.manifest_error:
@@ -227,7 +226,7 @@ def _release_command(
     n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
     regions = region_spec(*regions_args)
     if regions is not None and grid:
-        raise _UsageError("--grid cannot be combined with --faces/--people/--text/--boxes")
+        raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")
     params = ReleaseParams(
         mechanism=mechanism,
         options=options,

@@ -26,8 +26,9 @@ from rich.text import Text
 
 from ..io import OutputError, build_manifest, read_manifest, write_manifest
 from ..privacy import SEEDED_WARNING
+from ..regions import DEFAULT_MASK_SCALE
 from ..video.accounting import accumulate_manifest
-from ._app import InputFailed, app
+from ._app import InputFailed, UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -38,14 +39,12 @@ from ._common import (
     SeedOpt,
     _describe,
     _fmt_eps,
-    _UsageError,
     colour_choice,
     failing_input,
     render_choice,
 )
 from ._console import _say, _stderr
 from ._regions import (
-    DEFAULT_MASK_SCALE,
     FaceDetectorOpt,
     FaceScaleOpt,
     MaskScaleOpt,
@@ -66,7 +65,7 @@ def _method(value: str) -> str:
     except ValueError:
         name = None
     if name not in ("dp_pix", "dp_blur"):
-        raise _UsageError(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
+        raise UsageProblem(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
     return "pix" if name == "dp_pix" else "blur"
 
 
@@ -193,19 +192,19 @@ def video(
     check_face_options(source, face_detector, scale)
     face_scale = parse_scale(scale)
     if eps is not None and total_eps is not None:
-        raise _UsageError("give --eps or --total-eps, not both")
+        raise UsageProblem("give --eps or --total-eps, not both")
     if source is None and (reuse or detect_every is not None or carry is not None):
-        raise _UsageError(
+        raise UsageProblem(
             "--reuse, --detect-every and --carry need --faces/--people/--text/--boxes"
         )
     if reuse and release_every != 1:
-        raise _UsageError("--reuse releases once per track; drop --release-every")
+        raise UsageProblem("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
-        raise _UsageError(f"{dst}: the output would overwrite the input")
+        raise UsageProblem(f"{dst}: the output would overwrite the input")
     try:
         encoding_for(dst)  # an unknown extension is a usage error, found before any work
     except OutputError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     # Everything else (b, m, eps, seed, --release-every, --detect-every, ...) is
     # judged by the library's settings objects: a ValueError is a usage error.
     regions = None

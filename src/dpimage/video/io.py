@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..io import InputError, OutputError, OutputExistsError
-from ..io.files import _commit, _open_temp
+from ..io.atomic import _commit, _open_temp
 
 __all__ = [
     "VIDEO_FORMATS",
