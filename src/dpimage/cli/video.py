@@ -58,16 +58,51 @@ from ._regions import (
 
 
 def _method(value: str) -> str:
-    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...)."""
+    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...).
+
+    Returns the registry's name (``dp_pix``, ``dp_blur``).
+    """
     from .. import methods
+    from ..video.process import VIDEO_METHODS
 
     try:
         name = methods.get(value).name
     except ValueError:
         name = None
-    if name not in ("dp_pix", "dp_blur"):
+    if name not in VIDEO_METHODS:
         raise _UsageError(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
-    return "pix" if name == "dp_pix" else "blur"
+    return name
+
+
+def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
+    """What in the video manifest derives from the input, said exactly."""
+    if not regions:
+        return {
+            "derived_from_detections": [],
+            "note": (
+                "frames and releases are counts the output itself shows (its frame count and "
+                "the release period); nothing else here derives from the input's pixels"
+            ),
+        }
+    # Paths from the manifest's top: every figure computed from the region releases' count.
+    derived = [
+        "video.accounting.releases", "video.accounting.eps_object",
+        "video.accounting.eps_per_track", "video.epsilon_object_visible_throughout",
+        "outputs[].epsilon", "epsilon_per_output", "total_epsilon", "total_epsilon_all_runs",
+        "accountant",
+    ]
+    if total_eps:
+        derived.append("video.accounting.eps_per_release")
+    return {
+        "derived_from_detections": derived,
+        "note": (
+            "region mode: the fields in derived_from_detections are computed from where the "
+            "regions are (the detector run on the raw, unprotected frames, or the --boxes "
+            "file): how many frames hold a region and how long the longest track lasts. They "
+            "are not protected by the release. frames is the output's frame count; nothing "
+            "else here derives from the input's pixels"
+        ),
+    }
 
 
 class _FpsColumn(ProgressColumn):
@@ -184,7 +219,7 @@ def video(
     from ..video.io import encoding_for
 
     kind = _method(method)
-    pix = kind == "pix"
+    pix = kind == "dp_pix"
     default_render, default_colour = ("smooth", "luma-chroma") if pix else ("blocks", "rgb")
 
     console = _stderr()
@@ -202,6 +237,8 @@ def video(
         raise _UsageError("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
         raise _UsageError(f"{dst}: the output would overwrite the input")
+    if dst.is_dir():
+        raise _UsageError(f"{dst}: is a directory; -o names the output video file")
     try:
         encoding_for(dst)  # an unknown extension is a usage error, found before any work
     except OutputError as exc:
@@ -266,6 +303,10 @@ def video(
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
     except (RuntimeError, av.FFmpegError) as exc:
         raise InputFailed(_describe(exc, src)) from None
+    except KeyboardInterrupt:
+        # As the image commands: one line, exit 130. The writer removed its temporary file.
+        _say(console, f"interrupted: {dst} not written (a video is written only whole)", "yellow")
+        raise typer.Exit(code=130) from None
 
     for notice in result.notices:
         _say(console, f"note: {notice}", "yellow")
@@ -288,10 +329,7 @@ def video(
         "regions": regions.describe() if regions is not None else None,
         "partial": {k: v for k, v in result.partial.items() if k != "message"}
         if result.partial is not None else None,
-        "note": (
-            "frames and releases are counts the output itself shows; "
-            "nothing else here derives from the input"
-        ),
+        **_derived_note(regions is not None, total_eps is not None),
     }
     manifest = accumulate_manifest(manifest, previous)
     try:
