@@ -105,6 +105,37 @@ def test_truncated_variable_rate_clip_is_still_refused(tmp_path):
     assert not out.exists()
 
 
+def test_complete_mkv_whose_audio_outlasts_the_video_is_not_truncated(tmp_path):
+    """The container's duration spans the audio (4 s); the video track's own is 2 s."""
+    src = tmp_path / "long-audio.mkv"
+    with av.open(str(src), "w", format="matroska") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
+        aus = out.add_stream("aac", rate=8000)
+        for i in range(50):
+            vf = av.VideoFrame.from_ndarray(marked_frame(i), format="rgb24")
+            vf.pts = i
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        tone = (0.2 * np.sin(2 * math.pi * 440 * np.arange(4 * 8000) / 8000)).astype(np.float32)
+        size = aus.codec_context.frame_size or 1024
+        for start in range(0, tone.size, size):
+            af = av.AudioFrame.from_ndarray(tone[None, start : start + size], "fltp", "mono")
+            af.sample_rate, af.pts = 8000, start
+            for p in aus.encode(af):
+                out.mux(p)
+        for p in aus.encode():
+            out.mux(p)
+    info = probe(src)
+    assert info.duration == pytest.approx(2.0)
+    out = tmp_path / "o.mp4"
+    result = run("video", src, "-o", out, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert manifest_of(out)["video"]["partial"] is None
+
+
 def test_error_line_names_the_file_once(tmp_path):
     whole = tmp_path / "vfr.mkv"
     write_vfr(whole, "matroska", "libx264")
@@ -157,6 +188,7 @@ def test_display_orientation_of_parsed_matrices():
     assert display_orientation(np.array([0, -one, 0, one, 0, 0, 0, 0, 1 << 30]), 90) == (1, False)
     assert display_orientation(np.array([0, -one, 0, -one, 0, 0, 0, 0, 1 << 30]), 90) == (1, True)
     assert display_orientation(np.array([one, 0, 0, 0, -one, 0, 0, 0, 1 << 30]), 0) == (0, True)
+    assert display_orientation(np.zeros(9, np.int32), float("nan")) == (0, False)
     with pytest.raises(ValueError, match="quarter turn"):
         display_orientation(np.array([one, 0, 0, 0, one, 0, 0, 0, 1 << 30]), 45)
 

@@ -23,6 +23,7 @@ Default encodings (chosen from what the PyAV wheel can encode here):
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -141,8 +142,8 @@ def display_orientation(matrix: np.ndarray | None, rotation: float) -> tuple[int
     A rotation that is not a multiple of 90 degrees (within 1) raises
     :class:`ValueError`: cameras record only quarter turns.
     """
-    if matrix is None:
-        return 0, False
+    if matrix is None or not math.isfinite(rotation):
+        return 0, False  # no matrix, or a degenerate one (FFmpeg's player ignores it too)
     turns = round(rotation / 90)
     if abs(rotation - 90 * turns) > 1:
         raise ValueError(f"display rotation of {rotation:g} degrees is not a quarter turn")
@@ -190,6 +191,10 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         frames = int(stream.frames) if stream.frames else None
         if stream.duration and stream.time_base:
             duration: float | None = float(stream.duration * stream.time_base)
+        elif (tagged := _tag_seconds(stream.metadata.get("DURATION"))) is not None:
+            # Matroska/WebM: the video track's own length (FFmpeg and mkvmerge write it);
+            # the container's duration also spans an audio track that outlasts the video
+            duration = tagged
         elif container.duration:
             duration = container.duration / 1_000_000  # AV_TIME_BASE
         else:
@@ -219,6 +224,19 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             start=start,
             orientation=orientation,
         )
+
+
+def _tag_seconds(value: object) -> float | None:
+    """Seconds in a Matroska ``DURATION`` tag (``HH:MM:SS.nnnnnnnnn``); None if not one."""
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split(":")
+    try:
+        hours, minutes, seconds = (float(x) for x in parts) if len(parts) == 3 else (0, 0, -1)
+    except ValueError:
+        return None
+    total = 3600 * hours + 60 * minutes + seconds
+    return total if seconds >= 0 and math.isfinite(total) and total > 0 else None
 
 
 def _decode(container: Any, path: Path, log: DecodeLog | None) -> Iterator[Any]:
