@@ -81,7 +81,8 @@ def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
             "derived_from_detections": [],
             "note": (
                 "frames and releases are counts the output itself shows (its frame count and "
-                "the release period); nothing else here derives from the input's pixels"
+                "the release period); partial, when set, records what the input's container "
+                "announced; nothing else here derives from the input"
             ),
         }
     # Paths from the manifest's top: every figure computed from the region releases' count.
@@ -99,8 +100,9 @@ def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
             "region mode: the fields in derived_from_detections are computed from where the "
             "regions are (the detector run on the raw, unprotected frames, or the --boxes "
             "file): how many frames hold a region and how long the longest track lasts. They "
-            "are not protected by the release. frames is the output's frame count; nothing "
-            "else here derives from the input's pixels"
+            "are not protected by the release. frames is the output's frame count; partial, "
+            "when set, records what the input's container announced; nothing else here "
+            "derives from the input"
         ),
     }
 
