@@ -1,8 +1,9 @@
 """``dpimage video``: release a video frame by frame, or only its faces/people/text/boxes.
 
-Thin: checks arguments, runs :func:`dpimage.video.process_video` under a Rich
-progress bar, writes the manifest, prints the ε an object visible throughout
-the clip is protected with.
+Thin: checks arguments, runs :func:`dpimage.video.process_video` (which
+releases, and records the release in the manifest under the output's lock)
+under a Rich progress bar, prints the ε an object visible throughout the clip
+is protected with.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..io import OutputError, build_manifest, read_manifest, write_manifest
+from ..io import OutputError, read_manifest
+from ..io.lock import OutputBusyError
 from ..privacy import SEEDED_WARNING
-from ..video.accounting import accumulate_manifest
 from ._app import InputFailed, app
 from ._common import (
     B0Opt,
@@ -72,39 +73,6 @@ def _method(value: str) -> str:
     if name not in VIDEO_METHODS:
         raise _UsageError(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
     return name
-
-
-def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
-    """What in the video manifest derives from the input, said exactly."""
-    if not regions:
-        return {
-            "derived_from_detections": [],
-            "note": (
-                "frames and releases are counts the output itself shows (its frame count and "
-                "the release period); partial, when set, records what the input's container "
-                "announced; nothing else here derives from the input"
-            ),
-        }
-    # Paths from the manifest's top: every figure computed from the region releases' count.
-    derived = [
-        "video.accounting.releases", "video.accounting.eps_object",
-        "video.accounting.eps_per_track", "video.epsilon_object_visible_throughout",
-        "outputs[].epsilon", "epsilon_per_output", "total_epsilon", "total_epsilon_all_runs",
-        "accountant",
-    ]
-    if total_eps:
-        derived.append("video.accounting.eps_per_release")
-    return {
-        "derived_from_detections": derived,
-        "note": (
-            "region mode: the fields in derived_from_detections are computed from where the "
-            "regions are (the detector run on the raw, unprotected frames, or the --boxes "
-            "file): how many frames hold a region and how long the longest track lasts. They "
-            "are not protected by the release. frames is the output's frame count; partial, "
-            "when set, records what the input's container announced; nothing else here "
-            "derives from the input"
-        ),
-    }
 
 
 class _FpsColumn(ProgressColumn):
@@ -271,7 +239,8 @@ def video(
             # A missing model refuses here, in one line, before any decoding or writing.
             detector = build_or_refuse(regions.detector)
             _say(console, f"regions: {detector.name}")
-        previous = read_manifest(manifest_path)  # checked before any work, kept below
+        # Checked before any work (exit 2 naming it); read again under the output's lock.
+        read_manifest(manifest_path)
     except ImportError as exc:
         raise InputFailed(str(exc)) from None
     except OSError as exc:
@@ -289,6 +258,7 @@ def video(
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
     )
     tasks: dict[str, int] = {}
+    busy: OutputBusyError | None = None
     try:
         with failing_input(src), Progress(*columns, console=console, transient=False) as progress:
             run = process_video(
@@ -300,6 +270,10 @@ def video(
                 except StopIteration as stop:
                     result = stop.value
                     break
+                except OutputBusyError as exc:
+                    # Another run holds the output: nothing was read or written.
+                    busy = exc
+                    break
                 if step.stage not in tasks:
                     tasks[step.stage] = progress.add_task(step.stage, total=step.total)
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
@@ -309,37 +283,17 @@ def video(
         # As the image commands: one line, exit 130. The writer removed its temporary file.
         _say(console, f"interrupted: {dst} not written (a video is written only whole)", "yellow")
         raise typer.Exit(code=130) from None
+    if busy is not None:
+        raise _UsageError(str(busy))
 
     for notice in result.notices:
         _say(console, f"note: {notice}", "yellow")
     acc = result.accounting
-    manifest = build_manifest(
-        command="video",
-        mechanism=settings.mechanism + ("_regions" if regions is not None else ""),
-        parameters=settings.parameters(),
-        outputs=[(dst.name, acc.eps_object)],
-        seed=seed,
-        seed_derivation="numpy.random.default_rng(seed), one stream for the clip"
-        if seed is not None else None,
-    )
-    manifest["video"] = {
-        "accounting": acc.as_dict(),
-        "epsilon_object_visible_throughout": acc.eps_object,
-        "encoding": result.encoding,
-        "audio": "kept, NOT protected" if keep_audio else "dropped",
-        "container_metadata": "none copied",
-        "regions": regions.describe() if regions is not None else None,
-        "partial": {k: v for k, v in result.partial.items() if k != "message"}
-        if result.partial is not None else None,
-        **_derived_note(regions is not None, total_eps is not None),
-    }
-    manifest = accumulate_manifest(manifest, previous)
-    try:
-        write_manifest(manifest, manifest_path)
-    except OSError as exc:
+    manifest = result.manifest
+    if result.manifest_error is not None:
         # The video is written; only its record failed (not a failed input).
-        _say(console, f"error: manifest {manifest_path}: {_describe(exc)}", "red")
-        raise typer.Exit(code=1) from None
+        _say(console, f"error: {result.manifest_error}", "red")
+        raise typer.Exit(code=1)
     typer.echo(f"wrote {dst} ({result.encoding}) and {manifest_path.name}")
     typer.echo(_summary(acc, m, regions is not None, seed is not None))
     if manifest["count"] > 1 or "previous_runs" in manifest:

@@ -381,6 +381,7 @@ class VideoWriter:
         self._container: Any = None
         self._stream: Any = None
         self._tmp: Path | None = None
+        self._tmp_fd: int | None = None
         self._audio_source: Any = None
         self._audio_stream: Any = None
 
@@ -397,8 +398,9 @@ class VideoWriter:
                     f"{self.path}: cannot create directory {self.path.parent} "
                     f"({exc.strerror or exc})"
                 ) from None
-        fd, self._tmp = _open_temp(self.path.parent)
-        os.close(fd)
+        # The descriptor stays open (holding the temporary file's lock) until the
+        # file is renamed or removed: a live encode is never taken for a leftover.
+        self._tmp_fd, self._tmp = _open_temp(self.path.parent)
         try:
             self._container = av.open(str(self._tmp), mode="w", format=self.format)
             stream = self._container.add_stream(self.codec, rate=self.rate)
@@ -475,7 +477,14 @@ class VideoWriter:
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(self._tmp)
+        self._release_tmp()
         self._container = None
+
+    def _release_tmp(self) -> None:
+        if self._tmp_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._tmp_fd)
+            self._tmp_fd = None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is not None:
@@ -495,3 +504,4 @@ class VideoWriter:
         except BaseException:
             self._discard()
             raise
+        self._release_tmp()

@@ -23,6 +23,9 @@ import numpy as np
 
 from .. import methods
 from .._validation import check_positive_int
+from ..io import read_manifest, remove_stale_temporaries
+from ..io.files import manifest_for
+from ..io.lock import output_lock
 from ..regions import (
     Box,
     Track,
@@ -39,6 +42,7 @@ from .accounting import (
 )
 from .io import DecodeLog, VideoWriter, count_frames, probe, read_frames, sample_frames
 from .pipeline import WriteBehind, read_ahead
+from .record import record_release
 from .regions import FrameCountError, RegionSettings, region_stream
 from .truncation import TruncatedVideoError, shortfall
 
@@ -160,6 +164,13 @@ class VideoResult:
     encoding: str
     notices: list[str] = field(default_factory=list)
     partial: dict[str, Any] | None = None
+    #: The output's manifest with this release added (``None`` until recorded).
+    manifest: dict[str, Any] | None = None
+    manifest_path: Path | None = None
+    #: One line if the manifest could not be written (the video is written).
+    manifest_error: str | None = None
+    #: Temporary files of killed runs removed from the output's folder.
+    stale_removed: int = 0
 
 
 # ---------------------------------------------------------------------------
@@ -225,7 +236,56 @@ def process_video(
     overwrite: bool = False,
     allow_partial: bool = False,
 ) -> Generator[Progress, None, VideoResult]:
-    """Release a video file. Yields :class:`Progress`; returns :class:`VideoResult`.
+    """Release a video file and record it. Yields :class:`Progress`; returns :class:`VideoResult`.
+
+    The output belongs to this run until it ends: the run holds the output's
+    lock (:func:`dpimage.io.lock.output_lock`) from before it reads the
+    manifest beside ``dst`` (``OUT.mp4.manifest.json``) until after it wrote
+    it with this release added (:mod:`dpimage.video.record`); temporary files
+    of killed runs in ``dst``'s folder are removed once it holds the lock
+    (:func:`dpimage.io.remove_stale_temporaries`; counted in
+    :attr:`VideoResult.stale_removed` and said in its notices). The frames
+    are released by :func:`_release_frames`.
+
+    Raises
+    ------
+    dpimage.io.lock.OutputBusyError
+        (a ``ValueError``) If another run is writing ``dst``; nothing is read
+        or written then.
+    ValueError
+        If the manifest beside ``dst`` is not a valid dpimage manifest
+        (naming it); nothing is read or written then.
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.is_dir():
+        # found before the lock and any decoding: encoding every frame to fail at the end
+        # helps no one
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a video file", str(dst))
+    manifest_path = manifest_for(dst, directory=False)
+    with output_lock(manifest_path, dst):
+        previous = read_manifest(manifest_path)
+        removed = remove_stale_temporaries([dst.parent])
+        result = yield from _release_frames(
+            src, dst, settings, overwrite=overwrite, allow_partial=allow_partial
+        )
+        if removed:
+            result.stale_removed = removed
+            result.notices.append(
+                f"removed {removed} temporary file(s) that killed runs had left in {dst.parent}"
+            )
+        record_release(dst, manifest_path, previous, settings, result)
+    return result
+
+
+def _release_frames(
+    src: str | Path,
+    dst: str | Path,
+    settings: VideoSettings,
+    *,
+    overwrite: bool = False,
+    allow_partial: bool = False,
+) -> Generator[Progress, None, VideoResult]:
+    """Release a video file's frames into ``dst``, unrecorded (see :func:`process_video`).
 
     Nothing is written under ``dst`` unless the whole clip was encoded. An
     input that ends before the frames its container announces (a truncated
@@ -234,9 +294,6 @@ def process_video(
     then the frames there are go out and :attr:`VideoResult.partial` says so.
     """
     src, dst = Path(src), Path(dst)
-    if dst.is_dir():
-        # found before any decoding: encoding every frame and failing at the end helps no one
-        raise IsADirectoryError(errno.EISDIR, "is a directory, not a video file", str(dst))
     info = probe(src)
     log = DecodeLog()
     notices: list[str] = []
