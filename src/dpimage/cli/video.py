@@ -58,16 +58,20 @@ from ._regions import (
 
 
 def _method(value: str) -> str:
-    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...)."""
+    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...).
+
+    Returns the registry's name (``dp_pix``, ``dp_blur``).
+    """
     from .. import methods
+    from ..video.process import VIDEO_METHODS
 
     try:
         name = methods.get(value).name
     except ValueError:
         name = None
-    if name not in ("dp_pix", "dp_blur"):
+    if name not in VIDEO_METHODS:
         raise UsageProblem(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
-    return "pix" if name == "dp_pix" else "blur"
+    return name
 
 
 class _FpsColumn(ProgressColumn):
@@ -184,7 +188,7 @@ def video(
     from ..video.io import encoding_for
 
     kind = _method(method)
-    pix = kind == "pix"
+    pix = kind == "dp_pix"
     default_render, default_colour = ("smooth", "luma-chroma") if pix else ("blocks", "rgb")
 
     console = _stderr()
@@ -202,6 +206,8 @@ def video(
         raise UsageProblem("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
         raise UsageProblem(f"{dst}: the output would overwrite the input")
+    if dst.is_dir():
+        raise UsageProblem(f"{dst}: is a directory; -o names the output video file")
     try:
         encoding_for(dst)  # an unknown extension is a usage error, found before any work
     except OutputError as exc:
@@ -272,6 +278,10 @@ def video(
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
     except (RuntimeError, av.FFmpegError) as exc:
         raise InputFailed(_describe(exc, src)) from None
+    except KeyboardInterrupt:
+        # As the image commands: one line, exit 130. The writer removed its temporary file.
+        _say(console, f"interrupted: {dst} not written (a video is written only whole)", "yellow")
+        raise typer.Exit(code=130) from None
     if busy is not None:
         raise UsageProblem(str(busy))
 
