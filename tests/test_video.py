@@ -30,7 +30,8 @@ from dpimage.video import (  # noqa: E402
     run_to_end,
 )
 from dpimage.video.io import VideoWriter, read_frames  # noqa: E402
-from dpimage.video.process import full_frame_stream, region_stream  # noqa: E402
+from dpimage.video.process import full_frame_stream  # noqa: E402
+from dpimage.video.regions import region_stream  # noqa: E402
 
 PLANTED = "PLANTED-VIDEO-META-7f31c0"
 N_FRAMES = 12

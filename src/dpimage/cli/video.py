@@ -62,16 +62,14 @@ def _method(value: str) -> str:
 
     Returns the registry's name (``dp_pix``, ``dp_blur``).
     """
-    from .. import methods
-    from ..video.process import VIDEO_METHODS
+    from ..video.settings import video_method
 
     try:
-        name = methods.get(value).name
+        return video_method(value)
     except ValueError:
-        name = None
-    if name not in VIDEO_METHODS:
-        raise UsageProblem(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
-    return name
+        raise UsageProblem(
+            f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}"
+        ) from None
 
 
 class _FpsColumn(ProgressColumn):

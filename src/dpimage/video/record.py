@@ -11,13 +11,11 @@ anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..io import build_manifest, write_manifest
 from .accounting import accumulate_manifest
-
-if TYPE_CHECKING:
-    from .process import VideoResult, VideoSettings
+from .settings import VideoResult, VideoSettings
 
 __all__ = ["SEED_DERIVATION", "record_release", "video_manifest"]
 
@@ -64,7 +62,7 @@ def video_manifest(dst: Path, settings: VideoSettings, result: VideoResult) -> d
     regions = settings.regions
     manifest = build_manifest(
         command="video",
-        mechanism=settings.mechanism + ("_regions" if regions is not None else ""),
+        mechanism=settings.method + ("_regions" if regions is not None else ""),
         parameters=settings.parameters(),
         outputs=[(dst.name, acc.eps_object)],
         seed=settings.seed,
