@@ -6,19 +6,25 @@ kernels keep the module fast; one blur run uses the defaults.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
+from typer.testing import CliRunner
 
 import dpimage
 from conftest import SAMPLES, copy_sample, run
+from dpimage.cli._common import option_group
 from dpimage.privacy import SEEDED_WARNING
 
 PLANTED_GPS = "PLANTED-GPS-DATUM-51c2e8"
@@ -799,3 +805,36 @@ def test_sigma_zero_same_rule_in_cli_and_library(tmp_path):
     assert library.shape == pixels.shape
     with pytest.raises(ValueError, match="sigma"):
         dpimage.dp_blur(pixels, k=9, sigma=-1, rng=3)
+
+
+
+@dataclass(frozen=True)
+class _Shared:
+    quality: Annotated[int, typer.Option("--quality")] = 95
+    numbered: Annotated[bool, typer.Option("--numbered")] = False
+
+
+def test_an_option_group_stands_in_place_of_its_parameter():
+    """Options several commands share are one dataclass; Typer sees its fields in place."""
+    seen = []
+
+    def command(
+        b: Annotated[int, typer.Option("-b")] = 16,
+        shared: _Shared = _Shared(),
+        last: Annotated[str, typer.Option("--last")] = "x",
+    ) -> None:
+        seen.append((b, shared, last))
+
+    wrapped = option_group(command)
+    assert list(inspect.signature(wrapped).parameters) == ["b", "quality", "numbered", "last"]
+    app = typer.Typer()
+    app.command()(wrapped)
+    app.command("other")(lambda: None)  # two commands: the first is called by name
+    result = CliRunner().invoke(app, ["command", "-b", "4", "--quality", "7", "--numbered"])
+    assert result.exit_code == 0, result.output
+    assert seen == [(4, _Shared(quality=7, numbered=True), "x")]
+
+    def clash(quality: int = 1, shared: _Shared = _Shared()) -> None: ...
+
+    with pytest.raises(TypeError, match="repeats"):
+        option_group(clash)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -170,3 +174,49 @@ def colour_choice(value: str | None, default: str) -> str:
         return check_colour(default if value is None else value)
     except ValueError as exc:
         raise UsageProblem(f"--colour: {exc}") from None
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def option_group(command: _Command) -> _Command:
+    """Let ``command`` take a set of options declared once, as the fields of a dataclass.
+
+    A parameter of ``command`` annotated with a dataclass stands for that
+    dataclass's fields: Typer sees them in its place, each with its own
+    ``Annotated`` option and default, in the order of the fields, and the
+    command receives one instance built from them. So options that several
+    commands share are written once, and their order in ``--help`` is where
+    each command puts the group.
+    """
+    hints = typing.get_type_hints(command, include_extras=True)
+    groups: dict[str, type] = {}
+    parameters = []
+    for param in inspect.signature(command).parameters.values():
+        hint = hints.get(param.name, param.annotation)
+        if not dataclasses.is_dataclass(hint):
+            parameters.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hint))
+            continue
+        groups[param.name] = hint
+        fields = typing.get_type_hints(hint, include_extras=True)
+        parameters += [
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=fields[f.name]
+            )
+            for f in dataclasses.fields(hint)
+        ]
+    names = [param.name for param in parameters]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{command.__name__}: an option group repeats a parameter's name")
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> Any:
+        for name, group in groups.items():
+            kwargs[name] = group(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(group)})
+        return command(**kwargs)
+
+    returns = hints.get("return", inspect.Signature.empty)
+    run.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": returns}
+    return typing.cast(_Command, run)
+
