@@ -234,7 +234,7 @@ def video(
             regions.make_detector()  # reads and checks the JSON before any decoding
         elif regions is not None:
             # A missing model refuses here, in one line, before any decoding or writing.
-            detector = build_or_refuse(regions.detector)
+            detector = build_or_refuse(regions.spec.detector)
             _say(console, f"regions: {detector.name}")
         # Checked before any work (exit 2 naming it); read again under the output's lock.
         read_manifest(manifest_path)

@@ -148,9 +148,7 @@ def process_video(
     with output_lock(manifest_path, dst):
         previous = read_manifest(manifest_path)
         removed = remove_stale_temporaries([dst.parent])
-        result = yield from _release_frames(
-            src, dst, settings, overwrite=overwrite, allow_partial=allow_partial
-        )
+        result = yield from _release_frames(src, dst, settings, overwrite, allow_partial)
         if removed:
             result.stale_removed = removed
             result.notices.append(
@@ -161,12 +159,7 @@ def process_video(
 
 
 def _release_frames(
-    src: str | Path,
-    dst: str | Path,
-    settings: VideoSettings,
-    *,
-    overwrite: bool = False,
-    allow_partial: bool = False,
+    src: Path, dst: Path, settings: VideoSettings, overwrite: bool, allow_partial: bool
 ) -> Generator[Progress, None, VideoResult]:
     """Release a video file's frames into ``dst``, unrecorded (see :func:`process_video`).
 
@@ -176,7 +169,6 @@ def _release_frames(
     time where it stops, and writes nothing, unless ``allow_partial=True``:
     then the frames there are go out and :attr:`VideoResult.partial` says so.
     """
-    src, dst = Path(src), Path(dst)
     info = probe(src)
     log = DecodeLog()
     notices: list[str] = []

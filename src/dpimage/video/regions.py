@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
-from ..regions import DEFAULT_MASK_SCALE, Box, UserBoxes, load_boxes
-from ..regions.spec import MASK_SCALE_NOTE, check_face_detector, detector_for, parse_sources
+from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, load_boxes
+from ..regions.spec import check_face_detector, parse_sources
 
 __all__ = ["FrameCountError", "RegionSettings", "region_stream"]
 
@@ -84,40 +84,41 @@ class RegionSettings:
                 f"({self.detect_every - 1}), or frames between detections go uncovered"
             )
 
-    def detector(self) -> Callable[[np.ndarray], list] | None:
-        """The detector (built once per process), or None for user boxes.
+    @property
+    def spec(self) -> RegionSpec:
+        """Where the regions come from, as for still images: the detector and the boxes' scale."""
+        return RegionSpec(
+            self.source, self.mask_scale, face_detector=self.face_detector,
+            face_scale=self.face_scale,
+        )  # fmt: skip
+
+    def make_detector(self) -> Callable[[np.ndarray, int], list]:
+        """``detect(frame, index)`` returning raw boxes ``(x0, y0, x1, y1)``.
 
         Raises
         ------
         MissingModelError
             If a chosen detector's model is not installed.
         """
-        return detector_for(self.source, self.face_detector, self.face_scale)
-
-    def make_detector(self) -> Callable[[np.ndarray, int], list]:
-        """``detect(frame, index)`` returning raw boxes ``(x0, y0, x1, y1)``."""
         if self.source == "boxes":
             user: UserBoxes = load_boxes(self.boxes_path)
             return lambda frame, index: user.for_frame(index)
-        detector = self.detector()
+        detector = self.spec.detector()
         return lambda frame, index: detector(frame)
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest (no input-derived data)."""
-        detector = self.detector()
-        return {
-            "source": self.source,
-            "detector": UserBoxes.name if detector is None else detector.name,
-            "mask_scale": self.mask_scale,
-            "mask_scale_meaning": MASK_SCALE_NOTE,
-            "detect_every": 1 if self.source == "boxes" else self.detect_every,
-            "carry_frames": self.carry,
-            "reuse": self.reuse,
-            "not_protected": (
+        described = self.spec.describe()
+        described.update(
+            detect_every=1 if self.source == "boxes" else self.detect_every,
+            carry_frames=self.carry,
+            reuse=self.reuse,
+            not_protected=(
                 "pixels outside the boxes, and the boxes' number, positions and sizes "
                 "(found by a non-private detector on the raw frames)"
             ),
-        }
+        )
+        return described
 
 
 def _paste(work: np.ndarray, box: Box, patch: np.ndarray) -> None:
