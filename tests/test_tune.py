@@ -354,6 +354,21 @@ def test_objective_and_render_are_checked(camera):
         recommend(camera, 16, eps_grid=(0.5,), method="dp-blur", render="smooth")
 
 
+def test_public_tuning_takes_recommends_options_and_defaults(camera):
+    """recommend_public has no copy of recommend's options: the names and defaults are one."""
+    from dpimage.tune import recommend_public
+
+    refs = {"camera": camera}
+    public = recommend_public(camera.shape, 64, references=refs, eps_grid=[0.5], ssim_runs=0)
+    private = recommend(camera, 64, eps_grid=[0.5], ssim_runs=0)
+    assert (public.method, public.render, public.objective) == (
+        private.method, private.render, private.objective
+    )
+    assert [(c.b, c.eps) for c in public.candidates] == [(c.b, c.eps) for c in private.candidates]
+    with pytest.raises(TypeError, match="bogus"):
+        recommend_public(camera.shape, 64, references=refs, bogus=1)
+
+
 def test_public_tuning_with_smooth_never_reads_the_image(camera):
     from dpimage.tune import recommend_public
 

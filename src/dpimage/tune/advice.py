@@ -52,9 +52,12 @@ the colour mode and ``m`` — facts every release shows anyway.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -230,16 +233,49 @@ def recommend(
         depends on ``image`` and is outside the DP guarantee (see
         :func:`dpimage.tune.public.recommend_public` for a choice that is not).
     """
+    options = {name: value for name, value in locals().items() if name not in ("image", "m")}
     image = check_image(image)
+    return _tune(functools.partial(_candidates, image), image.shape, m, options)
+
+
+def _recommend_options(**options: Any) -> dict[str, Any]:
+    """The keyword options of :func:`recommend` with its defaults for those not given.
+
+    The one definition of their names and defaults, for the functions that
+    tune on something else (:func:`dpimage.tune.public.recommend_public`).
+
+    Raises
+    ------
+    TypeError
+        If an option is not one of :func:`recommend`'s.
+    """
+    bound = inspect.signature(recommend).bind(None, 0, **options)
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items() if name not in ("image", "m")}
+
+
+#: ``candidates(method, grid, bs, m, k, ssim_runs, seed, render)``: predicted utility per (b, ε).
+_CandidatesFor = Callable[..., list[Candidate]]
+
+
+def _tune(
+    candidates_for: _CandidatesFor, shape: tuple[int, ...], m: int, options: dict[str, Any]
+) -> Recommendation:
+    """:func:`recommend`'s steps on any source of predictions: check, predict, choose.
+
+    ``options`` are :func:`recommend`'s, all of them (:func:`_recommend_options`);
+    ``candidates_for`` predicts the utility of every (b, ε) of the checked grid.
+    """
+    o = options
     method, grid, eps, bs, ssim_runs = _check_recommend(
-        image.shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
+        shape, m, o["method"], o["eps"], o["eps_grid"], o["bs"], o["target_psnr"], o["ssim_runs"]
     )
-    render, objective = _check_render_objective(method, render, objective, ssim_runs)
-    bs = cap_cells(bs, image.shape, min_cells)
-    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed, render)
+    render, objective = _check_render_objective(method, o["render"], o["objective"], ssim_runs)
+    bs = cap_cells(bs, shape, o["min_cells"])
+    candidates = candidates_for(method, grid, bs, m, o["k"], ssim_runs, o["seed"], render)
     return _choose(
-        candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
-        target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        candidates, shape, m, m_reason=o["m_reason"], method=method, eps=eps, grid=grid,
+        target_psnr=o["target_psnr"], ssim_runs=ssim_runs, seed=o["seed"], what=o["what"],
         render=render, objective=objective,
     )
 
