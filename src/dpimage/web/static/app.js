@@ -393,8 +393,10 @@
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
       note.className = "small";
+      const total = Number(resp.headers.get("X-Dpimage-Total-Epsilon"));
       note.textContent = `Saved dpimage-release.zip (release PNG + manifest), ε = ` +
-        `${params().eps} spent.`;
+        `${params().eps} spent; ${fmt(total, 4)} in all for this image's downloads ` +
+        `(the manifest records them all).`;
     } catch (err) {
       note.textContent = "the local server did not answer: " + err;
       note.className = "small error";
