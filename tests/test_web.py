@@ -581,3 +581,15 @@ def test_bad_render_or_colour_is_400(client, field, value, message):
     token = _upload(client)["id"]
     response = client.post("/api/preview", json={"id": token, field: value})
     assert response.status_code == 400 and message in response.text
+
+
+def test_the_web_guide_says_what_make_test_does():
+    """The guide's sentence on the browser test matches the Makefile's `test` target."""
+    from conftest import ROOT
+
+    makefile = (ROOT / "Makefile").read_text()
+    test_needs = re.search(r"^test:(.*)$", makefile, re.MULTILINE).group(1).split()
+    guide = " ".join((ROOT / "docs" / "guides" / "web-page.md").read_text().split())
+    installs = "browser-deps" in test_needs
+    assert ("`make test` installs" in guide) == installs
+    assert ("it never installs system packages" in guide) == (not installs)

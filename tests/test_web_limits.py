@@ -275,3 +275,18 @@ def test_a_killed_server_s_temp_folder_is_removed_by_the_next(tmp_path):
         (alive,) = tmp_path.glob("dpimage-web-*")
         assert alive != left
     assert list(tmp_path.glob("dpimage-web-*")) == []  # stopped normally: removed
+
+
+def test_metrics_without_memory_for_the_prediction_still_measure(client, monkeypatch):
+    def starved(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(work, "_predicted_mse", starved)
+    token = _upload(client)
+    preview = client.post("/api/preview", json={"id": token, "method": "dp-blur"}).json()
+    response = client.get("/api/metrics", params={"id": token, "preview": preview["preview_id"]})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert 0 < data["measured"]["ssim"] < 1
+    assert data["predicted"]["mse"] is None and data["predicted"]["psnr"] is None
+    assert "not enough memory to predict" in data["predicted"]["note"]

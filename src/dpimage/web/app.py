@@ -146,14 +146,6 @@ class _Gate:
             self._slots.release()
 
 
-def _out_of_memory(exc: BaseException) -> bool:
-    """MemoryError, or OpenCV's allocation failure (a cv2.error, not a MemoryError)."""
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return type(exc).__name__ == "error" and ("allocate" in text or "out of memory" in text)
-
-
 async def _in_thread(request: Request, func: Any, *args: Any) -> Any:
     """Run CPU-bound work in the thread pool, through the gate; out of memory is a 413.
 
@@ -167,7 +159,7 @@ async def _in_thread(request: Request, func: Any, *args: Any) -> Any:
         try:
             return await run_in_threadpool(func, *args)
         except Exception as exc:
-            if not _out_of_memory(exc):
+            if not work.out_of_memory(exc):
                 raise
             limit = _state(request).memory_mb
             where = (

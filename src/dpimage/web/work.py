@@ -50,6 +50,7 @@ __all__ = [
     "decode_upload",
     "info",
     "metrics",
+    "out_of_memory",
     "parse_params",
     "preview",
     "release_zip",
@@ -150,7 +151,8 @@ def _int_field(data: dict[str, Any], name: str, default: int, high: int | None) 
     if value != int(value):
         raise BadRequest(f"{name} must be an integer, got {value!r}")
     if high is not None and value > high:
-        raise BadRequest(f"{name} must be at most {high:,} for this image, got {value:.4g}")
+        got = f"{int(value):,}" if value < 1e15 else f"{value:.3g}"
+        raise BadRequest(f"{name} must be at most {high:,} for this image, got {got}")
     return int(value)
 
 
@@ -374,17 +376,25 @@ def metrics(state: State, token: str, preview_id: str) -> dict[str, Any]:
             raise BadRequest("this preview has been replaced by a newer one", 409)
         released, key = entry.preview, entry.preview_key
     params = Params(*key)
+    measured_ssim = strip_ssim(entry.image, released)
     predicted = entry.predicted.get(key)
+    note = None
     if predicted is None:
-        predicted = _predicted_mse(entry.image, params, released)
-        entry.predicted[key] = predicted
+        try:
+            predicted = _predicted_mse(entry.image, params, released)
+            entry.predicted[key] = predicted
+        except Exception as exc:  # the prediction works on float copies of the whole image
+            if not out_of_memory(exc):
+                raise
+            note = "not enough memory to predict the error of this image; the SSIM is measured"
     return {
         "preview_id": preview_id,
-        "measured": {"ssim": strip_ssim(entry.image, released)},
+        "measured": {"ssim": measured_ssim},
         "predicted": {
             "mse": predicted,
-            "psnr": _finite(psnr_from_mse(predicted)),
+            "psnr": None if predicted is None else _finite(psnr_from_mse(predicted)),
             "ssim": None,  # no closed form; dpimage.tune measures SSIM by simulation
+            "note": note,
         },
     }
 
@@ -495,6 +505,14 @@ def _predicted_mse(image: np.ndarray, params: Params, released: np.ndarray) -> f
     predicted = predict_method(params.method, image, params.method_params(), clip=True)
     # no closed form (smooth renderer, luma/chroma): the measured error of this preview
     return mse(image, released) if predicted is None else predicted.mse
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, or OpenCV's allocation failure (a cv2.error, not a MemoryError)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, cv2.error) and ("allocate" in text or "out of memory" in text)
 
 
 def strip_ssim(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -157,8 +157,9 @@
       if (!resp.ok) return;
       $("meas-ssim").textContent = fmt(data.measured.ssim);
       $("pred-mse").textContent = fmt(data.predicted.mse);
-      $("pred-psnr").textContent = data.predicted.psnr === null ? "∞" :
-        `${fmt(data.predicted.psnr)} dB`;
+      $("pred-psnr").textContent = data.predicted.mse === null ? "—" :
+        data.predicted.psnr === null ? "∞" : `${fmt(data.predicted.psnr)} dB`;
+      if (data.predicted.note) $("pred-mse").title = data.predicted.note;
       window.dpimageStats.metrics += 1;
     } catch (err) { /* the next preview will try again */ }
   }
