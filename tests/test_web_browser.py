@@ -264,6 +264,10 @@ def test_download_is_a_fresh_release_with_its_manifest(server, browser, download
     assert (parameters["render"], parameters["colour"]) == ("smooth", "luma-chroma")
     assert manifest["total_epsilon"] == 5.0 and manifest["private_release"] is True
     assert released.shape == (512, 512, 3)
+    # The page states the running total of this upload's downloads, as the manifest does.
+    spent = manifest["total_epsilon_all_runs"]
+    note = driver.find_element(By.ID, "download-status").text
+    assert f"{spent:g} in all for this image's downloads" in note, note
 
 
 def _latencies(driver, steps: int) -> tuple[list[float], list[float]]:

@@ -159,7 +159,7 @@
       $("pred-mse").textContent = fmt(data.predicted.mse);
       $("pred-psnr").textContent = data.predicted.mse === null ? "—" :
         data.predicted.psnr === null ? "∞" : `${fmt(data.predicted.psnr)} dB`;
-      if (data.predicted.note) $("pred-mse").title = data.predicted.note;
+      $("pred-mse").title = data.predicted.note || "";
       window.dpimageStats.metrics += 1;
     } catch (err) { /* the next preview will try again */ }
   }
