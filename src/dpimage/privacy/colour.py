@@ -159,8 +159,8 @@ def chroma_factor_for(b: int, m: int, eps_chroma: float) -> int:
     pixels has noise std ``sqrt(2) 255 m / (eps_chroma (f b)^2)`` on Co or Cg.
     On the public tuning photos (rocket, motorcycle, Grace Hopper; b = m = 16,
     the default split, ``python benchmarks/colour_split.py --tune``) the
-    lowest MSE came with x8 at eps = 0.1 and 0.2, x4 at 0.5 (x8 within 0.3 %)
-    and 1, x2 at 2 (x4 within 1 %, with higher SSIM): this rule picks 8, 8, 4,
+    lowest MSE came with x8 at eps = 0.1 and 0.2, x4 at 0.5 (x8 within 0.4 %)
+    and 1, x2 at 2 (x4 within 2 %, with higher SSIM): this rule picks 8, 8, 4,
     4, 2 there (a threshold anywhere in [10.6, 16.9) would).
     """
     for f in _CHROMA_FACTORS:
