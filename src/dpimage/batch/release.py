@@ -80,7 +80,9 @@ def describe_error(exc: BaseException, source: Path | None = None) -> str:
         first = "not enough memory for this image"
     else:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{source}: {first}" if source is not None else first
+    if source is None or first.startswith(f"{source}:"):
+        return first  # a library message that already names the file
+    return f"{source}: {first}"
 
 
 @dataclass(frozen=True)

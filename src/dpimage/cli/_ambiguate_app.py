@@ -85,6 +85,13 @@ ModelArg = Annotated[
 ModelOldOpt = Annotated[Path | None, typer.Option("-m", hidden=True)]
 
 
+def _open_model(model: Path | None, old: Path | None) -> tuple[Path, object, object]:
+    """The model file (``--model``, or the old ``-m``), the library and the loaded model."""
+    path = _model_path(model, old)
+    lib = _lib()
+    return path, lib, _load(lib, path)
+
+
 def _model_path(model: Path | None, old: Path | None) -> Path:
     if model is not None and old is not None:
         raise UsageProblem("give --model once")

@@ -26,8 +26,7 @@ from ._ambiguate_app import (
     _collect,
     _fail,
     _lib,
-    _load,
-    _model_path,
+    _open_model,
     sub,
 )
 from ._console import _say, _stderr
@@ -120,13 +119,11 @@ def encode(
     model_old: ModelOldOpt = None,
 ) -> None:
     """Encode images into shareable ambiguated files plus separate key files."""
-    model_path = _model_path(model_path, model_old)
-    lib = _lib()
-    console = _stderr()
     k_prime = 2 * k if k_prime is None else k_prime
     if output.resolve() == keys.resolve():
         raise _fail("--keys must differ from --output: keys are not released", code=2)
-    model = _load(lib, model_path)
+    model_path, lib, model = _open_model(model_path, model_old)
+    console = _stderr()
     try:
         recorded, _, _ = lib.codec.fake_defaults(model)
     except ValueError as exc:
@@ -208,10 +205,8 @@ def decode(
     model_old: ModelOldOpt = None,
 ) -> None:
     """Decode with the key (the image) or without (what anyone else sees)."""
-    model_path = _model_path(model_path, model_old)
-    lib = _lib()
+    _, lib, model = _open_model(model_path, model_old)
     console = _stderr()
-    model = _load(lib, model_path)
     try:
         code = lib.read_ambiguated(ambiguated)
         the_key = lib.read_key(key) if key is not None else None

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ..batch import BatchInterrupted, BatchReport, ReleaseParams, Result, run_batch
 from ..privacy import SEEDED_WARNING
 from ..regions import DEFAULT_MASK_SCALE
-from ._app import UsageProblem, app
+from ._app import InputFailed, UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -38,6 +38,7 @@ from ._common import (
     SeedOpt,
     _check_common,
     _check_method,
+    _describe,
     _fmt_eps,
     colour_choice,
     render_choice,
@@ -171,6 +172,8 @@ def _run_batch(
                 progress.stop()
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
+    except OSError as exc:  # the output's lock could not be made: nothing was read or written
+        raise InputFailed(_describe(exc)) from None
     except BatchInterrupted as stop:
         done = stop.report
         if done.manifest_error:
@@ -199,6 +202,13 @@ def _run_batch(
             console,
             f"{len(report.plan.jobs)} inputs in {elapsed:.1f} s on {where}"
             + (f" ({processed / elapsed:.1f} processed/s)" if elapsed > 0 else ""),
+        )
+    if report.stale_removed:
+        _say(
+            console,
+            f"note: removed {report.stale_removed} temporary file(s) that killed runs had "
+            "left in the output",
+            "yellow",
         )
     typer.echo(_summary(batch, report))
     if report.manifest_error:
