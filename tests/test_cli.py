@@ -246,7 +246,8 @@ def test_manifest_content_and_no_input_data(tmp_path):
     }  # fmt: skip
     # where eps goes, from the parameters alone (the CLI default is luma/chroma)
     assert split["transform"] == "ycocg" and split["b_luma"] == 8
-    assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.25
+    # the exact worst case of the three channels together spends all of eps, no more
+    assert split["eps_bound"] == split["eps_luma"] == 0.25 and split["bound"].startswith("max")
     assert split["b_chroma"] % 8 == 0 and "RGB" in split["applies_to"]
     assert manifest["privacy_model"].startswith("m-neighbourhood")
     assert manifest["sampler"]["kind"] == "seeded" and manifest["sampler"]["seed"] == 9
@@ -447,7 +448,8 @@ def test_output_parent_is_a_file(tmp_path):
     result = run("pixelate", source, "-o", blocker / "out.png", "-b", 8, "--seed", 1)
     assert result.exit_code == 1
     errors = error_lines(result)
-    assert len(errors) == 1 and "camera.png" in errors[0]
+    # refused before the input is read: the line names the output
+    assert len(errors) == 1 and "out.png" in errors[0]
     assert "blocker is a file, not a directory" in errors[0]
     assert blocker.read_text() == "I am a file"
 
@@ -484,7 +486,8 @@ def test_read_only_output_directory(tmp_path):
         result = run("pixelate", source, "-o", locked / "out.png", "-b", 8, "--seed", 1)
         assert result.exit_code == 1
         errors = error_lines(result)
-        assert len(errors) == 1 and "camera.png" in errors[0]
+        # refused before the input is read: the line names the output
+        assert len(errors) == 1 and "out.png" in errors[0]
         assert "Traceback" not in result.output
         assert list(locked.iterdir()) == []
         assert source.read_bytes() == before

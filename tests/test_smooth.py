@@ -5,9 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpimage import datasets
+from dpimage import cell_noise_scale, datasets
 from dpimage.cells import cell_counts, cell_sums, render_blocks
-from dpimage.mechanisms import cell_noise_scale
 from dpimage.metrics import mse
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
 from dpimage.privacy.sensitivity import laplace_scale

@@ -561,15 +561,16 @@ def test_render_and_colour_in_preview_and_release(client):
     body = {"id": token, "method": "dp-pix", "render": "smooth", "colour": "ycocg"}
     data = client.post("/api/preview", json=body).json()
     split = data["colour_split"]
-    assert split["eps_luma"] == pytest.approx(0.35) and split["b_chroma"] == 128
+    assert split["eps_luma"] == 0.5 and split["b_chroma"] == 64 and split["eps_bound"] == 0.5
     # the luma grid's scale: 255 m / (b^2 eps_Y), one channel
-    assert data["noise_scale"]["full_cell"] == pytest.approx(255 * 16 / (256 * 0.35))
+    assert data["noise_scale"]["full_cell"] == pytest.approx(255 * 16 / (256 * 0.5))
     blocks = client.post("/api/preview", json={**body, "render": "blocks"}).json()
     assert blocks["image"] != data["image"]
     _, manifest, _ = _unzip(client.post("/api/release", json=body).content)
     params = manifest["parameters"]
     assert params["render"] == "smooth" and params["colour"] == "luma-chroma"
-    assert params["colour_split"]["eps_luma"] == pytest.approx(0.35)
+    assert params["colour_split"]["eps_luma"] == 0.5
+    assert params["colour_split"]["eps_bound"] == 0.5  # the three channels together
     assert manifest["total_epsilon"] == 0.5  # the privacy map is still the total
 
 

@@ -184,9 +184,9 @@ def test_page_upload_slider_region_and_screenshot(server, browser):
     eps_spent = driver.find_element(By.ID, "eps-spent")
     assert eps_spent.get_attribute("data-eps") == "0.5"
     assert "ε = 0.5 for the whole image" in eps_spent.text
-    # the page preselects the luma/chroma release: luma gets 0.7 of ε, so a full
-    # 16x16 luma cell's mean has Laplace scale 255 * 16 / (256 * 0.35) = 45.5
-    assert "45.5" in driver.find_element(By.ID, "noise-scale").text
+    # the page preselects the luma/chroma release: luma gets all of ε, so a full
+    # 16x16 luma cell's mean has Laplace scale 255 * 16 / (256 * 0.5) = 31.9
+    assert "31.9" in driver.find_element(By.ID, "noise-scale").text
     before = preview.get_attribute("src")
 
     # Move the ε slider one step to the right: 0.5 -> 0.7.

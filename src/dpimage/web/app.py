@@ -81,9 +81,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import public, work
-from .work import METHODS, BadRequest, State, check_size
+from .work import BadRequest, State, check_size
 
-__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "METHODS", "create_app", "limit_memory"]
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "create_app", "limit_memory"]
 
 STATIC = Path(__file__).with_name("static")
 
