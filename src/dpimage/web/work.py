@@ -247,7 +247,8 @@ class State:
         self.entries: OrderedDict[str, Entry] = OrderedDict()
         root = Path(tmp_root) if tmp_root is not None else Path(tempfile.gettempdir())
         self.folder = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root))
-        self._alive = FileLock(self.folder / _TMP_LOCK)
+        # released by close(), which may run on another thread than this one
+        self._alive = FileLock(self.folder / _TMP_LOCK, thread_local=False)
         self._alive.acquire()
         #: Where uploads and downloads are staged (the lock file stays beside it).
         self.tmp = self.folder / "files"
