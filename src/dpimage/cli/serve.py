@@ -69,6 +69,7 @@ def serve(
         import uvicorn
 
         from ..web import create_app
+        from ..web.app import limit_memory
     except ImportError as exc:
         from ..web import missing_extra_message
 
@@ -83,8 +84,6 @@ def serve(
             "yellow",
         )
         hosts = ["*"]
-    from ..web.app import limit_memory
-
     memory_mb = memory_mb if memory_mb is not None else _default_memory_mb()
     # Bound here, before the line below: a client that reads the port from that line
     # can connect at once (the kernel queues it until the server takes it).
