@@ -65,9 +65,10 @@ def test_release_facts_and_split():
     e_y, e_co, e_cg = split_budget(0.5)
     assert rel.luma.eps == e_y and rel.eps_chroma == (e_co, e_cg)
     assert rel.luma.shape == (45, 70) and rel.chroma.shape == (45, 70, 2)
-    assert rel.b == 16 and rel.b_chroma == 128 and rel.sampler == "seeded"
+    assert rel.b == 16 and rel.b_chroma == 64 and rel.sampler == "seeded"
     facts = rel.facts()
-    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 128
+    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 64
+    assert facts["eps_bound"] == facts["eps"] == 0.5  # the worst case spends all of eps
     assert "means" not in facts
 
 
@@ -118,9 +119,11 @@ def test_registry_release_render_equals_apply_and_records_split():
         np.testing.assert_array_equal(method.render(released, p), method.apply(img, p, rng=11))
         assert method.epsilon(p) == 0.5  # the privacy map is still the total
         split = method.budget(p)
-        assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.5
+        # the worst case over one pixel's change, not the sum, is what is spent
+        assert split["eps_bound"] == 0.5 and split["eps_luma"] == 0.5
+        assert split["eps_co"] == split["eps_cg"] == pytest.approx(0.5 / 3)
         assert split["b_luma"] == p[method.cell]
-        assert "ε_Y=0.35" in method.describe(p)
+        assert "ε_Y=0.5" in method.describe(p)
     assert methods.get("dp_pix").budget() is None
     assert methods.get("dp_pix").label_for({"render": "smooth"}) == "DP-Pix (smooth)"
 
