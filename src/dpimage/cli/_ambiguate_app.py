@@ -119,6 +119,9 @@ DecoyNoiseOpt = Annotated[
     ),
 ]
 
+#: Every command that writes a file refuses to replace one unless told.
+OverwriteFlag = Annotated[bool, typer.Option("--overwrite")]
+
 
 def _collect(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []

@@ -23,6 +23,7 @@ from ._ambiguate_app import (
     Method,
     ModelArg,
     ModelOldOpt,
+    OverwriteFlag,
     _collect,
     _fail,
     _lib,
@@ -53,7 +54,7 @@ def train(
             show_default=False,
         ),
     ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: OverwriteFlag = False,
 ) -> None:
     """Train a model on AT&T faces (people 1-32) or MNIST (50k), with BCE loss."""
     lib = _lib()
@@ -114,7 +115,7 @@ def encode(
     ] = None,
     decoy_rounds: DecoyRoundsOpt = None,
     decoy_noise: DecoyNoiseOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: OverwriteFlag = False,
     model_path: ModelArg = None,
     model_old: ModelOldOpt = None,
 ) -> None:
@@ -200,7 +201,7 @@ def decode(
     ambiguated: Annotated[Path, typer.Argument(help="A .dpamb file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Image file to write.")],
     key: Annotated[Path | None, typer.Option("--key", help="The .dpkey file.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: OverwriteFlag = False,
     model_path: ModelArg = None,
     model_old: ModelOldOpt = None,
 ) -> None:
