@@ -344,6 +344,17 @@ def test_video_settings_use_the_registry_spelling(given, name):
     assert VideoSettings().method == "dp_pix"
 
 
+
+@pytest.mark.parametrize("given", ["np-pix", "np_blur", "mosaic"])
+def test_video_methods_are_dp_pix_and_dp_blur_only(tmp_path, given):
+    """The settings and the command judge --method with the same one check."""
+    with pytest.raises(ValueError, match="dp_pix or dp_blur"):
+        VideoSettings(method=given)
+    result = run("video", tmp_path / "never-read.mp4", "--method", given)
+    assert result.exit_code == 2
+    assert "--method must be pix (DP-Pix) or blur (DP-Blur)" in result.stderr
+
+
 def test_region_manifest_says_what_derives_from_the_detections(tmp_path):
     src = tmp_path / "vfr.mkv"
     write_vfr(src, "matroska", "libx264", n=10)
