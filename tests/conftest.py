@@ -14,6 +14,7 @@ a skip that should not happen must not pass unnoticed).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 from pathlib import Path
@@ -89,6 +90,23 @@ def sample(name: str) -> np.ndarray:
     """A bundled photo (``data/samples/NAME``) as an array, exactly as stored."""
     with Image.open(SAMPLES / name) as im:
         return np.asarray(im).copy()
+
+
+def ramp_image(shape: tuple[int, ...], seed: int = 5) -> np.ndarray:
+    """A ramp with noise: varied cells, some clipping at both ends (the golden tests' input)."""
+    rng = np.random.default_rng(seed)
+    h, w = shape[:2]
+    ramp = (np.add.outer(np.arange(h) * 3, np.arange(w) * 2) % 256).astype(np.int64)
+    if len(shape) == 3:
+        ramp = ramp[:, :, None] + np.array([0, 60, 120])
+    noise = rng.integers(-40, 41, size=shape)
+    return np.clip(ramp + noise, 0, 255).astype(np.uint8)
+
+
+def digest(array: np.ndarray) -> str:
+    """Short hash of an array's dtype, shape and bytes (seeded outputs pinned byte for byte)."""
+    head = f"{array.dtype}{array.shape}".encode()
+    return hashlib.sha256(head + np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
 
 
 def copy_sample(name: str, dest: Path) -> Path:

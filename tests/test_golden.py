@@ -12,13 +12,12 @@ The float32 blur's last bits depend on OpenCV's SIMD path (AVX2 or not), so a
 hash of the blurred image would pin a CPU, not the code.
 """
 
-import hashlib
-
 import cv2
 import numpy as np
 import pytest
 
 import dpimage
+from conftest import digest, ramp_image
 from dpimage.cells import render_blocks
 
 SHAPES = {"gray": (37, 53), "rgb": (37, 53, 3), "gray_big": (301, 259), "rgb_big": (301, 259, 3)}
@@ -83,29 +82,10 @@ GOLDEN_BLUR_RELEASES = {
 }
 
 
-def test_image(shape, seed=5):
-    """A ramp with noise: varied cells, some clipping at both ends."""
-    rng = np.random.default_rng(seed)
-    h, w = shape[:2]
-    ramp = (np.add.outer(np.arange(h) * 3, np.arange(w) * 2) % 256).astype(np.int64)
-    if len(shape) == 3:
-        ramp = ramp[:, :, None] + np.array([0, 60, 120])
-    noise = rng.integers(-40, 41, size=shape)
-    return np.clip(ramp + noise, 0, 255).astype(np.uint8)
-
-
-test_image.__test__ = False  # a helper, not a test
-
-
-def digest(array):
-    head = f"{array.dtype}{array.shape}".encode()
-    return hashlib.sha256(head + np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
-
-
 @pytest.mark.parametrize("shape_name", SHAPES)
 @pytest.mark.parametrize("call", CALLS)
 def test_seeded_output_is_unchanged(shape_name, call):
-    image = test_image(SHAPES[shape_name])
+    image = ramp_image(SHAPES[shape_name])
     before = image.copy()
     assert digest(CALLS[call](image)) == GOLDEN[f"{shape_name}/{call}"]
     np.testing.assert_array_equal(image, before)
@@ -115,7 +95,7 @@ def test_seeded_output_is_unchanged(shape_name, call):
 @pytest.mark.parametrize("call", BLURS)
 def test_seeded_blur_is_its_pinned_release_blurred_within_one_grey_level(shape_name, call):
     b0, k, m, eps, rng, sigma = BLURS[call]
-    image = test_image(SHAPES[shape_name])
+    image = ramp_image(SHAPES[shape_name])
     before = image.copy()
     grid = dpimage.dp_pix(image, b=b0, m=m, eps=eps, rng=rng, output="grid")
     assert digest(grid) == GOLDEN_BLUR_RELEASES[f"{shape_name}/{call}"]
