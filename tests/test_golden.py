@@ -19,6 +19,7 @@ import pytest
 import dpimage
 from conftest import digest, ramp_image
 from dpimage.cells import render_blocks
+from dpimage.release_colour import release_colour
 
 SHAPES = {"gray": (37, 53), "rgb": (37, 53, 3), "gray_big": (301, 259), "rgb_big": (301, 259, 3)}
 
@@ -107,3 +108,27 @@ def test_seeded_blur_is_its_pinned_release_blurred_within_one_grey_level(shape_n
     want = np.rint(cv2.GaussianBlur(blocks, (k, k), sigma or 0)).reshape(image.shape)
     assert np.abs(got.astype(np.float64) - want).max() <= 1
     np.testing.assert_array_equal(image, before)
+
+
+# The luma/chroma path: its release (Y and Co/Cg noisy means and their scales, exact integer
+# sums and one division each) and the blocks rendered from it, byte for byte.
+GOLDEN_LUMA_CHROMA = {
+    "rgb": ("aeae022e80c5a0c7", "4f96f68f2581f876", "d0b939b6b2d92fec", "69781e738840113c",
+            "52136b30bb1189f3"),
+    "rgb_big": ("4e63a6fac1ba70ed", "e2146027e6f985c7", "010ddf79a0a5f232", "d84ffc6a9043f446",
+                "6cc5c85431481c85"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape_name", GOLDEN_LUMA_CHROMA)
+def test_seeded_luma_chroma_release_is_unchanged(shape_name):
+    image = ramp_image(SHAPES[shape_name])
+    release = release_colour(image, 16, 16, 0.5, rng=7)
+    got = (
+        digest(release.luma.means),
+        digest(release.chroma.means),
+        digest(release.luma.scale),
+        digest(release.chroma.scale),
+        digest(dpimage.dp_pix(image, b=16, m=16, eps=0.5, rng=7, colour="luma-chroma")),
+    )
+    assert got == GOLDEN_LUMA_CHROMA[shape_name]
