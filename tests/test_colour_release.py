@@ -5,6 +5,7 @@ import pytest
 
 import dpimage
 from dpimage import methods
+from dpimage.cells import cell_counts
 from dpimage.privacy.colour import split_budget
 from dpimage.release_colour import ColourRelease, check_colour, colour_split, release_colour
 from dpimage.render import render
@@ -69,6 +70,38 @@ def test_release_facts_and_split():
     facts = rel.facts()
     assert facts["eps_luma"] == e_y and facts["b_chroma"] == 128
     assert "means" not in facts
+
+
+def test_every_public_fact_of_a_colour_release():
+    """Each attribute and fact of the release and of its two channel releases, by value."""
+    m, eps = 4, 0.5
+    rel = release_colour(_photo(), b=16, m=m, eps=eps, rng=0, chroma_factor=2)
+    e_y, e_co, e_cg = split_budget(eps)
+    assert (rel.transform, rel.eps, rel.eps_chroma) == ("ycocg", eps, (e_co, e_cg))
+    assert (rel.shape, rel.b, rel.b_chroma, rel.m) == ((45, 70, 3), 16, 32, m)
+    assert (rel.eps_luma, rel.sampler, rel.private) == (e_y, "seeded", True)
+    luma, chroma = rel.luma, rel.chroma
+    assert (luma.shape, luma.b, luma.m, luma.eps, luma.channels) == ((45, 70), 16, m, e_y, 1)
+    assert (chroma.shape, chroma.b, chroma.m, chroma.channels) == ((45, 70, 2), 32, m, 2)
+    assert chroma.eps == e_co + e_cg  # the chroma release spends both chroma budgets
+    assert luma.sampler == chroma.sampler == "seeded" and luma.private and chroma.private
+    assert luma.means.shape == (3, 5, 1) and chroma.means.shape == (2, 3, 2)
+    np.testing.assert_array_equal(luma.counts, cell_counts(45, 70, 16))
+    np.testing.assert_array_equal(chroma.counts, cell_counts(45, 70, 32))
+    # each channel's scale: sensitivity 255 m 4 on the integer sums, over n_k * 4
+    np.testing.assert_allclose(luma.scale, 255 * m * 4 / e_y / (luma.counts * 4), rtol=1e-12)
+    np.testing.assert_allclose(chroma.scale, 255 * m * 4 / e_co / (chroma.counts * 4), rtol=1e-12)
+    assert rel.facts() == {
+        "shape": [45, 70, 3], "transform": "ycocg", "m": m, "eps": eps, "eps_luma": e_y,
+        "eps_chroma": [e_co, e_cg], "b": 16, "b_chroma": 32, "sampler": "seeded",
+    }  # fmt: skip
+    assert luma.facts() == {
+        "shape": [45, 70], "b": 16, "m": m, "eps": e_y, "channels": 1, "sampler": "seeded"
+    }
+    assert chroma.facts() == {
+        "shape": [45, 70, 2], "b": 32, "m": m, "eps": e_co + e_cg, "channels": 2,
+        "sampler": "seeded",
+    }  # fmt: skip
 
 
 def test_blocks_on_constant_colour_reproduces_it_without_noise_effects():
