@@ -288,8 +288,14 @@ def test_directory_is_not_an_image(tmp_path):
         read_image(tmp_path)
 
 
-def test_input_error_is_value_error():
-    assert issubclass(InputError, ValueError)
+def test_input_error_is_caught_as_a_value_error_naming_the_file(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ValueError) as caught:  # callers may catch ValueError
+        read_image(broken)
+    assert isinstance(caught.value, InputError)
+    message = str(caught.value)
+    assert str(broken) in message and "\n" not in message  # one line, naming the file
 
 
 # ---------------------------------------------------------------------------
@@ -647,7 +653,8 @@ def test_plan_skips_output_inside_input(tmp_path):
     make_tree(tmp_path / "in")
     copy_sample("camera.png", tmp_path / "in" / "out" / "old-result.png")
     plan = plan_outputs([tmp_path / "in"], tmp_path / "in" / "out")
-    assert all(not j.name.startswith("out/") and "old-result" not in j.name for j in plan.jobs)
+    # the three images of the tree, and not the old result inside the output folder
+    assert sorted(j.name for j in plan.jobs) == ["a/deep/coffee.JPG", "b/camera.png", "chelsea.jpg"]
 
 
 def test_plan_needs_directory_for_several_inputs(tmp_path):
