@@ -14,17 +14,23 @@ a skip that should not happen must not pass unnoticed).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import math
+import os
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import settings
-from PIL import Image
+from PIL import Image, ImageCms
+from scipy.stats import beta
 from typer.testing import CliRunner
 
+from dpimage import datasets
 from dpimage.cli import app
 from dpimage.datasets import MissingDataError, find_vtest
 
@@ -69,6 +75,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.ensure_newline()
         reporter.write_line(f"{skipped} tests skipped, more than --max-skips={limit}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- data sets --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def faces() -> tuple[np.ndarray, np.ndarray]:
+    """AT&T/ORL faces, loaded once: images ``(400, 112, 92)`` uint8 and labels (0..39)."""
+    return datasets.orl_faces()
 
 
 # --- the command line -------------------------------------------------------------
@@ -116,6 +131,44 @@ def copy_sample(name: str, dest: Path) -> Path:
     return dest
 
 
+# Metadata planted in a test photo: none of it may reach an output.
+PLANTED_GPS = "PLANTED-GPS-DATUM-7f3a91"
+PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-c0ffee"
+PLANTED_COMMENT = b"PLANTED-COMMENT-b16b00b5"
+
+
+def tagged_jpeg(dest: Path, *, orientation: int = 6) -> Path:
+    """chelsea.jpg re-saved with EXIF (orientation, description, GPS), ICC and a comment."""
+    with Image.open(SAMPLES / "chelsea.jpg") as im:
+        rgb = im.convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # Orientation (6: rotate 90 degrees clockwise to display)
+    exif[0x010E] = PLANTED_DESCRIPTION  # ImageDescription
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"  # GPSLatitudeRef
+    gps[2] = (48.0, 51.0, 29.0)  # GPSLatitude
+    gps[3] = "E"  # GPSLongitudeRef
+    gps[4] = (2.0, 17.0, 40.0)  # GPSLongitude
+    gps[18] = PLANTED_GPS  # GPSMapDatum
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    rgb.save(dest, exif=exif, icc_profile=icc, comment=PLANTED_COMMENT, quality=90)
+    return dest
+
+
+def permute_within_cells(image: np.ndarray, b: int, seed: int = 0) -> np.ndarray:
+    """The same cell sums, different pixels: every b x b cell's pixels (partial cells
+    too) shuffled among themselves. A renderer that reads only the release cannot tell."""
+    rng = np.random.default_rng(seed)
+    out = image.copy()
+    for y in range(0, image.shape[0], b):
+        for x in range(0, image.shape[1], b):
+            cell = out[y : y + b, x : x + b]
+            flat = cell.reshape(-1, *cell.shape[2:])
+            cell[...] = flat[rng.permutation(len(flat))].reshape(cell.shape)
+    return out
+
+
 def make_images(folder: Path, count: int, size: tuple[int, int] = (96, 128)) -> list[Path]:
     """``count`` real-content images: crops of the bundled photos, some gray, some PNG."""
     photos = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".jpg", ".png"))
@@ -134,6 +187,45 @@ def make_images(folder: Path, count: int, size: tuple[int, int] = (96, 128)) -> 
             crop.save(path, quality=90)
             paths.append(path)
     return paths
+
+
+# --- a full disk -----------------------------------------------------------------
+
+
+def full_disk_after(
+    limit: int,
+    *,
+    applies: Callable[[], bool] = lambda: True,
+    write: Callable[[int, bytes], int] = os.write,
+) -> Callable[[int, bytes], int]:
+    """A stand-in for ``dpimage.io.atomic._write_chunk`` (``write(2)``) on a disk with
+    ``limit`` bytes free: short writes, then ENOSPC. While ``applies()`` is false the
+    disk has room: ``write`` is called as is (so one chosen output can hit the full disk)."""
+    state = {"written": 0}
+
+    def write_chunk(fd: int, data: bytes) -> int:
+        if not applies():
+            return write(fd, data)
+        room = limit - state["written"]
+        if room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        count = write(fd, data[:room])  # a short write, as the kernel does
+        state["written"] += count
+        return count
+
+    return write_chunk
+
+
+# --- the statistical audit -------------------------------------------------------
+
+
+def epsilon_lower_bound_from_counts(hits: int, hits_prime: int, runs: int, alpha: float) -> float:
+    """Lower confidence bound (level ``1 - alpha``) on ``ln(P[E | x'] / P[E | x])`` from
+    ``hits`` and ``hits_prime`` events in ``runs`` draws each: one-sided Clopper–Pearson
+    bounds, the lower one on ``P[E | x']`` and the upper one on ``P[E | x]``."""
+    p_prime_low = beta.ppf(alpha / 2, hits_prime, runs - hits_prime + 1) if hits_prime else 0.0
+    p_high = beta.ppf(1 - alpha / 2, hits + 1, runs - hits) if hits < runs else 1.0
+    return -math.inf if p_prime_low == 0.0 else math.log(p_prime_low / p_high)
 
 
 # --- sockets ----------------------------------------------------------------------

@@ -25,12 +25,6 @@ from dpimage.attack.protocol import (
     template_attack,
 )
 
-
-@pytest.fixture(scope="module")
-def faces():
-    return datasets.orl_faces()
-
-
 # --- protocol: splits -------------------------------------------------------
 
 

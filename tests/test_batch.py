@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import make_images
+from conftest import full_disk_after, make_images
 from dpimage.batch import (
     ReleaseParams,
     Result,
@@ -592,17 +592,10 @@ def test_full_disk_output_fails_and_the_rerun_redoes_it(tmp_path, monkeypatch):
     make_images(tmp_path / "in", 6, size=(160, 200))
     out = tmp_path / "out"
     victim = "img002.jpg"
-    real = atomic._write_chunk
-    budget = {"left": 2000}  # bytes the disk takes once the victim's write starts
-
-    def write_chunk(fd, data):
-        if writing["name"] == victim:
-            if budget["left"] <= 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            count = real(fd, data[: budget["left"]])
-            budget["left"] -= count
-            return count
-        return real(fd, data)
+    # 2000 bytes free once the victim's write starts; the other outputs have room
+    write_chunk = full_disk_after(
+        2000, applies=lambda: writing["name"] == victim, write=atomic._write_chunk
+    )
 
     import dpimage.batch.release as release
 

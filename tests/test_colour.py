@@ -15,8 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from scipy.stats import beta
 
+from conftest import epsilon_lower_bound_from_counts
 from dpimage.cells import cell_counts, cell_sums
 from dpimage.privacy.colour import (
     DIVISOR,
@@ -243,9 +243,7 @@ def _epsilon_lower_bound(step, pair, seed):
         counts_c[-1, -1] * DIVISOR
     )
     k, k_prime = (_event(lu, ch, luma_thr, chroma_thr, pair == "co") for lu, ch in hits)
-    p_prime_low = beta.ppf(ALPHA / 2, k_prime, RUNS - k_prime + 1) if k_prime else 0.0
-    p_high = beta.ppf(1 - ALPHA / 2, k + 1, RUNS - k) if k < RUNS else 1.0
-    return -math.inf if p_prime_low == 0 else math.log(p_prime_low / p_high)
+    return epsilon_lower_bound_from_counts(k, k_prime, RUNS, ALPHA)
 
 
 CASES = {

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import dpimage
+from conftest import permute_within_cells
 from dpimage import methods
 from dpimage.cells import cell_counts
 from dpimage.privacy.colour import split_budget
@@ -18,16 +19,6 @@ def _photo(shape=(45, 70, 3), seed=0):
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def _permute_within_cells(image, b, seed):
-    """Shuffle the pixels inside every b x b cell (partial ones too): same cell sums."""
-    out = image.copy()
-    rng = np.random.default_rng(seed)
-    for y in range(0, image.shape[0], b):
-        for x in range(0, image.shape[1], b):
-            block = out[y : y + b, x : x + b]
-            flat = block.reshape(-1, block.shape[-1])
-            block[...] = flat[rng.permutation(len(flat))].reshape(block.shape)
-    return out
 
 
 @pytest.mark.parametrize("name", ["blocks", "smooth", "blur"])
@@ -36,7 +27,7 @@ def test_colour_render_depends_only_on_cell_sums(name):
     img = _photo()
     b = 4
     factor = 4  # chroma cells of 16 hold whole luma cells, so one permutation keeps both
-    permuted = _permute_within_cells(img, b, seed=1)
+    permuted = permute_within_cells(img, b, seed=1)
     assert not np.array_equal(img, permuted)
     options = {"k": 9} if name == "blur" else {}
     outs = [
@@ -52,7 +43,7 @@ def test_dp_pix_luma_chroma_permutation_invariant(render_name):
     img = _photo((64, 96, 3))
     # chroma cells (8 f) hold whole luma cells: permuting inside luma cells keeps every sum
     assert colour_split(8, 16, 0.5)["b_chroma"] % 8 == 0
-    permuted = _permute_within_cells(img, 8, seed=2)
+    permuted = permute_within_cells(img, 8, seed=2)
     outs = [
         dpimage.dp_pix(x, b=8, rng=3, render=render_name, colour="luma-chroma")
         for x in (img, permuted)

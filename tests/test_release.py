@@ -4,21 +4,10 @@ import numpy as np
 import pytest
 
 import dpimage
+from conftest import permute_within_cells
 from dpimage import render
 from dpimage.cells import cell_counts, cell_sums
 from dpimage.release import Release, cell_noise_scale, exact_cells, release_cells
-
-
-def permute_within_cells(image, b, seed=0):
-    """The same cell sums, different pixels: every cell's pixels shuffled among themselves."""
-    rng = np.random.default_rng(seed)
-    out = image.copy()
-    for y in range(0, image.shape[0], b):
-        for x in range(0, image.shape[1], b):
-            cell = out[y : y + b, x : x + b]
-            flat = cell.reshape(-1, *cell.shape[2:])
-            cell[...] = flat[rng.permutation(len(flat))].reshape(cell.shape)
-    return out
 
 
 def photo(shape, seed=1):

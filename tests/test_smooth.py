@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import permute_within_cells
 from dpimage import datasets
 from dpimage.cells import render_blocks
 from dpimage.mechanisms import cell_noise_scale
@@ -51,13 +52,7 @@ def test_any_shape(h, w, b, c, order, seed):
 def test_deterministic_and_reads_only_the_release(method):
     """Pixels permuted inside every cell keep the sums: the render is byte-identical."""
     img = datasets.photos()["astronaut"][:100, :90]
-    rng = np.random.default_rng(5)
-    permuted = img.copy()
-    for y in range(0, 100, 16):
-        for x in range(0, 90, 16):
-            block = permuted[y : y + 16, x : x + 16]
-            flat = block.reshape(-1, 3)
-            block[...] = flat[rng.permutation(len(flat))].reshape(block.shape)
+    permuted = permute_within_cells(img, 16, seed=5)
     assert not np.array_equal(img, permuted)
     a = smooth_grid(*noisy_release(img, seed=9), 100, 90, 16, method=method)
     b = smooth_grid(*noisy_release(permuted, seed=9), 100, 90, 16, method=method)
