@@ -554,6 +554,16 @@ def test_cli_on_existing_scheduler(tmp_path, cluster):
     assert without_runs(manifest["outputs"]) == without_runs(serial_manifest["outputs"])
 
 
+def test_dask_local_cluster_listens_on_no_fixed_port():
+    """--dask's cluster: its scheduler's HTTP server on a port the system picked (with
+    dashboard_address=None it took 8787 when free, so two runs at once collided)."""
+    pytest.importorskip("distributed")
+    from dpimage.cli._parallel import dask_client
+
+    with dask_client(1, True, None) as client:
+        assert client.cluster.scheduler.http_server.port != 8787
+
+
 def test_cli_dask_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     make_images(tmp_path / "in", 5)
