@@ -35,7 +35,7 @@ from dpimage.metrics import mse, ssim
 from dpimage.privacy.colour import ycocg_to_rgb
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
 from dpimage.privacy.sensitivity import laplace_scale
-from dpimage.release_colour import release_colour
+from dpimage.release import release_colour
 from dpimage.render.learned import learned_upsample
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
 

@@ -597,7 +597,6 @@ def test_model_records_its_validated_fakes_and_encode_uses_them(tiny, face_split
 
     model, path = tiny
     assert fake_defaults(model) == ("mixture", DECOY_ITERATIONS, DECOY_NOISE)
-    assert (cli.DECOY_ROUNDS, cli.DECOY_NOISE) == (DECOY_ITERATIONS, DECOY_NOISE)
     assert cli.TRAINED_FAKES["digits"] == {
         "method": "decoy",
         "decoy_rounds": 16,
@@ -855,7 +854,7 @@ def test_group_bootstrap_auc_is_exact_per_draw_and_brackets_the_auc():
     the full-sample AUC."""
     from sklearn.metrics import roc_auc_score
 
-    from dpimage.ambiguation.attacks import _group_pair_counts, group_bootstrap_auc
+    from dpimage.ambiguation.intervals import _group_pair_counts, group_bootstrap_auc
 
     rng = np.random.default_rng(0)
     labels = rng.random(2000) < 0.5

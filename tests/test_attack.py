@@ -7,21 +7,19 @@ import pytest
 
 from dpimage import cell_noise_scale, datasets, dp_pix
 from dpimage.attack import (
+    LabelledData,
     Method,
     averaging_cost,
     confusion_summary,
     identity_bound,
     method_rng,
+    nearest_neighbour_accuracy,
+    noise_free,
     obfuscate,
     paper_methods,
     pixel_distances,
-    stratified_split,
-)
-from dpimage.attack.protocol import (
-    LabelledData,
-    nearest_neighbour_accuracy,
-    noise_free,
     split_for_seed,
+    stratified_split,
     template_attack,
 )
 

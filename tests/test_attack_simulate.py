@@ -4,9 +4,16 @@ import numpy as np
 import pytest
 
 from dpimage import methods
-from dpimage.attack import KINDS, Method, method_rng, noise_free, obfuscate
+from dpimage.attack import (
+    KINDS,
+    LabelledData,
+    Method,
+    method_rng,
+    noise_free,
+    obfuscate,
+    template_attack,
+)
 from dpimage.attack.experiment import attack_methods
-from dpimage.attack.protocol import LabelledData, template_attack
 from dpimage.attack.template import simulated_templates
 
 

@@ -19,8 +19,9 @@ import pytest
 from conftest import epsilon_lower_bound_from_counts
 from dpimage import dp_blur, dp_pix
 from dpimage.cells import cell_counts, cell_sums
-from dpimage.mechanisms import _as_pixels, _blur_block_image
 from dpimage.privacy import channels_of, discrete_laplace, laplace_scale, make_bit_source
+from dpimage.render.blocks import as_pixels
+from dpimage.render.blur import blur_blocks
 
 RUNS = 20_000
 ALPHA = 0.01  # the real mechanisms pass with probability >= 1 - ALPHA; seeds are fixed
@@ -45,7 +46,7 @@ def _releases_with_sum_scales(image, b, sum_scale_of_count, rng, runs):
         cells = counts == n
         shape = (runs, int(cells.sum()), sums.shape[2])
         noise[:, cells] = discrete_laplace(sum_scale_of_count(int(n)), shape, bits)
-    return _as_pixels((sums + noise) / counts[:, :, None])
+    return as_pixels((sums + noise) / counts[:, :, None])
 
 
 def half_noise_dp_pix(image, b, m, eps, rng, runs):
@@ -70,7 +71,7 @@ def blurred(control):
     def mechanism(image, b, m, eps, rng, runs):
         grids = control(image, b, m, eps, rng, runs)
         return np.stack(
-            [_blur_block_image(g, image.shape[0], image.shape[1], b, 3, 0.0) for g in grids]
+            [blur_blocks(g, image.shape[0], image.shape[1], b, 3, 0.0) for g in grids]
         )
 
     return mechanism

@@ -21,7 +21,6 @@ from conftest import full_disk_after, make_images
 from dpimage.batch import (
     ReleaseParams,
     Result,
-    _ordered,
     journal_path,
     process_one,
     read_journal,
@@ -33,6 +32,7 @@ from dpimage.batch import (
     run_jobs,
     start_journal,
 )
+from dpimage.batch.executors import _ordered
 from dpimage.cli import app
 from dpimage.io import Job, merge_manifests, plan_outputs, read_manifest, write_manifest
 from dpimage.io.manifest import build_manifest

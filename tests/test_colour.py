@@ -28,7 +28,8 @@ from dpimage.privacy.colour import (
     ycocg_to_rgb,
 )
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
-from dpimage.release_colour import noisy_ycocg_means, release_colour
+from dpimage.release import release_colour
+from dpimage.release.colour import noisy_ycocg_means
 
 EPS, M, B, FACTOR = 0.5, 16, 16, 2
 SHAPE = (20, 20, 3)  # the corner luma cell holds 4 x 4 = 16 = M pixels

@@ -8,7 +8,7 @@ from conftest import permute_within_cells
 from dpimage import methods
 from dpimage.cells import cell_counts
 from dpimage.privacy.colour import split_budget
-from dpimage.release_colour import ColourRelease, check_colour, colour_split, release_colour
+from dpimage.release import ColourRelease, check_colour, colour_split, release_colour
 from dpimage.render import render
 
 

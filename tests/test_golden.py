@@ -19,7 +19,7 @@ import pytest
 import dpimage
 from conftest import digest, ramp_image
 from dpimage.cells import render_blocks
-from dpimage.release_colour import release_colour
+from dpimage.release import release_colour
 
 SHAPES = {"gray": (37, 53), "rgb": (37, 53, 3), "gray_big": (301, 259), "rgb_big": (301, 259, 3)}
 

@@ -38,19 +38,6 @@ from dpimage.regions import (
 )
 
 
-def test_old_roi_module_re_exports_the_regions_package():
-    import dpimage.regions
-    import dpimage.roi
-
-    assert set(dpimage.roi.__all__) == set(dpimage.regions.__all__)
-    for name in dpimage.regions.__all__:
-        assert getattr(dpimage.roi, name) is getattr(dpimage.regions, name)
-    # the names the batch and video code import from the old path
-    for name in ("RegionSpec", "UserBoxes", "find_regions", "Box", "load_boxes"):
-        assert hasattr(dpimage.roi, name)
-
-
-
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
     return np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))

@@ -6,9 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import permute_within_cells
-from dpimage import datasets
+from dpimage import cell_noise_scale, datasets
 from dpimage.cells import render_blocks
-from dpimage.mechanisms import cell_noise_scale
 from dpimage.metrics import mse
 from dpimage.release import release_cells
 from dpimage.render.learned import SUB, load_weights

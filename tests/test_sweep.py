@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from dpimage import datasets
 from dpimage.cli import app
+from dpimage.eval.data import load_dataset
 from dpimage.eval.sweep import (
     CSV_COLUMNS,
     SWEEP_VALUES,
-    load_dataset,
     method_parameters,
     read_csv,
     run_sweep,

@@ -12,15 +12,9 @@ import dpimage
 from dpimage import datasets
 from dpimage.cli import app
 from dpimage.eval.predict import predict_dp_pix
+from dpimage.guarantee import binary_guess_bound, guarantee, protected_pixels
 from dpimage.metrics import mse
-from dpimage.tune import (
-    DEFAULT_EPS,
-    b_grid,
-    binary_guess_bound,
-    guarantee,
-    protected_pixels,
-    recommend,
-)
+from dpimage.tune import DEFAULT_EPS, b_grid, recommend
 
 
 def _output_pmf(total: int, n: int, scale: float) -> np.ndarray:
@@ -232,11 +226,11 @@ def test_tuned_on_the_image_says_it_is_outside_the_guarantee(tmp_path, camera):
     assert "NOT covered by the DP guarantee" in " ".join(result.stdout.split())
     rec = recommend(camera, 64, eps_grid=[0.5], ssim_runs=0)
     assert rec.tuned_on == "image" and "NOT covered" in rec.privacy_note
-    assert "not** covered" in dpimage.tune.__doc__
+    assert "not** covered" in dpimage.tune.advice.__doc__
 
 
 def test_public_tuning_depends_only_on_the_shape(camera):
-    from dpimage.tune_public import recommend_public
+    from dpimage.tune import recommend_public
 
     noise = np.random.default_rng(0).integers(0, 256, camera.shape, dtype=np.uint8)
     a = recommend_public(camera.shape, 64, eps_grid=[0.3, 1.0], ssim_runs=0)
@@ -246,7 +240,7 @@ def test_public_tuning_depends_only_on_the_shape(camera):
     assert a.tuned_on.startswith("public images")
     assert "covered by the DP guarantee" in a.privacy_note
     # and the averaged prediction is the mean of the per-reference predictions
-    from dpimage.tune_public import public_references
+    from dpimage.tune import public_references
 
     refs = public_references(camera.shape)
     per = [predict_dp_pix(r, b=a.b, m=64, eps=1.0, clip=True).mse for r in refs.values()]
@@ -361,7 +355,7 @@ def test_objective_and_render_are_checked(camera):
 
 
 def test_public_tuning_with_smooth_never_reads_the_image(camera):
-    from dpimage.tune_public import recommend_public
+    from dpimage.tune import recommend_public
 
     a = recommend_public(camera.shape, 64, eps_grid=[0.5], bs=(8, 16), ssim_runs=1,
                          render="smooth", objective="ssim")  # fmt: skip

@@ -27,7 +27,7 @@ dp_blur    DP-Blur  b0=4 k=99 m=16 eps=0.5         release at b0 + ``render`` + 
 ``colour`` is the colour path of an RGB image (a gray one ignores it):
 ``"rgb"`` (one eps over R, G, B, as the papers) or ``"luma-chroma"`` (alias
 ``"ycocg"``: luma at the cell side with ``0.7 eps``, chroma on coarser cells
-with ``0.15 eps`` each, :mod:`dpimage.release_colour`). The privacy map is
+with ``0.15 eps`` each, :mod:`dpimage.release.colour`). The privacy map is
 the total eps either way; :meth:`Method.budget` says where it goes.
 
 Spellings found in files and on command lines resolve to these names in one
@@ -47,8 +47,15 @@ import numpy as np
 
 from ._validation import check_kernel_size, check_positive_float, check_positive_int, check_sigma
 from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
-from .release import RNG, Release, exact_cells
-from .release_colour import ColourRelease, check_colour, colour_split, release_image
+from .release import (
+    RNG,
+    ColourRelease,
+    Release,
+    check_colour,
+    colour_split,
+    exact_cells,
+    release_image,
+)
 from .render import DEFAULT as DEFAULT_RENDER
 from .render import check_renderer, render
 from .render.blocks import pixel_grid
@@ -179,7 +186,7 @@ class Method:
 
         For ``colour="luma-chroma"`` the split of an RGB image's release:
         ``{"transform", "eps_luma", "eps_co", "eps_cg", "b_luma", "b_chroma"}``
-        (:func:`dpimage.release_colour.colour_split`); a gray image spends all
+        (:func:`dpimage.release.colour_split`); a gray image spends all
         of eps on its one grid. What manifests record — nothing from the image.
         """
         p = self.validate(params)

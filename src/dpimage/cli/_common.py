@@ -21,7 +21,6 @@ _seeded_rng = _batch.seeded_rng
 
 
 # A bad argument: one line, exit code 2 (the group in _app reports it).
-_UsageError = UsageProblem
 
 
 def _fmt_eps(value: float) -> str:
@@ -39,24 +38,24 @@ def _check_method(method: str, params: dict[str, Any]) -> dict[str, Any]:
     try:
         return methods.get(method).validate(params)
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
 
 
 def _check_common(
     seed: int | None, quality: int, fmt: str | None, max_pixels: int | None
 ) -> str | None:
     if seed is not None and seed < 0:
-        raise _UsageError(f"--seed must be a non-negative integer, got {seed}")
+        raise UsageProblem(f"--seed must be a non-negative integer, got {seed}")
     if not 1 <= quality <= 100:
-        raise _UsageError(f"--quality must be from 1 to 100, got {quality}")
+        raise UsageProblem(f"--quality must be from 1 to 100, got {quality}")
     if max_pixels is not None and max_pixels < 1:
-        raise _UsageError(f"--max-pixels must be a positive integer, got {max_pixels}")
+        raise UsageProblem(f"--max-pixels must be a positive integer, got {max_pixels}")
     if fmt is None:
         return None
     try:
         return normalise_extension(fmt)
     except ValueError as exc:
-        raise _UsageError(f"--format: {exc}") from None
+        raise UsageProblem(f"--format: {exc}") from None
 
 
 @contextmanager
@@ -159,15 +158,15 @@ def render_choice(value: str | None, default: str) -> str:
     if value is None:
         return default
     if value not in ("blocks", "smooth"):
-        raise _UsageError(f"--render must be blocks or smooth, got {value!r}")
+        raise UsageProblem(f"--render must be blocks or smooth, got {value!r}")
     return value
 
 
 def colour_choice(value: str | None, default: str) -> str:
     """The ``--colour`` value in its canonical spelling, or ``default``."""
-    from ..release_colour import check_colour
+    from ..release import check_colour
 
     try:
         return check_colour(default if value is None else value)
     except ValueError as exc:
-        raise _UsageError(f"--colour: {exc}") from None
+        raise UsageProblem(f"--colour: {exc}") from None

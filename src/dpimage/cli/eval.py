@@ -116,8 +116,9 @@ def sweep(
 ) -> None:
     """Vary b, m or ε around b=16, m=16, ε=0.5 and measure MSE, PSNR, SSIM: CSV + PNG."""
     from ..datasets import MissingDataError
+    from ..eval.data import load_dataset
     from ..eval.plots import plot_sweep
-    from ..eval.sweep import load_dataset, run_sweep, sweep_size, write_csv
+    from ..eval.sweep import run_sweep, sweep_size, write_csv
 
     console = _stderr()
 

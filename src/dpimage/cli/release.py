@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..batch import BatchInterrupted, BatchReport, ReleaseParams, Result, run_batch
 from ..privacy import SEEDED_WARNING
-from ._app import app
+from ..regions import DEFAULT_MASK_SCALE
+from ._app import InputFailed, UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -37,15 +38,14 @@ from ._common import (
     SeedOpt,
     _check_common,
     _check_method,
+    _describe,
     _fmt_eps,
-    _UsageError,
     colour_choice,
     render_choice,
 )
 from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import (
-    DEFAULT_MASK_SCALE,
     BoxesOpt,
     FaceDetectorOpt,
     FaceScaleOpt,
@@ -171,7 +171,9 @@ def _run_batch(
             finally:
                 progress.stop()
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
+    except OSError as exc:  # the output's lock could not be made: nothing was read or written
+        raise InputFailed(_describe(exc)) from None
     except BatchInterrupted as stop:
         done = stop.report
         if done.manifest_error:
@@ -201,6 +203,13 @@ def _run_batch(
             f"{len(report.plan.jobs)} inputs in {elapsed:.1f} s on {where}"
             + (f" ({processed / elapsed:.1f} processed/s)" if elapsed > 0 else ""),
         )
+    if report.stale_removed:
+        _say(
+            console,
+            f"note: removed {report.stale_removed} temporary file(s) that killed runs had "
+            "left in the output",
+            "yellow",
+        )
     typer.echo(_summary(batch, report))
     if report.manifest_error:
         raise typer.Exit(code=1)
@@ -227,7 +236,7 @@ def _release_command(
     n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
     regions = region_spec(*regions_args)
     if regions is not None and grid:
-        raise _UsageError("--grid cannot be combined with --faces/--people/--text/--boxes")
+        raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")
     params = ReleaseParams(
         mechanism=mechanism,
         options=options,

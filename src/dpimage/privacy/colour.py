@@ -44,7 +44,7 @@ every one of its cell sums, which makes the release of that channel's grid
 eps`` by basic composition; :func:`split_budget` enforces that on the exact
 binary values of the budgets. The private step itself (exact RGB cell sums ->
 transformed integer sums -> exact discrete Laplace) is
-:func:`dpimage.release_colour.release_colour`, beside
+:func:`dpimage.release.release_colour`, beside
 :func:`dpimage.release.release_cells`; this module holds the maths.
 Defaults: ``eps_Y = 0.7 eps`` and ``0.15 eps`` for each of Co and Cg,
 chroma cells ``f b`` with ``f`` from
@@ -132,13 +132,3 @@ def ycocg_to_rgb(ycocg: np.ndarray) -> np.ndarray:
     y, co, cg = (np.asarray(ycocg, dtype=np.float64)[..., i] for i in range(3))
     return np.stack([y + co - cg, y + cg, y - co - cg], axis=-1)
 
-
-def __getattr__(name: str):
-    # The private step moved to dpimage.release_colour (beside release_cells); the
-    # old names stay importable from here. Lazy, because that module imports this one.
-    if name in ("noisy_ycocg_means", "release_luma_chroma", "ColourRelease", "LumaChromaRelease"):
-        from .. import release_colour
-
-        # LumaChromaRelease became ColourRelease (two Release objects: .luma, .chroma)
-        return getattr(release_colour, "ColourRelease" if name == "LumaChromaRelease" else name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

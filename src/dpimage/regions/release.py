@@ -130,7 +130,7 @@ def dp_pix_regions(
     ``eps m_j / m`` given the earlier releases, and by adaptive composition
     all boxes together cost ``eps sum_j m_j / m <= eps`` — the same maths as
     the full image. (A luma/chroma crop splits that eps over its channels,
-    the same total: :mod:`dpimage.release_colour`.)
+    the same total: :mod:`dpimage.release.colour`.)
 
     *Not protected*: pixels outside the boxes, and the boxes' positions.
     """

@@ -40,7 +40,7 @@ class RegionSettings:
         ``+`` (``"faces+text"``: the union of their boxes per frame), or
         ``"boxes"``.
     boxes_path : Path, optional
-        JSON file for ``source="boxes"`` (see :func:`dpimage.roi.load_boxes`).
+        JSON file for ``source="boxes"`` (see :func:`dpimage.regions.load_boxes`).
     mask_scale : float
         Boxes' width and height are scaled about their centre by this factor
         before anything else (default 1.6: deface's default coverage, see
@@ -143,7 +143,7 @@ def region_stream(
     otherwise its last release is pasted, resized to the current box. Within
     a frame, reused patches are pasted first, then the fresh boxes are
     released in order on the working copy (one ``eps`` for all of them, see
-    :func:`dpimage.roi.dp_pix_regions`). Frames with a fresh release are
+    :func:`dpimage.regions.dp_pix_regions`). Frames with a fresh release are
     appended to ``fresh``; ``track_releases`` counts fresh releases per track.
     """
     patches: dict[int, np.ndarray] = {}

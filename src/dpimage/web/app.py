@@ -64,9 +64,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import public, work
-from .work import METHODS, BadRequest, State, check_size
+from .work import BadRequest, State, check_size
 
-__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "METHODS", "create_app"]
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "create_app"]
 
 STATIC = Path(__file__).with_name("static")
 

@@ -34,7 +34,7 @@ Utility: MSE and PSNR from the closed form of :mod:`dpimage.eval.predict`
 renderer (``render="smooth"``) has no closed form, so its MSE is **measured
 by simulation** like SSIM: the mean over ``ssim_runs`` seeded releases of the
 image tuned on (the user's, or the public look-alikes of
-:func:`dpimage.tune_public.recommend_public`; research noise, never written
+:func:`dpimage.tune.public.recommend_public`; research noise, never written
 anywhere).
 
 Privacy of the choice itself
@@ -44,7 +44,7 @@ Privacy of the choice itself
 pixels. That choice is **not** covered by the DP guarantee: publishing a
 release made at image-tuned settings also tells something about the image
 (which ``b`` won). The guarantee covers a release whose settings were fixed
-without looking at the image. :func:`dpimage.tune_public.recommend_public` is that path: it
+without looking at the image. :func:`dpimage.tune.public.recommend_public` is that path: it
 tunes on public photos (scikit-image's, or a look-alike public image the user
 gives) resized to the image's size, so the choice depends only on the size,
 the colour mode and ``m`` — facts every release shows anyway.
@@ -58,15 +58,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import methods
-from ._validation import check_image, check_positive_float, check_positive_int
-from .guarantee import Guarantee, binary_guess_bound, guarantee, protected_pixels
-from .privacy.sensitivity import channels_of, epsilon_for_distance
-from .tune_sim import (
-    OBJECTIVES,
+from .. import methods
+from .._validation import check_image, check_positive_float, check_positive_int
+from ..guarantee import Guarantee, binary_guess_bound, guarantee
+from ..privacy.sensitivity import channels_of, epsilon_for_distance
+from .simulate import (
     SMOOTH_MSE_RUNS,
     _check_render_objective,
-    _params,  # noqa: F401  (kept importable from here)
     _predict,
     _simulate,
     _simulated_ssim,
@@ -76,16 +74,10 @@ from .tune_sim import (
 __all__ = [
     "DEFAULT_EPS",
     "EPS_GRID",
-    "OBJECTIVES",
     "TUNABLE",
     "Candidate",
-    "Guarantee",
     "Recommendation",
     "b_grid",
-    "binary_guess_bound",
-    "cap_cells",
-    "guarantee",
-    "protected_pixels",
     "recommend",
 ]
 
@@ -200,7 +192,7 @@ def recommend(
     image : ndarray of uint8, (H, W) or (H, W, 3)
         The user's image; only used to predict utility, never stored.
     m : int
-        Pixels to protect (see :func:`protected_pixels`).
+        Pixels to protect (see :func:`dpimage.guarantee.protected_pixels`).
     method : {"dp-pix", "dp-blur"}
         Or any alias of :mod:`dpimage.methods` (``"dp_pix"``, ``"pix"``, ...);
         the recommendation names it as result tables do (``"dp-pix"``). For
@@ -236,7 +228,7 @@ def recommend(
     Recommendation
         Its ``privacy_note`` says what the docstring says here: the choice
         depends on ``image`` and is outside the DP guarantee (see
-        :func:`dpimage.tune_public.recommend_public` for a choice that is not).
+        :func:`dpimage.tune.public.recommend_public` for a choice that is not).
     """
     image = check_image(image)
     method, grid, eps, bs, ssim_runs = _check_recommend(

@@ -1,6 +1,6 @@
 """The private step for colour in luma/chroma: an RGB image becomes a :class:`ColourRelease`.
 
-The RGB path (:func:`dpimage.release.release_cells`) spends one ε on three
+The RGB path (:func:`~dpimage.release.release_cells`) spends one ε on three
 channels, so each channel's mean carries the noise of ``C = 3``. Here the
 exact integer RGB cell sums are transformed to integer YCoCg sums
 (:mod:`dpimage.privacy.colour`: the transform, each channel's sensitivity
@@ -32,9 +32,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._validation import check_positive_int
-from .cells import cell_counts, cell_sums
-from .privacy.colour import (
+from .._validation import check_positive_int
+from ..cells import cell_counts, cell_sums
+from ..privacy.colour import (
     DIVISOR,
     LUMA_SHARE,
     TRANSFORM,
@@ -42,7 +42,7 @@ from .privacy.colour import (
     chroma_factor_for,
     split_budget,
 )
-from .privacy.sampling import discrete_laplace, make_bit_source
+from ..privacy.sampling import discrete_laplace, make_bit_source
 from .release import RNG, Release
 
 __all__ = [
@@ -53,8 +53,6 @@ __all__ = [
     "colour_split",
     "noisy_ycocg_means",
     "release_colour",
-    "release_image",
-    "release_luma_chroma",
 ]
 
 #: Transforms a :class:`ColourRelease` may name (only YCoCg with integer rows today).
@@ -227,7 +225,7 @@ def release_colour(
     image : ndarray of uint8, shape (H, W, 3)
         The private image; never modified, never kept.
     b, m, eps, rng
-        As for :func:`dpimage.release.release_cells`; ``eps`` is the total for
+        As for :func:`~dpimage.release.release_cells`; ``eps`` is the total for
         all three channels, ``b`` the luma cell side.
     luma_share : float
         Fraction of ``eps`` spent on Y; Co and Cg get half the rest each.
@@ -267,23 +265,3 @@ def release_colour(
         eps_chroma=(budgets[1], budgets[2]),
     )  # fmt: skip
 
-
-def release_image(
-    image: np.ndarray, b: int, m: int, eps: float, rng: RNG = None, colour: str = "rgb"
-) -> Release | ColourRelease:
-    """The release of ``image`` on the colour path ``colour``; a gray image ignores it.
-
-    ``"rgb"`` (or any gray image): :func:`dpimage.release.release_cells`.
-    ``"luma-chroma"`` on an RGB image: :func:`release_colour` with its defaults.
-    Either way the whole release costs ``eps``.
-    """
-    from .release import release_cells
-
-    colour = check_colour(colour)
-    if colour == "luma-chroma" and np.ndim(image) == 3:
-        return release_colour(image, b, m, eps, rng)
-    return release_cells(image, b, m, eps, rng)
-
-
-#: The earlier name of :func:`release_colour`.
-release_luma_chroma = release_colour

@@ -15,17 +15,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._validation import check_image
-from .tune import (
+from .._validation import check_image
+from .advice import (
     EPS_GRID,
     Candidate,
     Recommendation,
     _candidates,
     _check_recommend,
-    _check_render_objective,
     _choose,
-    cap_cells,
 )
+from .simulate import _check_render_objective, cap_cells
 
 __all__ = ["public_references", "recommend_public"]
 
@@ -38,7 +37,7 @@ def public_references(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """
     import cv2
 
-    from .datasets import photos
+    from ..datasets import photos
 
     height, width = shape[:2]
     gray = len(shape) == 2
