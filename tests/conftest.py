@@ -189,6 +189,59 @@ def make_images(folder: Path, count: int, size: tuple[int, int] = (96, 128)) -> 
     return paths
 
 
+# --- video clips (PyAV, the video extra: imported when a clip is made) ---------------
+
+PLANTED_VIDEO = "PLANTED-VIDEO-META-7f31c0"
+
+
+def pan_frames(n: int = 12, size: tuple[int, int] = (240, 320)) -> list[np.ndarray]:
+    """A ``size`` (height, width) window panning 4 px per frame over the astronaut photo."""
+    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
+    h, w = size
+    return [np.ascontiguousarray(photo[40 : 40 + h, 90 + 4 * i : 90 + 4 * i + w]) for i in range(n)]
+
+
+def write_clip(path: Path, frames: list[np.ndarray], *, audio: bool, rate: int = 10) -> None:
+    """Encode frames (and a sine tone) with planted container and stream metadata."""
+    import av
+
+    out = av.open(str(path), "w", format="mp4")
+    out.metadata["title"] = PLANTED_VIDEO
+    out.metadata["comment"] = PLANTED_VIDEO
+    out.metadata["location"] = "+48.8584+002.2945/"
+    out.metadata["creation_time"] = "2020-01-01T12:00:00Z"
+    vs = out.add_stream("libx264", rate=rate)
+    vs.width, vs.height = frames[0].shape[1], frames[0].shape[0]
+    vs.pix_fmt = "yuv420p"
+    vs.options = {"crf": "10", "preset": "ultrafast"}
+    vs.metadata["handler_name"] = PLANTED_VIDEO
+    aus = None
+    if audio:
+        aus = out.add_stream("aac", rate=8000)
+        aus.metadata["handler_name"] = PLANTED_VIDEO
+    for i, f in enumerate(frames):
+        vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+        vf.pts = i
+        for p in vs.encode(vf):
+            out.mux(p)
+    for p in vs.encode():
+        out.mux(p)
+    if aus is not None:
+        t = np.arange(int(8000 * len(frames) / rate)) / 8000
+        tone = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)
+        frame_size = aus.codec_context.frame_size or 1024
+        for start in range(0, tone.size, frame_size):
+            chunk = tone[start : start + frame_size]
+            af = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            af.sample_rate = 8000
+            af.pts = start
+            for p in aus.encode(af):
+                out.mux(p)
+        for p in aus.encode():
+            out.mux(p)
+    out.close()
+
+
 # --- a full disk -----------------------------------------------------------------
 
 
