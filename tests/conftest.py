@@ -14,14 +14,18 @@ a skip that should not happen must not pass unnoticed).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import math
 import os
+import re
 import shutil
-import socket
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -281,11 +285,38 @@ def epsilon_lower_bound_from_counts(hits: int, hits_prime: int, runs: int, alpha
     return -math.inf if p_prime_low == 0.0 else math.log(p_prime_low / p_high)
 
 
-# --- sockets ----------------------------------------------------------------------
+# --- the web server ------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@contextlib.contextmanager
+def served_page(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[Any, str]]:
+    """``dpimage serve --port 0 ARGS`` in its own process: yields (process, page URL).
+
+    The server binds port 0 itself and prints the address it got once it is
+    listening: that line is the readiness signal (no port picked in advance,
+    no polling). The process is stopped at the end; its stderr after the
+    line is left in ``process.stderr``.
+    """
+    cli = [sys.executable, "-c", "from dpimage.cli import main; main()", "serve"]
+    proc = subprocess.Popen(
+        [*cli, "--port", "0", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # blocks until the server says where it listens, or exits
+            seen.append(line)
+            found = re.search(r"web page on (http://\S+/)", line)
+            if found:
+                break
+        else:
+            proc.wait(timeout=30)
+            raise AssertionError(f"dpimage serve exited {proc.returncode}: {''.join(seen)}")
+        yield proc, found.group(1)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=30)

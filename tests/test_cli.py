@@ -227,7 +227,8 @@ def test_manifest_content_and_no_input_data(tmp_path):
     }  # fmt: skip
     # where eps goes, from the parameters alone (the CLI default is luma/chroma)
     assert split["transform"] == "ycocg" and split["b_luma"] == 8
-    assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.25
+    # the exact worst case of the three channels together spends all of eps, no more
+    assert split["eps_bound"] == split["eps_luma"] == 0.25 and split["bound"].startswith("max")
     assert split["b_chroma"] % 8 == 0 and "RGB" in split["applies_to"]
     assert manifest["privacy_model"].startswith("m-neighbourhood")
     assert manifest["sampler"]["kind"] == "seeded" and manifest["sampler"]["seed"] == 9

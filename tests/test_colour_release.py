@@ -1,5 +1,7 @@
 """The luma/chroma release as a first-class release: renderers, registry, privacy split."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,7 @@ import dpimage
 from conftest import permute_within_cells
 from dpimage import methods
 from dpimage.cells import cell_counts
-from dpimage.privacy.colour import split_budget
+from dpimage.privacy.colour import float_at_least, split_budget, worst_case_epsilon
 from dpimage.release import ColourRelease, check_colour, colour_split, release_colour
 from dpimage.render import render
 
@@ -57,9 +59,10 @@ def test_release_facts_and_split():
     e_y, e_co, e_cg = split_budget(0.5)
     assert rel.luma.eps == e_y and rel.eps_chroma == (e_co, e_cg)
     assert rel.luma.shape == (45, 70) and rel.chroma.shape == (45, 70, 2)
-    assert rel.b == 16 and rel.b_chroma == 128 and rel.sampler == "seeded"
+    assert rel.b == 16 and rel.b_chroma == 64 and rel.sampler == "seeded"
     facts = rel.facts()
-    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 128
+    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 64
+    assert facts["eps_bound"] == facts["eps"] == 0.5  # the worst case spends all of eps
     assert "means" not in facts
 
 
@@ -74,7 +77,11 @@ def test_every_public_fact_of_a_colour_release():
     luma, chroma = rel.luma, rel.chroma
     assert (luma.shape, luma.b, luma.m, luma.eps, luma.channels) == ((45, 70), 16, m, e_y, 1)
     assert (chroma.shape, chroma.b, chroma.m, chroma.channels) == ((45, 70, 2), 32, m, 2)
-    assert chroma.eps == e_co + e_cg  # the chroma release spends both chroma budgets
+    # the chroma release's own eps: the exact worst case of Co and Cg together, rounded up
+    chroma_eps = float_at_least(worst_case_epsilon(0, e_co, e_cg))
+    assert chroma.eps == chroma_eps and Fraction(chroma.eps) >= Fraction(e_co) / 2 + Fraction(e_cg)
+    eps_bound = float_at_least(worst_case_epsilon(e_y, e_co, e_cg))
+    assert rel.eps_bound == eps_bound and Fraction(eps_bound) <= Fraction(eps)
     assert luma.sampler == chroma.sampler == "seeded" and luma.private and chroma.private
     assert luma.means.shape == (3, 5, 1) and chroma.means.shape == (2, 3, 2)
     np.testing.assert_array_equal(luma.counts, cell_counts(45, 70, 16))
@@ -84,13 +91,14 @@ def test_every_public_fact_of_a_colour_release():
     np.testing.assert_allclose(chroma.scale, 255 * m * 4 / e_co / (chroma.counts * 4), rtol=1e-12)
     assert rel.facts() == {
         "shape": [45, 70, 3], "transform": "ycocg", "m": m, "eps": eps, "eps_luma": e_y,
-        "eps_chroma": [e_co, e_cg], "b": 16, "b_chroma": 32, "sampler": "seeded",
+        "eps_chroma": [e_co, e_cg], "eps_bound": eps_bound, "b": 16, "b_chroma": 32,
+        "sampler": "seeded",
     }  # fmt: skip
     assert luma.facts() == {
         "shape": [45, 70], "b": 16, "m": m, "eps": e_y, "channels": 1, "sampler": "seeded"
     }
     assert chroma.facts() == {
-        "shape": [45, 70, 2], "b": 32, "m": m, "eps": e_co + e_cg, "channels": 2,
+        "shape": [45, 70, 2], "b": 32, "m": m, "eps": chroma_eps, "channels": 2,
         "sampler": "seeded",
     }  # fmt: skip
 
@@ -142,9 +150,11 @@ def test_registry_release_render_equals_apply_and_records_split():
         np.testing.assert_array_equal(method.render(released, p), method.apply(img, p, rng=11))
         assert method.epsilon(p) == 0.5  # the privacy map is still the total
         split = method.budget(p)
-        assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.5
+        # the worst case over one pixel's change, not the sum, is what is spent
+        assert split["eps_bound"] == 0.5 and split["eps_luma"] == 0.5
+        assert split["eps_co"] == split["eps_cg"] == pytest.approx(0.5 / 3)
         assert split["b_luma"] == p[method.cell]
-        assert "ε_Y=0.35" in method.describe(p)
+        assert "ε_Y=0.5" in method.describe(p)
     assert methods.get("dp_pix").budget() is None
     assert methods.get("dp_pix").label_for({"render": "smooth"}) == "DP-Pix (smooth)"
 

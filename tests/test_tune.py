@@ -299,7 +299,7 @@ def test_cli_tune_preview_render_and_colour(tmp_path):
     manifest = json.loads((tmp_path / "p.png.manifest.json").read_text())
     params = manifest["parameters"]
     assert params["render"] == "smooth" and params["colour"] == "luma-chroma"
-    assert params["colour_split"]["eps_luma"] == pytest.approx(0.35)
+    assert params["colour_split"]["eps_luma"] == params["colour_split"]["eps_bound"] == 0.5
     assert manifest["total_epsilon"] == 0.5
     bad = CliRunner().invoke(app, [*args[:-4], "--render", "blur"])
     assert bad.exit_code == 2

@@ -124,9 +124,11 @@ def dp_pix(
     colour : {"rgb", "luma-chroma"}, default "rgb"
         Colour path of an RGB image (a gray image ignores it): ``"rgb"``
         spends ``eps`` over R, G, B as the paper does; ``"luma-chroma"``
-        (alias ``"ycocg"``) releases luma at ``b`` with ``0.7 eps`` and chroma
-        on coarser cells with ``0.15 eps`` each
-        (:func:`dpimage.release.release_colour`) — the same total ``eps``.
+        (alias ``"ycocg"``) releases luma at ``b`` with ``eps`` and chroma
+        on coarser cells with ``eps / 3`` each
+        (:func:`dpimage.release.release_colour`): the same total ``eps``, the
+        exact worst case over one pixel's change of the three channels
+        together (:mod:`dpimage.privacy.colour`), not their sum.
 
     Returns
     -------

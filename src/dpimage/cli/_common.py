@@ -146,8 +146,8 @@ ColourOpt = Annotated[
         "--colour",
         "--color",
         help="Colour path for RGB images (gray ignores it): rgb (one ε over R, G, B, the "
-        "papers) or luma-chroma (alias ycocg: 0.7 ε on luma at b, 0.15 ε on each chroma "
-        "channel at coarser cells; the same total ε).",
+        "papers) or luma-chroma (alias ycocg: ε on luma at b, ε/3 on each chroma channel "
+        "at coarser cells; together exactly ε, the worst case over a pixel's change).",
         show_default=False,
     ),
 ]
