@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dpimage import datasets, methods
+from dpimage import methods
 from dpimage.attack import (
     KINDS,
     LabelledData,
@@ -18,8 +18,8 @@ from dpimage.attack.template import simulated_templates
 
 
 @pytest.fixture(scope="module")
-def faces10():
-    images, labels = datasets.orl_faces()
+def faces10(faces):
+    images, labels = faces
     keep = labels < 10
     return LabelledData("faces10", images[keep], labels[keep], [str(i) for i in range(10)])
 

@@ -23,12 +23,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import dpimage
-from conftest import SAMPLES, copy_sample, run
+from conftest import PLANTED_DESCRIPTION, PLANTED_GPS, SAMPLES, copy_sample, run, tagged_jpeg
 from dpimage.cli._common import option_group
 from dpimage.privacy import SEEDED_WARNING
-
-PLANTED_GPS = "PLANTED-GPS-DATUM-51c2e8"
-PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-a11ce5"
 
 MANIFEST_KEYS = {
     "manifest_version",
@@ -71,22 +68,6 @@ def load(path: Path) -> Image.Image:
         return im
 
 
-def tagged_jpeg(dest: Path) -> Path:
-    """chelsea.jpg with EXIF orientation 6, a description and a GPS IFD."""
-    with Image.open(SAMPLES / "chelsea.jpg") as im:
-        rgb = im.convert("RGB")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
-    exif[0x010E] = PLANTED_DESCRIPTION
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (48.0, 51.0, 29.0)
-    gps[3] = "E"
-    gps[4] = (2.0, 17.0, 40.0)
-    gps[18] = PLANTED_GPS  # GPSMapDatum
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    rgb.save(dest, exif=exif, quality=90)
-    return dest
 
 
 def all_files(root: Path) -> list[Path]:

@@ -9,7 +9,6 @@ planted container metadata, and the first frames of PETS-2009 vtest.avi when
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,8 +19,9 @@ from PIL import Image
 
 av = pytest.importorskip("av")
 
-from conftest import SAMPLES, run  # noqa: E402
-from dpimage.datasets import MissingDataError, find_vtest  # noqa: E402
+from conftest import PLANTED_VIDEO as PLANTED  # noqa: E402
+from conftest import SAMPLES, pan_frames, run, write_clip  # noqa: E402
+from dpimage.datasets import find_vtest  # noqa: E402
 from dpimage.regions import enlarge_box, face_detector  # noqa: E402
 from dpimage.video import (  # noqa: E402
     RegionSettings,
@@ -33,55 +33,8 @@ from dpimage.video.io import VideoWriter, read_frames  # noqa: E402
 from dpimage.video.process import full_frame_stream  # noqa: E402
 from dpimage.video.regions import region_stream  # noqa: E402
 
-PLANTED = "PLANTED-VIDEO-META-7f31c0"
 N_FRAMES = 12
 SIZE = (240, 320)  # height, width
-
-
-def pan_frames(n: int = N_FRAMES) -> list[np.ndarray]:
-    """A 320x240 window panning 4 px per frame over the astronaut photo."""
-    photo = np.asarray(Image.open(SAMPLES / "astronaut.jpg").convert("RGB"))
-    h, w = SIZE
-    return [np.ascontiguousarray(photo[40 : 40 + h, 90 + 4 * i : 90 + 4 * i + w]) for i in range(n)]
-
-
-def write_clip(path: Path, frames: list[np.ndarray], *, audio: bool, rate: int = 10) -> None:
-    """Encode frames (and a sine tone) with planted container and stream metadata."""
-    out = av.open(str(path), "w", format="mp4")
-    out.metadata["title"] = PLANTED
-    out.metadata["comment"] = PLANTED
-    out.metadata["location"] = "+48.8584+002.2945/"
-    out.metadata["creation_time"] = "2020-01-01T12:00:00Z"
-    vs = out.add_stream("libx264", rate=rate)
-    vs.width, vs.height = frames[0].shape[1], frames[0].shape[0]
-    vs.pix_fmt = "yuv420p"
-    vs.options = {"crf": "10", "preset": "ultrafast"}
-    vs.metadata["handler_name"] = PLANTED
-    aus = None
-    if audio:
-        aus = out.add_stream("aac", rate=8000)
-        aus.metadata["handler_name"] = PLANTED
-    for i, f in enumerate(frames):
-        vf = av.VideoFrame.from_ndarray(f, format="rgb24")
-        vf.pts = i
-        for p in vs.encode(vf):
-            out.mux(p)
-    for p in vs.encode():
-        out.mux(p)
-    if aus is not None:
-        t = np.arange(int(8000 * len(frames) / rate)) / 8000
-        tone = (0.2 * np.sin(2 * math.pi * 440 * t)).astype(np.float32)
-        frame_size = aus.codec_context.frame_size or 1024
-        for start in range(0, tone.size, frame_size):
-            chunk = tone[start : start + frame_size]
-            af = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-            af.sample_rate = 8000
-            af.pts = start
-            for p in aus.encode(af):
-                out.mux(p)
-        for p in aus.encode():
-            out.mux(p)
-    out.close()
 
 
 def all_metadata(path: Path) -> str:
@@ -354,10 +307,7 @@ def test_unknown_output_extension(clip, tmp_path):
 
 @pytest.fixture(scope="module")
 def vtest_clip(tmp_path_factory) -> Path:
-    try:
-        source = find_vtest()
-    except MissingDataError as exc:
-        pytest.skip(str(exc))
+    source = find_vtest()  # present: conftest skips needs_vtest tests without it
     path = tmp_path_factory.mktemp("vtest") / "vtest20.mp4"
     frames = []
     for i, f in enumerate(read_frames(source)):
@@ -370,6 +320,7 @@ def vtest_clip(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.needs_vtest
 def test_vtest_people_real_time_settings(vtest_clip, tmp_path):
     out = tmp_path / "people.mp4"
     result = run("video", vtest_clip, "-o", out, "--people", "--seed", "1")

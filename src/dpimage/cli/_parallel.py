@@ -81,7 +81,11 @@ def dask_client(workers: int, dask: bool, scheduler: str | None) -> Iterator[Any
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # No dashboard; the scheduler's small HTTP server (health, metrics) on a
+                # port the system picks: None would mean the fixed port 8787, so two runs
+                # at once would collide on it.
+                dashboard_address=":0",
+                scheduler_kwargs={"dashboard": False},
                 host="127.0.0.1",
             ) as cluster,
             Client(cluster) as client,
