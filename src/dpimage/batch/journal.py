@@ -27,7 +27,7 @@ if a file is there under that name it *may* be this release (the rename can
 have happened just before the kill) and may also be an older file, so it is
 counted as spent, but not trusted: the next run writes it again. Names are
 kept exactly, also when they are not valid UTF-8 (see
-:func:`dpimage.io.manifest.json_bytes`).
+:func:`dpimage.io.manifest_file.json_bytes`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ from rich.text import Text
 from ..io import OutputError, read_manifest
 from ..io.lock import OutputBusyError
 from ..privacy import SEEDED_WARNING
-from ._app import InputFailed, app
+from ..regions import DEFAULT_MASK_SCALE
+from ._app import InputFailed, UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -39,14 +40,12 @@ from ._common import (
     SeedOpt,
     _describe,
     _fmt_eps,
-    _UsageError,
     colour_choice,
     failing_input,
     render_choice,
 )
 from ._console import _say, _stderr
 from ._regions import (
-    DEFAULT_MASK_SCALE,
     FaceDetectorOpt,
     FaceScaleOpt,
     MaskScaleOpt,
@@ -60,16 +59,18 @@ from ._regions import (
 
 
 def _method(value: str) -> str:
-    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...)."""
-    from .. import methods
+    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...).
+
+    Returns the registry's name (``dp_pix``, ``dp_blur``).
+    """
+    from ..video.settings import video_method
 
     try:
-        name = methods.get(value).name
+        return video_method(value)
     except ValueError:
-        name = None
-    if name not in ("dp_pix", "dp_blur"):
-        raise _UsageError(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
-    return "pix" if name == "dp_pix" else "blur"
+        raise UsageProblem(
+            f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}"
+        ) from None
 
 
 class _FpsColumn(ProgressColumn):
@@ -186,7 +187,7 @@ def video(
     from ..video.io import encoding_for
 
     kind = _method(method)
-    pix = kind == "pix"
+    pix = kind == "dp_pix"
     default_render, default_colour = ("smooth", "luma-chroma") if pix else ("blocks", "rgb")
 
     console = _stderr()
@@ -195,19 +196,21 @@ def video(
     check_face_options(source, face_detector, scale)
     face_scale = parse_scale(scale)
     if eps is not None and total_eps is not None:
-        raise _UsageError("give --eps or --total-eps, not both")
+        raise UsageProblem("give --eps or --total-eps, not both")
     if source is None and (reuse or detect_every is not None or carry is not None):
-        raise _UsageError(
+        raise UsageProblem(
             "--reuse, --detect-every and --carry need --faces/--people/--text/--boxes"
         )
     if reuse and release_every != 1:
-        raise _UsageError("--reuse releases once per track; drop --release-every")
+        raise UsageProblem("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
-        raise _UsageError(f"{dst}: the output would overwrite the input")
+        raise UsageProblem(f"{dst}: the output would overwrite the input")
+    if dst.is_dir():
+        raise UsageProblem(f"{dst}: is a directory; -o names the output video file")
     try:
         encoding_for(dst)  # an unknown extension is a usage error, found before any work
     except OutputError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     # Everything else (b, m, eps, seed, --release-every, --detect-every, ...) is
     # judged by the library's settings objects: a ValueError is a usage error.
     regions = None
@@ -232,7 +235,7 @@ def video(
             regions.make_detector()  # reads and checks the JSON before any decoding
         elif regions is not None:
             # A missing model refuses here, in one line, before any decoding or writing.
-            detector = build_or_refuse(regions.detector)
+            detector = build_or_refuse(regions.spec.detector)
             say_detector(detector.name)
         # Checked before any work (exit 2 naming it); read again under the output's lock.
         read_manifest(manifest_path)
@@ -274,8 +277,12 @@ def video(
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
     except (RuntimeError, av.FFmpegError) as exc:
         raise InputFailed(_describe(exc, src)) from None
+    except KeyboardInterrupt:
+        # As the image commands: one line, exit 130. The writer removed its temporary file.
+        _say(console, f"interrupted: {dst} not written (a video is written only whole)", "yellow")
+        raise typer.Exit(code=130) from None
     if busy is not None:
-        raise _UsageError(str(busy))
+        raise UsageProblem(str(busy))
 
     for notice in result.notices:
         _say(console, f"note: {notice}", "yellow")

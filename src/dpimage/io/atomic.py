@@ -41,9 +41,6 @@ __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_writer", "remove_stale_temporar
 TEMP_PREFIX = ".dpimage-"
 TEMP_SUFFIX = ".tmp"
 
-# Kept under their earlier private names for code that imported them.
-_TEMP_PREFIX, _TEMP_SUFFIX = TEMP_PREFIX, TEMP_SUFFIX
-
 #: Buffer of the stream; large enough that an encoder's small writes are few syscalls.
 _BUFFER = 256 * 1024
 

@@ -11,18 +11,49 @@ anything.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..io import build_manifest, write_manifest
 from .accounting import accumulate_manifest
-
-if TYPE_CHECKING:
-    from .process import VideoResult, VideoSettings
+from .settings import VideoResult, VideoSettings
 
 __all__ = ["SEED_DERIVATION", "record_release", "video_manifest"]
 
 #: How a seeded video run draws its noise (recorded in the manifest).
 SEED_DERIVATION = "numpy.random.default_rng(seed), one stream for the clip"
+
+
+def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
+    """What in the video manifest derives from the input, said exactly."""
+    if not regions:
+        return {
+            "derived_from_detections": [],
+            "note": (
+                "frames and releases are counts the output itself shows (its frame count and "
+                "the release period); partial, when set, records what the input's container "
+                "announced; nothing else here derives from the input"
+            ),
+        }
+    # Paths from the manifest's top: every figure computed from the region releases' count.
+    derived = [
+        "video.accounting.releases", "video.accounting.eps_object",
+        "video.accounting.eps_per_track", "video.epsilon_object_visible_throughout",
+        "outputs[].epsilon", "epsilon_per_output", "total_epsilon", "total_epsilon_all_runs",
+        "accountant",
+    ]
+    if total_eps:
+        derived.append("video.accounting.eps_per_release")
+    return {
+        "derived_from_detections": derived,
+        "note": (
+            "region mode: the fields in derived_from_detections are computed from where the "
+            "regions are (the detector run on the raw, unprotected frames, or the --boxes "
+            "file): how many frames hold a region and how long the longest track lasts. They "
+            "are not protected by the release. frames is the output's frame count; partial, "
+            "when set, records what the input's container announced; nothing else here "
+            "derives from the input"
+        ),
+    }
 
 
 def video_manifest(dst: Path, settings: VideoSettings, result: VideoResult) -> dict[str, Any]:
@@ -31,7 +62,7 @@ def video_manifest(dst: Path, settings: VideoSettings, result: VideoResult) -> d
     regions = settings.regions
     manifest = build_manifest(
         command="video",
-        mechanism=settings.mechanism + ("_regions" if regions is not None else ""),
+        mechanism=settings.method + ("_regions" if regions is not None else ""),
         parameters=settings.parameters(),
         outputs=[(dst.name, acc.eps_object)],
         seed=settings.seed,
@@ -47,10 +78,7 @@ def video_manifest(dst: Path, settings: VideoSettings, result: VideoResult) -> d
         "partial": {k: v for k, v in result.partial.items() if k != "message"}
         if result.partial is not None
         else None,
-        "note": (
-            "frames and releases are counts the output itself shows; "
-            "nothing else here derives from the input"
-        ),
+        **_derived_note(regions is not None, settings.total_eps is not None),
     }
     return manifest
 
