@@ -67,12 +67,12 @@ def test_eval_plot_names_the_eval_extra(monkeypatch, tmp_path):
 def test_an_import_error_deep_inside_a_command_is_one_line(monkeypatch, tmp_path):
     # Any ImportError that escapes a command (not only those checked up front) becomes
     # one line naming the extra of the missing module.
-    from dpimage.eval import sweep as sweep_module
+    from dpimage.eval import data as data_module
 
     def missing(*args, **kwargs):
         raise ModuleNotFoundError("No module named 'skimage'", name="skimage")
 
-    monkeypatch.setattr(sweep_module, "load_dataset", missing)
+    monkeypatch.setattr(data_module, "load_dataset", missing)
     result = run("eval", "sweep", "--dataset", "faces", "--vary", "eps", "--sample", "4",
                  "-o", tmp_path / "o")
     assert result.exit_code == 1

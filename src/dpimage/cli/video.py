@@ -50,8 +50,11 @@ from ._regions import (
     FaceScaleOpt,
     MaskScaleOpt,
     TextOpt,
+    TextThreshOpt,
+    ThreshOpt,
     build_or_refuse,
     check_face_options,
+    check_thresh_options,
     chosen_source,
     parse_scale,
     say_detector,
@@ -140,9 +143,11 @@ def video(
     release_every: Annotated[
         int, typer.Option("--release-every", help="Fresh release every N frames, repeated between.")
     ] = 1,
-    faces: Annotated[bool, typer.Option("--faces", help="Only faces (CenterFace).")] = False,
+    faces: Annotated[bool, typer.Option("--faces", help="Only faces.")] = False,
     face_detector: FaceDetectorOpt = "auto",
     scale: FaceScaleOpt = None,
+    thresh: ThreshOpt = None,
+    text_thresh: TextThreshOpt = None,
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
     text: TextOpt = False,
     boxes: Annotated[
@@ -194,6 +199,7 @@ def video(
     dst = output if output is not None else _default_output(src)
     source = chosen_source(faces, people, boxes, text)
     check_face_options(source, face_detector, scale)
+    check_thresh_options(source, thresh, text_thresh, face_detector)
     face_scale = parse_scale(scale)
     if eps is not None and total_eps is not None:
         raise UsageProblem("give --eps or --total-eps, not both")
@@ -220,7 +226,7 @@ def video(
         regions = RegionSettings(
             source=source, boxes_path=boxes, mask_scale=mask_scale,
             detect_every=every_d, carry=held, reuse=reuse, face_detector=face_detector,
-            face_scale=face_scale,
+            face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
         )
     settings = VideoSettings(
         method=kind, b=b, b0=b0, k=k, m=m, render=render_choice(render, default_render),

