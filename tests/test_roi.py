@@ -710,3 +710,76 @@ def test_video_face_threshold_is_recorded(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
     assert regions["thresholds"] == {"faces": 0.4}
+
+
+# ---------------------------------------------------------------------------
+# Areas left alone (--keep X,Y,W,H) and a cap on a region's size (--max-region)
+# ---------------------------------------------------------------------------
+
+
+def test_keep_areas_and_the_size_cap_drop_detections(astronaut):
+    from dpimage.regions.spec import detect_boxes
+
+    haar = FaceDetector()
+    (face,) = haar(astronaut)
+    assert len(detect_boxes(haar, astronaut, 1.6)) == 1
+    # the face's centre in a keep area: left as it is
+    cx, cy = int((face[0] + face[2]) / 2), int((face[1] + face[3]) / 2)
+    assert detect_boxes(haar, astronaut, 1.6, keep=[(cx - 5, cy - 5, 10, 10)]) == []
+    assert len(detect_boxes(haar, astronaut, 1.6, keep=[(0, 0, 20, 20)])) == 1
+    # the face covers ~4% of the photo: a 1% cap drops it, a 10% cap keeps it
+    share = (face[2] - face[0]) * (face[3] - face[1]) / astronaut[..., 0].size
+    assert 0.01 < share < 0.1
+    assert detect_boxes(haar, astronaut, 1.6, max_area=0.01) == []
+    assert len(detect_boxes(haar, astronaut, 1.6, max_area=0.1)) == 1
+
+
+def test_keep_through_the_cli_and_the_manifest(astronaut, tmp_path):
+    (face,) = FaceDetector()(astronaut)
+    cx, cy = int((face[0] + face[2]) / 2), int((face[1] + face[3]) / 2)
+    out = tmp_path / "kept.png"
+    result = run("pixelate", SAMPLES / "astronaut.jpg", "-o", out, "--faces",
+                 "--face-detector", "haar", "--keep", f"{cx - 5},{cy - 5},10,10")
+    assert result.exit_code == 1 and "no faces found; nothing written" in result.output
+    assert not out.exists()
+    out = tmp_path / "other.png"
+    result = run("blur", SAMPLES / "astronaut.jpg", "-o", out, "--faces", "--face-detector",
+                 "haar", "--keep", "0,0,20,20", "--keep", "30, 40, 5, 6", "--max-region", "0.5",
+                 "--seed", "1")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("other.png.manifest.json").read_text())["parameters"][
+        "regions"
+    ]
+    assert regions["keep"] == [[0, 0, 20, 20], [30, 40, 5, 6]]
+    assert regions["max_region_area"] == 0.5 and "not released" in regions["dropped_meaning"]
+
+
+@pytest.mark.parametrize("command", ["pixelate", "video"])
+def test_keep_and_max_region_usage_errors(command, tmp_path):
+    if command == "video":
+        src = _tiny_clip(tmp_path / "clip.mp4", np.full((48, 64, 3), 90, np.uint8))
+        out = tmp_path / "o.mp4"
+    else:
+        src, out = SAMPLES / "astronaut.jpg", tmp_path / "o.png"
+    boxes = tmp_path / "b.json"
+    boxes.write_text("[[1, 2, 3, 4]]")
+    for extra, says in ((["--faces", "--keep", "1,2,3"], "--keep must be X,Y,W,H"),
+                        (["--faces", "--keep", "1,2,0,4"], "--keep must be X,Y,W,H"),
+                        (["--faces", "--max-region", "0"], "--max-region must be in (0, 1]"),
+                        (["--faces", "--max-region", "1.5"], "--max-region must be in"),
+                        (["--keep", "1,2,3,4"], "need --faces/--people/--text"),
+                        (["--boxes", boxes, "--keep", "1,2,3,4"], "need --faces/--people")):
+        result = run(command, src, "-o", out, *extra)
+        assert result.exit_code == 2, (extra, result.output)
+        assert says in result.output, (extra, result.output)
+        assert not out.exists()
+
+
+def test_video_keep_is_recorded(astronaut, tmp_path):
+    src = _tiny_clip(tmp_path / "astro.mp4", np.ascontiguousarray(astronaut[::2, ::2]), n=2)
+    out = tmp_path / "out.mp4"
+    result = run("video", src, "-o", out, "--faces", "--face-detector", "haar",
+                 "--keep", "0,0,8,8", "--max-region", "0.9", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
+    assert regions["keep"] == [[0, 0, 8, 8]] and regions["max_region_area"] == 0.9

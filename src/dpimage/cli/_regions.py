@@ -27,7 +27,9 @@ __all__ = [
     "FaceDetectorOpt",
     "FaceScaleOpt",
     "FacesOpt",
+    "KeepOpt",
     "MaskScaleOpt",
+    "MaxRegionOpt",
     "PeopleOpt",
     "TextOpt",
     "TextThreshOpt",
@@ -36,6 +38,7 @@ __all__ = [
     "check_face_options",
     "check_thresh_options",
     "chosen_source",
+    "parse_keep",
     "parse_scale",
     "region_spec",
 ]
@@ -95,6 +98,26 @@ TextThreshOpt = Annotated[
         "--text-thresh",
         help="Text box score threshold in [0, 1) (default 0.5). Lower finds more text and "
         "more false boxes.",
+        show_default=False,
+    ),
+]
+KeepOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--keep",
+        metavar="X,Y,W,H",
+        help="Leave this area unprotected: detections centred in it are not released "
+        "(repeatable; pixels, from the top left).",
+        show_default=False,
+    ),
+]
+MaxRegionOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-region",
+        metavar="SHARE",
+        help="Drop any detection covering more than this share of the image, in (0, 1] "
+        "(a cap against false boxes; a real region that large is then released raw).",
         show_default=False,
     ),
 ]
@@ -164,6 +187,24 @@ def check_thresh_options(
             raise UsageProblem(f"{flag} needs --{needs}")
 
 
+def parse_keep(
+    source: str | None, keep: list[str] | None, max_region: float | None
+) -> tuple[tuple[int, int, int, int], ...]:
+    """``--keep X,Y,W,H`` (repeatable) and ``--max-region``: checked; usage errors otherwise."""
+    if (keep or max_region is not None) and (source is None or source == "boxes"):
+        raise UsageProblem("--keep and --max-region need --faces/--people/--text")
+    areas = []
+    for value in keep or []:
+        match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*", value)
+        if not match or min(int(match[3]), int(match[4])) < 1:
+            raise UsageProblem(f"--keep must be X,Y,W,H in whole pixels, W and H >= 1, "
+                               f"got {value!r}")
+        areas.append(tuple(int(v) for v in match.groups()))
+    if max_region is not None and not 0.0 < max_region <= 1.0:
+        raise UsageProblem(f"--max-region must be in (0, 1], got {max_region}")
+    return tuple(areas)
+
+
 def check_face_options(source: str | None, face_detector: str, scale: str | None) -> None:
     """Usage errors for ``--face-detector``/``--scale`` without ``--faces`` or with Haar."""
     if face_detector not in FACE_DETECTORS:
@@ -198,6 +239,8 @@ def region_spec(
     scale: str | None = None,
     thresh: float | None = None,
     text_thresh: float | None = None,
+    keep: list[str] | None = None,
+    max_region: float | None = None,
 ) -> RegionSpec | None:
     """The region options as a :class:`~dpimage.regions.RegionSpec` (None: whole images).
 
@@ -209,6 +252,7 @@ def region_spec(
     source = chosen_source(faces, people, boxes, text)
     check_face_options(source, face_detector, scale)
     check_thresh_options(source, thresh, text_thresh, face_detector)
+    keep_areas = parse_keep(source, keep, max_region)
     face_scale = parse_scale(scale)
     if source is None:
         return None
@@ -224,6 +268,7 @@ def region_spec(
     spec = RegionSpec(
         source=source, mask_scale=mask_scale, boxes=fixed, face_detector=face_detector,
         face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
+        keep=keep_areas, max_area=max_region,
     )
     detector = build_or_refuse(spec.detector)
     if detector is not None:  # say which detector runs, as the manifest records it

@@ -51,7 +51,9 @@ from ._regions import (
     FaceDetectorOpt,
     FaceScaleOpt,
     FacesOpt,
+    KeepOpt,
     MaskScaleOpt,
+    MaxRegionOpt,
     PeopleOpt,
     TextOpt,
     TextThreshOpt,
@@ -227,6 +229,8 @@ class _Options:
     scale: FaceScaleOpt = None
     thresh: ThreshOpt = None
     text_thresh: TextThreshOpt = None
+    keep: KeepOpt = None
+    max_region: MaxRegionOpt = None
     people: PeopleOpt = False
     text: TextOpt = False
     boxes: BoxesOpt = None
@@ -257,7 +261,7 @@ def _release_command(
     n_workers = check_parallel(o.workers, o.dask, o.scheduler)
     regions = region_spec(
         o.faces, o.people, o.boxes, o.mask_scale, o.face_detector, o.text, o.scale, o.thresh,
-        o.text_thresh,
+        o.text_thresh, o.keep, o.max_region,
     )
     if regions is not None and grid:
         raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")

