@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from ._validation import (
@@ -38,7 +37,7 @@ from .release_colour import ColourRelease, check_colour, release_image
 from .render import check_renderer
 from .render import render as _render
 from .render.blocks import as_pixels, blocks, pixel_grid
-from .render.blur import blur, blur_blocks, upsample_blur_axis
+from .render.blur import blur, blur_blocks, gaussian_blur, upsample_blur_axis
 
 __all__ = ["RNG", "cell_noise_scale", "dp_blur", "dp_pix", "np_blur", "np_pix"]
 
@@ -200,7 +199,7 @@ def np_blur(image: np.ndarray, k: int = 99, *, sigma: float | None = None) -> np
     image = check_image(image)
     k = check_kernel_size(k)
     sigma = check_sigma(sigma)
-    return cv2.GaussianBlur(image, (k, k), sigma)
+    return gaussian_blur(image, k, sigma)
 
 
 def dp_blur(
