@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    := out
 
+PYTEST_ARGS ?=
+
 .PHONY: install data demo test test-slow lint bench clean browser-deps test-browser serve attack-results
 
 install: $(STAMP)
@@ -51,12 +53,13 @@ demo: install
 	$(BIN)/dpimage compare data/samples/camera.png -o $(OUT)/comparison-gray.png --overwrite
 	@echo "Outputs in $(OUT)/: dp-pix/, dp-blur/ (each with dpimage-manifest.json), comparison.png (RGB) and comparison-gray.png"
 
-## Lint and the default (fast) test suite; CI runs exactly this. Touches nothing outside
+## Lint and the default (fast) test suite; CI runs this, then the street tests and the
+## narrowed-SIMD run (.ci/run). Touches nothing outside
 ## .venv: the browser test runs if chromium + chromedriver are already installed and is
 ## skipped with its reason otherwise (`make test-browser` installs them).
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Headless Chromium + driver for the web page's browser test: Debian packages, installed
 ## system-wide with apt (as root, or through `sudo -n`); only `make test-browser` and CI ask
@@ -93,9 +96,23 @@ clean:
 
 ## Utility evaluation. `make test` does not download the street scene: its
 ## tests (marked needs_vtest) skip cleanly without it; this target fetches it and runs them.
-.PHONY: test-street results
+.PHONY: test-street results test-narrow-simd
 test-street: install data
-	$(BIN)/python -m pytest -m needs_vtest
+	$(BIN)/python -m pytest -m needs_vtest $(PYTEST_ARGS)
+
+## The float- and image-sensitive tests once more with NumPy's and OpenCV's SIMD dispatch
+## narrowed to baseline x86-64 (no AVX2/AVX-512): a result that depends on the last bits a
+## CPU computes fails here, not on a user's machine without those instructions.
+NARROW_SIMD_TESTS := tests/test_golden.py tests/test_grid_blur.py tests/test_blur_k1.py \
+	tests/test_mechanisms.py tests/test_release.py tests/test_colour.py tests/test_colour_release.py \
+	tests/test_cells.py tests/test_smooth.py tests/test_noise_scale.py tests/test_sampling.py \
+	tests/test_methods.py tests/test_metrics.py tests/test_cli_render.py tests/test_predict.py \
+	tests/test_tune.py tests/test_attack.py tests/test_attack_simulate.py tests/test_roi.py \
+	tests/test_text.py tests/test_video.py tests/test_video_pipeline.py tests/test_counting.py \
+	tests/test_sweep.py
+test-narrow-simd: install
+	NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL" OPENCV_CPU_DISABLE=AVX2,AVX512_SKX \
+	  $(BIN)/python -m pytest $(NARROW_SIMD_TESTS) $(PYTEST_ARGS)
 
 ## Regenerate every utility figure and CSV in docs/figures/ (the commands docs/results/utility.md lists).
 results: install data

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from dpimage.mechanisms import cell_noise_scale
+from dpimage import cell_noise_scale
 from dpimage.render.learned import learned_upsample
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, upsample_grid
 

@@ -4,7 +4,7 @@ For each evaluation photo, resized to 640x427 (the size of the question "protect
 4x4 object in a 640x427 photo", m = 16), and each renderer (blocks, smooth):
 
 - predicted MSE / SSIM per b, tuned on public look-alikes only
-  (:func:`dpimage.tune_public.recommend_public`, the *other* bundled photos: the
+  (:func:`dpimage.tune.recommend_public`, the *other* bundled photos: the
   evaluated photo is left out of its own references);
 - measured MSE / SSIM per b on the photo itself (other seeds);
 - the b each objective recommends: ``mse``, ``ssim``, and ``mse`` with
@@ -26,7 +26,7 @@ import numpy as np
 
 from dpimage import datasets, methods
 from dpimage.metrics import mse, ssim
-from dpimage.tune_public import public_references, recommend_public
+from dpimage.tune import public_references, recommend_public
 
 SIZE = (640, 427)  # width, height
 EVALUATED = ("camera", "astronaut", "coffee", "chelsea")

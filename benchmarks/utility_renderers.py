@@ -35,7 +35,7 @@ from dpimage.metrics import mse, ssim
 from dpimage.privacy.colour import ycocg_to_rgb
 from dpimage.privacy.sampling import discrete_laplace, make_bit_source
 from dpimage.privacy.sensitivity import laplace_scale
-from dpimage.release_colour import release_colour
+from dpimage.release import release_colour
 from dpimage.render.learned import learned_upsample
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
 
@@ -306,10 +306,11 @@ def colour(args) -> None:
     """RGB (one eps over three channels) against luma/chroma releases, same total eps."""
     names = [*TUNE_IMAGES, "astronaut", "coffee", "chelsea"]
     sets = load_sets(names, 0, 0, 0)
-    configs = [(share, f) for share in (0.5, 0.6, 0.7, 0.8) for f in (1, 2, 4, 8)]
+    # eps_Y = share eps, eps_Co = eps_Cg = (2 - share) eps / 3: worst case eps (privacy.colour)
+    configs = [(share, f) for share in (0.7, 0.8, 0.9, 1.0) for f in (1, 2, 4, 8)]
     if not args.colour_grid:
-        configs = [(0.8, 8)]
-    configs.append((0.7, None))  # the default: chroma_factor_for
+        configs = [(0.9, 8)]
+    configs.append((1.0, None))  # the default: chroma_factor_for
     rows = []
     for name, (img,) in sets.items():
         h, w = img.shape[:2]

@@ -3,16 +3,23 @@
 import numpy as np
 import pytest
 
-from dpimage import datasets, methods
-from dpimage.attack import KINDS, Method, method_rng, noise_free, obfuscate
+from dpimage import methods
+from dpimage.attack import (
+    KINDS,
+    LabelledData,
+    Method,
+    method_rng,
+    noise_free,
+    obfuscate,
+    template_attack,
+)
 from dpimage.attack.experiment import attack_methods
-from dpimage.attack.protocol import LabelledData, template_attack
 from dpimage.attack.template import simulated_templates
 
 
 @pytest.fixture(scope="module")
-def faces10():
-    images, labels = datasets.orl_faces()
+def faces10(faces):
+    images, labels = faces
     keep = labels < 10
     return LabelledData("faces10", images[keep], labels[keep], [str(i) for i in range(10)])
 

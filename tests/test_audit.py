@@ -11,17 +11,17 @@ noise, eps spent per channel, and the paper's ``b^2`` formula applied to a
 partial cell. An audit that cannot tell those apart proves nothing.
 """
 
-import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from scipy.stats import beta
 
+from conftest import epsilon_lower_bound_from_counts
 from dpimage import dp_blur, dp_pix
 from dpimage.cells import cell_counts, cell_sums
-from dpimage.mechanisms import _as_pixels, _blur_block_image
 from dpimage.privacy import channels_of, discrete_laplace, laplace_scale, make_bit_source
+from dpimage.render.blocks import as_pixels
+from dpimage.render.blur import blur_blocks
 
 RUNS = 20_000
 ALPHA = 0.01  # the real mechanisms pass with probability >= 1 - ALPHA; seeds are fixed
@@ -46,7 +46,7 @@ def _releases_with_sum_scales(image, b, sum_scale_of_count, rng, runs):
         cells = counts == n
         shape = (runs, int(cells.sum()), sums.shape[2])
         noise[:, cells] = discrete_laplace(sum_scale_of_count(int(n)), shape, bits)
-    return _as_pixels((sums + noise) / counts[:, :, None])
+    return as_pixels((sums + noise) / counts[:, :, None])
 
 
 def half_noise_dp_pix(image, b, m, eps, rng, runs):
@@ -71,7 +71,7 @@ def blurred(control):
     def mechanism(image, b, m, eps, rng, runs):
         grids = control(image, b, m, eps, rng, runs)
         return np.stack(
-            [_blur_block_image(g, image.shape[0], image.shape[1], b, 3, 0.0) for g in grids]
+            [blur_blocks(g, image.shape[0], image.shape[1], b, 3, 0.0) for g in grids]
         )
 
     return mechanism
@@ -121,12 +121,7 @@ def epsilon_lower_bound(mechanism, x, x_prime, b, m, seed):
     rng = np.random.default_rng(seed)
     hits = sum(map(corner_is_white, mechanism(x, b, m, EPS, rng, RUNS)))
     hits_prime = sum(map(corner_is_white, mechanism(x_prime, b, m, EPS, rng, RUNS)))
-    # one-sided Clopper–Pearson: lower bound on P[E|x'], upper bound on P[E|x]
-    p_prime_low = beta.ppf(ALPHA / 2, hits_prime, RUNS - hits_prime + 1) if hits_prime else 0.0
-    p_high = beta.ppf(1 - ALPHA / 2, hits + 1, RUNS - hits) if hits < RUNS else 1.0
-    if p_prime_low == 0.0:
-        return -math.inf
-    return math.log(p_prime_low / p_high)
+    return epsilon_lower_bound_from_counts(hits, hits_prime, RUNS, ALPHA)
 
 
 # (20, 20) at b=16 has a 4x4 = 16-pixel corner cell (m = 16); (6, 6) at b0=4 a

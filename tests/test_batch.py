@@ -17,11 +17,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import make_images
+from conftest import full_disk_after, make_images
 from dpimage.batch import (
     ReleaseParams,
     Result,
-    _ordered,
     journal_path,
     process_one,
     read_journal,
@@ -33,6 +32,7 @@ from dpimage.batch import (
     run_jobs,
     start_journal,
 )
+from dpimage.batch.executors import _ordered
 from dpimage.cli import app
 from dpimage.io import Job, merge_manifests, plan_outputs, read_manifest, write_manifest
 from dpimage.io.manifest import build_manifest
@@ -133,11 +133,20 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _pool_workers() -> list[int]:
+    """This process's pool workers: the children of its forkserver (found in /proc)."""
+    workers = []
+    for child in _children(os.getpid()):
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"multiprocessing.forkserver" in cmdline:
+                workers += _children(child)
+    return workers
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_pool_worker_killed_mid_run(tmp_path):
     """SIGKILL one worker of the local pool: the pool is rebuilt, nothing lost or doubled."""
-    from multiprocessing import forkserver
-
     make_images(tmp_path / "in", 24, size=(240, 320))
     blur = {"mechanism": "dp_blur", "options": {"b0": 4, "k": 31, "sigma": None, "m": 4, "eps": 1}}
     reference = tmp_path / "ref"
@@ -147,8 +156,7 @@ def test_pool_worker_killed_mid_run(tmp_path):
     for result in run_jobs(plan.jobs, params(**blur), workers=2, window=6):
         results.append(result)
         if len(results) == 3:
-            server = forkserver._forkserver._forkserver_pid
-            killed = _children(server)[0]
+            killed = _pool_workers()[0]
             os.kill(killed, signal.SIGKILL)
     assert killed is not None
     assert [r.index for r in results] == list(range(24))
@@ -356,35 +364,74 @@ def _dpimage_cmd(*args) -> list[str]:
     return [sys.executable, "-c", "from dpimage.cli import main; main()", *map(str, args)]
 
 
+# Run the CLI in a child process that holds its batch after `after` results: it writes
+# "ready" to the inherited pipe `fd`, then waits for a signal. The test stops it at a
+# known point of the run, whatever the machine's speed (no polling, no race with the end).
+_HELD_RUN = """
+import os, signal
+import dpimage.batch.run as batch_run
+real_run_jobs = batch_run.run_jobs
+
+def held(*args, **kwargs):
+    results = real_run_jobs(*args, **kwargs)
+    try:
+        for n, result in enumerate(results, 1):
+            yield result
+            if n == {after}:
+                os.write({fd}, b"ready")
+                os.close({fd})
+                while True:
+                    signal.pause()  # until the test's signal (SIGINT raises KeyboardInterrupt)
+    finally:
+        results.close()
+
+batch_run.run_jobs = held
+from dpimage.cli import main
+main()
+"""
+
+
+def _start_held_run(args, after: int, *, prefix: str = "", **popen) -> subprocess.Popen:
+    """Start ``dpimage ARGS`` held after ``after`` results; returns once it is held there."""
+    read_end, write_end = os.pipe()
+    code = prefix + _HELD_RUN.format(after=after, fd=write_end)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, *map(str, args)],
+            pass_fds=(write_end,),
+            start_new_session=True,
+            **popen,
+        )
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as ready:
+        said = ready.read()  # returns when the child writes "ready" or exits
+    if said != b"ready":
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise AssertionError(f"the run ended before {after} results (exit {proc.returncode})")
+    return proc
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
 def test_interrupted_run_then_rerun_completes(tmp_path, sig):
     """Kill the CLI and its workers mid-batch; the same command then finishes the job."""
-    # Enough files that the run cannot finish between the 6th output and the signal
-    # (with 40, a fast machine sometimes did).
-    count = 120
+    count = 30  # more than the 6 results it is held after plus the 8 jobs in flight
     make_images(tmp_path / "in", count, size=(192, 288))
     out = tmp_path / "out"
     cmd = _dpimage_cmd("blur", tmp_path / "in", "-o", out, "-k", 31, "--workers", 2)
     # A shell starting the test suite in the background (`make test &`, some CI runners)
     # ignores SIGINT, and an ignored SIGINT is inherited: Python then never turns it
     # into KeyboardInterrupt. Ctrl-C in a terminal is not ignored; restore that here.
-    interactive = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    interactive = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     stderr = open(tmp_path / "stderr.txt", "w+b")  # closed below
-    proc = subprocess.Popen(
-        [cmd[0], "-c", interactive + cmd[2], *cmd[3:]],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        start_new_session=True,
+    proc = _start_held_run(
+        cmd[3:], 6, prefix=interactive, stdout=subprocess.DEVNULL, stderr=stderr
     )
-    deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            done = [p for p in out.rglob("*.*") if not p.name.startswith(".")]
-            if len(done) >= 6:
-                break
-            time.sleep(0.02)
-    finally:
         os.killpg(proc.pid, sig)  # the CLI, its process pool, everything (as Ctrl-C does)
+    finally:
         proc.wait(timeout=60)
     stderr.close()
     said = (tmp_path / "stderr.txt").read_text(encoding="utf-8", errors="replace")
@@ -394,7 +441,7 @@ def test_interrupted_run_then_rerun_completes(tmp_path, sig):
         (line,) = [ln for ln in said.splitlines() if ln.startswith("interrupted: ")]
         assert line.endswith("left; run the same command again to resume")
     else:
-        assert proc.returncode == -sig, "the run finished before it was stopped"
+        assert proc.returncode == -sig
     first = tree(out)
     assert 6 <= len([n for n in first if not n.split("/")[-1].startswith(".")]) < count
     for name in first:  # every output there is complete
@@ -446,7 +493,8 @@ def cluster():
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # None would bind the scheduler's HTTP server to 8787
+            scheduler_kwargs={"dashboard": False},
         ) as local,
         distributed.Client(local) as client,
     ):
@@ -506,6 +554,16 @@ def test_cli_on_existing_scheduler(tmp_path, cluster):
     assert without_runs(manifest["outputs"]) == without_runs(serial_manifest["outputs"])
 
 
+def test_dask_local_cluster_listens_on_no_fixed_port():
+    """--dask's cluster: its scheduler's HTTP server on a port the system picked (with
+    dashboard_address=None it took 8787 when free, so two runs at once collided)."""
+    pytest.importorskip("distributed")
+    from dpimage.cli._parallel import dask_client
+
+    with dask_client(1, True, None) as client:
+        assert client.cluster.scheduler.http_server.port != 8787
+
+
 def test_cli_dask_local_cluster(tmp_path):
     pytest.importorskip("distributed")
     make_images(tmp_path / "in", 5)
@@ -544,17 +602,10 @@ def test_full_disk_output_fails_and_the_rerun_redoes_it(tmp_path, monkeypatch):
     make_images(tmp_path / "in", 6, size=(160, 200))
     out = tmp_path / "out"
     victim = "img002.jpg"
-    real = atomic._write_chunk
-    budget = {"left": 2000}  # bytes the disk takes once the victim's write starts
-
-    def write_chunk(fd, data):
-        if writing["name"] == victim:
-            if budget["left"] <= 0:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            count = real(fd, data[: budget["left"]])
-            budget["left"] -= count
-            return count
-        return real(fd, data)
+    # 2000 bytes free once the victim's write starts; the other outputs have room
+    write_chunk = full_disk_after(
+        2000, applies=lambda: writing["name"] == victim, write=atomic._write_chunk
+    )
 
     import dpimage.batch.release as release
 
@@ -719,29 +770,44 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited (only its parent has not reaped it yet)
 
 
+def _wait_for_exit(pids: set[int], timeout: float) -> list[int]:
+    """Wait (on pidfds: woken by each exit, no polling) until ``pids`` have exited or
+    ``timeout`` passes; returns those still running. Not our children: no wait()."""
+    import select
+
+    fds = {}
+    for pid in pids:
+        try:
+            fds[os.pidfd_open(pid)] = pid
+        except ProcessLookupError:
+            continue
+    try:
+        deadline = time.monotonic() + timeout
+        while fds and (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select(list(fds), [], [], left)
+            for fd in ready:
+                if not _alive(fds[fd]):  # readable: exited (a zombie counts as exited)
+                    os.close(fd)
+                    del fds[fd]
+        return [pid for pid in fds.values() if _alive(pid)]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_kill_9_of_the_main_process_stops_its_workers(tmp_path):
     """Workers, forkserver and resource tracker exit when the main process is SIGKILLed."""
-    make_images(tmp_path / "in", 80, size=(192, 288))
+    make_images(tmp_path / "in", 30, size=(192, 288))
     out = tmp_path / "out"
-    cmd = _dpimage_cmd("blur", tmp_path / "in", "-o", out, "-k", 31, "--workers", 2)
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    args = _dpimage_cmd("blur", tmp_path / "in", "-o", out, "-k", 31, "--workers", 2)[3:]
+    proc = _start_held_run(args, 3, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if len([p for p in out.rglob("*.*") if not p.name.startswith(".")]) >= 3:
-                break
-            time.sleep(0.02)
         helpers = _descendants(proc.pid)
         assert len(helpers) >= 3, "expected a forkserver, a resource tracker and workers"
         os.kill(proc.pid, signal.SIGKILL)  # the main process only, not its group
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 30  # generous: they exit within a second
-        while time.monotonic() < deadline and any(_alive(pid) for pid in helpers):
-            time.sleep(0.1)
-        left = [pid for pid in helpers if _alive(pid)]
+        left = _wait_for_exit(helpers, timeout=30)  # generous: they exit within a second
         assert not left, f"still running after the main process was killed: {left}"
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -809,12 +875,13 @@ def test_watch_parent_exits_when_the_watched_process_is_gone(how):
             sys.executable,
             "-c",
             f"{hide}import time; from dpimage.batch import watch_parent; "
-            f"watch_parent({sleeper.pid}); time.sleep(120)",
-        ]
+            f"watch_parent({sleeper.pid}); print('watching', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
     )
     try:
-        time.sleep(0.5)
-        assert watcher.poll() is None  # still watching
+        assert watcher.stdout.readline() == b"watching\n"  # its watch is set up
+        assert watcher.poll() is None  # and a live process does not end it
         sleeper.kill()
         sleeper.wait(timeout=30)
         assert watcher.wait(timeout=30) == 1  # generous; it exits within a second
@@ -823,6 +890,7 @@ def test_watch_parent_exits_when_the_watched_process_is_gone(how):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+        watcher.stdout.close()
 
 
 def test_run_batch_redoes_an_output_the_journal_never_confirmed(tmp_path):

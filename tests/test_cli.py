@@ -6,23 +6,26 @@ kernels keep the module fast; one blur run uses the defaults.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
+from typer.testing import CliRunner
 
 import dpimage
-from conftest import SAMPLES, copy_sample, run
+from conftest import PLANTED_DESCRIPTION, PLANTED_GPS, SAMPLES, copy_sample, run, tagged_jpeg
+from dpimage.cli._common import option_group
 from dpimage.privacy import SEEDED_WARNING
-
-PLANTED_GPS = "PLANTED-GPS-DATUM-51c2e8"
-PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-a11ce5"
 
 MANIFEST_KEYS = {
     "manifest_version",
@@ -65,22 +68,6 @@ def load(path: Path) -> Image.Image:
         return im
 
 
-def tagged_jpeg(dest: Path) -> Path:
-    """chelsea.jpg with EXIF orientation 6, a description and a GPS IFD."""
-    with Image.open(SAMPLES / "chelsea.jpg") as im:
-        rgb = im.convert("RGB")
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
-    exif[0x010E] = PLANTED_DESCRIPTION
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (48.0, 51.0, 29.0)
-    gps[3] = "E"
-    gps[4] = (2.0, 17.0, 40.0)
-    gps[18] = PLANTED_GPS  # GPSMapDatum
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    rgb.save(dest, exif=exif, quality=90)
-    return dest
 
 
 def all_files(root: Path) -> list[Path]:
@@ -246,7 +233,8 @@ def test_manifest_content_and_no_input_data(tmp_path):
     }  # fmt: skip
     # where eps goes, from the parameters alone (the CLI default is luma/chroma)
     assert split["transform"] == "ycocg" and split["b_luma"] == 8
-    assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.25
+    # the exact worst case of the three channels together spends all of eps, no more
+    assert split["eps_bound"] == split["eps_luma"] == 0.25 and split["bound"].startswith("max")
     assert split["b_chroma"] % 8 == 0 and "RGB" in split["applies_to"]
     assert manifest["privacy_model"].startswith("m-neighbourhood")
     assert manifest["sampler"]["kind"] == "seeded" and manifest["sampler"]["seed"] == 9
@@ -447,7 +435,8 @@ def test_output_parent_is_a_file(tmp_path):
     result = run("pixelate", source, "-o", blocker / "out.png", "-b", 8, "--seed", 1)
     assert result.exit_code == 1
     errors = error_lines(result)
-    assert len(errors) == 1 and "camera.png" in errors[0]
+    # refused before the input is read: the line names the output
+    assert len(errors) == 1 and "out.png" in errors[0]
     assert "blocker is a file, not a directory" in errors[0]
     assert blocker.read_text() == "I am a file"
 
@@ -484,7 +473,8 @@ def test_read_only_output_directory(tmp_path):
         result = run("pixelate", source, "-o", locked / "out.png", "-b", 8, "--seed", 1)
         assert result.exit_code == 1
         errors = error_lines(result)
-        assert len(errors) == 1 and "camera.png" in errors[0]
+        # refused before the input is read: the line names the output
+        assert len(errors) == 1 and "out.png" in errors[0]
         assert "Traceback" not in result.output
         assert list(locked.iterdir()) == []
         assert source.read_bytes() == before
@@ -797,3 +787,36 @@ def test_sigma_zero_same_rule_in_cli_and_library(tmp_path):
     assert library.shape == pixels.shape
     with pytest.raises(ValueError, match="sigma"):
         dpimage.dp_blur(pixels, k=9, sigma=-1, rng=3)
+
+
+
+@dataclass(frozen=True)
+class _Shared:
+    quality: Annotated[int, typer.Option("--quality")] = 95
+    numbered: Annotated[bool, typer.Option("--numbered")] = False
+
+
+def test_an_option_group_stands_in_place_of_its_parameter():
+    """Options several commands share are one dataclass; Typer sees its fields in place."""
+    seen = []
+
+    def command(
+        b: Annotated[int, typer.Option("-b")] = 16,
+        shared: _Shared = _Shared(),
+        last: Annotated[str, typer.Option("--last")] = "x",
+    ) -> None:
+        seen.append((b, shared, last))
+
+    wrapped = option_group(command)
+    assert list(inspect.signature(wrapped).parameters) == ["b", "quality", "numbered", "last"]
+    app = typer.Typer()
+    app.command()(wrapped)
+    app.command("other")(lambda: None)  # two commands: the first is called by name
+    result = CliRunner().invoke(app, ["command", "-b", "4", "--quality", "7", "--numbered"])
+    assert result.exit_code == 0, result.output
+    assert seen == [(4, _Shared(quality=7, numbered=True), "x")]
+
+    def clash(quality: int = 1, shared: _Shared = _Shared()) -> None: ...
+
+    with pytest.raises(TypeError, match="repeats"):
+        option_group(clash)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import dpimage
-from conftest import run
+from conftest import pan_frames, run, write_clip
 from dpimage.batch.release import seeded_rng
 
 
@@ -81,8 +81,6 @@ def test_grid_defaults_to_rgb_blocks(tmp_path):
 @pytest.fixture
 def small_clip(tmp_path):
     pytest.importorskip("av")
-    from test_video import pan_frames, write_clip
-
     path = tmp_path / "clip.mp4"
     write_clip(path, pan_frames(4), audio=False)
     return path

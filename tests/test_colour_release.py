@@ -1,12 +1,16 @@
 """The luma/chroma release as a first-class release: renderers, registry, privacy split."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
 import dpimage
+from conftest import permute_within_cells
 from dpimage import methods
-from dpimage.privacy.colour import split_budget
-from dpimage.release_colour import ColourRelease, check_colour, colour_split, release_colour
+from dpimage.cells import cell_counts
+from dpimage.privacy.colour import float_at_least, split_budget, worst_case_epsilon
+from dpimage.release import ColourRelease, check_colour, colour_split, release_colour
 from dpimage.render import render
 
 
@@ -17,16 +21,6 @@ def _photo(shape=(45, 70, 3), seed=0):
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def _permute_within_cells(image, b, seed):
-    """Shuffle the pixels inside every b x b cell (partial ones too): same cell sums."""
-    out = image.copy()
-    rng = np.random.default_rng(seed)
-    for y in range(0, image.shape[0], b):
-        for x in range(0, image.shape[1], b):
-            block = out[y : y + b, x : x + b]
-            flat = block.reshape(-1, block.shape[-1])
-            block[...] = flat[rng.permutation(len(flat))].reshape(block.shape)
-    return out
 
 
 @pytest.mark.parametrize("name", ["blocks", "smooth", "blur"])
@@ -35,7 +29,7 @@ def test_colour_render_depends_only_on_cell_sums(name):
     img = _photo()
     b = 4
     factor = 4  # chroma cells of 16 hold whole luma cells, so one permutation keeps both
-    permuted = _permute_within_cells(img, b, seed=1)
+    permuted = permute_within_cells(img, b, seed=1)
     assert not np.array_equal(img, permuted)
     options = {"k": 9} if name == "blur" else {}
     outs = [
@@ -51,7 +45,7 @@ def test_dp_pix_luma_chroma_permutation_invariant(render_name):
     img = _photo((64, 96, 3))
     # chroma cells (8 f) hold whole luma cells: permuting inside luma cells keeps every sum
     assert colour_split(8, 16, 0.5)["b_chroma"] % 8 == 0
-    permuted = _permute_within_cells(img, 8, seed=2)
+    permuted = permute_within_cells(img, 8, seed=2)
     outs = [
         dpimage.dp_pix(x, b=8, rng=3, render=render_name, colour="luma-chroma")
         for x in (img, permuted)
@@ -65,10 +59,48 @@ def test_release_facts_and_split():
     e_y, e_co, e_cg = split_budget(0.5)
     assert rel.luma.eps == e_y and rel.eps_chroma == (e_co, e_cg)
     assert rel.luma.shape == (45, 70) and rel.chroma.shape == (45, 70, 2)
-    assert rel.b == 16 and rel.b_chroma == 128 and rel.sampler == "seeded"
+    assert rel.b == 16 and rel.b_chroma == 64 and rel.sampler == "seeded"
     facts = rel.facts()
-    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 128
+    assert facts["eps_luma"] == e_y and facts["b_chroma"] == 64
+    assert facts["eps_bound"] == facts["eps"] == 0.5  # the worst case spends all of eps
     assert "means" not in facts
+
+
+def test_every_public_fact_of_a_colour_release():
+    """Each attribute and fact of the release and of its two channel releases, by value."""
+    m, eps = 4, 0.5
+    rel = release_colour(_photo(), b=16, m=m, eps=eps, rng=0, chroma_factor=2)
+    e_y, e_co, e_cg = split_budget(eps)
+    assert (rel.transform, rel.eps, rel.eps_chroma) == ("ycocg", eps, (e_co, e_cg))
+    assert (rel.shape, rel.b, rel.b_chroma, rel.m) == ((45, 70, 3), 16, 32, m)
+    assert (rel.eps_luma, rel.sampler, rel.private) == (e_y, "seeded", True)
+    luma, chroma = rel.luma, rel.chroma
+    assert (luma.shape, luma.b, luma.m, luma.eps, luma.channels) == ((45, 70), 16, m, e_y, 1)
+    assert (chroma.shape, chroma.b, chroma.m, chroma.channels) == ((45, 70, 2), 32, m, 2)
+    # the chroma release's own eps: the exact worst case of Co and Cg together, rounded up
+    chroma_eps = float_at_least(worst_case_epsilon(0, e_co, e_cg))
+    assert chroma.eps == chroma_eps and Fraction(chroma.eps) >= Fraction(e_co) / 2 + Fraction(e_cg)
+    eps_bound = float_at_least(worst_case_epsilon(e_y, e_co, e_cg))
+    assert rel.eps_bound == eps_bound and Fraction(eps_bound) <= Fraction(eps)
+    assert luma.sampler == chroma.sampler == "seeded" and luma.private and chroma.private
+    assert luma.means.shape == (3, 5, 1) and chroma.means.shape == (2, 3, 2)
+    np.testing.assert_array_equal(luma.counts, cell_counts(45, 70, 16))
+    np.testing.assert_array_equal(chroma.counts, cell_counts(45, 70, 32))
+    # each channel's scale: sensitivity 255 m 4 on the integer sums, over n_k * 4
+    np.testing.assert_allclose(luma.scale, 255 * m * 4 / e_y / (luma.counts * 4), rtol=1e-12)
+    np.testing.assert_allclose(chroma.scale, 255 * m * 4 / e_co / (chroma.counts * 4), rtol=1e-12)
+    assert rel.facts() == {
+        "shape": [45, 70, 3], "transform": "ycocg", "m": m, "eps": eps, "eps_luma": e_y,
+        "eps_chroma": [e_co, e_cg], "eps_bound": eps_bound, "b": 16, "b_chroma": 32,
+        "sampler": "seeded",
+    }  # fmt: skip
+    assert luma.facts() == {
+        "shape": [45, 70], "b": 16, "m": m, "eps": e_y, "channels": 1, "sampler": "seeded"
+    }
+    assert chroma.facts() == {
+        "shape": [45, 70, 2], "b": 32, "m": m, "eps": chroma_eps, "channels": 2,
+        "sampler": "seeded",
+    }  # fmt: skip
 
 
 def test_blocks_on_constant_colour_reproduces_it_without_noise_effects():
@@ -118,9 +150,11 @@ def test_registry_release_render_equals_apply_and_records_split():
         np.testing.assert_array_equal(method.render(released, p), method.apply(img, p, rng=11))
         assert method.epsilon(p) == 0.5  # the privacy map is still the total
         split = method.budget(p)
-        assert split["eps_luma"] + split["eps_co"] + split["eps_cg"] <= 0.5
+        # the worst case over one pixel's change, not the sum, is what is spent
+        assert split["eps_bound"] == 0.5 and split["eps_luma"] == 0.5
+        assert split["eps_co"] == split["eps_cg"] == pytest.approx(0.5 / 3)
         assert split["b_luma"] == p[method.cell]
-        assert "ε_Y=0.35" in method.describe(p)
+        assert "ε_Y=0.5" in method.describe(p)
     assert methods.get("dp_pix").budget() is None
     assert methods.get("dp_pix").label_for({"render": "smooth"}) == "DP-Pix (smooth)"
 

@@ -139,8 +139,8 @@ def test_square_gray_crops_the_centre_and_scales_to_unit(shape):
 
 
 def test_sweep_folder_loader_is_datasets(tmp_path):
-    """``eval.sweep.load_dataset`` reads a folder through this module: same arrays, same order."""
-    from dpimage.eval.sweep import load_dataset
+    """``eval.data.load_dataset`` reads a folder through this module: same arrays, same order."""
+    from dpimage.eval.data import load_dataset
 
     _tree(tmp_path, np.random.default_rng(4))
     paths = datasets.image_paths(tmp_path)

@@ -13,9 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image
 
-from conftest import SAMPLES, copy_sample, sample
+from conftest import (
+    PLANTED_COMMENT,
+    PLANTED_DESCRIPTION,
+    PLANTED_GPS,
+    SAMPLES,
+    copy_sample,
+    full_disk_after,
+    sample,
+    tagged_jpeg,
+)
 from dpimage.io import (
     MANIFEST_NAME,
     PRIVACY_MODEL,
@@ -31,9 +40,6 @@ from dpimage.io import (
 )
 
 # Distinctive byte strings planted in metadata; they must never reach an output.
-PLANTED_GPS = "PLANTED-GPS-DATUM-7f3a91"
-PLANTED_DESCRIPTION = "PLANTED-DESCRIPTION-c0ffee"
-PLANTED_COMMENT = b"PLANTED-COMMENT-b16b00b5"
 
 
 # ---------------------------------------------------------------------------
@@ -41,23 +47,6 @@ PLANTED_COMMENT = b"PLANTED-COMMENT-b16b00b5"
 # ---------------------------------------------------------------------------
 
 
-def tagged_jpeg(dest: Path, *, orientation: int = 6) -> Path:
-    """chelsea.jpg re-saved with EXIF (orientation, description, GPS), ICC and a comment."""
-    with Image.open(SAMPLES / "chelsea.jpg") as im:
-        rgb = im.convert("RGB")
-    exif = Image.Exif()
-    exif[0x0112] = orientation  # Orientation
-    exif[0x010E] = PLANTED_DESCRIPTION  # ImageDescription
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"  # GPSLatitudeRef
-    gps[2] = (48.0, 51.0, 29.0)  # GPSLatitude
-    gps[3] = "E"  # GPSLongitudeRef
-    gps[4] = (2.0, 17.0, 40.0)  # GPSLongitude
-    gps[18] = PLANTED_GPS  # GPSMapDatum
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    rgb.save(dest, exif=exif, icc_profile=icc, comment=PLANTED_COMMENT, quality=90)
-    return dest
 
 
 def leftover_temp_files(root: Path) -> list[Path]:
@@ -288,8 +277,14 @@ def test_directory_is_not_an_image(tmp_path):
         read_image(tmp_path)
 
 
-def test_input_error_is_value_error():
-    assert issubclass(InputError, ValueError)
+def test_input_error_is_caught_as_a_value_error_naming_the_file(tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ValueError) as caught:  # callers may catch ValueError
+        read_image(broken)
+    assert isinstance(caught.value, InputError)
+    message = str(caught.value)
+    assert str(broken) in message and "\n" not in message  # one line, naming the file
 
 
 # ---------------------------------------------------------------------------
@@ -439,19 +434,6 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert leftover_temp_files(tmp_path) == []
 
 
-def _full_disk_after(limit: int):
-    """A stand-in for ``write(2)`` on a disk with ``limit`` bytes free: short, then ENOSPC."""
-    state = {"written": 0}
-
-    def write_chunk(fd, data):
-        room = limit - state["written"]
-        if room <= 0:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        count = os.write(fd, data[:room])  # a short write, as the kernel does
-        state["written"] += count
-        return count
-
-    return write_chunk
 
 
 @pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif"])
@@ -462,12 +444,12 @@ def test_full_disk_mid_file_leaves_nothing_under_the_name(tmp_path, monkeypatch,
     image = sample("astronaut.jpg")
     old = write_image(sample("camera.png"), tmp_path / f"old.{ext}")
     before = old.read_bytes()
-    monkeypatch.setattr(atomic, "_write_chunk", _full_disk_after(3000))
+    monkeypatch.setattr(atomic, "_write_chunk", full_disk_after(3000))
     with pytest.raises(OSError) as info:
         write_image(image, tmp_path / f"new.{ext}")
     assert info.value.errno == errno.ENOSPC
     assert info.value.filename == str(tmp_path / f"new.{ext}")
-    monkeypatch.setattr(atomic, "_write_chunk", _full_disk_after(3000))
+    monkeypatch.setattr(atomic, "_write_chunk", full_disk_after(3000))
     with pytest.raises(OSError):
         write_image(image, old, overwrite=True)
     assert not (tmp_path / f"new.{ext}").exists()
@@ -534,7 +516,7 @@ def test_manifest_on_a_full_disk_names_the_manifest(tmp_path, monkeypatch):
     manifest = build_manifest(
         command="pixelate", mechanism="dp_pix", parameters={"eps": 0.5}, outputs=[("a.jpg", 0.5)]
     )
-    monkeypatch.setattr(atomic, "_write_chunk", _full_disk_after(100))
+    monkeypatch.setattr(atomic, "_write_chunk", full_disk_after(100))
     with pytest.raises(OSError) as info:
         write_manifest(manifest, tmp_path / MANIFEST_NAME)
     assert info.value.filename == str(tmp_path / MANIFEST_NAME)
@@ -647,7 +629,8 @@ def test_plan_skips_output_inside_input(tmp_path):
     make_tree(tmp_path / "in")
     copy_sample("camera.png", tmp_path / "in" / "out" / "old-result.png")
     plan = plan_outputs([tmp_path / "in"], tmp_path / "in" / "out")
-    assert all(not j.name.startswith("out/") and "old-result" not in j.name for j in plan.jobs)
+    # the three images of the tree, and not the old result inside the output folder
+    assert sorted(j.name for j in plan.jobs) == ["a/deep/coffee.JPG", "b/camera.png", "chelsea.jpg"]
 
 
 def test_plan_needs_directory_for_several_inputs(tmp_path):

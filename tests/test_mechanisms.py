@@ -20,8 +20,22 @@ images = st.one_of(
 
 
 def test_public_api_names():
-    for name in ("np_pix", "dp_pix", "np_blur", "dp_blur", "cell_noise_scale", "__version__"):
-        assert hasattr(dpimage, name)
+    """The README's five functions, called as documented: each does what its name says."""
+    assert set(dpimage.__all__) == {
+        "np_pix", "dp_pix", "np_blur", "dp_blur", "cell_noise_scale", "__version__"
+    }  # fmt: skip
+    assert isinstance(dpimage.__version__, str) and dpimage.__version__
+    image = np.zeros((32, 48), dtype=np.uint8)
+    image[:, 32:] = 255  # flat cells: black, black, white
+    pix = dpimage.np_pix(image, b=16)
+    np.testing.assert_array_equal(pix, image)  # cell means of constant cells
+    assert dpimage.np_blur(image, k=9)[16, 31] not in (0, 255)  # the edge is blurred
+    private = dpimage.dp_pix(image, b=16, m=16, eps=0.5, rng=1)
+    assert private.shape == image.shape and not np.array_equal(private, image)  # noisy
+    assert np.all(private[:16, :16] == private[0, 0])  # one value per cell
+    assert dpimage.dp_blur(image, b0=4, k=9, m=16, eps=0.5, rng=1).shape == image.shape
+    scale = dpimage.cell_noise_scale(image.shape, b=16, m=16, eps=0.5)
+    np.testing.assert_allclose(scale, 255 * 16 / (256 * 0.5))  # every cell is full
 
 
 @settings(max_examples=60, deadline=None)

@@ -82,3 +82,7 @@ def test_privacy_maths_exact_values():
     assert epsilon_for_distance(16, m=16, eps=0.5) == 0.5
     assert epsilon_for_distance(1600, m=16, eps=0.5) == 50.0
     assert epsilon_for_distance(0, m=16, eps=0.5) == 0.0
+    # linear in d, not rounded to whole neighbourhoods (d = 1, 8, 17, 24: not multiples of m)
+    for d in (1, 8, 17, 24, 1601):
+        assert epsilon_for_distance(d, m=16, eps=0.5) == pytest.approx(0.5 * d / 16, rel=1e-15)
+    assert epsilon_for_distance(5, m=3, eps=0.3) == pytest.approx(0.5, rel=1e-15)

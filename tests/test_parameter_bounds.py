@@ -22,8 +22,7 @@ import dpimage
 from conftest import run
 from dpimage import cells, methods
 from dpimage.cells import cell_counts, cell_sums, render_blocks
-from dpimage.release import exact_cells, release_cells
-from dpimage.release_colour import release_colour
+from dpimage.release import exact_cells, release_cells, release_colour
 from dpimage.render import blur as blur_module
 from dpimage.render import render
 

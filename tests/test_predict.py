@@ -62,25 +62,24 @@ def _measured(mechanism, images, seeds=3):
 
 
 @pytest.fixture(scope="module")
-def faces():
-    images, _ = datasets.orl_faces()
-    return images[::10]  # one face of each of the 40 people
+def one_face_each(faces):
+    return faces[0][::10]  # one face of each of the 40 people
 
 
-def test_dp_pix_prediction_within_5_percent_where_clipping_is_rare(faces):
+def test_dp_pix_prediction_within_5_percent_where_clipping_is_rare(one_face_each):
     # b = 16, m = 16, eps = 2: noise scale 8 grey levels on a cell mean
-    measured = _measured(lambda x, r: dpimage.dp_pix(x, b=16, m=16, eps=2.0, rng=r), faces)
-    plain = np.mean([predict_dp_pix(x, 16, 16, 2.0).mse for x in faces])
-    clipped = np.mean([predict_dp_pix(x, 16, 16, 2.0, clip=True).mse for x in faces])
+    measured = _measured(lambda x, r: dpimage.dp_pix(x, b=16, m=16, eps=2.0, rng=r), one_face_each)
+    plain = np.mean([predict_dp_pix(x, 16, 16, 2.0).mse for x in one_face_each])
+    clipped = np.mean([predict_dp_pix(x, 16, 16, 2.0, clip=True).mse for x in one_face_each])
     assert plain == pytest.approx(measured, rel=0.05)
     assert clipped == pytest.approx(measured, rel=0.05)
 
 
-def test_dp_pix_no_clip_model_breaks_under_heavy_clipping_and_the_clip_model_holds(faces):
+def test_dp_pix_no_clip_model_breaks_under_heavy_clipping_and_the_clip_model_holds(one_face_each):
     # b = 8, eps = 0.5: scale 128 grey levels per cell mean, most cells clip
-    measured = _measured(lambda x, r: dpimage.dp_pix(x, b=8, m=16, eps=0.5, rng=r), faces)
-    plain = np.mean([predict_dp_pix(x, 8, 16, 0.5).mse for x in faces])
-    clipped = np.mean([predict_dp_pix(x, 8, 16, 0.5, clip=True).mse for x in faces])
+    measured = _measured(lambda x, r: dpimage.dp_pix(x, b=8, m=16, eps=0.5, rng=r), one_face_each)
+    plain = np.mean([predict_dp_pix(x, 8, 16, 0.5).mse for x in one_face_each])
+    clipped = np.mean([predict_dp_pix(x, 8, 16, 0.5, clip=True).mse for x in one_face_each])
     assert plain > 2 * measured  # clipping removes more than half of the error
     assert clipped == pytest.approx(measured, rel=0.05)
 
@@ -127,13 +126,15 @@ def test_effective_weights_are_the_blur_of_a_cell_indicator():
         assert np.allclose(blurred, np.outer(wy[:, ky], wx[:, kx]), atol=1e-9)
 
 
-def test_dp_blur_prediction_matches_simulation(faces):
+def test_dp_blur_prediction_matches_simulation(one_face_each):
     for eps, rel_plain in ((5.0, 0.1), (0.5, None)):
         measured = _measured(
-            lambda x, r, e=eps: dpimage.dp_blur(x, b0=4, k=99, m=16, eps=e, rng=r), faces, 2
+            lambda x, r, e=eps: dpimage.dp_blur(x, b0=4, k=99, m=16, eps=e, rng=r), one_face_each, 2
         )
-        clipped = np.mean([predict_dp_blur(x, 4, 99, 16, eps, clip=True).mse for x in faces])
-        plain = np.mean([predict_dp_blur(x, 4, 99, 16, eps).mse for x in faces])
+        clipped = np.mean(
+            [predict_dp_blur(x, 4, 99, 16, eps, clip=True).mse for x in one_face_each]
+        )
+        plain = np.mean([predict_dp_blur(x, 4, 99, 16, eps).mse for x in one_face_each])
         assert clipped == pytest.approx(measured, rel=0.05)
         if rel_plain is not None:
             assert plain == pytest.approx(measured, rel=rel_plain)
@@ -152,18 +153,18 @@ def test_dp_blur_noise_term_on_mid_grey_matches_simulation():
     assert prediction.noise_mse == pytest.approx(measured, rel=0.1)
 
 
-def test_prediction_tends_to_np_error_at_large_eps(faces):
-    x = faces[0]
+def test_prediction_tends_to_np_error_at_large_eps(one_face_each):
+    x = one_face_each[0]
     p = predict_dp_pix(x, 16, 1, 1e6)
     assert p.mse == pytest.approx(mse(dpimage.np_pix(x, 16), x), rel=1e-6)
     assert p.psnr == pytest.approx(10 * math.log10(255**2 / p.mse))
 
 
-def test_prediction_rejects_bad_parameters(faces):
+def test_prediction_rejects_bad_parameters(one_face_each):
     with pytest.raises(ValueError):
-        predict_dp_pix(faces[0], b=0)
+        predict_dp_pix(one_face_each[0], b=0)
     with pytest.raises(ValueError):
-        predict_dp_blur(faces[0], k=4)
+        predict_dp_blur(one_face_each[0], k=4)
     with pytest.raises(ValueError):
         discrete_laplace_variance(0.0)
 

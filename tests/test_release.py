@@ -4,21 +4,10 @@ import numpy as np
 import pytest
 
 import dpimage
+from conftest import permute_within_cells
 from dpimage import render
 from dpimage.cells import cell_counts, cell_sums
 from dpimage.release import Release, cell_noise_scale, exact_cells, release_cells
-
-
-def permute_within_cells(image, b, seed=0):
-    """The same cell sums, different pixels: every cell's pixels shuffled among themselves."""
-    rng = np.random.default_rng(seed)
-    out = image.copy()
-    for y in range(0, image.shape[0], b):
-        for x in range(0, image.shape[1], b):
-            cell = out[y : y + b, x : x + b]
-            flat = cell.reshape(-1, *cell.shape[2:])
-            cell[...] = flat[rng.permutation(len(flat))].reshape(cell.shape)
-    return out
 
 
 def photo(shape, seed=1):
@@ -42,7 +31,9 @@ def test_release_holds_unclipped_noisy_means_and_public_facts(shape):
     noisy_sums = r.means * r.counts[:, :, None]
     np.testing.assert_allclose(noisy_sums, np.rint(noisy_sums), atol=1e-6)
     assert r.means.min() < 0 or r.means.max() > 255
-    assert r.private and r.facts()["eps"] == 0.5 and "means" not in r.facts()
+    assert r.private and r.facts() == {
+        "shape": list(shape), "b": 16, "m": 16, "eps": 0.5, "channels": c, "sampler": "seeded"
+    }  # fmt: skip
 
 
 def test_release_noise_is_what_dp_pix_paints():

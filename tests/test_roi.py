@@ -17,6 +17,7 @@ from PIL import Image
 
 import dpimage
 from conftest import SAMPLES, run
+from dpimage import datasets
 from dpimage.cli._common import _seeded_rng
 from dpimage.regions import (
     DEFAULT_MASK_SCALE,
@@ -35,19 +36,6 @@ from dpimage.regions import (
     load_boxes,
     release_regions,
 )
-
-
-def test_old_roi_module_re_exports_the_regions_package():
-    import dpimage.regions
-    import dpimage.roi
-
-    assert set(dpimage.roi.__all__) == set(dpimage.regions.__all__)
-    for name in dpimage.regions.__all__:
-        assert getattr(dpimage.roi, name) is getattr(dpimage.regions, name)
-    # the names the batch and video code import from the old path
-    for name in ("RegionSpec", "UserBoxes", "find_regions", "Box", "load_boxes"):
-        assert hasattr(dpimage.roi, name)
-
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +227,25 @@ def test_centerface_faces_on_the_photos():
 def test_people_detector_returns_boxes(astronaut):
     boxes = PeopleDetector()(astronaut)
     assert all(x1 > x0 and y1 > y0 for x0, y0, x1, y1 in boxes)
+
+
+@pytest.mark.needs_vtest
+def test_people_detector_finds_the_pedestrians_of_the_street_scene():
+    """PETS-2009 frames hold several walking people each: the detector must find them,
+    as upright pedestrian-sized boxes inside the frame, and nothing on an empty frame."""
+    frames = datasets.street_frames(step=100, limit=4)
+    detector = PeopleDetector()
+    for frame in frames:
+        rgb = np.repeat(frame[:, :, None], 3, axis=2)
+        boxes = detector(rgb)
+        assert all(0 <= x0 < x1 <= 768 and 0 <= y0 < y1 <= 576 for x0, y0, x1, y1 in boxes)
+        upright = [
+            (x0, y0, x1, y1)
+            for x0, y0, x1, y1 in boxes
+            if 80 <= y1 - y0 <= 450 and 0.3 <= (x1 - x0) / (y1 - y0) <= 0.8
+        ]
+        assert len(upright) >= 3, boxes
+    assert len(detector(np.full((576, 768, 3), 128, dtype=np.uint8))) == 0
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dpimage.privacy import (
     make_bit_source,
     sampler_info,
 )
-from dpimage.privacy.sampling import _geometric_from_words
+from dpimage.privacy.sampling import _buffers, _fast_block, _geometric_from_words
 
 
 def discrete_laplace_pmf(z, t):
@@ -97,6 +97,51 @@ def test_fast_path_agrees_with_exact_arithmetic():
         lo = exact_floor_neg_t_log(u + 1, 53, t)
         hi = exact_floor_neg_t_log(u, 53, t)
         assert lo <= g <= hi
+
+
+def test_fast_path_is_exact_at_the_integer_boundaries():
+    """Draws aimed at the boundaries the float fast path must not decide by rounding.
+
+    ``-t ln U`` crosses the integer ``k`` at ``U = exp(-k/t)``: for scales from 1/3 to
+    2**46 (the largest the sampler takes), the 53-bit intervals of ``U`` at and around
+    each ``exp(-k/t)`` go through the fast path, and every value it decides is checked
+    against the floor at both ends of its interval in 50-digit decimal arithmetic
+    (correctly rounded ``ln``): the floor must be the same at both ends and equal to the
+    value. A value whose interval holds a boundary must be left to the exact resolution.
+    Without the safety margin, dozens of these are decided wrongly.
+    """
+    import decimal
+
+    rng = np.random.default_rng(22)
+    log_scales = rng.uniform(math.log(1 / 3), 46 * math.log(2), 40)
+    scales = [Fraction(1, 3), Fraction(1), Fraction(5, 2), Fraction(8160), Fraction(2**46)]
+    scales += [Fraction(float(x)) for x in np.exp(log_scales)]
+    checked = wrong = 0
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50  # t < 2**46 and 53-bit U: 14 + 16 digits, and a wide margin
+
+        def floor_at(t_dec, v):  # floor(-t ln(v / 2**53)), exactly
+            x = t_dec * (ln_2_53 - decimal.Decimal(v).ln())
+            return int(x.to_integral_value(decimal.ROUND_FLOOR))
+
+        ln_2_53 = 53 * decimal.Decimal(2).ln()
+        for t in scales:
+            t_dec = decimal.Decimal(t.numerator) / t.denominator
+            tops = set()
+            for k in np.unique(rng.uniform(1, 36 * float(t) + 1, 20).astype(np.int64)).tolist():
+                centre = int((-decimal.Decimal(k) / t_dec).exp() * 2**53)
+                tops.update(u for u in range(centre - 3, centre + 4) if 0 < u < 2**53)
+            tops = sorted(tops)
+            words = np.array(tops, dtype=np.uint64) << np.uint64(11)
+            values = np.empty(words.size, dtype=np.int64)
+            undecided, _ = _fast_block(words, float(t), False, values, _buffers(words.size))
+            left = set(undecided.tolist())
+            for i, (u, g) in enumerate(zip(tops, values.tolist(), strict=True)):
+                if i not in left:
+                    checked += 1
+                    wrong += not floor_at(t_dec, u + 1) == floor_at(t_dec, u) == g
+    assert checked > 1500
+    assert wrong == 0, f"{wrong} of {checked} values decided by the fast path are wrong"
 
 
 def test_exact_resolution_of_a_boundary_case():

@@ -5,30 +5,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dpimage import datasets
-from dpimage.cells import cell_counts, cell_sums, render_blocks
-from dpimage.mechanisms import cell_noise_scale
+from conftest import permute_within_cells
+from dpimage import cell_noise_scale, datasets
+from dpimage.cells import render_blocks
 from dpimage.metrics import mse
-from dpimage.privacy.sampling import discrete_laplace, make_bit_source
-from dpimage.privacy.sensitivity import laplace_scale
+from dpimage.release import release_cells
 from dpimage.render.learned import SUB, load_weights
 from dpimage.render.smooth import smooth_grid, tv_denoise_grid, tv_factor, upsample_grid
 
 
 def noisy_release(image, b=16, m=16, eps=0.5, seed=0):
-    """Unclipped noisy means and their scale, drawn exactly as dp_pix draws them."""
-    bits = make_bit_source(seed)
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    sums = cell_sums(image, b)
-    noisy = sums + discrete_laplace(laplace_scale(m, channels, eps), sums.shape, bits)
-    counts = cell_counts(image.shape[0], image.shape[1], b)
-    return noisy / counts[:, :, None], cell_noise_scale(image.shape, b, m, eps)
+    """The real private step's unclipped noisy means and their scale (``release_cells``)."""
+    release = release_cells(image, b, m, eps, rng=seed)
+    return release.means, release.scale
 
 
 @pytest.mark.parametrize("shape", [(64, 64), (50, 37), (64, 80, 3), (20, 45, 3), (5, 7)])
 def test_shape_dtype_range(shape):
     img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     means, scale = noisy_release(img, b=16, eps=0.1)  # noise far outside [0, 255]
+    assert means.min() < 0 or means.max() > 255  # the renderer gets them unclipped
     out = smooth_grid(means, scale, shape[0], shape[1], 16)
     channels = 1 if len(shape) == 2 else 3
     assert out.shape == (shape[0], shape[1], channels) and out.dtype == np.uint8
@@ -55,13 +51,7 @@ def test_any_shape(h, w, b, c, order, seed):
 def test_deterministic_and_reads_only_the_release(method):
     """Pixels permuted inside every cell keep the sums: the render is byte-identical."""
     img = datasets.photos()["astronaut"][:100, :90]
-    rng = np.random.default_rng(5)
-    permuted = img.copy()
-    for y in range(0, 100, 16):
-        for x in range(0, 90, 16):
-            block = permuted[y : y + 16, x : x + 16]
-            flat = block.reshape(-1, 3)
-            block[...] = flat[rng.permutation(len(flat))].reshape(block.shape)
+    permuted = permute_within_cells(img, 16, seed=5)
     assert not np.array_equal(img, permuted)
     a = smooth_grid(*noisy_release(img, seed=9), 100, 90, 16, method=method)
     b = smooth_grid(*noisy_release(permuted, seed=9), 100, 90, 16, method=method)

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from dpimage import datasets
 from dpimage.cli import app
+from dpimage.eval.data import load_dataset
 from dpimage.eval.sweep import (
     CSV_COLUMNS,
     SWEEP_VALUES,
-    load_dataset,
     method_parameters,
     read_csv,
     run_sweep,
@@ -169,16 +169,8 @@ def test_cli_sweep_bad_arguments(tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
-def _need_vtest():
-    try:
-        datasets.find_vtest()
-    except datasets.MissingDataError as exc:
-        pytest.skip(f"street scene not installed ({exc})")
-
-
 @pytest.mark.needs_vtest
 def test_street_dataset_and_tiny_sweep():
-    _need_vtest()
     ds = load_dataset("street", sample=2)
     assert len(ds.images) == 2 and ds.images[0].shape == (576, 768)
     assert "every 397th" in ds.description

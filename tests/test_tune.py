@@ -12,15 +12,9 @@ import dpimage
 from dpimage import datasets
 from dpimage.cli import app
 from dpimage.eval.predict import predict_dp_pix
+from dpimage.guarantee import binary_guess_bound, guarantee, protected_pixels
 from dpimage.metrics import mse
-from dpimage.tune import (
-    DEFAULT_EPS,
-    b_grid,
-    binary_guess_bound,
-    guarantee,
-    protected_pixels,
-    recommend,
-)
+from dpimage.tune import DEFAULT_EPS, b_grid, recommend
 
 
 def _output_pmf(total: int, n: int, scale: float) -> np.ndarray:
@@ -232,11 +226,11 @@ def test_tuned_on_the_image_says_it_is_outside_the_guarantee(tmp_path, camera):
     assert "NOT covered by the DP guarantee" in " ".join(result.stdout.split())
     rec = recommend(camera, 64, eps_grid=[0.5], ssim_runs=0)
     assert rec.tuned_on == "image" and "NOT covered" in rec.privacy_note
-    assert "not** covered" in dpimage.tune.__doc__
+    assert "not** covered" in dpimage.tune.advice.__doc__
 
 
 def test_public_tuning_depends_only_on_the_shape(camera):
-    from dpimage.tune_public import recommend_public
+    from dpimage.tune import recommend_public
 
     noise = np.random.default_rng(0).integers(0, 256, camera.shape, dtype=np.uint8)
     a = recommend_public(camera.shape, 64, eps_grid=[0.3, 1.0], ssim_runs=0)
@@ -246,7 +240,7 @@ def test_public_tuning_depends_only_on_the_shape(camera):
     assert a.tuned_on.startswith("public images")
     assert "covered by the DP guarantee" in a.privacy_note
     # and the averaged prediction is the mean of the per-reference predictions
-    from dpimage.tune_public import public_references
+    from dpimage.tune import public_references
 
     refs = public_references(camera.shape)
     per = [predict_dp_pix(r, b=a.b, m=64, eps=1.0, clip=True).mse for r in refs.values()]
@@ -305,7 +299,7 @@ def test_cli_tune_preview_render_and_colour(tmp_path):
     manifest = json.loads((tmp_path / "p.png.manifest.json").read_text())
     params = manifest["parameters"]
     assert params["render"] == "smooth" and params["colour"] == "luma-chroma"
-    assert params["colour_split"]["eps_luma"] == pytest.approx(0.35)
+    assert params["colour_split"]["eps_luma"] == params["colour_split"]["eps_bound"] == 0.5
     assert manifest["total_epsilon"] == 0.5
     bad = CliRunner().invoke(app, [*args[:-4], "--render", "blur"])
     assert bad.exit_code == 2
@@ -360,8 +354,23 @@ def test_objective_and_render_are_checked(camera):
         recommend(camera, 16, eps_grid=(0.5,), method="dp-blur", render="smooth")
 
 
+def test_public_tuning_takes_recommends_options_and_defaults(camera):
+    """recommend_public has no copy of recommend's options: the names and defaults are one."""
+    from dpimage.tune import recommend_public
+
+    refs = {"camera": camera}
+    public = recommend_public(camera.shape, 64, references=refs, eps_grid=[0.5], ssim_runs=0)
+    private = recommend(camera, 64, eps_grid=[0.5], ssim_runs=0)
+    assert (public.method, public.render, public.objective) == (
+        private.method, private.render, private.objective
+    )
+    assert [(c.b, c.eps) for c in public.candidates] == [(c.b, c.eps) for c in private.candidates]
+    with pytest.raises(TypeError, match="bogus"):
+        recommend_public(camera.shape, 64, references=refs, bogus=1)
+
+
 def test_public_tuning_with_smooth_never_reads_the_image(camera):
-    from dpimage.tune_public import recommend_public
+    from dpimage.tune import recommend_public
 
     a = recommend_public(camera.shape, 64, eps_grid=[0.5], bs=(8, 16), ssim_runs=1,
                          render="smooth", objective="ssim")  # fmt: skip

@@ -5,12 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -25,7 +21,7 @@ pytest.importorskip("httpx2", reason="needs the web-test extra: pip install 'dpi
 from starlette.testclient import TestClient
 
 import dpimage
-from conftest import SAMPLES, free_port
+from conftest import SAMPLES, served_page
 from dpimage.web import create_app
 
 ASTRONAUT = SAMPLES / "astronaut.jpg"
@@ -472,38 +468,30 @@ def test_non_private_methods_are_not_offered_for_download(client):
 
 
 def test_dpimage_serve_binds_loopback_and_serves_the_page():
-    port = free_port()
-    cmd = [sys.executable, "-c", "from dpimage.cli import main; main()", "serve"]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as page:
-                    text = page.read().decode()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
-        assert "dpimage" in text and "/static/app.js" in text
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=15)
-    assert f"http://127.0.0.1:{port}/" in err.decode()
+    # Port 0: the server binds a free port itself and its first line names it.
+    with served_page() as (_, url):
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url) and not url.endswith(":0/")
+        with urllib.request.urlopen(url, timeout=30) as page:
+            text = page.read().decode()
+    assert "dpimage" in text and "/static/app.js" in text
 
 
 @pytest.fixture
 def fake_uvicorn(monkeypatch):
+    """uvicorn's server does not run; each call is (app, listening socket's address)."""
     import uvicorn
 
+    from dpimage.web import app as web_app
+
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+
+    def run(self, sockets=None):
+        (sock,) = sockets
+        calls.append((self.config.app, sock.getsockname()[:2]))
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    # the memory cap is for the server's own process, not the test runner's
+    monkeypatch.setattr(web_app, "limit_memory", lambda megabytes: None)
     yield calls
     for served, _ in calls:
         served.state.dpimage.close()  # what the lifespan does when a real server stops
@@ -521,10 +509,11 @@ def test_serve_defaults_to_loopback(fake_uvicorn):
 
     from dpimage.cli import app as cli_app
 
-    result = CliRunner().invoke(cli_app, ["serve", "--max-upload-mb", "2"])
+    result = CliRunner().invoke(cli_app, ["serve", "--max-upload-mb", "2", "--port", "0"])
     assert result.exit_code == 0, result.output
-    (served, kwargs) = fake_uvicorn[0]
-    assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8000
+    (served, (host, port)) = fake_uvicorn[0]
+    assert host == "127.0.0.1" and port > 0
+    assert f"http://127.0.0.1:{port}/" in result.output  # the port it got, not 0
     assert "*" not in _hosts(served) and "127.0.0.1" in _hosts(served)
     assert served.state.dpimage.max_upload_bytes == 2 * 1024 * 1024
     assert "warning" not in result.output
@@ -535,10 +524,10 @@ def test_serve_warns_on_a_public_address(fake_uvicorn):
 
     from dpimage.cli import app as cli_app
 
-    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "9000"])
+    result = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert result.exit_code == 0, result.output
     assert "warning: serving on 0.0.0.0, not the loopback address" in result.output
-    assert fake_uvicorn[0][1] == {"host": "0.0.0.0", "port": 9000, "log_level": "warning"}
+    assert fake_uvicorn[0][1][0] == "0.0.0.0"
 
 
 def test_serve_rejects_a_bad_port(fake_uvicorn):
@@ -546,7 +535,7 @@ def test_serve_rejects_a_bad_port(fake_uvicorn):
 
     from dpimage.cli import app as cli_app
 
-    result = CliRunner().invoke(cli_app, ["serve", "--port", "0"])
+    result = CliRunner().invoke(cli_app, ["serve", "--port", "-1"])
     assert result.exit_code == 2 and fake_uvicorn == []
 
 
@@ -572,15 +561,16 @@ def test_render_and_colour_in_preview_and_release(client):
     body = {"id": token, "method": "dp-pix", "render": "smooth", "colour": "ycocg"}
     data = client.post("/api/preview", json=body).json()
     split = data["colour_split"]
-    assert split["eps_luma"] == pytest.approx(0.35) and split["b_chroma"] == 128
+    assert split["eps_luma"] == 0.5 and split["b_chroma"] == 64 and split["eps_bound"] == 0.5
     # the luma grid's scale: 255 m / (b^2 eps_Y), one channel
-    assert data["noise_scale"]["full_cell"] == pytest.approx(255 * 16 / (256 * 0.35))
+    assert data["noise_scale"]["full_cell"] == pytest.approx(255 * 16 / (256 * 0.5))
     blocks = client.post("/api/preview", json={**body, "render": "blocks"}).json()
     assert blocks["image"] != data["image"]
     _, manifest, _ = _unzip(client.post("/api/release", json=body).content)
     params = manifest["parameters"]
     assert params["render"] == "smooth" and params["colour"] == "luma-chroma"
-    assert params["colour_split"]["eps_luma"] == pytest.approx(0.35)
+    assert params["colour_split"]["eps_luma"] == 0.5
+    assert params["colour_split"]["eps_bound"] == 0.5  # the three channels together
     assert manifest["total_epsilon"] == 0.5  # the privacy map is still the total
 
 
@@ -592,3 +582,15 @@ def test_bad_render_or_colour_is_400(client, field, value, message):
     token = _upload(client)["id"]
     response = client.post("/api/preview", json={"id": token, field: value})
     assert response.status_code == 400 and message in response.text
+
+
+def test_the_web_guide_says_what_make_test_does():
+    """The guide's sentence on the browser test matches the Makefile's `test` target."""
+    from conftest import ROOT
+
+    makefile = (ROOT / "Makefile").read_text()
+    test_needs = re.search(r"^test:(.*)$", makefile, re.MULTILINE).group(1).split()
+    guide = " ".join((ROOT / "docs" / "guides" / "web-page.md").read_text().split())
+    installs = "browser-deps" in test_needs
+    assert ("`make test` installs" in guide) == installs
+    assert ("it never installs system packages" in guide) == (not installs)

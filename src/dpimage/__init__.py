@@ -18,7 +18,8 @@ table of methods (names, aliases, parameters, privacy map).
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .mechanisms import cell_noise_scale, dp_blur, dp_pix, np_blur, np_pix
+from .mechanisms import dp_blur, dp_pix, np_blur, np_pix
+from .release import cell_noise_scale
 
 try:
     __version__ = version("dpimage")

@@ -32,33 +32,26 @@ from ._validation import (
     check_sigma,
 )
 from .privacy.sampling import make_bit_source
-from .release import RNG, cell_noise_scale, exact_cells, release_cells
-from .release_colour import ColourRelease, check_colour, release_image
+from .release import (
+    RNG,
+    ColourRelease,
+    check_colour,
+    exact_cells,
+    release_image,
+)
 from .render import check_renderer
 from .render import render as _render
-from .render.blocks import as_pixels, blocks, pixel_grid
-from .render.blur import blur, blur_blocks, gaussian_blur, upsample_blur_axis
+from .render.blocks import blocks, pixel_grid
+from .render.blur import blur, gaussian_blur
 
-__all__ = ["RNG", "cell_noise_scale", "dp_blur", "dp_pix", "np_blur", "np_pix"]
+__all__ = ["dp_blur", "dp_pix", "np_blur", "np_pix"]
 
 Output = Literal["blocks", "grid"]
-
-# Earlier private names, kept for code and tests that import them from here.
-_as_pixels = as_pixels
-_blur_block_image = blur_blocks
-_upsample_blur_axis = upsample_blur_axis
-_check_sigma = check_sigma
-
 
 def _check_output(output: str) -> str:
     if output not in ("blocks", "grid"):
         raise ValueError(f"output must be 'blocks' or 'grid', got {output!r}")
     return output
-
-
-def _dp_pix_grid(image: np.ndarray, b: int, m: int, eps: float, rng: RNG) -> np.ndarray:
-    """Released cell means as uint8, shape ``(ny, nx, C)`` (the blocks renderer's grid)."""
-    return as_pixels(release_cells(image, b, m, eps, rng).means)
 
 
 def np_pix(image: np.ndarray, b: int = 16, *, output: Output = "blocks") -> np.ndarray:
@@ -130,9 +123,11 @@ def dp_pix(
     colour : {"rgb", "luma-chroma"}, default "rgb"
         Colour path of an RGB image (a gray image ignores it): ``"rgb"``
         spends ``eps`` over R, G, B as the paper does; ``"luma-chroma"``
-        (alias ``"ycocg"``) releases luma at ``b`` with ``0.7 eps`` and chroma
-        on coarser cells with ``0.15 eps`` each
-        (:func:`dpimage.release_colour.release_colour`) — the same total ``eps``.
+        (alias ``"ycocg"``) releases luma at ``b`` with ``eps`` and chroma
+        on coarser cells with ``eps / 3`` each
+        (:func:`dpimage.release.release_colour`): the same total ``eps``, the
+        exact worst case over one pixel's change of the three channels
+        together (:mod:`dpimage.privacy.colour`), not their sum.
 
     Returns
     -------

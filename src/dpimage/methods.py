@@ -26,9 +26,10 @@ dp_blur    DP-Blur  b0=4 k=99 m=16 eps=0.5         release at b0 + ``render`` + 
 
 ``colour`` is the colour path of an RGB image (a gray one ignores it):
 ``"rgb"`` (one eps over R, G, B, as the papers) or ``"luma-chroma"`` (alias
-``"ycocg"``: luma at the cell side with ``0.7 eps``, chroma on coarser cells
-with ``0.15 eps`` each, :mod:`dpimage.release_colour`). The privacy map is
-the total eps either way; :meth:`Method.budget` says where it goes.
+``"ycocg"``: luma at the cell side with ``eps``, chroma on coarser cells
+with ``eps / 3`` each, whose worst case over one pixel's change together is
+``eps``, :mod:`dpimage.privacy.colour`). The privacy map is the total eps
+either way; :meth:`Method.budget` says where it goes.
 
 Spellings found in files and on command lines resolve to these names in one
 place (:data:`ALIASES`): ``"dp-pix"`` (CLI values, web forms, result tables),
@@ -55,8 +56,15 @@ from ._validation import (
 from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
 from .privacy.colour import split_budget
 from .privacy.sensitivity import PIXEL_RANGE
-from .release import RNG, Release, exact_cells
-from .release_colour import ColourRelease, check_colour, colour_split, release_image
+from .release import (
+    RNG,
+    ColourRelease,
+    Release,
+    check_colour,
+    colour_split,
+    exact_cells,
+    release_image,
+)
 from .render import DEFAULT as DEFAULT_RENDER
 from .render import check_renderer, render
 from .render.blocks import pixel_grid
@@ -200,8 +208,10 @@ class Method:
         """Where the eps of one output goes, from the parameters alone (None: one grid).
 
         For ``colour="luma-chroma"`` the split of an RGB image's release:
-        ``{"transform", "eps_luma", "eps_co", "eps_cg", "b_luma", "b_chroma"}``
-        (:func:`dpimage.release_colour.colour_split`); a gray image spends all
+        ``{"transform", "eps_luma", "eps_co", "eps_cg", "eps_bound", "bound",
+        "b_luma", "b_chroma"}`` (:func:`dpimage.release.colour_split`;
+        ``eps_bound`` is the exact ε of the three channels together, not their
+        sum); a gray image spends all
         of eps on its one grid. What manifests record — nothing from the image.
         """
         p = self.validate(params)

@@ -18,10 +18,7 @@ generators' NumPy parts and the data preparation import without it; the
 names below that need it load on first use.
 
 Research code (earlier, insecure or superseded fakes, format 1 files, the
-results report's evaluation) is in :mod:`.research`. The old names
-``ambiguate``, ``ambiguate_donor`` and ``ambiguate_published`` still resolve
-here (bound eagerly: the submodule :mod:`.ambiguate` has the same name),
-to it; they are not in ``__all__``.
+results report's evaluation) is in :mod:`.research`; nothing here imports it.
 """
 
 from __future__ import annotations
@@ -44,8 +41,6 @@ from .keys import (
     write_key,
 )
 from .mixture import FaceBasis, ambiguate_mixture, fit_face_basis
-from .research.fakes import ambiguate_donor, ambiguate_published  # noqa: F401 (old names)
-from .research.fakes import ambiguate_resample as ambiguate  # noqa: F401 (old name)
 from .stats import ValueStats
 
 #: Names whose modules import PyTorch: loaded on first access.

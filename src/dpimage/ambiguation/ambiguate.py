@@ -5,9 +5,7 @@ non-zeros (*fakes*) at positions off its true support; whoever holds the key
 (which k of the k' are true) decodes the image. The shipped generators are
 :func:`~.mixture.ambiguate_mixture` (faces) and :func:`~.decoy.ambiguate_decoy`
 (digits). The earlier generators (per-unit resampling, donor codes, the
-public scheme's control) live in :mod:`.research.fakes`; their old names
-here (``ambiguate``, ``ambiguate_donor``, ``ambiguate_published``) still
-resolve, to that module.
+public scheme's control) live in :mod:`.research.fakes`.
 
 Randomness: ``rng=None`` reads the secure bit source (OpenSSL's CSPRNG, else
 ``os.urandom``; the fakes *are* the secret: an adversary who can predict them
@@ -22,21 +20,6 @@ import numpy as np
 from ._random import _uniforms
 
 __all__ = ["random_guess", "support", "top_k_mask"]
-
-#: Old names of the research generators, kept importable from here.
-_RESEARCH_ALIASES = {
-    "ambiguate": "ambiguate_resample",
-    "ambiguate_donor": "ambiguate_donor",
-    "ambiguate_published": "ambiguate_published",
-}
-
-
-def __getattr__(name: str):
-    if name in _RESEARCH_ALIASES:  # moved to research.fakes; old import path kept
-        from .research import fakes
-
-        return getattr(fakes, _RESEARCH_ALIASES[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def support(code: np.ndarray) -> np.ndarray:

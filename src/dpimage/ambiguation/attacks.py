@@ -21,7 +21,7 @@ on the research donor fakes is :mod:`.research.attacks`.
 (b') :func:`basis_attack` — against mixture fakes: a relaxed mask that makes
     the fake part's decode lie in the public face basis's span.
 
-AUC intervals over people: :mod:`.intervals` (re-exported here).
+AUC intervals over people: :func:`~.intervals.group_bootstrap_auc`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 
 from .ambiguate import keep_top_k, top_k_mask
 from .decoy import reencoder
-from .intervals import _group_pair_counts, group_bootstrap_auc  # noqa: F401 (old path)
+from .intervals import group_bootstrap_auc
 from .stats import ValueStats
 
 if TYPE_CHECKING:
@@ -44,23 +44,11 @@ __all__ = [
     "basis_attack",
     "crossvalidated_attack",
     "distinguishing_attack",
-    "group_bootstrap_auc",
     "nonzero_features",
     "reencode_attack",
     "support_recovered",
     "threshold_auc",
 ]
-
-#: Research attacks that used to live here, still importable from this module.
-_RESEARCH_ALIASES = ("donor_match_scores", "donor_matching_attack")
-
-
-def __getattr__(name: str):
-    if name in _RESEARCH_ALIASES:  # moved to research.attacks; old import path kept
-        from .research import attacks
-
-        return getattr(attacks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 FEATURE_NAMES = (

@@ -9,9 +9,10 @@ directions). All are measured on the *training* images, never on an image
 being encoded; none is an image or a code of one.
 
 This writes format version 2. Version 1 files, which also stored training
-codes (the donors of the insecure research fakes), are still read: that part
-is :mod:`.research.legacy`. Files are read with :mod:`safetensors` only: no
-pickle is ever loaded.
+codes (the donors of the insecure research fakes), are still read
+(:func:`read_donor_codes`; what research does with them is
+:mod:`.research.legacy`). Files are read with :mod:`safetensors` only: no pickle
+is ever loaded.
 """
 
 from __future__ import annotations
@@ -27,32 +28,51 @@ import numpy as np
 from ._torch import torch
 from .mixture import FaceBasis
 from .model import ModelConfig, SparseCodeAutoencoder, net_dense_codes
-from .stats import MIN_UNIT_COUNT, N_QUANTILES, ValueStats, value_stats_from_codes
+from .stats import ValueStats, value_stats_from_codes
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "MIN_UNIT_COUNT",
-    "N_QUANTILES",
+    "MAX_DONORS",
     "AmbiguationModel",
     "ValueStats",
     "fit_value_stats",
     "load_model",
+    "read_donor_codes",
     "save_model",
 ]
 
 FORMAT = "dpimage.ambiguation.model"
 FORMAT_VERSION = "2"
-#: Versions :func:`load_model` reads (1: donor codes, no face basis; see research.legacy).
+#: Versions :func:`load_model` reads (1: donor codes, no face basis; see read_donor_codes).
 READABLE_VERSIONS = ("1", "2")
 
+#: Training codes format 1 files kept per k as the donor pool.
+MAX_DONORS = 256
 
-def __getattr__(name: str):
-    if name == "MAX_DONORS":  # moved to research.legacy; old import path kept
-        from .research.legacy import MAX_DONORS
 
-        return MAX_DONORS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def read_donor_codes(
+    tensors: dict, k: int, shape: tuple[int, int], path: object
+) -> np.ndarray | None:
+    """The donor codes ``(D, C, n)`` float32 a format 1 file stores for ``k``, if any.
+
+    Format 1 files stored up to :data:`MAX_DONORS` k-sparse training codes per
+    k (tensors ``stats.k{k}.donors``). That was a mistake: an attacker matches
+    donor fakes against them and anyone can decode them into the training
+    faces; format 2 stores no code.
+
+    Raises
+    ------
+    ValueError
+        If the stored tensor does not fit the model's code shape ``(C, n)``.
+    """
+    donors = tensors.get(f"stats.k{k}.donors")
+    if donors is None:
+        return None
+    donors = donors.float().numpy()
+    if donors.ndim != 3 or donors.shape[1:] != tuple(shape):
+        raise ValueError(f"{path}: malformed donor codes for k={k}")
+    return donors
 
 
 @dataclass
@@ -183,8 +203,6 @@ def _read_stats(path: Path, version: str, tensors: dict, config: ModelConfig) ->
                 raise ValueError(f"{path}: malformed statistics for k={k}")
             donors = None
             if version == "1":  # format 1 stored donor codes (research only)
-                from .research.legacy import read_donor_codes
-
                 donors = read_donor_codes(tensors, k, (c, n), path)
             stats[k] = ValueStats(freq=freq, quantiles=quantiles.numpy(), donors=donors)
     return stats

@@ -16,8 +16,6 @@ from .stats import ValueStats
 
 __all__ = [
     "METHODS",
-    "RESEARCH_METHODS",
-    "SHIPPED_METHODS",
     "ambiguate_with",
     "decode_code",
     "decode_images",
@@ -87,10 +85,7 @@ def encode_image(
         (:func:`~.mixture.ambiguate_mixture`, faces; ``k'`` a multiple of
         ``k``; the key holder decodes the image's drafted code, not its
         plain top-k) or from the code of a synthetic decoy image
-        (:func:`~.decoy.ambiguate_decoy`, digits). The research methods
-        ``"donor"`` (version 1 model files only; insecure: an attacker
-        matches them) and ``"resample"`` are still accepted
-        (:mod:`.research.fakes`).
+        (:func:`~.decoy.ambiguate_decoy`, digits).
     rng : None, int or numpy.random.Generator, optional
         Source of the fakes; ``None`` (default) is the OS CSPRNG. A seed
         makes the fakes reproducible, and whoever knows it can recover the key.
@@ -137,11 +132,9 @@ def encode_image(
     return amb, make_key(published, true_mask, payload_id, model.fingerprint)
 
 
-#: Fake generators validated for use (faces: mixture, digits: decoy).
-SHIPPED_METHODS = ("mixture", "decoy")
-#: Earlier generators kept for comparison (:mod:`.research.fakes`); not for sharing.
-RESEARCH_METHODS = ("donor", "resample")
-METHODS = SHIPPED_METHODS + RESEARCH_METHODS
+#: Fake generators validated for use (faces: mixture, digits: decoy); the earlier
+#: ones are research (:mod:`.research.fakes`), not for sharing.
+METHODS = ("mixture", "decoy")
 
 
 def fake_defaults(model: AmbiguationModel) -> tuple[str, int, float]:
@@ -204,19 +197,6 @@ def ambiguate_with(
         )
     if method == "mixture":
         raise ValueError("mixture fakes are made from the image: use ambiguate_mixture_with")
-    if method == "donor":
-        if stats.donors is None:
-            raise ValueError(
-                "this model file has no donor codes (format version 2 dropped them: "
-                "donor fakes can be matched); use method 'mixture'"
-            )
-        from .research.fakes import ambiguate_donor
-
-        return ambiguate_donor(code, k_prime, stats.donors, stats=stats, rng=rng)
-    if method == "resample":
-        from .research.fakes import ambiguate_resample
-
-        return ambiguate_resample(code, k_prime, stats, rng=rng)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 

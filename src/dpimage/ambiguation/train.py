@@ -1,7 +1,6 @@
 """Training of the sparse-code autoencoder.
 
-The data (AT&T faces split by identity, padded MNIST) is :mod:`.data`'s; its
-names stay importable from here.
+The data (AT&T faces split by identity, padded MNIST) is :mod:`.data`'s.
 """
 
 from __future__ import annotations
@@ -14,27 +13,13 @@ import numpy as np
 
 from ._torch import torch
 from .bundle import AmbiguationModel, fit_value_stats
-from .data import (
-    FACE_TEST_PEOPLE,
-    FACE_TRAIN_PEOPLE,
-    digit_images,
-    face_images,
-    face_test_people,
-    prepare_image,
-)
 from .mixture import fit_face_basis
 from .model import ModelConfig, SparseCodeAutoencoder, top_k
 
 F = torch.nn.functional
 
 __all__ = [
-    "FACE_TEST_PEOPLE",
-    "FACE_TRAIN_PEOPLE",
     "TrainSettings",
-    "digit_images",
-    "face_images",
-    "face_test_people",
-    "prepare_image",
     "train_model",
     "usage_penalty",
 ]

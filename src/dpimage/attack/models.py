@@ -13,6 +13,7 @@ References
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._torch import import_torch
@@ -26,6 +27,43 @@ def _flat_size(features: Any, height: int, width: int) -> int:
         return int(features(torch.zeros(1, 1, height, width)).numel())
 
 
+def _conv_net(
+    name: str,
+    shape: tuple[int, int],
+    n_classes: int,
+    blocks: tuple[tuple[int, int], ...],
+    kernel: int,
+    activation: str,
+    hidden: int,
+    dropout: float | None = None,
+) -> Any:
+    """``blocks`` of (channels, pool): conv ``kernel`` -> activation -> maxpool; then
+    FC ``hidden`` -> activation (-> dropout) -> FC ``n_classes``.
+
+    Convolutions are zero-padded ("same"); ``model[:2]`` is the embedding (the
+    ``hidden`` layer). The layers are made in the order they run, so one torch
+    seed gives the same weights as the papers' layer-by-layer definitions.
+    """
+    nn = import_torch().nn
+    act = getattr(nn, activation)
+    height, width = shape
+    smallest = math.prod(pool for _, pool in blocks)
+    if min(height, width) < smallest:
+        raise ValueError(
+            f"the {name} network needs images of at least {smallest}x{smallest}, "
+            f"got {height}x{width}"
+        )
+    layers: list[Any] = []
+    channels = 1
+    for out, pool in blocks:
+        layers += [nn.Conv2d(channels, out, kernel, padding=kernel // 2), act(), nn.MaxPool2d(pool)]
+        channels = out
+    features = nn.Sequential(*layers, nn.Flatten())
+    embedding = nn.Sequential(nn.Linear(_flat_size(features, height, width), hidden), act())
+    drop = [nn.Dropout(dropout)] if dropout is not None else []
+    return nn.Sequential(features, embedding, *drop, nn.Linear(hidden, n_classes))
+
+
 def face_cnn(height: int, width: int, n_classes: int) -> Any:
     """The AT&T face network: 3 conv blocks, FC 1024, dropout 0.5, FC ``n_classes``.
 
@@ -36,23 +74,10 @@ def face_cnn(height: int, width: int, n_classes: int) -> Any:
     network has 8.4 M parameters. Returns an ``nn.Sequential``; ``model[:2]``
     is the embedding (the 1024-d layer).
     """
-    nn = import_torch().nn
-    if min(height, width) < 12:
-        raise ValueError(f"the face network needs images of at least 12x12, got {height}x{width}")
-    features = nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1),
-        nn.LeakyReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
-        nn.LeakyReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(64, 128, 3, padding=1),
-        nn.LeakyReLU(),
-        nn.MaxPool2d(3),
-        nn.Flatten(),
-    )
-    hidden = nn.Sequential(nn.Linear(_flat_size(features, height, width), 1024), nn.LeakyReLU())
-    return nn.Sequential(features, hidden, nn.Dropout(0.5), nn.Linear(1024, n_classes))
+    return _conv_net(
+        "face", (height, width), n_classes, ((32, 2), (64, 2), (128, 3)), kernel=3,
+        activation="LeakyReLU", hidden=1024, dropout=0.5,
+    )  # fmt: skip
 
 
 def digit_cnn(height: int, width: int, n_classes: int) -> Any:
@@ -61,20 +86,10 @@ def digit_cnn(height: int, width: int, n_classes: int) -> Any:
     Convolutions are zero-padded ("same"); for 28 x 28 inputs the flattened
     features are 64 x 4 x 4. ``model[:2]`` is the embedding (FC 200).
     """
-    nn = import_torch().nn
-    if min(height, width) < 6:
-        raise ValueError(f"the digit network needs images of at least 6x6, got {height}x{width}")
-    features = nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2),
-        nn.Tanh(),
-        nn.MaxPool2d(3),
-        nn.Conv2d(32, 64, 5, padding=2),
-        nn.Tanh(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-    )
-    hidden = nn.Sequential(nn.Linear(_flat_size(features, height, width), 200), nn.Tanh())
-    return nn.Sequential(features, hidden, nn.Linear(200, n_classes))
+    return _conv_net(
+        "digit", (height, width), n_classes, ((32, 3), (64, 2)), kernel=5, activation="Tanh",
+        hidden=200,
+    )  # fmt: skip
 
 
 def build_model(kind: str, height: int, width: int, n_classes: int) -> Any:

@@ -22,10 +22,6 @@ what a killed run leaves.
 from __future__ import annotations
 
 from ..io.atomic import remove_stale_temporaries
-
-# Private helpers that tests import from here (explicit re-exports).
-from .executors import _ordered as _ordered
-from .executors import _pool_context as _pool_context
 from .executors import run_jobs
 from .journal import (
     journal_path,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..io import Job
+from .journal import read_journal
 from .release import (
     EXISTS,
     FAILED,
@@ -57,6 +58,14 @@ def _lost_result(index: int, job: Job, why: str) -> Result:
     )
 
 
+def _began_here(params: ReleaseParams, name: str) -> bool:
+    """Whether this run's journal records that this run began writing output ``name``."""
+    for run in read_journal(params.journal):  # type: ignore[arg-type]
+        if run.get("run") == params.run_id:
+            return any(path == name for path, _ in [*run["outputs"], *run["unconfirmed"]])
+    return False
+
+
 def _finish(result: Result, job: Job, params: ReleaseParams) -> Result:
     """Map ``"exists"`` from a worker to what it means for this run.
 
@@ -64,10 +73,24 @@ def _finish(result: Result, job: Job, params: ReleaseParams) -> Result:
     looked, and the plan gives every output to exactly one job, so an output
     that a worker then finds already there was written by an earlier attempt
     of the same job in this run (a Dask task re-run after its worker died
-    after the write). It is counted once, as written.
+    after the write) or by someone else in the meantime. With a journal the
+    two are told apart: only a write this run's journal shows it began is
+    counted as written (once); anything else is not this run's release and
+    is reported as skipped. Without a journal it is counted (spent ε is
+    never left out of the books).
     """
     if result.status != EXISTS:
         return result
+    if params.journal is not None and not _began_here(params, job.name):
+        return Result(
+            result.index,
+            result.name,
+            SKIPPED,
+            messages=(
+                ("skip", f"skipped {job.target}: appeared during the run, written by "
+                 "another program (not counted as this run's release)"),
+            ),
+        )  # fmt: skip
     return Result(
         result.index,
         result.name,

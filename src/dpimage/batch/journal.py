@@ -5,7 +5,9 @@ loses no record of what it released, each write is also recorded in a journal
 beside the manifest (``.dpimage-manifest.json.journal``, or
 ``.OUT.jpg.manifest.json.journal`` for one output file): one JSON line per
 event, each appended whole by a single ``write`` on an ``O_APPEND``
-descriptor, so lines from several worker processes do not interleave.
+descriptor, so lines from several worker processes do not interleave. It is
+opened without following links (``O_NOFOLLOW``): a symbolic link planted at
+its place is refused, never written through.
 
 Lines
 -----
@@ -25,7 +27,7 @@ if a file is there under that name it *may* be this release (the rename can
 have happened just before the kill) and may also be an older file, so it is
 counted as spent, but not trusted: the next run writes it again. Names are
 kept exactly, also when they are not valid UTF-8 (see
-:func:`dpimage.io.manifest.json_bytes`).
+:func:`dpimage.io.manifest_file.json_bytes`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ __all__ = [
 
 BEGIN, DONE, ABANDONED = "begin", "done", "abandoned"
 
+#: A link planted at the journal's place is never followed (appending to the
+#: file it points to would write into someone else's file).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
 
 def journal_path(manifest_path: str | os.PathLike[str]) -> Path:
     """Where the journal of the runs writing ``manifest_path`` lives (a hidden file beside it)."""
@@ -66,7 +73,13 @@ def _append(path: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
     ignored when the journal is read.
     """
     line = json_bytes(record)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, _APPEND_FLAGS, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(exc.errno, "the run journal is a symbolic link (not followed)",
+                          os.fspath(path)) from None
+        raise
     try:
         if os.write(fd, line) != len(line):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
@@ -110,9 +123,11 @@ def read_journal(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         Lines of journals from before the begin/done steps count as begun.
     """
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read()
     runs: dict[str, dict[str, Any]] = {}
     state: dict[str, dict[str, tuple[str, float]]] = {}
     for raw in data.splitlines():

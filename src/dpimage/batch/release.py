@@ -21,8 +21,8 @@ import numpy as np
 from .. import methods
 from ..io import InputError, Job, OutputError, OutputExistsError, read_image, write_image
 from ..io.images import make_parent
+from ..regions import RegionSpec, find_regions
 from ..regions.release import method_regions
-from ..roi import RegionSpec, find_regions
 from . import journal as _journal
 
 __all__ = [
@@ -80,7 +80,9 @@ def describe_error(exc: BaseException, source: Path | None = None) -> str:
         first = "not enough memory for this image"
     else:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"{source}: {first}" if source is not None else first
+    if source is None or first.startswith(f"{source}:"):
+        return first  # a library message that already names the file
+    return f"{source}: {first}"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,14 @@ run record the outputs of a run killed before its manifest: confirmed
 outputs are counted, and an output whose write began but was never confirmed
 is counted (it may have been released) and written again. Temporary files a
 killed process left are removed (:func:`dpimage.io.remove_stale_temporaries`).
+
+One run at a time
+-----------------
+The whole run, from reading the manifest to writing it, holds the output's
+lock (:func:`dpimage.io.lock.output_lock`): a second run into the same output
+refuses before it writes anything (:class:`dpimage.io.lock.OutputBusyError`,
+a ``ValueError``), so no run can overwrite another's record or count another's
+file as its own.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from ..io import (
     total_epsilon_all_runs,
     write_manifest,
 )
+from ..io.lock import output_lock
 from ..io.manifest import recorded_releases
 from ..io.naming import number_plan
 from .executors import run_jobs
@@ -84,6 +93,10 @@ class BatchReport:
         released: a run that wrote nothing leaves no manifest behind).
     manifest_error : str or None
         One line saying why the manifest could not be written, naming it.
+    stale_removed : int
+        Temporary files of killed runs (or of this run's dead workers) that
+        this run removed from the output's folders: a temporary file no
+        live process holds (:func:`dpimage.io.remove_stale_temporaries`).
     interrupted : bool
         Whether the run was stopped (Ctrl-C) before all inputs were done.
     elapsed_s : float
@@ -101,6 +114,7 @@ class BatchReport:
     manifest: dict[str, Any] | None = None
     manifest_written: bool = False
     manifest_error: str | None = None
+    stale_removed: int = 0
     interrupted: bool = False
     elapsed_s: float = 0.0
 
@@ -308,8 +322,12 @@ def run_batch(
     ------
     ValueError
         If the output cannot be planned (e.g. ``out`` is a file when a
-        directory is needed) or the file at the manifest's place is not a
-        dpimage manifest; nothing is read or written then.
+        directory is needed), the file at the manifest's place is not a
+        valid dpimage manifest, or the journal's place holds a symbolic
+        link; nothing is read or written then.
+    dpimage.io.lock.OutputBusyError
+        (a ``ValueError``) If another run is writing into ``out``; nothing is
+        read or written then.
     BatchInterrupted
         On Ctrl-C, after the manifest recorded what was done.
     """
@@ -320,68 +338,80 @@ def run_batch(
         keep_single = bool(out_path.suffix) and not out_path.is_dir()
         plan = number_plan(plan, out_path, keep_single=keep_single)
     journal = journal_path(plan.manifest_path)
-    header = {
-        "run": params.run_id,
-        "command": command,
-        "mechanism": params.mechanism_name,
-        "parameters": params.manifest_parameters(),
-        "seed": params.seed,
-    }
-    try:
-        on_disk = read_manifest(plan.manifest_path)
-    except OSError as exc:
-        raise ValueError(f"existing manifest {plan.manifest_path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise ValueError(f"existing manifest {exc}") from None
-    previous, redo = _fold_journal(on_disk, journal, plan.manifest_path.parent, header)
-    recorded = _recorded_paths(previous)
-    params = replace(params, journal=os.fspath(journal))
-    jobs = [replace(job, redo=True) if job.name in redo else job for job in plan.jobs]
-    report = BatchReport(
-        command, params, plan, workers=1 if client else max(1, min(workers, len(jobs)))
-    )
-    report.failed = len(plan.problems) + (0 if plan.jobs or plan.problems else 1)
-    if on_plan is not None:
-        on_plan(report)
+    with output_lock(plan.manifest_path, out):
+        header = {
+            "run": params.run_id,
+            "command": command,
+            "mechanism": params.mechanism_name,
+            "parameters": params.manifest_parameters(),
+            "seed": params.seed,
+        }
+        try:
+            on_disk = read_manifest(plan.manifest_path)
+        except OSError as exc:
+            raise ValueError(f"existing manifest {plan.manifest_path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ValueError(f"existing manifest {exc}") from None
+        if os.path.islink(journal):
+            raise ValueError(
+                f"{journal}: the run journal is a symbolic link; dpimage does not follow links "
+                "in an output it writes: remove it"
+            )
+        folders = {plan.manifest_path.parent} | {job.target.parent for job in plan.jobs}
+        stale = remove_stale_temporaries(folders)
+        previous, redo = _fold_journal(on_disk, journal, plan.manifest_path.parent, header)
+        recorded = _recorded_paths(previous)
+        params = replace(params, journal=os.fspath(journal))
+        jobs = [replace(job, redo=True) if job.name in redo else job for job in plan.jobs]
+        report = BatchReport(
+            command, params, plan, workers=1 if client else max(1, min(workers, len(jobs)))
+        )
+        report.failed = len(plan.problems) + (0 if plan.jobs or plan.problems else 1)
+        report.stale_removed = stale
+        if on_plan is not None:
+            on_plan(report)
 
-    def stream() -> Iterator[Job]:
-        # The journal's header goes first, just before the first job that
-        # will write anything, so that a run writing nothing creates nothing.
-        started = False
-        for job in jobs:
-            if not started and (params.overwrite or job.redo or not os.path.lexists(job.target)):
-                started = True
-                with suppress(OSError):  # the output's own journal record will say what is wrong
-                    start_journal(journal, header)
-            yield job
+        def stream() -> Iterator[Job]:
+            # The journal's header goes first, just before the first job that
+            # will write anything, so that a run writing nothing creates nothing.
+            started = False
+            for job in jobs:
+                writes = params.overwrite or job.redo or not os.path.lexists(job.target)
+                if not started and writes:
+                    started = True
+                    # the output's own journal record will say what is wrong
+                    with suppress(OSError):
+                        start_journal(journal, header)
+                yield job
 
-    results = run_jobs(stream(), params, workers=report.workers, client=client)
-    completed = False
-    try:
-        for result in results:
-            report.received += 1
-            if result.status == WRITTEN:
-                report.written.append((result.name, result.eps))
-            elif result.status == SKIPPED:
-                report.skipped += 1
-                if recorded and result.name not in recorded:
-                    note = ("note", f"{result.name} is not recorded in the existing manifest")
-                    result = replace(result, messages=(*result.messages, note))
-            else:
-                report.failed += 1
-            if on_result is not None:
-                on_result(result)
-        completed = True
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        results.close()  # stop the workers before reading what they journalled
-        if not completed:
-            # Workers may have finished files whose results never came back.
-            _unreported(report)
-        _record(report, previous, on_disk, completed)
-        remove_stale_temporaries({job.target.parent for job in jobs}, started_at)
-        report.elapsed_s = time.time() - started_at
+        results = run_jobs(stream(), params, workers=report.workers, client=client)
+        completed = False
+        try:
+            for result in results:
+                report.received += 1
+                if result.status == WRITTEN:
+                    report.written.append((result.name, result.eps))
+                elif result.status == SKIPPED:
+                    report.skipped += 1
+                    if recorded and result.name not in recorded:
+                        note = ("note", f"{result.name} is not recorded in the existing manifest")
+                        result = replace(result, messages=(*result.messages, note))
+                else:
+                    report.failed += 1
+                if on_result is not None:
+                    on_result(result)
+            completed = True
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            results.close()  # stop the workers before reading what they journalled
+            if not completed:
+                # Workers may have finished files whose results never came back.
+                _unreported(report)
+            _record(report, previous, on_disk, completed)
+            # Also those of this run's workers that died (a pool rebuilt).
+            report.stale_removed += remove_stale_temporaries(folders)
+            report.elapsed_s = time.time() - started_at
     if report.interrupted:
         raise BatchInterrupted(report)
     return report

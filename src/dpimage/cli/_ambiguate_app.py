@@ -21,8 +21,6 @@ from ..io.files import is_hidden, is_image_name
 from ._app import InputFailed, UsageProblem, app, make_app
 
 __all__ = [
-    "DECOY_NOISE",
-    "DECOY_ROUNDS",
     "TRAINED_FAKES",
     "DataSet",
     "DecoyNoiseOpt",
@@ -38,11 +36,6 @@ sub = make_app(
 )
 app.add_typer(sub, name="ambiguate")
 
-
-#: The library's decoy defaults (``decoy.DECOY_ITERATIONS``, ``decoy.DECOY_NOISE``),
-#: kept under their earlier names; the CLI now takes the model's recorded values.
-DECOY_ROUNDS = 8
-DECOY_NOISE = 0.10
 
 #: Fake generators ``train`` records per data set, each chosen on a validation
 #: split of training data (docs/results/ambiguation.md): a Gaussian decoy suits faces but
@@ -61,8 +54,6 @@ class DataSet(str, Enum):
 class Method(str, Enum):
     mixture = "mixture"
     decoy = "decoy"
-    donor = "donor"
-    resample = "resample"
 
 
 def _fail(message: str, code: int = 1) -> Exception:
@@ -94,6 +85,13 @@ ModelArg = Annotated[
 ModelOldOpt = Annotated[Path | None, typer.Option("-m", hidden=True)]
 
 
+def _open_model(model: Path | None, old: Path | None) -> tuple[Path, object, object]:
+    """The model file (``--model``, or the old ``-m``), the library and the loaded model."""
+    path = _model_path(model, old)
+    lib = _lib()
+    return path, lib, _load(lib, path)
+
+
 def _model_path(model: Path | None, old: Path | None) -> Path:
     if model is not None and old is not None:
         raise UsageProblem("give --model once")
@@ -120,6 +118,9 @@ DecoyNoiseOpt = Annotated[
         show_default=False,
     ),
 ]
+
+#: Every command that writes a file refuses to replace one unless told.
+OverwriteFlag = Annotated[bool, typer.Option("--overwrite")]
 
 
 def _collect(inputs: list[Path]) -> list[Path]:

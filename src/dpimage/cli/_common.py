@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -21,7 +25,6 @@ _seeded_rng = _batch.seeded_rng
 
 
 # A bad argument: one line, exit code 2 (the group in _app reports it).
-_UsageError = UsageProblem
 
 
 def _fmt_eps(value: float) -> str:
@@ -39,24 +42,24 @@ def _check_method(method: str, params: dict[str, Any]) -> dict[str, Any]:
     try:
         return methods.get(method).validate(params)
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
 
 
 def _check_common(
     seed: int | None, quality: int, fmt: str | None, max_pixels: int | None
 ) -> str | None:
     if seed is not None and seed < 0:
-        raise _UsageError(f"--seed must be a non-negative integer, got {seed}")
+        raise UsageProblem(f"--seed must be a non-negative integer, got {seed}")
     if not 1 <= quality <= 100:
-        raise _UsageError(f"--quality must be from 1 to 100, got {quality}")
+        raise UsageProblem(f"--quality must be from 1 to 100, got {quality}")
     if max_pixels is not None and max_pixels < 1:
-        raise _UsageError(f"--max-pixels must be a positive integer, got {max_pixels}")
+        raise UsageProblem(f"--max-pixels must be a positive integer, got {max_pixels}")
     if fmt is None:
         return None
     try:
         return normalise_extension(fmt)
     except ValueError as exc:
-        raise _UsageError(f"--format: {exc}") from None
+        raise UsageProblem(f"--format: {exc}") from None
 
 
 def check_output_file(path: Path, option: str = "-o") -> None:
@@ -67,14 +70,14 @@ def check_output_file(path: Path, option: str = "-o") -> None:
     extension is a usage error: one line, exit 2.
     """
     if path.is_dir():
-        raise _UsageError(f"{option} {path} is a directory; name the output image file")
+        raise UsageProblem(f"{option} {path} is a directory; name the output image file")
     try:
         image_format(path)
     except OutputError as exc:
-        raise _UsageError(f"{option}: {exc}") from None
+        raise UsageProblem(f"{option}: {exc}") from None
     parent = path.parent
     if parent.exists() and not parent.is_dir():
-        raise _UsageError(f"{option} {path}: {parent} is not a directory")
+        raise UsageProblem(f"{option} {path}: {parent} is not a directory")
 
 
 @contextmanager
@@ -165,8 +168,8 @@ ColourOpt = Annotated[
         "--colour",
         "--color",
         help="Colour path for RGB images (gray ignores it): rgb (one ε over R, G, B, the "
-        "papers) or luma-chroma (alias ycocg: 0.7 ε on luma at b, 0.15 ε on each chroma "
-        "channel at coarser cells; the same total ε).",
+        "papers) or luma-chroma (alias ycocg: ε on luma at b, ε/3 on each chroma channel "
+        "at coarser cells; together exactly ε, the worst case over a pixel's change).",
         show_default=False,
     ),
 ]
@@ -177,15 +180,61 @@ def render_choice(value: str | None, default: str) -> str:
     if value is None:
         return default
     if value not in ("blocks", "smooth"):
-        raise _UsageError(f"--render must be blocks or smooth, got {value!r}")
+        raise UsageProblem(f"--render must be blocks or smooth, got {value!r}")
     return value
 
 
 def colour_choice(value: str | None, default: str) -> str:
     """The ``--colour`` value in its canonical spelling, or ``default``."""
-    from ..release_colour import check_colour
+    from ..release import check_colour
 
     try:
         return check_colour(default if value is None else value)
     except ValueError as exc:
-        raise _UsageError(f"--colour: {exc}") from None
+        raise UsageProblem(f"--colour: {exc}") from None
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def option_group(command: _Command) -> _Command:
+    """Let ``command`` take a set of options declared once, as the fields of a dataclass.
+
+    A parameter of ``command`` annotated with a dataclass stands for that
+    dataclass's fields: Typer sees them in its place, each with its own
+    ``Annotated`` option and default, in the order of the fields, and the
+    command receives one instance built from them. So options that several
+    commands share are written once, and their order in ``--help`` is where
+    each command puts the group.
+    """
+    hints = typing.get_type_hints(command, include_extras=True)
+    groups: dict[str, type] = {}
+    parameters = []
+    for param in inspect.signature(command).parameters.values():
+        hint = hints.get(param.name, param.annotation)
+        if not dataclasses.is_dataclass(hint):
+            parameters.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hint))
+            continue
+        groups[param.name] = hint
+        fields = typing.get_type_hints(hint, include_extras=True)
+        parameters += [
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=fields[f.name]
+            )
+            for f in dataclasses.fields(hint)
+        ]
+    names = [param.name for param in parameters]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{command.__name__}: an option group repeats a parameter's name")
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> Any:
+        for name, group in groups.items():
+            kwargs[name] = group(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(group)})
+        return command(**kwargs)
+
+    returns = hints.get("return", inspect.Signature.empty)
+    run.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": returns}
+    return typing.cast(_Command, run)
+

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..batch import dask_worker_plugin
-from ._common import _UsageError
+from ._app import UsageProblem
 
 WorkersOpt = Annotated[
     int | None,
@@ -51,14 +51,14 @@ def default_workers() -> int:
 def check_parallel(workers: int | None, dask: bool, scheduler: str | None) -> int:
     """Validate the options before anything is read; return the worker count."""
     if dask and scheduler is not None:
-        raise _UsageError("use either --dask (a new local cluster) or --scheduler ADDRESS")
+        raise UsageProblem("use either --dask (a new local cluster) or --scheduler ADDRESS")
     if scheduler is not None and workers is not None:
-        raise _UsageError("--workers sizes a local pool or --dask cluster; not with --scheduler")
+        raise UsageProblem("--workers sizes a local pool or --dask cluster; not with --scheduler")
     if dask or scheduler is not None:
         try:
             import distributed  # noqa: F401
         except ImportError:
-            raise _UsageError(_DIST_MISSING) from None
+            raise UsageProblem(_DIST_MISSING) from None
     return workers if workers is not None else default_workers()
 
 
@@ -81,7 +81,11 @@ def dask_client(workers: int, dask: bool, scheduler: str | None) -> Iterator[Any
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # No dashboard; the scheduler's small HTTP server (health, metrics) on a
+                # port the system picks: None would mean the fixed port 8787, so two runs
+                # at once would collide on it.
+                dashboard_address=":0",
+                scheduler_kwargs={"dashboard": False},
                 host="127.0.0.1",
             ) as cluster,
             Client(cluster) as client,
@@ -92,6 +96,6 @@ def dask_client(workers: int, dask: bool, scheduler: str | None) -> Iterator[Any
     try:
         client = Client(scheduler, timeout="20s")
     except (OSError, TimeoutError, ValueError) as exc:
-        raise _UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        raise UsageProblem(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     with client:
         yield client

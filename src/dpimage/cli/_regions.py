@@ -11,7 +11,6 @@ import typer
 
 from ..regions import (
     CENTERFACE_INSTALL,
-    DEFAULT_MASK_SCALE,
     FACE_DETECTORS,
     MissingModelError,
     RegionSpec,
@@ -19,11 +18,10 @@ from ..regions import (
     load_boxes,
 )
 from ..regions.text import TEXT_INSTALL
-from ._common import _UsageError
+from ._app import UsageProblem
 from ._console import _say, _stderr
 
 __all__ = [
-    "DEFAULT_MASK_SCALE",
     "BoxesOpt",
     "FaceDetectorOpt",
     "FaceScaleOpt",
@@ -101,7 +99,7 @@ def chosen_source(
     """
     detectors = [n for n, on in (("faces", faces), ("people", people), ("text", text)) if on]
     if boxes is not None and detectors:
-        raise _UsageError("--boxes cannot be combined with --faces/--people/--text")
+        raise UsageProblem("--boxes cannot be combined with --faces/--people/--text")
     if boxes is not None:
         return "boxes"
     return "+".join(detectors) if detectors else None
@@ -113,7 +111,7 @@ def parse_scale(value: str | None) -> tuple[int, int] | None:
         return None
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", value)
     if not match or min(int(match[1]), int(match[2])) < 32:
-        raise _UsageError(f"--scale must be WIDTHxHEIGHT in pixels >= 32 (e.g. 640x480), "
+        raise UsageProblem(f"--scale must be WIDTHxHEIGHT in pixels >= 32 (e.g. 640x480), "
                           f"got {value!r}")
     return int(match[1]), int(match[2])
 
@@ -121,16 +119,16 @@ def parse_scale(value: str | None) -> tuple[int, int] | None:
 def check_face_options(source: str | None, face_detector: str, scale: str | None) -> None:
     """Usage errors for ``--face-detector``/``--scale`` without ``--faces`` or with Haar."""
     if face_detector not in FACE_DETECTORS:
-        raise _UsageError(
+        raise UsageProblem(
             f"--face-detector must be one of {', '.join(FACE_DETECTORS)}, got {face_detector!r}"
         )
     has_faces = source is not None and "faces" in source.split("+")
     if face_detector != "centerface" and not has_faces:
-        raise _UsageError("--face-detector needs --faces")
+        raise UsageProblem("--face-detector needs --faces")
     if scale is not None and not has_faces:
-        raise _UsageError("--scale needs --faces")
+        raise UsageProblem("--scale needs --faces")
     if scale is not None and face_detector != "centerface":
-        raise _UsageError("--scale sets CenterFace's input; the Haar cascade takes none")
+        raise UsageProblem("--scale sets CenterFace's input; the Haar cascade takes none")
 
 
 def build_or_refuse(build: Callable[[], Any]) -> Any:
@@ -166,13 +164,13 @@ def region_spec(
     if source is None:
         return None
     if not mask_scale > 0:
-        raise _UsageError(f"--mask-scale must be > 0, got {mask_scale}")
+        raise UsageProblem(f"--mask-scale must be > 0, got {mask_scale}")
     fixed: tuple = ()
     if source == "boxes":
         try:
             user: UserBoxes = load_boxes(boxes)
         except ValueError as exc:
-            raise _UsageError(f"--boxes: {exc}") from None
+            raise UsageProblem(f"--boxes: {exc}") from None
         fixed = tuple(tuple(box) for box in user.for_frame(0))
     spec = RegionSpec(
         source=source, mask_scale=mask_scale, boxes=fixed, face_detector=face_detector,

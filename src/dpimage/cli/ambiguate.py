@@ -15,9 +15,7 @@ from typing import Annotated
 import typer
 
 from ..io import InputError, OutputExistsError, read_image, write_image
-from ._ambiguate_app import (  # noqa: F401 (DECOY_*, TRAINED_FAKES: old import path)
-    DECOY_NOISE,
-    DECOY_ROUNDS,
+from ._ambiguate_app import (
     TRAINED_FAKES,
     DataSet,
     DecoyNoiseOpt,
@@ -25,11 +23,11 @@ from ._ambiguate_app import (  # noqa: F401 (DECOY_*, TRAINED_FAKES: old import 
     Method,
     ModelArg,
     ModelOldOpt,
+    OverwriteFlag,
     _collect,
     _fail,
     _lib,
-    _load,
-    _model_path,
+    _open_model,
     sub,
 )
 from ._console import _say, _stderr
@@ -56,7 +54,7 @@ def train(
             show_default=False,
         ),
     ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: OverwriteFlag = False,
 ) -> None:
     """Train a model on AT&T faces (people 1-32) or MNIST (50k), with BCE loss."""
     lib = _lib()
@@ -106,8 +104,7 @@ def encode(
             help=(
                 "Source of fakes (default: the one the model file records): mixture "
                 "(symmetric draft with random mixture faces; k' a multiple of k); decoy "
-                "(synthetic face); donor (matchable: insecure; version-1 model files "
-                "only); resample."
+                "(synthetic face)."
             ),
             show_default=False,
         ),
@@ -118,18 +115,16 @@ def encode(
     ] = None,
     decoy_rounds: DecoyRoundsOpt = None,
     decoy_noise: DecoyNoiseOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: OverwriteFlag = False,
     model_path: ModelArg = None,
     model_old: ModelOldOpt = None,
 ) -> None:
     """Encode images into shareable ambiguated files plus separate key files."""
-    model_path = _model_path(model_path, model_old)
-    lib = _lib()
-    console = _stderr()
     k_prime = 2 * k if k_prime is None else k_prime
     if output.resolve() == keys.resolve():
         raise _fail("--keys must differ from --output: keys are not released", code=2)
-    model = _load(lib, model_path)
+    model_path, lib, model = _open_model(model_path, model_old)
+    console = _stderr()
     try:
         recorded, _, _ = lib.codec.fake_defaults(model)
     except ValueError as exc:
@@ -155,13 +150,6 @@ def encode(
         _say(
             console,
             "WARNING: --seed makes the fakes reproducible; the seed reveals the keys.",
-            "yellow",
-        )
-    if method is Method.donor:
-        _say(
-            console,
-            "WARNING: donor fakes can be matched against the model file's stored codes "
-            "(measured: ~99% of keys recovered); use --method mixture.",
             "yellow",
         )
     import numpy as np
@@ -213,15 +201,13 @@ def decode(
     ambiguated: Annotated[Path, typer.Argument(help="A .dpamb file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Image file to write.")],
     key: Annotated[Path | None, typer.Option("--key", help="The .dpkey file.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+    overwrite: OverwriteFlag = False,
     model_path: ModelArg = None,
     model_old: ModelOldOpt = None,
 ) -> None:
     """Decode with the key (the image) or without (what anyone else sees)."""
-    model_path = _model_path(model_path, model_old)
-    lib = _lib()
+    _, lib, model = _open_model(model_path, model_old)
     console = _stderr()
-    model = _load(lib, model_path)
     try:
         code = lib.read_ambiguated(ambiguated)
         the_key = lib.read_key(key) if key is not None else None

@@ -12,7 +12,7 @@ import typer
 from .. import dp_blur, dp_pix, methods, np_blur, np_pix
 from ..io import read_image, write_image
 from ..privacy import SEEDED_WARNING, compose
-from ._app import app
+from ._app import UsageProblem, app
 from ._common import (
     B0Opt,
     EpsOpt,
@@ -24,7 +24,6 @@ from ._common import (
     _check_common,
     _check_method,
     _fmt_eps,
-    _UsageError,
     check_output_file,
     failing_input,
 )
@@ -81,7 +80,7 @@ def compare(
     _check_method("dp_blur", {"b0": b0, "k": k, "m": m, "eps": eps})
     check_output_file(output)
     if output.exists() and image.exists() and os.path.samefile(output, image):
-        raise _UsageError(f"{output}: the output would overwrite the input")
+        raise UsageProblem(f"{output}: the output would overwrite the input")
     if os.path.lexists(output) and not overwrite:
         # Like every other command: an existing output is kept (checked before any work).
         _say(console, f"skipped {output}: already exists (use --overwrite)", "yellow")

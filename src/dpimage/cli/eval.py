@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ._app import InputFailed, UsageProblem
 from ._console import _say, _stderr
-from ._eval_app import eval_app
+from ._eval_app import OutputDirOpt, eval_app
 
 
 class DatasetChoice(str, Enum):
@@ -58,9 +58,7 @@ def _load_average() -> str:
 
 @eval_app.command()
 def sweep(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Output directory.", show_default=False)
-    ],
+    output: OutputDirOpt,
     vary: Annotated[VaryChoice, typer.Option("--vary", help="Parameter to vary.")],
     dataset: Annotated[
         DatasetChoice | None,
@@ -116,8 +114,9 @@ def sweep(
 ) -> None:
     """Vary b, m or ε around b=16, m=16, ε=0.5 and measure MSE, PSNR, SSIM: CSV + PNG."""
     from ..datasets import MissingDataError
+    from ..eval.data import load_dataset
     from ..eval.plots import plot_sweep
-    from ..eval.sweep import load_dataset, run_sweep, sweep_size, write_csv
+    from ..eval.sweep import run_sweep, sweep_size, write_csv
 
     console = _stderr()
 
@@ -265,9 +264,7 @@ def accuracy(
 
 @eval_app.command()
 def count(
-    output: Annotated[
-        Path, typer.Option("-o", "--output", help="Output directory.", show_default=False)
-    ],
+    output: OutputDirOpt,
     step: Annotated[
         int, typer.Option("--step", min=1, help="Use every STEP-th frame of vtest.avi.")
     ] = 4,

@@ -39,11 +39,6 @@ class ModelKind(str, Enum):
     digit = "digit"
 
 
-# Kept under their earlier names for code that imports them from here.
-PAPERS = exp.PAPERS
-RUNS_CSV = exp.RUNS_CSV
-
-
 def _ints(text: str, name: str) -> list[int]:
     try:
         values = [int(v) for v in text.replace(" ", "").split(",") if v]

@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..batch import BatchInterrupted, BatchReport, ReleaseParams, Result, run_batch
 from ..privacy import SEEDED_WARNING
-from ._app import app
+from ..regions import DEFAULT_MASK_SCALE
+from ._app import InputFailed, UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -37,15 +38,15 @@ from ._common import (
     SeedOpt,
     _check_common,
     _check_method,
+    _describe,
     _fmt_eps,
-    _UsageError,
     colour_choice,
+    option_group,
     render_choice,
 )
 from ._console import _say, _stderr
 from ._parallel import DaskOpt, SchedulerOpt, WorkersOpt, check_parallel, dask_client
 from ._regions import (
-    DEFAULT_MASK_SCALE,
     BoxesOpt,
     FaceDetectorOpt,
     FaceScaleOpt,
@@ -69,14 +70,6 @@ class _Batch:
     scheduler: str | None = None
     failed: int = 0
     report: BatchReport | None = None
-
-    @property
-    def eps(self) -> float:
-        return self.params.eps
-
-    @property
-    def seed(self) -> int | None:
-        return self.params.seed
 
 
 _STYLES = {"note": "yellow", "skip": "yellow", "error": "red"}
@@ -116,11 +109,11 @@ def _summary(batch: _Batch, report: BatchReport) -> str:
         if earlier
         else ""
     )
-    note = " (seeded: NOT a private release)" if batch.seed is not None else ""
+    note = " (seeded: NOT a private release)" if batch.params.seed is not None else ""
     return (
         f"{len(report.written)} written, {report.skipped + len(report.plan.skipped)} skipped, "
         f"{report.failed} failed; "
-        f"ε spent per image = {_fmt_eps(batch.eps)}, "
+        f"ε spent per image = {_fmt_eps(batch.params.eps)}, "
         f"total ε = {_fmt_eps(report.total_epsilon)} (m={batch.m}{runs}){note}"
     )
 
@@ -134,7 +127,7 @@ def _run_batch(
     be written; sets ``batch.failed`` for the command's exit code.
     """
     console = _stderr()
-    if batch.seed is not None:
+    if batch.params.seed is not None:
         _say(console, SEEDED_WARNING, "bold red")
     progress = Progress(
         TextColumn("{task.description}"),
@@ -176,7 +169,9 @@ def _run_batch(
             finally:
                 progress.stop()
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
+    except OSError as exc:  # the output's lock could not be made: nothing was read or written
+        raise InputFailed(_describe(exc)) from None
     except BatchInterrupted as stop:
         done = stop.report
         if done.manifest_error:
@@ -206,19 +201,49 @@ def _run_batch(
             f"{len(report.plan.jobs)} inputs in {elapsed:.1f} s on {where}"
             + (f" ({processed / elapsed:.1f} processed/s)" if elapsed > 0 else ""),
         )
+    if report.stale_removed:
+        _say(
+            console,
+            f"note: removed {report.stale_removed} temporary file(s) that killed runs had "
+            "left in the output",
+            "yellow",
+        )
     typer.echo(_summary(batch, report))
     if report.manifest_error:
         raise typer.Exit(code=1)
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The options ``pixelate`` and ``blur`` share after their own (see :func:`option_group`)."""
+
+    quality: QualityOpt = 95
+    fmt: FormatOpt = None
+    overwrite: OverwriteOpt = False
+    numbered: NumberedOpt = False
+    max_pixels: MaxPixelsOpt = None
+    workers: WorkersOpt = None
+    dask: DaskOpt = False
+    scheduler: SchedulerOpt = None
+    faces: FacesOpt = False
+    face_detector: FaceDetectorOpt = "centerface"
+    scale: FaceScaleOpt = None
+    people: PeopleOpt = False
+    text: TextOpt = False
+    boxes: BoxesOpt = None
+    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE
+    render: RenderOpt = None
+    colour: ColourOpt = None
+
+
 def _release_command(
     command: str,
     mechanism: str,
-    options: dict[str, Any],
+    params: dict[str, Any],
     inputs: list[Path],
     output: Path,
-    common: dict[str, Any],
-    regions_args: tuple[bool, bool, Path | None, float, str, bool, str | None],
+    seed: int | None,
+    options: _Options,
     *,
     grid: bool = False,
 ) -> None:
@@ -227,32 +252,35 @@ def _release_command(
     Any bad argument raises a ``ValueError`` (exit 2, one line); a failed
     input makes the exit code 1 after the summary.
     """
-    ext = _check_common(common["seed"], common["quality"], common["fmt"], common["max_pixels"])
-    _check_method(mechanism, options)
-    n_workers = check_parallel(common["workers"], common["dask"], common["scheduler"])
-    regions = region_spec(*regions_args)
+    o = options
+    ext = _check_common(seed, o.quality, o.fmt, o.max_pixels)
+    _check_method(mechanism, params)
+    n_workers = check_parallel(o.workers, o.dask, o.scheduler)
+    regions = region_spec(
+        o.faces, o.people, o.boxes, o.mask_scale, o.face_detector, o.text, o.scale
+    )
     if regions is not None and grid:
-        raise _UsageError("--grid cannot be combined with --faces/--people/--text/--boxes")
-    params = ReleaseParams(
+        raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")
+    release = ReleaseParams(
         mechanism=mechanism,
-        options=options,
-        eps=options["eps"],
-        seed=common["seed"],
-        quality=common["quality"],
-        overwrite=common["overwrite"],
-        max_pixels=common["max_pixels"],
+        options=params,
+        eps=params["eps"],
+        seed=seed,
+        quality=o.quality,
+        overwrite=o.overwrite,
+        max_pixels=o.max_pixels,
         regions=regions,
     )
     batch = _Batch(
-        command, params, options["m"], workers=n_workers, dask=common["dask"],
-        scheduler=common["scheduler"],
+        command, release, params["m"], workers=n_workers, dask=o.dask, scheduler=o.scheduler
     )
-    _run_batch(batch, inputs, output, ext, numbered=common["numbered"])
+    _run_batch(batch, inputs, output, ext, numbered=o.numbered)
     if batch.failed:
         raise typer.Exit(code=1)
 
 
 @app.command()
+@option_group
 def pixelate(
     inputs: InputsArg,
     output: OutputOpt,
@@ -263,44 +291,23 @@ def pixelate(
     grid: Annotated[
         bool, typer.Option("--grid", help="Write one pixel per cell instead of blocks.")
     ] = False,
-    quality: QualityOpt = 95,
-    fmt: FormatOpt = None,
-    overwrite: OverwriteOpt = False,
-    numbered: NumberedOpt = False,
-    max_pixels: MaxPixelsOpt = None,
-    workers: WorkersOpt = None,
-    dask: DaskOpt = False,
-    scheduler: SchedulerOpt = None,
-    faces: FacesOpt = False,
-    face_detector: FaceDetectorOpt = "centerface",
-    scale: FaceScaleOpt = None,
-    people: PeopleOpt = False,
-    text: TextOpt = False,
-    boxes: BoxesOpt = None,
-    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
-    render: RenderOpt = None,
-    colour: ColourOpt = None,
+    options: _Options = _Options(),
 ) -> None:
     """DP-Pix: pixelate with noise calibrated to ε (Fan 2018).
 
     Default --render smooth --colour luma-chroma (the measured best at equal ε);
     --render blocks --colour rgb is the paper's DP-Pix. --grid writes the RGB blocks grid.
     """
-    mode = "grid" if grid else "blocks"
-    common = {k: v for k, v in locals().items() if k in _COMMON}
-    options = {
-        "b": b, "m": m, "eps": eps, "output": mode,
-        "render": render_choice(render, "blocks" if grid else "smooth"),
-        "colour": colour_choice(colour, "rgb" if grid else "luma-chroma"),
+    params = {
+        "b": b, "m": m, "eps": eps, "output": "grid" if grid else "blocks",
+        "render": render_choice(options.render, "blocks" if grid else "smooth"),
+        "colour": colour_choice(options.colour, "rgb" if grid else "luma-chroma"),
     }  # fmt: skip
-    _release_command(
-        "pixelate", "dp_pix", options,
-        inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
-        grid=grid,
-    )
+    _release_command("pixelate", "dp_pix", params, inputs, output, seed, options, grid=grid)
 
 
 @app.command()
+@option_group
 def blur(
     inputs: InputsArg,
     output: OutputOpt,
@@ -315,41 +322,17 @@ def blur(
     m: MOpt = 16,
     eps: EpsOpt = 0.5,
     seed: SeedOpt = None,
-    quality: QualityOpt = 95,
-    fmt: FormatOpt = None,
-    overwrite: OverwriteOpt = False,
-    numbered: NumberedOpt = False,
-    max_pixels: MaxPixelsOpt = None,
-    workers: WorkersOpt = None,
-    dask: DaskOpt = False,
-    scheduler: SchedulerOpt = None,
-    faces: FacesOpt = False,
-    face_detector: FaceDetectorOpt = "centerface",
-    scale: FaceScaleOpt = None,
-    people: PeopleOpt = False,
-    text: TextOpt = False,
-    boxes: BoxesOpt = None,
-    mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE,
-    render: RenderOpt = None,
-    colour: ColourOpt = None,
+    options: _Options = _Options(),
 ) -> None:
     """DP-Blur: DP-Pix with small cells, then a Gaussian blur (Fan 2019).
 
     --render picks the image that is blurred (default blocks: the paper's DP-Blur);
     --colour as for pixelate (default rgb).
     """
-    common = {k: v for k, v in locals().items() if k in _COMMON}
     # The library judges sigma like every other parameter (0 or None: derived from k).
-    options = {
+    params = {
         "b0": b0, "k": k, "sigma": sigma, "m": m, "eps": eps,
-        "render": render_choice(render, "blocks"), "colour": colour_choice(colour, "rgb"),
+        "render": render_choice(options.render, "blocks"),
+        "colour": colour_choice(options.colour, "rgb"),
     }  # fmt: skip
-    _release_command(
-        "blur", "dp_blur", options,
-        inputs, output, common, (faces, people, boxes, mask_scale, face_detector, text, scale),
-    )
-
-
-_COMMON = (
-    "seed", "quality", "fmt", "overwrite", "numbered", "max_pixels", "workers", "dask", "scheduler",
-)
+    _release_command("blur", "dp_blur", params, inputs, output, seed, options)

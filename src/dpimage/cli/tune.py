@@ -187,7 +187,8 @@ def tune(
     and colour mode are used).
     """
     from .. import methods
-    from ..tune import protected_pixels, recommend
+    from ..guarantee import protected_pixels
+    from ..tune import recommend
 
     err = _stderr()
 
@@ -255,7 +256,7 @@ def tune(
         render=render, objective=objective, min_cells=min_cells,
     )
     if public or reference is not None:
-        from ..tune_public import recommend_public
+        from ..tune import recommend_public
 
         references = None
         if reference is not None:

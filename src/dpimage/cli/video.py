@@ -1,8 +1,9 @@
 """``dpimage video``: release a video frame by frame, or only its faces/people/text/boxes.
 
-Thin: checks arguments, runs :func:`dpimage.video.process_video` under a Rich
-progress bar, writes the manifest, prints the ε an object visible throughout
-the clip is protected with.
+Thin: checks arguments, runs :func:`dpimage.video.process_video` (which
+releases, and records the release in the manifest under the output's lock)
+under a Rich progress bar, prints the ε an object visible throughout the clip
+is protected with.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ..io import OutputError, build_manifest, read_manifest, write_manifest
+from ..io import OutputError, read_manifest
+from ..io.lock import OutputBusyError
 from ..privacy import SEEDED_WARNING
-from ..video.accounting import accumulate_manifest
-from ._app import InputFailed, app
+from ..regions import DEFAULT_MASK_SCALE
+from ._app import InputFailed, UsageProblem, app
 from ._common import (
     B0Opt,
     ColourOpt,
@@ -38,14 +40,12 @@ from ._common import (
     SeedOpt,
     _describe,
     _fmt_eps,
-    _UsageError,
     colour_choice,
     failing_input,
     render_choice,
 )
 from ._console import _say, _stderr
 from ._regions import (
-    DEFAULT_MASK_SCALE,
     FaceDetectorOpt,
     FaceScaleOpt,
     MaskScaleOpt,
@@ -58,16 +58,18 @@ from ._regions import (
 
 
 def _method(value: str) -> str:
-    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...)."""
-    from .. import methods
+    """``--method``: any spelling of DP-Pix or DP-Blur in the registry (pix, blur, dp-pix, ...).
+
+    Returns the registry's name (``dp_pix``, ``dp_blur``).
+    """
+    from ..video.settings import video_method
 
     try:
-        name = methods.get(value).name
+        return video_method(value)
     except ValueError:
-        name = None
-    if name not in ("dp_pix", "dp_blur"):
-        raise _UsageError(f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}")
-    return "pix" if name == "dp_pix" else "blur"
+        raise UsageProblem(
+            f"--method must be pix (DP-Pix) or blur (DP-Blur), got {value!r}"
+        ) from None
 
 
 class _FpsColumn(ProgressColumn):
@@ -184,7 +186,7 @@ def video(
     from ..video.io import encoding_for
 
     kind = _method(method)
-    pix = kind == "pix"
+    pix = kind == "dp_pix"
     default_render, default_colour = ("smooth", "luma-chroma") if pix else ("blocks", "rgb")
 
     console = _stderr()
@@ -193,19 +195,21 @@ def video(
     check_face_options(source, face_detector, scale)
     face_scale = parse_scale(scale)
     if eps is not None and total_eps is not None:
-        raise _UsageError("give --eps or --total-eps, not both")
+        raise UsageProblem("give --eps or --total-eps, not both")
     if source is None and (reuse or detect_every is not None or carry is not None):
-        raise _UsageError(
+        raise UsageProblem(
             "--reuse, --detect-every and --carry need --faces/--people/--text/--boxes"
         )
     if reuse and release_every != 1:
-        raise _UsageError("--reuse releases once per track; drop --release-every")
+        raise UsageProblem("--reuse releases once per track; drop --release-every")
     if dst.exists() and src.exists() and os.path.samefile(dst, src):
-        raise _UsageError(f"{dst}: the output would overwrite the input")
+        raise UsageProblem(f"{dst}: the output would overwrite the input")
+    if dst.is_dir():
+        raise UsageProblem(f"{dst}: is a directory; -o names the output video file")
     try:
         encoding_for(dst)  # an unknown extension is a usage error, found before any work
     except OutputError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageProblem(str(exc)) from None
     # Everything else (b, m, eps, seed, --release-every, --detect-every, ...) is
     # judged by the library's settings objects: a ValueError is a usage error.
     regions = None
@@ -230,9 +234,10 @@ def video(
             regions.make_detector()  # reads and checks the JSON before any decoding
         elif regions is not None:
             # A missing model refuses here, in one line, before any decoding or writing.
-            detector = build_or_refuse(regions.detector)
+            detector = build_or_refuse(regions.spec.detector)
             _say(console, f"regions: {detector.name}")
-        previous = read_manifest(manifest_path)  # checked before any work, kept below
+        # Checked before any work (exit 2 naming it); read again under the output's lock.
+        read_manifest(manifest_path)
     except ImportError as exc:
         raise InputFailed(str(exc)) from None
     except OSError as exc:
@@ -250,6 +255,7 @@ def video(
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
     )
     tasks: dict[str, int] = {}
+    busy: OutputBusyError | None = None
     try:
         with failing_input(src), Progress(*columns, console=console, transient=False) as progress:
             run = process_video(
@@ -261,45 +267,30 @@ def video(
                 except StopIteration as stop:
                     result = stop.value
                     break
+                except OutputBusyError as exc:
+                    # Another run holds the output: nothing was read or written.
+                    busy = exc
+                    break
                 if step.stage not in tasks:
                     tasks[step.stage] = progress.add_task(step.stage, total=step.total)
                 progress.update(tasks[step.stage], completed=step.done, total=step.total)
     except (RuntimeError, av.FFmpegError) as exc:
         raise InputFailed(_describe(exc, src)) from None
+    except KeyboardInterrupt:
+        # As the image commands: one line, exit 130. The writer removed its temporary file.
+        _say(console, f"interrupted: {dst} not written (a video is written only whole)", "yellow")
+        raise typer.Exit(code=130) from None
+    if busy is not None:
+        raise UsageProblem(str(busy))
 
     for notice in result.notices:
         _say(console, f"note: {notice}", "yellow")
     acc = result.accounting
-    manifest = build_manifest(
-        command="video",
-        mechanism=settings.mechanism + ("_regions" if regions is not None else ""),
-        parameters=settings.parameters(),
-        outputs=[(dst.name, acc.eps_object)],
-        seed=seed,
-        seed_derivation="numpy.random.default_rng(seed), one stream for the clip"
-        if seed is not None else None,
-    )
-    manifest["video"] = {
-        "accounting": acc.as_dict(),
-        "epsilon_object_visible_throughout": acc.eps_object,
-        "encoding": result.encoding,
-        "audio": "kept, NOT protected" if keep_audio else "dropped",
-        "container_metadata": "none copied",
-        "regions": regions.describe() if regions is not None else None,
-        "partial": {k: v for k, v in result.partial.items() if k != "message"}
-        if result.partial is not None else None,
-        "note": (
-            "frames and releases are counts the output itself shows; "
-            "nothing else here derives from the input"
-        ),
-    }
-    manifest = accumulate_manifest(manifest, previous)
-    try:
-        write_manifest(manifest, manifest_path)
-    except OSError as exc:
+    manifest = result.manifest
+    if result.manifest_error is not None:
         # The video is written; only its record failed (not a failed input).
-        _say(console, f"error: manifest {manifest_path}: {_describe(exc)}", "red")
-        raise typer.Exit(code=1) from None
+        _say(console, f"error: {result.manifest_error}", "red")
+        raise typer.Exit(code=1)
     typer.echo(f"wrote {dst} ({result.encoding}) and {manifest_path.name}")
     typer.echo(_summary(acc, m, regions is not None, seed is not None))
     if manifest["count"] > 1 or "previous_runs" in manifest:

@@ -4,7 +4,7 @@ This module is **the counter**: what to change to try another counter (its
 features, its calibration, the methods it is run on, the reference count).
 The experiment that runs it over releases of many frames, ε and seeds and
 summarises the errors (CSV rows, the Markdown table) lives in
-:mod:`dpimage.eval.counting_experiment`; its names stay importable from here.
+:mod:`dpimage.eval.counting_experiment`, which imports this module.
 
 A detector made for sharp images (HOG) finds nobody in a 16×16 mosaic, so
 the counter here is made for coarse releases. It reads only released frames
@@ -37,15 +37,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:  # the experiment's names, served lazily by __getattr__ at the bottom
-    from .counting_experiment import _releases as _releases
-    from .counting_experiment import count_experiment, release_frames, summarise_counts
-    from .counting_experiment import summary_markdown as summary_markdown
-    from .counting_experiment import write_rows as write_rows
 
 __all__ = [
     "COUNT_METHODS",
@@ -53,11 +46,8 @@ __all__ = [
     "AreaCounter",
     "background",
     "calibration_frames",
-    "count_experiment",
     "foreground_features",
     "hog_counts",
-    "release_frames",
-    "summarise_counts",
 ]
 
 #: Methods counted: name -> (registry method, renderer or None for the method's own).
@@ -222,29 +212,3 @@ def _box_share(mask: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> 
     window = mask[y0 : max(int(y1), y0), x0 : max(int(x1), x0)]
     return float(window.mean()) if window.size else 0.0
 
-
-# The experiment's names, importable from here as before the split. Loaded
-# lazily: counting_experiment imports this module, so an eager import of it
-# here would fail whenever counting_experiment is the one imported first.
-_EXPERIMENT_NAMES = frozenset(
-    {
-        "_releases",
-        "count_experiment",
-        "release_frames",
-        "summarise_counts",
-        "summary_markdown",
-        "write_rows",
-    }
-)
-
-
-def __getattr__(name: str):
-    if name in _EXPERIMENT_NAMES:
-        from . import counting_experiment
-
-        return getattr(counting_experiment, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPERIMENT_NAMES})

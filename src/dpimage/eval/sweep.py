@@ -15,7 +15,7 @@ When ``b`` varies, DP-Blur's cell side ``b0`` takes the value of ``b`` (it is
 the only cell side DP-Blur has); NP-Blur depends on none of b, m, eps and is
 drawn as a flat reference line, as NP-Pix is when m or eps vary.
 
-Data sets (:func:`load_dataset`): ``faces`` = all 400 AT&T/ORL faces;
+Data sets (:func:`dpimage.eval.data.load_dataset`): ``faces`` = all 400 AT&T/ORL faces;
 ``digits`` = a seeded random sample (default 1,000) of the 10,000 MNIST test
 digits; ``street`` = evenly spaced gray frames of PETS-2009 ``vtest.avi``
 (default 40 frames: every 20th of 795); or any folder of images.
@@ -39,17 +39,15 @@ import numpy as np
 
 from .. import methods as registry
 from ..metrics import mse, psnr_from_mse, ssim
-from .data import DATASETS, Dataset, load_dataset
+from .data import Dataset
 from .predict import expected_clip_fraction, predict_method
 
 __all__ = [
-    "DATASETS",
     "DEFAULTS",
     "METHODS",
     "SWEEP_VALUES",
     "VARY",
     "Dataset",
-    "load_dataset",
     "method_parameters",
     "read_csv",
     "run_sweep",

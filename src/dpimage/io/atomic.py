@@ -31,6 +31,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
+from filelock import lock_descriptor
+
 from ._errors import OutputExistsError
 
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_writer", "remove_stale_temporaries"]
@@ -38,9 +40,6 @@ __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "atomic_writer", "remove_stale_temporar
 #: Names of the temporary files (hidden, never an output name).
 TEMP_PREFIX = ".dpimage-"
 TEMP_SUFFIX = ".tmp"
-
-# Kept under their earlier private names for code that imported them.
-_TEMP_PREFIX, _TEMP_SUFFIX = TEMP_PREFIX, TEMP_SUFFIX
 
 #: Buffer of the stream; large enough that an encoder's small writes are few syscalls.
 _BUFFER = 256 * 1024
@@ -122,17 +121,42 @@ class _Stream(io.BufferedWriter):
         raise io.UnsupportedOperation("fileno")
 
 
+def _hold(fd: int) -> bool:
+    """Lock the temporary file on ``fd`` for as long as it is open (see :func:`_open_temp`).
+
+    Returns whether it is held; a file system without ``flock`` gives
+    ``False`` (its temporary files are then never removed by another run).
+    """
+    try:
+        return lock_descriptor(fd, blocking=True)
+    except OSError:
+        return False
+
+
 def _open_temp(directory: Path, mode: int = 0o666) -> tuple[int, Path]:
-    """Create a new empty temporary file in ``directory``; return (fd, path)."""
+    """Create a new empty temporary file in ``directory``; return (fd, path).
+
+    The file is locked (``flock``) through ``fd``, and stays locked until
+    ``fd`` is closed, which the caller does only after the file was renamed
+    or removed: that lock is what tells a live write from the leftover of a
+    killed process (:func:`remove_stale_temporaries`). A cleaner that removed
+    the file between its creation and the lock leaves it with no name; a new
+    one is made then.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0)
     while True:
         tmp = directory / f"{TEMP_PREFIX}{secrets.token_hex(8)}{TEMP_SUFFIX}"
         try:
             # 0o666 by default so that the process umask decides the final
             # permissions, exactly as for a file created directly.
-            return os.open(tmp, flags, mode), tmp
+            fd = os.open(tmp, flags, mode)
         except FileExistsError:  # pragma: no cover - 64 random bits collided
             continue
+        if _hold(fd) and os.fstat(fd).st_nlink == 0:
+            os.close(fd)  # removed by a cleaner before we held it
+            continue
+        return fd, tmp
 
 
 def _commit(tmp: Path, dest: Path, *, overwrite: bool) -> None:
@@ -199,7 +223,9 @@ def atomic_writer(
             yield stream  # type: ignore[misc]
             stream.flush()
             raw.commit_checks()
-        _commit(tmp, dest, overwrite=overwrite)
+            # Renamed while the descriptor (and so its lock) is still open:
+            # a locked temporary file is never taken for a leftover.
+            _commit(tmp, dest, overwrite=overwrite)
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp)
@@ -214,13 +240,49 @@ def atomic_writer(
         raise
 
 
-def remove_stale_temporaries(directories: Iterable[Path], before: float) -> int:
-    """Remove this package's temporary files older than ``before`` from ``directories``.
+def _remove_if_stale(path: str) -> bool:
+    """Remove the temporary file ``path`` if no live process holds it; return whether removed."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False  # gone already, a link, unreadable: not ours to judge
+    try:
+        try:
+            if not lock_descriptor(fd, blocking=False):
+                return False  # a live write holds it
+        except OSError:
+            return False  # no flock here: a live write cannot be told from a dead one
+        held, named = os.fstat(fd), os.lstat(path)
+        if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino):
+            return False
+        # Removed while locked, so a writer that opened it just now sees it unnamed.
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
-    A process killed while writing (``kill -9``, a worker lost) cannot remove
-    its temporary file (``.dpimage-*.tmp``, never an output name). Files last
-    modified before ``before`` (the current run's start, as ``time.time()``)
-    cannot belong to this run. Returns how many were removed.
+
+def remove_stale_temporaries(directories: Iterable[Path], before: float | None = None) -> int:
+    """Remove the temporary files of dead processes from ``directories``; return how many.
+
+    A process killed while writing (``kill -9``, a worker lost, a video
+    encode stopped) cannot remove its temporary file (``.dpimage-*.tmp``,
+    never an output name). Every live write holds a lock on its temporary
+    file (:func:`_open_temp`) that the kernel drops when the process ends,
+    so a temporary file nobody holds is a leftover: the rule is the same
+    for image batches and videos, and never touches the file of a run still
+    writing, into this output or another one in the same folder.
+
+    Parameters
+    ----------
+    directories : iterable of Path
+        Folders to look in (not recursively).
+    before : float, optional
+        Also require the file to be last modified before this time
+        (``time.time()``); default: any age.
     """
     removed = 0
     for directory in directories:
@@ -233,9 +295,11 @@ def remove_stale_temporaries(directories: Iterable[Path], before: float) -> int:
             if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
                 continue
             try:
-                if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < before:
-                    os.unlink(entry.path)
-                    removed += 1
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if before is not None and entry.stat(follow_symlinks=False).st_mtime >= before:
+                    continue
             except OSError:
                 continue
+            removed += _remove_if_stale(entry.path)
     return removed

@@ -2,8 +2,8 @@
 
 Nothing here looks inside an image. Inputs are recognised by file extension,
 outputs are planned from paths alone, and every file this package writes goes
-through :func:`atomic_writer` (a temporary file in the destination directory,
-renamed over the destination only once it is complete).
+through :func:`~dpimage.io.atomic.atomic_writer` (a temporary file in the
+destination directory, renamed over the destination only once it is complete).
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import OutputError
-from .atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_writer
-
-# Kept importable from here (the video writer uses them).
-from .atomic import _commit as _commit
-from .atomic import _open_temp as _open_temp
 
 __all__ = [
     "IMAGE_FORMATS",
     "MANIFEST_NAME",
     "Job",
     "Plan",
-    "atomic_writer",
     "holds_release",
     "image_format",
     "journal_for",
@@ -53,10 +47,6 @@ MANIFEST_NAME = "dpimage-manifest.json"
 
 #: Suffix of the manifest of a single output file (``OUT.jpg.manifest.json``).
 FILE_MANIFEST_SUFFIX = ".manifest.json"
-
-# Kept for code that imported them from here.
-_TEMP_PREFIX, _TEMP_SUFFIX = TEMP_PREFIX, TEMP_SUFFIX
-
 
 def _known_extensions() -> str:
     return ", ".join(sorted(IMAGE_FORMATS))

@@ -30,14 +30,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .manifest_file import json_bytes, read_manifest, write_manifest
+from .manifest_file import read_manifest, write_manifest
 
 __all__ = [
     "COMPOSITION_NOTE",
     "MANIFEST_VERSION",
     "PRIVACY_MODEL",
     "build_manifest",
-    "json_bytes",
     "merge_manifests",
     "read_manifest",
     "recorded_releases",

@@ -1,6 +1,6 @@
 """Privacy maths: neighbourhood sensitivity, exact noise sampling, accounting."""
 
-from .accountant import Accountant, Release, Spend, compose
+from .accountant import Accountant, Spend, compose
 from .sampling import (
     SEEDED_WARNING,
     SecureBits,
@@ -21,7 +21,6 @@ __all__ = [
     "PIXEL_RANGE",
     "SEEDED_WARNING",
     "Accountant",
-    "Release",
     "SecureBits",
     "SeededBits",
     "Spend",

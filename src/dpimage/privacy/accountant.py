@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from .._validation import check_positive_float, check_positive_int
 
-__all__ = ["Accountant", "Release", "Spend", "compose"]
+__all__ = ["Accountant", "Spend", "compose"]
 
 
 def compose(eps_values: Iterable[float], repeats: int = 1) -> float:
@@ -57,10 +57,6 @@ class Spend:
 
     eps: float
     label: str
-
-
-#: Earlier name of :class:`Spend`.
-Release = Spend
 
 
 @dataclass

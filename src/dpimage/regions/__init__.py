@@ -30,7 +30,7 @@ Modules, one job each: :mod:`.geometry` (boxes, user boxes from JSON),
 :mod:`.detectors`, :mod:`.text`, :mod:`.tracking`, :mod:`.release` (the mechanism inside
 boxes, which takes the boxes and a per-crop release so detection and
 rendering stay separate) and :mod:`.spec` (the picklable region choice of
-batches). ``dpimage.roi`` re-exports everything here under its old name.
+batches).
 """
 
 from __future__ import annotations

@@ -129,8 +129,9 @@ def dp_pix_regions(
     discrete Laplace noise of scale ``255 m C / eps``: it costs
     ``eps m_j / m`` given the earlier releases, and by adaptive composition
     all boxes together cost ``eps sum_j m_j / m <= eps`` — the same maths as
-    the full image. (A luma/chroma crop splits that eps over its channels,
-    the same total: :mod:`dpimage.release_colour`.)
+    the full image. (A luma/chroma crop's channels together cost at most
+    ``eps`` per ``m`` changed pixels, in proportion to the pixels changed, by
+    the same argument: :mod:`dpimage.privacy.colour`.)
 
     *Not protected*: pixels outside the boxes, and the boxes' positions.
     """

@@ -15,7 +15,7 @@ blur       blocks (or ``base=`` another renderer), then a ``k x k`` Gaussian
 smooth     a denoised, interpolated estimate of the image from the grid
 =========  ==============================================================
 
-A luma/chroma :class:`~dpimage.release_colour.ColourRelease` is drawn by
+A luma/chroma :class:`~dpimage.release.ColourRelease` is drawn by
 :mod:`dpimage.render.colour` ("blocks", "smooth"; "blur" on either base):
 each channel group at its own cell size, then the inverse colour transform.
 
@@ -34,8 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..release import Release
-from ..release_colour import ColourRelease
+from ..release import ColourRelease, Release
 
 # Bound under private names: ``dpimage.render.blocks`` and ``.blur`` stay the modules.
 from .blocks import blocks as _blocks

@@ -1,4 +1,4 @@
-"""Renderers of a luma/chroma :class:`~dpimage.release_colour.ColourRelease`.
+"""Renderers of a luma/chroma :class:`~dpimage.release.ColourRelease`.
 
 Post-processing only: each reads the two cell releases (noisy normalised
 means, public cell sides and per-cell noise scales), draws luma at ``b`` and
@@ -24,7 +24,7 @@ import numpy as np
 
 from ..cells import render_blocks
 from ..privacy.colour import ycocg_to_rgb
-from ..release_colour import ColourRelease
+from ..release import ColourRelease
 from .smooth import smooth_grid
 
 __all__ = ["CHROMA_OFFSET", "blocks", "names", "smooth"]

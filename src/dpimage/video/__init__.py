@@ -13,15 +13,9 @@ from .accounting import (
     region_release_frames,
     split_budget,
 )
-from .process import (
-    Progress,
-    RegionSettings,
-    TruncatedVideoError,
-    VideoResult,
-    VideoSettings,
-    process_video,
-    run_to_end,
-)
+from .process import Progress, TruncatedVideoError, process_video, run_to_end
+from .regions import RegionSettings
+from .settings import VideoResult, VideoSettings
 
 __all__ = [
     "Progress",

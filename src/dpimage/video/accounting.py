@@ -25,7 +25,7 @@ where ``R`` is the number of fresh releases. The four modes differ only in
   starts, and that release is pasted (resized) while the track lasts. The
   fresh releases happen in the frames where a track starts; all regions
   released in one frame together cost ``eps_release`` (see
-  :func:`dpimage.roi.release_regions`). ``R`` is the number of such frames,
+  :func:`dpimage.regions.release_regions`). ``R`` is the number of such frames,
   which bounds every object; an object followed by a single track is in one
   release only (the per-track figure is reported separately).
 

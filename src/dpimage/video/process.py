@@ -13,15 +13,16 @@ encoder.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+import errno
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 
-from .. import methods
-from .._validation import check_positive_int
+from ..io import read_manifest, remove_stale_temporaries
+from ..io.files import manifest_for
+from ..io.lock import output_lock
 from ..regions import (
     Box,
     Track,
@@ -30,107 +31,19 @@ from ..regions import (
     link_tracks,
 )
 from .accounting import (
-    VideoAccounting,
     account,
     full_frame_release_frames,
     region_release_frames,
     split_budget,
 )
-from .io import VideoWriter, count_frames, probe, read_frames, sample_frames
+from .io import DecodeLog, VideoWriter, count_frames, probe, read_frames, sample_frames
 from .pipeline import WriteBehind, read_ahead
-from .regions import FrameCountError, RegionSettings, region_stream
+from .record import record_release
+from .regions import FrameCountError, RegionSettings, Release, region_stream
+from .settings import VideoResult, VideoSettings
 from .truncation import TruncatedVideoError, shortfall
 
-__all__ = [
-    "Progress",
-    "RegionSettings",
-    "TruncatedVideoError",
-    "VideoResult",
-    "VideoSettings",
-    "full_frame_stream",
-    "process_video",
-    "region_stream",
-    "run_to_end",
-]
-
-Release = Callable[[np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """Everything that decides a video release.
-
-    Exactly one of ``eps`` (per fresh release) and ``total_eps`` (budget for
-    the clip) is set. ``every`` is the release period (1: every frame).
-    """
-
-    method: Literal["pix", "blur"] = "pix"  # or any alias of dpimage.methods
-    b: int = 16
-    b0: int = 4
-    k: int = 99
-    m: int = 16
-    eps: float | None = 0.5
-    total_eps: float | None = None
-    every: int = 1
-    regions: RegionSettings | None = None
-    seed: int | None = None
-    keep_audio: bool = False
-    render: str = "blocks"  # renderer of each release (before the blur for DP-Blur)
-    colour: str = "rgb"  # colour path of RGB frames (dpimage.release_colour)
-
-    def __post_init__(self) -> None:
-        try:
-            name = methods.get(self.method).name  # "pix", "blur", "dp-pix", ... all resolve
-        except ValueError:
-            name = None
-        if name not in ("dp_pix", "dp_blur"):
-            raise ValueError(f"method must be 'pix' or 'blur' got {self.method!r}")
-        object.__setattr__(self, "method", "pix" if name == "dp_pix" else "blur")
-        if (self.eps is None) == (self.total_eps is None):
-            raise ValueError("give exactly one of eps and total_eps")
-        check_positive_int(self.every, "every")
-        if self.regions is not None and self.regions.reuse and self.every != 1:
-            raise ValueError("region reuse releases once per track; it takes no release period")
-        if self.seed is not None and (isinstance(self.seed, bool) or self.seed < 0):
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
-        # The method registry is the judge of b, b0, k, m, eps, render and colour.
-        checked = self.spec.validate(
-            self._params(self.eps if self.eps is not None else self.total_eps)
-        )
-        object.__setattr__(self, "colour", checked["colour"])  # "ycocg" -> "luma-chroma"
-
-    @property
-    def spec(self) -> methods.Method:
-        return methods.get(self.method)
-
-    @property
-    def mechanism(self) -> str:
-        return self.spec.name
-
-    def _params(self, eps: float) -> dict[str, Any]:
-        cell = {"b": self.b} if self.method == "pix" else {"b0": self.b0, "k": self.k}
-        return {**cell, "m": self.m, "eps": eps, "render": self.render, "colour": self.colour}
-
-    def parameters(self) -> dict[str, Any]:
-        """Mechanism parameters for the manifest."""
-        if self.method == "pix":
-            params: dict[str, Any] = {"b": self.b}
-        else:
-            params = {"b0": self.b0, "k": self.k}
-        params.update(m=self.m, eps=self.eps, total_eps=self.total_eps, release_every=self.every)
-        if (self.render, self.colour) != ("blocks", "rgb"):
-            params.update(render=self.render, colour=self.colour)
-        split = self.spec.budget(self._params(self.eps)) if self.eps is not None else None
-        if split is not None:  # per fresh release, for RGB frames: public parameters only
-            params["colour_split"] = split
-        return params
-
-    def release_fn(self, eps: float) -> Release:
-        """The mechanism at ``eps``, drawing from one stream for the whole clip."""
-        rng = np.random.default_rng(self.seed) if self.seed is not None else None
-        spec = self.spec
-        params = spec.validate(self._params(eps))
-        return lambda img: spec.apply(img, params, rng)
+__all__ = ["Progress", "full_frame_stream", "process_video", "run_to_end"]
 
 
 @dataclass(frozen=True)
@@ -141,20 +54,6 @@ class Progress:
     done: int
     total: int | None
 
-
-@dataclass
-class VideoResult:
-    """What a finished run did.
-
-    ``partial`` is None for a complete input; for a truncated input released
-    with ``allow_partial=True`` it says how far the input went (see
-    :class:`TruncatedVideoError`).
-    """
-
-    accounting: VideoAccounting
-    encoding: str
-    notices: list[str] = field(default_factory=list)
-    partial: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +87,7 @@ def _detect_pass(
     width: int,
     height: int,
     expected: int | None,
-    damaged: list[str] | None = None,
+    log: DecodeLog | None = None,
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
     detect = regions.make_detector()
     detections: dict[int, list[Box]] = {}
@@ -198,7 +97,7 @@ def _detect_pass(
     # the face and text networks take colour
     gray = not {"faces", "text"} & set(regions.source.split("+"))
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
-                                            gray=gray, damaged=damaged)):
+                                            gray=gray, log=log)):
         if i % every == 0:
             found = []
             for raw in detect(frame, i):
@@ -220,7 +119,49 @@ def process_video(
     overwrite: bool = False,
     allow_partial: bool = False,
 ) -> Generator[Progress, None, VideoResult]:
-    """Release a video file. Yields :class:`Progress`; returns :class:`VideoResult`.
+    """Release a video file and record it. Yields :class:`Progress`; returns :class:`VideoResult`.
+
+    The output belongs to this run until it ends: the run holds the output's
+    lock (:func:`dpimage.io.lock.output_lock`) from before it reads the
+    manifest beside ``dst`` (``OUT.mp4.manifest.json``) until after it wrote
+    it with this release added (:mod:`dpimage.video.record`); temporary files
+    of killed runs in ``dst``'s folder are removed once it holds the lock
+    (:func:`dpimage.io.remove_stale_temporaries`; counted in
+    :attr:`VideoResult.stale_removed` and said in its notices). The frames
+    are released by :func:`_release_frames`.
+
+    Raises
+    ------
+    dpimage.io.lock.OutputBusyError
+        (a ``ValueError``) If another run is writing ``dst``; nothing is read
+        or written then.
+    ValueError
+        If the manifest beside ``dst`` is not a valid dpimage manifest
+        (naming it); nothing is read or written then.
+    """
+    src, dst = Path(src), Path(dst)
+    if dst.is_dir():
+        # found before the lock and any decoding: encoding every frame to fail at the end
+        # helps no one
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a video file", str(dst))
+    manifest_path = manifest_for(dst, directory=False)
+    with output_lock(manifest_path, dst):
+        previous = read_manifest(manifest_path)
+        removed = remove_stale_temporaries([dst.parent])
+        result = yield from _release_frames(src, dst, settings, overwrite, allow_partial)
+        if removed:
+            result.stale_removed = removed
+            result.notices.append(
+                f"removed {removed} temporary file(s) that killed runs had left in {dst.parent}"
+            )
+        record_release(dst, manifest_path, previous, settings, result)
+    return result
+
+
+def _release_frames(
+    src: Path, dst: Path, settings: VideoSettings, overwrite: bool, allow_partial: bool
+) -> Generator[Progress, None, VideoResult]:
+    """Release a video file's frames into ``dst``, unrecorded (see :func:`process_video`).
 
     Nothing is written under ``dst`` unless the whole clip was encoded. An
     input that ends before the frames its container announces (a truncated
@@ -228,10 +169,17 @@ def process_video(
     time where it stops, and writes nothing, unless ``allow_partial=True``:
     then the frames there are go out and :attr:`VideoResult.partial` says so.
     """
-    src, dst = Path(src), Path(dst)
     info = probe(src)
-    damaged: list[str] = []
+    log = DecodeLog()
     notices: list[str] = []
+    if any(info.orientation):
+        turns, mirror = info.orientation
+        notices.append(
+            "display rotation applied to the pixels"
+            + (f" ({90 * turns} degrees counter-clockwise)" if turns else "")
+            + (" (mirrored)" if mirror else "")
+            + f": the output is {info.width}x{info.height} and upright, with no rotation flag"
+        )
     audio_from = None
     if info.has_audio:
         if settings.keep_audio:
@@ -246,20 +194,20 @@ def process_video(
         n_planned = None
         eps = settings.eps
         if settings.total_eps is not None:
-            n_planned = count_frames(src, damaged=damaged)
+            n_planned = count_frames(src, log=log)
             yield Progress("counting", n_planned, n_planned)
             eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
         fresh: list[int] = []
         release = settings.release_fn(eps)
         # decoded in a read-ahead thread while this one releases and encodes
-        frames: Iterable[np.ndarray] = read_ahead(read_frames(src, damaged=damaged))
+        frames: Iterable[np.ndarray] = read_ahead(read_frames(src, log=log))
         stream = full_frame_stream(frames, release, every, fresh)
         mode = "per-frame" if every == 1 else "release-every"
         track_releases: dict[int, int] = {}
         total = n_planned or info.frames
     else:
         tracks, n_planned = yield from _detect_pass(
-            src, regions, info.width, info.height, info.frames, damaged
+            src, regions, info.width, info.height, info.frames, log
         )
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
         every_r = None if regions.reuse else settings.every
@@ -281,7 +229,7 @@ def process_video(
         track_releases = {}
         release = settings.release_fn(eps)
         stream = region_stream(
-            read_frames(src, damaged=damaged), covered, release, every=every_r, fresh=fresh,
+            read_frames(src, log=log), covered, release, every=every_r, fresh=fresh,
             track_releases=track_releases,
         )
         mode = "region-reuse" if regions.reuse else (
@@ -304,7 +252,7 @@ def process_video(
                 encoder.put(out)
                 yield Progress("releasing", i + 1, total)
         n_frames = writer.frames_written
-        partial = shortfall(src, n_frames, info, damaged)
+        partial = shortfall(src, n_frames, info, log)
         if partial is not None and not allow_partial:
             # Raised inside the writer: its temporary file is removed, dst untouched.
             raise TruncatedVideoError(
@@ -323,6 +271,12 @@ def process_video(
     if settings.total_eps is not None:
         accounting = dataclasses.replace(accounting, total_eps_budget=settings.total_eps)
         assert accounting.eps_object <= settings.total_eps
+    if writer.audio_dropped:
+        notices.append(
+            f"audio: the {writer.format} muxer kept {writer.audio_copied - writer.audio_dropped} "
+            f"of {writer.audio_copied} packets; it drops packets that are not valid audio "
+            "frames, such as the fragment of a frame at the start of a clip that was cut"
+        )
     if partial is not None:
         notices.append(partial["message"] + "; released as a partial video (--allow-partial)")
     return VideoResult(

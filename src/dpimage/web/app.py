@@ -23,7 +23,13 @@ One page (``static/index.html``) and a small JSON API:
 ``POST /api/release``
     The same parameters; a ZIP with ``dpimage-release.png``, drawn afresh from
     the secure sampler (``rng=None``), and its manifest built by
-    :func:`dpimage.io.build_manifest`.
+    :func:`dpimage.io.build_manifest`. The server counts every download of
+    one upload: the manifest records them all (the second download at ε says
+    ``total_epsilon`` 2ε; other settings go under ``previous_runs``) and
+    ``total_epsilon_all_runs`` is the running total, also sent in the
+    ``X-Dpimage-Total-Epsilon`` header. What is kept for this is the
+    parameters and ε of each download, under the upload's random id —
+    nothing from the image.
 ``DELETE /api/images/{id}``
     Forget an image.
 ``GET /api/samples``, ``GET /api/samples/{name}``
@@ -39,8 +45,18 @@ One page (``static/index.html``) and a small JSON API:
 
 Nothing from the user is ever used as a file path: uploads get names chosen
 here, inside a temporary folder created for this server (mode 0700) and
-removed when it stops. Requests whose ``Host`` is not the address served are
-refused (a guard against DNS rebinding).
+removed when it stops (or, if it was killed, by the next server that starts).
+Requests whose ``Host`` is not the address served are refused (a guard
+against DNS rebinding).
+
+Resources: decoding, previews, metrics and downloads run ``jobs`` at a time
+(default one); further requests wait without holding a thread or memory,
+and beyond ``queue`` waiting ones the answer is 503 with a message. Values
+that would cost memory or time without changing the release (a cell larger
+than the image, a huge kernel, ``m`` above the pixel count) are refused with
+400 (:func:`dpimage.web.work.parse_params`), and ``dpimage serve`` caps the
+process's memory (:func:`limit_memory`), so a request that would need more
+gets 413 with a message instead of the server being killed.
 
 This module holds the routes only (request in, response out); the work they
 do — decoding, releasing, encoding, comparing — is in :mod:`dpimage.web.work`.
@@ -48,6 +64,7 @@ do — decoding, releasing, encoding, comparing — is in :mod:`dpimage.web.work
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -64,9 +81,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import public, work
-from .work import METHODS, BadRequest, State, check_size
+from .work import BadRequest, State, check_size
 
-__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "METHODS", "create_app"]
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "create_app", "limit_memory"]
 
 STATIC = Path(__file__).with_name("static")
 
@@ -96,14 +113,88 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-async def _in_thread(func: Any, *args: Any) -> Any:
-    """Run CPU-bound work in Starlette's thread pool; out of memory becomes a message."""
+class _Gate:
+    """At most ``jobs`` heavy requests at once; at most ``queue`` more waiting (else 503).
+
+    Waiting happens on the event loop, so a waiting request holds neither a
+    worker thread nor any memory of its own.
+    """
+
+    def __init__(self, jobs: int, queue: int) -> None:
+        self.jobs, self.queue = jobs, queue
+        self._slots: asyncio.Semaphore | None = None  # made on the server's event loop
+        self.waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.jobs)
+        if self._slots.locked() and self.waiting >= self.queue:
+            raise BadRequest(
+                f"the server is busy ({self.jobs} request(s) running, {self.waiting} waiting); "
+                "try again in a moment",
+                503,
+            )
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+
+async def _in_thread(request: Request, func: Any, *args: Any) -> Any:
+    """Run CPU-bound work in the thread pool, through the gate; out of memory is a 413.
+
+    The thread is awaited even if the client goes away, so the gate is held
+    for as long as the work runs.
+    """
     from starlette.concurrency import run_in_threadpool
 
+    gate: _Gate = request.app.state.gate
+    async with gate():
+        try:
+            return await run_in_threadpool(func, *args)
+        except Exception as exc:
+            if not work.out_of_memory(exc):
+                raise
+            limit = _state(request).memory_mb
+            where = (
+                f" within the server's limit of {limit:,} MB (`dpimage serve --memory-mb N`)"
+                if limit
+                else ""
+            )
+            raise BadRequest(
+                f"not enough memory for this request{where}; try larger cells (b, b0), "
+                "a smaller image, or a smaller blur kernel",
+                413,
+            ) from None
+
+
+def limit_memory(megabytes: int) -> str | None:
+    """Cap this process's data memory (heap and anonymous maps) at ``megabytes``.
+
+    Past it, allocations fail (MemoryError, or OpenCV's allocation error) and
+    the request gets 413, instead of the kernel killing the whole server.
+    Uses ``RLIMIT_DATA`` (enforced on Linux); returns a note where it cannot
+    be set, else None.
+    """
     try:
-        return await run_in_threadpool(func, *args)
-    except MemoryError:
-        raise BadRequest("not enough memory for this image", 413) from None
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return "the memory limit needs the resource module (Unix); not set"
+    limit = int(megabytes) * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY and limit > hard:
+        limit = hard
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    except (ValueError, OSError) as exc:  # pragma: no cover - depends on the system
+        return f"could not set the memory limit: {exc}"
+    return None
 
 
 # --------------------------------------------------------------------------- routes
@@ -141,7 +232,7 @@ async def upload(request: Request) -> Response:
             if received == 0:
                 raise BadRequest("the upload is empty; choose an image file")
             # Decoding is CPU-bound: off the event loop, like the mechanisms.
-            result = await _in_thread(work.decode_upload, state, Path(name))
+            result = await _in_thread(request, work.decode_upload, state, Path(name))
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(name)
@@ -166,7 +257,7 @@ async def forget(request: Request) -> Response:
 async def preview(request: Request) -> Response:
     try:
         data = await _json_body(request)
-        result = await _in_thread(work.preview, _state(request), data)
+        result = await _in_thread(request, work.preview, _state(request), data)
     except BadRequest as exc:
         return _error(exc)
     return JSONResponse(result, headers=_NO_STORE)
@@ -176,7 +267,7 @@ async def metrics(request: Request) -> Response:
     token = request.query_params.get("id", "")
     preview_id = request.query_params.get("preview", "")
     try:
-        result = await _in_thread(work.metrics, _state(request), token, preview_id)
+        result = await _in_thread(request, work.metrics, _state(request), token, preview_id)
     except BadRequest as exc:
         return _error(exc)
     return JSONResponse(result, headers=_NO_STORE)
@@ -185,12 +276,14 @@ async def metrics(request: Request) -> Response:
 async def release(request: Request) -> Response:
     try:
         data = await _json_body(request)
-        payload = await _in_thread(work.release_zip, _state(request), data)
+        payload, total = await _in_thread(request, work.release_zip, _state(request), data)
     except BadRequest as exc:
         return _error(exc)
     headers = {
         **_NO_STORE,
         "Content-Disposition": 'attachment; filename="dpimage-release.zip"',
+        # the page shows it; the manifest in the ZIP records the same running total
+        "X-Dpimage-Total-Epsilon": repr(total),
     }
     return Response(payload, media_type="application/zip", headers=headers)
 
@@ -214,7 +307,7 @@ async def public_settings(request: Request) -> Response:
     try:
         data = await _json_body(request)
         try:
-            result = await _in_thread(public.public_settings, data)
+            result = await _in_thread(request, public.public_settings, data)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
     except BadRequest as exc:
@@ -228,6 +321,10 @@ def create_app(
     max_pixels: int | None = None,
     allowed_hosts: list[str] | None = None,
     max_images: int = 4,
+    jobs: int = 1,
+    queue: int = 8,
+    memory_mb: int | None = None,
+    tmp_root: Path | None = None,
 ) -> Starlette:
     """Build the web application.
 
@@ -244,6 +341,17 @@ def create_app(
         ``localhost``).
     max_images : int
         Images kept in memory; the least recently used is forgotten first.
+    jobs : int
+        Heavy requests (decode, preview, metrics, download) run at once.
+    queue : int
+        Heavy requests that may wait for a turn; more get status 503.
+    memory_mb : int, optional
+        The process's memory limit, if one was set (:func:`limit_memory`);
+        named in the 413 message of a request that ran out of memory.
+    tmp_root : path, optional
+        Where the server's temporary folder goes (default: the system's
+        temporary directory); stale folders of killed servers there are
+        removed.
 
     Returns
     -------
@@ -252,7 +360,10 @@ def create_app(
     """
     if max_upload_bytes < 1:
         raise ValueError(f"max_upload_bytes must be positive, got {max_upload_bytes}")
-    state = State(max_upload_bytes, max_pixels, max_images)
+    if jobs < 1 or queue < 0:
+        raise ValueError(f"jobs must be >= 1 and queue >= 0, got {jobs} and {queue}")
+    state = State(max_upload_bytes, max_pixels, max_images, tmp_root)
+    state.memory_mb = memory_mb
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -284,6 +395,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.dpimage = state
+    app.state.gate = _Gate(jobs, queue)
     return app
 
 

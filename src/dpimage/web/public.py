@@ -21,7 +21,8 @@ import numpy as np
 
 from .. import methods
 from ..eval.predict import predict_method
-from ..tune import DEFAULT_EPS, b_grid, binary_guess_bound
+from ..guarantee import binary_guess_bound
+from ..tune import DEFAULT_EPS, b_grid
 
 __all__ = ["SAMPLE_TYPES", "public_settings", "sample_files", "samples_dir"]
 

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import io
 import math
+import os
 import secrets
 import shutil
 import tempfile
@@ -26,10 +27,18 @@ from typing import Any
 
 import cv2
 import numpy as np
+from filelock import FileLock, Timeout
 
 from .. import __version__, cell_noise_scale, methods
 from ..eval.predict import predict_method
-from ..io import InputError, build_manifest, read_image, write_image, write_manifest
+from ..io import (
+    InputError,
+    build_manifest,
+    merge_manifests,
+    read_image,
+    write_image,
+    write_manifest,
+)
 from ..metrics import mse, psnr_from_mse, ssim
 
 __all__ = [
@@ -41,9 +50,12 @@ __all__ = [
     "decode_upload",
     "info",
     "metrics",
+    "out_of_memory",
     "parse_params",
     "preview",
     "release_zip",
+    "remove_stale_folders",
+    "strip_ssim",
 ]
 
 #: Method id -> (label, library function name, private?), from the method registry.
@@ -58,7 +70,21 @@ COLOURS = ("rgb", "luma-chroma")
 RELEASE_NAME = "dpimage-release.png"
 MANIFEST_IN_ZIP = "dpimage-manifest.json"
 _JPEG_QUALITY = 90
+_DATA_RANGE = 255.0
+#: Widest blur kernel accepted (sigma about 150 px); the blur's time grows with k.
+MAX_KERNEL = 1001
 _UPLOAD_LABEL = "uploaded image"
+_SSIM_WINDOW = 7  # dpimage.metrics.ssim's default ("skimage") window
+_TMP_PREFIX = "dpimage-web-"
+_TMP_LOCK = ".server.lock"
+#: uint8 bytes of one strip of the SSIM (its float64 work is about 45 times this).
+_SSIM_STRIP_BYTES = 1 << 22
+#: What a download's manifest counts (written into it).
+COUNTED_FOR = (
+    "every download of this uploaded image from this server since it was uploaded: "
+    "total_epsilon_all_runs is the running total; the same image uploaded again "
+    "starts a new count, which adds to this one"
+)
 
 
 class BadRequest(Exception):
@@ -118,33 +144,64 @@ class Params:
         return recorded
 
 
-def _int_field(data: dict[str, Any], name: str, default: int) -> int:
+def _int_field(data: dict[str, Any], name: str, default: int, high: int | None) -> int:
     value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise BadRequest(f"{name} must be an integer, got {value!r}")
+    if value != int(value):
+        raise BadRequest(f"{name} must be an integer, got {value!r}")
+    if high is not None and value > high:
+        got = f"{int(value):,}" if value < 1e15 else f"{value:.3g}"
+        raise BadRequest(f"{name} must be at most {high:,} for this image, got {got}")
     return int(value)
 
 
-def parse_params(data: dict[str, Any]) -> Params:
-    """Check a request's parameters; the library judges their values."""
-    method = data.get("method", "dp-pix")
-    if method not in METHODS:
-        raise BadRequest(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    render = data.get("render", "blocks")
-    if render not in RENDERS:
-        raise BadRequest(f"render must be one of {', '.join(RENDERS)}, got {render!r}")
+def _choice(data: dict[str, Any], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = data.get(name, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise BadRequest(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def parse_params(data: dict[str, Any], shape: tuple[int, ...] | None = None) -> Params:
+    """Check a request's parameters; the library judges their values.
+
+    With the image's ``shape``, values that would only cost memory or time
+    without changing the release are refused here, each with its reason: a
+    cell (``b``, ``b0``) larger than the image's longer side (such a cell is
+    the whole image), ``m`` above the image's pixel count (every image is
+    then a neighbour of every other), a blur kernel ``k`` wider than
+    :data:`MAX_KERNEL` or than twice the image, and an ``eps`` so small that
+    the noise scale is not a finite number.
+    """
+    method = _choice(data, "method", "dp-pix", tuple(METHODS))
+    render = _choice(data, "render", "blocks", RENDERS)
+    colour = data.get("colour", "rgb")
+    if not isinstance(colour, str):
+        raise BadRequest(f"colour must be a string, got {colour!r}")
     eps = data.get("eps", 0.5)
     if isinstance(eps, bool) or not isinstance(eps, int | float):
         raise BadRequest(f"eps must be a number, got {eps!r}")
+    side = pixels = kernel = None
+    if shape is not None:
+        side, pixels = max(shape[:2]), shape[0] * shape[1]
+        kernel = min(MAX_KERNEL, 2 * side + 1)
+    takes = methods.get(method).param_names  # bounds only for what this method reads
+    m = _int_field(data, "m", 16, pixels if "m" in takes else None)
+    eps = float(eps)
+    if not math.isfinite(eps) or (eps > 0 and not math.isfinite(_DATA_RANGE * m / eps)):
+        raise BadRequest(
+            f"eps must be a finite number > 0 whose noise scale 255 m / eps is finite, got {eps!r}"
+        )
     params = Params(
         method=method,
-        b=_int_field(data, "b", 16),
-        m=_int_field(data, "m", 16),
-        eps=float(eps),
-        b0=_int_field(data, "b0", 4),
-        k=_int_field(data, "k", 99),
+        b=_int_field(data, "b", 16, side if "b" in takes else None),
+        m=m,
+        eps=eps,
+        b0=_int_field(data, "b0", 4, side if "b0" in takes else None),
+        k=_int_field(data, "k", 99, kernel if "k" in takes else None),
         render=render,
-        colour=data.get("colour", "rgb"),
+        colour=colour,
     )
     try:  # the method registry is the single source of truth for valid values
         checked = params.method_params()
@@ -162,19 +219,41 @@ class Entry:
     preview_key: tuple[Any, ...] = ()
     preview: np.ndarray | None = None
     predicted: dict[tuple[Any, ...], float] = field(default_factory=dict)
+    #: The manifest of every download of this upload so far (parameters and ε only).
+    ledger: dict[str, Any] | None = None
 
 
 class State:
-    """Images held in memory and the server's private temporary folder."""
+    """Images held in memory and the server's private temporary folder.
 
-    def __init__(self, max_upload_bytes: int, max_pixels: int | None, max_images: int) -> None:
+    The folder (``dpimage-web-*`` in the system's temporary directory, mode
+    0700) holds a lock file locked for the server's lifetime. A server that
+    was killed cannot remove its folder, so each new one removes the folders
+    whose lock nobody holds any more (the kernel drops a dead process's locks).
+    """
+
+    def __init__(
+        self,
+        max_upload_bytes: int,
+        max_pixels: int | None,
+        max_images: int,
+        tmp_root: Path | None = None,
+    ) -> None:
         self.max_upload_bytes = max_upload_bytes
         self.max_pixels = max_pixels
         self.max_images = max_images
+        self.memory_mb: int | None = None  # the process's memory limit, when one is set
         self.lock = threading.Lock()
         self.entries: OrderedDict[str, Entry] = OrderedDict()
-        self._tmp = tempfile.TemporaryDirectory(prefix="dpimage-web-")
-        self.tmp = Path(self._tmp.name)
+        root = Path(tmp_root) if tmp_root is not None else Path(tempfile.gettempdir())
+        self.folder = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root))
+        # released by close(), which may run on another thread than this one
+        self._alive = FileLock(self.folder / _TMP_LOCK, thread_local=False)
+        self._alive.acquire()
+        #: Where uploads and downloads are staged (the lock file stays beside it).
+        self.tmp = self.folder / "files"
+        self.tmp.mkdir(mode=0o700)
+        self.removed_stale = remove_stale_folders(root)
 
     def add(self, entry: Entry) -> str:
         token = secrets.token_urlsafe(16)
@@ -201,7 +280,38 @@ class State:
     def close(self) -> None:
         with self.lock:
             self.entries.clear()
-        self._tmp.cleanup()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self._alive.release()
+
+
+def remove_stale_folders(root: Path) -> list[Path]:
+    """Remove the temporary folders of servers that died without cleaning up.
+
+    A folder counts as stale when its lock file exists and can be locked: its
+    server no longer holds it. A folder without a lock file is left alone (a
+    server that is starting creates the lock just after the folder).
+    """
+    removed = []
+    for folder in sorted(root.glob(_TMP_PREFIX + "*")):
+        lock_path = folder / _TMP_LOCK
+        try:
+            if folder.is_symlink() or not folder.is_dir() or not lock_path.is_file():
+                continue
+            if folder.stat().st_uid != os.getuid():
+                continue  # another user's server
+        except OSError:
+            continue
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue  # a live server holds it
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            lock.release()
+    return removed
 
 
 def _encode_jpeg(image: np.ndarray) -> bytes:
@@ -237,8 +347,8 @@ def decode_upload(state: State, path: Path) -> dict[str, Any]:
 def preview(state: State, data: dict[str, Any]) -> dict[str, Any]:
     """The display-only release (throw-away seed) as a JPEG data URL, and the cheap numbers."""
     started = time.perf_counter()
-    params = parse_params(data)
     entry = state.get(str(data.get("id", "")))
+    params = parse_params(data, entry.image.shape)
     if data.get("new_noise"):
         entry.preview_seed = secrets.randbits(64)
     image = entry.image
@@ -267,37 +377,55 @@ def metrics(state: State, token: str, preview_id: str) -> dict[str, Any]:
             raise BadRequest("this preview has been replaced by a newer one", 409)
         released, key = entry.preview, entry.preview_key
     params = Params(*key)
+    measured_ssim = strip_ssim(entry.image, released)
     predicted = entry.predicted.get(key)
+    note = None
     if predicted is None:
-        predicted = _predicted_mse(entry.image, params, released)
-        entry.predicted[key] = predicted
+        try:
+            predicted = _predicted_mse(entry.image, params, released)
+            entry.predicted[key] = predicted
+        except Exception as exc:  # the prediction works on float copies of the whole image
+            if not out_of_memory(exc):
+                raise
+            note = "not enough memory to predict the error of this image; the SSIM is measured"
     return {
         "preview_id": preview_id,
-        "measured": {"ssim": ssim(entry.image, released)},
+        "measured": {"ssim": measured_ssim},
         "predicted": {
             "mse": predicted,
-            "psnr": _finite(psnr_from_mse(predicted)),
+            "psnr": None if predicted is None else _finite(psnr_from_mse(predicted)),
             "ssim": None,  # no closed form; dpimage.tune measures SSIM by simulation
+            "note": note,
         },
     }
 
 
-def release_zip(state: State, data: dict[str, Any]) -> bytes:
-    """A ZIP with a fresh release (secure sampler) and its manifest."""
-    params = parse_params(data)
+def release_zip(state: State, data: dict[str, Any]) -> tuple[bytes, float]:
+    """A ZIP with a fresh release (secure sampler) and its manifest, and the running total ε.
+
+    Every download of one upload is counted: the manifest is the running
+    record of all of them (:func:`dpimage.io.merge_manifests`), so the second
+    download at ε says 2ε, and downloads with other settings are listed under
+    ``previous_runs`` and added into ``total_epsilon_all_runs``.
+    """
+    entry = state.get(str(data.get("id", "")))
+    params = parse_params(data, entry.image.shape)
     if not params.private:
         raise BadRequest(
             f"{METHODS[params.method][0]} is not private; it is shown for comparison only "
             "and cannot be downloaded here"
         )
-    entry = state.get(str(data.get("id", "")))
     released = params.run(entry.image, None)  # fresh noise from the secure sampler
-    manifest = build_manifest(
+    own = build_manifest(
         command="serve",
         mechanism=METHODS[params.method][1],
         parameters=params.manifest_parameters(),
         outputs=[(RELEASE_NAME, params.eps)],
     )
+    own["counted_for"] = COUNTED_FOR
+    with state.lock:  # two downloads at once: both counted, in either order
+        entry.ledger = merge_manifests(own, entry.ledger)
+        manifest = entry.ledger
     workdir = Path(tempfile.mkdtemp(dir=state.tmp))
     try:
         write_image(released, workdir / RELEASE_NAME)
@@ -306,7 +434,7 @@ def release_zip(state: State, data: dict[str, Any]) -> bytes:
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             for name in (RELEASE_NAME, MANIFEST_IN_ZIP):
                 archive.write(workdir / name, arcname=name)
-        return buffer.getvalue()
+        return buffer.getvalue(), float(manifest["total_epsilon_all_runs"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -378,3 +506,36 @@ def _predicted_mse(image: np.ndarray, params: Params, released: np.ndarray) -> f
     predicted = predict_method(params.method, image, params.method_params(), clip=True)
     # no closed form (smooth renderer, luma/chroma): the measured error of this preview
     return mse(image, released) if predicted is None else predicted.mse
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """MemoryError, or OpenCV's allocation failure (a cv2.error, not a MemoryError)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, cv2.error) and ("allocate" in text or "out of memory" in text)
+
+
+def strip_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
+    """:func:`dpimage.metrics.ssim` computed strip by strip (None below 7x7 pixels).
+
+    The SSIM works in float64 on a few copies of the image (about 45 bytes a
+    pixel and channel); in strips of a few megabytes its memory stays small
+    whatever the image. Each strip carries the 3 rows its 7x7 windows need
+    on either side, and the SSIM averages only pixels whose window lies inside
+    the image, so every pixel's value is the same as in one pass; the strips'
+    means are weighted by their pixel counts.
+    """
+    height, width = a.shape[:2]
+    if min(height, width) < _SSIM_WINDOW:
+        return None
+    pad = _SSIM_WINDOW // 2
+    row_bytes = width * (a.shape[2] if a.ndim == 3 else 1)
+    rows = max(1, _SSIM_STRIP_BYTES // row_bytes)
+    total = weight = 0.0
+    for start in range(pad, height - pad, rows):
+        stop = min(start + rows, height - pad)
+        part = slice(start - pad, stop + pad)
+        total += ssim(a[part], b[part]) * (stop - start)
+        weight += stop - start
+    return total / weight

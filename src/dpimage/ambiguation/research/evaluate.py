@@ -35,7 +35,7 @@ from ..codec import (
 from ..decoy import DECOY_ITERATIONS, DECOY_NOISE, reencoder
 from ..keys import AmbiguatedCode, ambiguated_to_bytes, key_to_bytes, make_key
 from .attacks import donor_matching_attack
-from .fakes import ambiguate_published
+from .fakes import ambiguate_published, ambiguate_research
 from .legacy import with_donor_codes
 
 __all__ = [
@@ -101,7 +101,7 @@ def _ambiguate_all(
         if scheme == "published":
             p, m = ambiguate_published(code, k_prime, rng=rng)
         else:
-            p, m = ambiguate_with(code, k_prime, stats, scheme, rng)
+            p, m = ambiguate_research(code, k_prime, stats, scheme, rng)
         pubs.append(to_float16(p))
         masks.append(m)
     return np.stack(pubs), np.stack(masks)

@@ -33,7 +33,16 @@ from .._random import _uniforms
 from ..ambiguate import _check_code
 from ..stats import ValueStats
 
-__all__ = ["ambiguate_donor", "ambiguate_published", "ambiguate_resample"]
+__all__ = [
+    "RESEARCH_METHODS",
+    "ambiguate_donor",
+    "ambiguate_published",
+    "ambiguate_resample",
+    "ambiguate_research",
+]
+
+#: The earlier code-based generators, by name; kept for comparison, not for sharing.
+RESEARCH_METHODS = ("donor", "resample")
 
 
 def _fake_positions(free: np.ndarray, weights: np.ndarray, count: int, u: np.ndarray) -> np.ndarray:
@@ -209,3 +218,23 @@ def ambiguate_published(
         floor = np.abs(code[ci][true_mask[ci]]).min()
         published[ci, pos] = np.where(u_sign[ci] < 0.5, -1.0, 1.0) * u_mag[ci] * floor
     return published, true_mask
+
+
+def ambiguate_research(
+    code: np.ndarray,
+    k_prime: int,
+    stats: ValueStats,
+    method: str,
+    rng: int | np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch to the research generator named by ``method`` (one of :data:`RESEARCH_METHODS`)."""
+    if method == "donor":
+        if stats.donors is None:
+            raise ValueError(
+                "these statistics have no donor codes (format version 2 files store none: "
+                "donor fakes can be matched); see research.legacy.with_donor_codes"
+            )
+        return ambiguate_donor(code, k_prime, stats.donors, stats=stats, rng=rng)
+    if method == "resample":
+        return ambiguate_resample(code, k_prime, stats, rng=rng)
+    raise ValueError(f"method must be one of {RESEARCH_METHODS}, got {method!r}")

@@ -157,8 +157,9 @@
       if (!resp.ok) return;
       $("meas-ssim").textContent = fmt(data.measured.ssim);
       $("pred-mse").textContent = fmt(data.predicted.mse);
-      $("pred-psnr").textContent = data.predicted.psnr === null ? "∞" :
-        `${fmt(data.predicted.psnr)} dB`;
+      $("pred-psnr").textContent = data.predicted.mse === null ? "—" :
+        data.predicted.psnr === null ? "∞" : `${fmt(data.predicted.psnr)} dB`;
+      $("pred-mse").title = data.predicted.note || "";
       window.dpimageStats.metrics += 1;
     } catch (err) { /* the next preview will try again */ }
   }
@@ -393,8 +394,10 @@
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
       note.className = "small";
+      const total = Number(resp.headers.get("X-Dpimage-Total-Epsilon"));
       note.textContent = `Saved dpimage-release.zip (release PNG + manifest), ε = ` +
-        `${params().eps} spent.`;
+        `${params().eps} spent; ${fmt(total, 4)} in all for this image's downloads ` +
+        `(the manifest records them all).`;
     } catch (err) {
       note.textContent = "the local server did not answer: " + err;
       note.className = "small error";

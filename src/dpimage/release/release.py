@@ -20,10 +20,10 @@ from typing import Literal
 
 import numpy as np
 
-from ._validation import check_image, check_noise_scale, check_positive_float, check_positive_int
-from .cells import cell_counts, cell_side, cell_sums, grid_shape
-from .privacy.sampling import discrete_laplace, make_bit_source
-from .privacy.sensitivity import channels_of, l1_sensitivity
+from .._validation import check_image, check_noise_scale, check_positive_float, check_positive_int
+from ..cells import cell_counts, cell_side, cell_sums, grid_shape
+from ..privacy.sampling import discrete_laplace, make_bit_source
+from ..privacy.sensitivity import channels_of, l1_sensitivity
 
 __all__ = ["RNG", "Release", "cell_noise_scale", "exact_cells", "release_cells"]
 
@@ -221,17 +221,7 @@ def release_cells(image: np.ndarray, b: int, m: int, eps: float, rng: RNG = None
     bits = make_bit_source(rng)
     sums = cell_sums(image, b)
     noisy = sums + discrete_laplace(scale, sums.shape, bits)
-    counts = cell_counts(image.shape[0], image.shape[1], b)
-    return Release(
-        means=noisy / counts[:, :, None],
-        shape=tuple(image.shape),
-        b=b,
-        m=m,
-        eps=eps,
-        channels=sums.shape[2],
-        scale=float(scale) / counts,
-        sampler=bits.kind,
-    )
+    return _from_sums(image.shape, b, noisy, m=m, eps=eps, scale=float(scale), sampler=bits.kind)
 
 
 def exact_cells(image: np.ndarray, b: int) -> Release:
@@ -243,14 +233,28 @@ def exact_cells(image: np.ndarray, b: int) -> Release:
     image = check_image(image)
     b = cell_side(check_positive_int(b, "b"), image.shape[0], image.shape[1])  # same cells
     sums = cell_sums(image, b)
-    counts = cell_counts(image.shape[0], image.shape[1], b)
+    return _from_sums(image.shape, b, sums, m=None, eps=None, scale=0.0, sampler=None)
+
+
+def _from_sums(
+    shape: tuple[int, ...],
+    b: int,
+    sums: np.ndarray,
+    *,
+    m: int | None,
+    eps: float | None,
+    scale: float,
+    sampler: Sampler | None,
+) -> Release:
+    """The release of (noisy or exact) cell sums: means and per-cell scales over ``n_k``."""
+    counts = cell_counts(shape[0], shape[1], b)
     return Release(
         means=sums / counts[:, :, None],
-        shape=tuple(image.shape),
+        shape=tuple(shape),
         b=b,
-        m=None,
-        eps=None,
+        m=m,
+        eps=eps,
         channels=sums.shape[2],
-        scale=np.zeros(counts.shape),
-        sampler=None,
+        scale=scale / counts,
+        sampler=sampler,
     )

@@ -11,21 +11,12 @@ which every release shows anyway.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from ._validation import check_image
-from .tune import (
-    EPS_GRID,
-    Candidate,
-    Recommendation,
-    _candidates,
-    _check_recommend,
-    _check_render_objective,
-    _choose,
-    cap_cells,
-)
+from .._validation import check_image
+from .advice import Candidate, Recommendation, _candidates, _recommend_options, _tune
 
 __all__ = ["public_references", "recommend_public"]
 
@@ -38,7 +29,7 @@ def public_references(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """
     import cv2
 
-    from .datasets import photos
+    from ..datasets import photos
 
     height, width = shape[:2]
     gray = len(shape) == 2
@@ -54,19 +45,7 @@ def recommend_public(
     m: int,
     *,
     references: dict[str, np.ndarray] | None = None,
-    m_reason: str = "",
-    method: str = "dp-pix",
-    eps: float | None = None,
-    eps_grid: Sequence[float] = EPS_GRID,
-    bs: Sequence[int] | None = None,
-    k: int = 99,
-    target_psnr: float | None = None,
-    ssim_runs: int = 3,
-    seed: int = 0,
-    what: str | None = None,
-    render: str = "blocks",
-    objective: str = "mse",
-    min_cells: int | None = None,
+    **options: Any,
 ) -> Recommendation:
     """Like :func:`recommend`, but tuned on public images only: the choice is data-independent.
 
@@ -85,16 +64,19 @@ def recommend_public(
     references : dict of str to ndarray, optional
         Public look-alike images of exactly ``shape`` (e.g. another photo of
         the same kind of scene). Default: :func:`public_references`.
-    m_reason, method, eps, eps_grid, bs, k, target_psnr, ssim_runs, seed, what, render,
-    objective, min_cells
-        As for :func:`recommend` (the smooth renderer's MSE is simulated on
-        the references, never on the private image).
+    **options
+        :func:`recommend`'s keyword options (``m_reason``, ``method``, ``eps``,
+        ``eps_grid``, ``bs``, ``k``, ``target_psnr``, ``ssim_runs``, ``seed``,
+        ``what``, ``render``, ``objective``, ``min_cells``), with its defaults
+        (the smooth renderer's MSE is simulated on the references, never on
+        the private image).
 
     Returns
     -------
     Recommendation
         With ``tuned_on`` naming the public images.
     """
+    options = _recommend_options(**options)
     shape = tuple(int(v) for v in shape)
     check_image(np.zeros(shape, np.uint8))  # the same shape rules as the mechanisms
     refs = references if references is not None else public_references(shape)
@@ -103,29 +85,22 @@ def recommend_public(
     for name, ref in refs.items():
         if check_image(ref, name=name).shape != shape:
             raise ValueError(f"reference {name} has shape {ref.shape}, expected {shape}")
-    method, grid, eps, bs, ssim_runs = _check_recommend(
-        shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
-    )
-    render, objective = _check_render_objective(method, render, objective, ssim_runs)
-    bs = cap_cells(bs, shape, min_cells)
-    per_ref = [
-        _candidates(ref, method, grid, bs, m, k, ssim_runs, seed, render) for ref in refs.values()
-    ]
-    rows = []
-    for cands in zip(*per_ref, strict=True):
-        mse_mean = float(np.mean([c.mse for c in cands]))
-        psnr = 10 * math.log10(255.0**2 / mse_mean) if mse_mean > 0 else math.inf
-        ssims = [c.ssim for c in cands if c.ssim is not None]
-        c0 = cands[0]
-        rows.append(
-            Candidate(c0.method, c0.b, c0.eps, mse_mean, psnr, float(np.mean(ssims)) if ssims
-                      else None, mse_source=c0.mse_source)
-        )
-    rec = _choose(
-        rows, shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
-        target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
-        render=render, objective=objective,
-    )
+
+    def averaged(*args: Any) -> list[Candidate]:
+        """The candidates' utility, averaged over the references."""
+        rows = []
+        for cands in zip(*(_candidates(ref, *args) for ref in refs.values()), strict=True):
+            mse_mean = float(np.mean([c.mse for c in cands]))
+            psnr = 10 * math.log10(255.0**2 / mse_mean) if mse_mean > 0 else math.inf
+            ssims = [c.ssim for c in cands if c.ssim is not None]
+            c0 = cands[0]
+            rows.append(
+                Candidate(c0.method, c0.b, c0.eps, mse_mean, psnr, float(np.mean(ssims)) if ssims
+                          else None, mse_source=c0.mse_source)
+            )
+        return rows
+
+    rec = _tune(averaged, shape, m, options)
     names = ", ".join(refs)
     rec.tuned_on = f"public images resized to {shape[1]}x{shape[0]}: {names}"
     rec.privacy_note = (
@@ -133,7 +108,6 @@ def recommend_public(
         "depends on the size, colour mode and m alone, which every release shows, so it is "
         "covered by the DP guarantee."
     )
-    if ssim_runs:
-        each = f"each of the {len(refs)} public images"
-        rec.ssim_note = rec.ssim_note.replace("this image", each)
+    # (SSIM not computed: no such words to replace)
+    rec.ssim_note = rec.ssim_note.replace("this image", f"each of the {len(refs)} public images")
     return rec

@@ -34,7 +34,7 @@ Utility: MSE and PSNR from the closed form of :mod:`dpimage.eval.predict`
 renderer (``render="smooth"``) has no closed form, so its MSE is **measured
 by simulation** like SSIM: the mean over ``ssim_runs`` seeded releases of the
 image tuned on (the user's, or the public look-alikes of
-:func:`dpimage.tune_public.recommend_public`; research noise, never written
+:func:`dpimage.tune.public.recommend_public`; research noise, never written
 anywhere).
 
 Privacy of the choice itself
@@ -44,7 +44,7 @@ Privacy of the choice itself
 pixels. That choice is **not** covered by the DP guarantee: publishing a
 release made at image-tuned settings also tells something about the image
 (which ``b`` won). The guarantee covers a release whose settings were fixed
-without looking at the image. :func:`dpimage.tune_public.recommend_public` is that path: it
+without looking at the image. :func:`dpimage.tune.public.recommend_public` is that path: it
 tunes on public photos (scikit-image's, or a look-alike public image the user
 gives) resized to the image's size, so the choice depends only on the size,
 the colour mode and ``m`` — facts every release shows anyway.
@@ -52,21 +52,22 @@ the colour mode and ``m`` — facts every release shows anyway.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
-from . import methods
-from ._validation import check_image, check_positive_float, check_positive_int
-from .guarantee import Guarantee, binary_guess_bound, guarantee, protected_pixels
-from .privacy.sensitivity import channels_of, epsilon_for_distance
-from .tune_sim import (
-    OBJECTIVES,
+from .. import methods
+from .._validation import check_image, check_positive_float, check_positive_int
+from ..guarantee import Guarantee, binary_guess_bound, guarantee
+from ..privacy.sensitivity import channels_of, epsilon_for_distance
+from .simulate import (
     SMOOTH_MSE_RUNS,
     _check_render_objective,
-    _params,  # noqa: F401  (kept importable from here)
     _predict,
     _simulate,
     _simulated_ssim,
@@ -76,16 +77,10 @@ from .tune_sim import (
 __all__ = [
     "DEFAULT_EPS",
     "EPS_GRID",
-    "OBJECTIVES",
     "TUNABLE",
     "Candidate",
-    "Guarantee",
     "Recommendation",
     "b_grid",
-    "binary_guess_bound",
-    "cap_cells",
-    "guarantee",
-    "protected_pixels",
     "recommend",
 ]
 
@@ -200,7 +195,7 @@ def recommend(
     image : ndarray of uint8, (H, W) or (H, W, 3)
         The user's image; only used to predict utility, never stored.
     m : int
-        Pixels to protect (see :func:`protected_pixels`).
+        Pixels to protect (see :func:`dpimage.guarantee.protected_pixels`).
     method : {"dp-pix", "dp-blur"}
         Or any alias of :mod:`dpimage.methods` (``"dp_pix"``, ``"pix"``, ...);
         the recommendation names it as result tables do (``"dp-pix"``). For
@@ -236,18 +231,51 @@ def recommend(
     Recommendation
         Its ``privacy_note`` says what the docstring says here: the choice
         depends on ``image`` and is outside the DP guarantee (see
-        :func:`dpimage.tune_public.recommend_public` for a choice that is not).
+        :func:`dpimage.tune.public.recommend_public` for a choice that is not).
     """
+    options = {name: value for name, value in locals().items() if name not in ("image", "m")}
     image = check_image(image)
+    return _tune(functools.partial(_candidates, image), image.shape, m, options)
+
+
+def _recommend_options(**options: Any) -> dict[str, Any]:
+    """The keyword options of :func:`recommend` with its defaults for those not given.
+
+    The one definition of their names and defaults, for the functions that
+    tune on something else (:func:`dpimage.tune.public.recommend_public`).
+
+    Raises
+    ------
+    TypeError
+        If an option is not one of :func:`recommend`'s.
+    """
+    bound = inspect.signature(recommend).bind(None, 0, **options)
+    bound.apply_defaults()
+    return {name: value for name, value in bound.arguments.items() if name not in ("image", "m")}
+
+
+#: ``candidates(method, grid, bs, m, k, ssim_runs, seed, render)``: predicted utility per (b, ε).
+_CandidatesFor = Callable[..., list[Candidate]]
+
+
+def _tune(
+    candidates_for: _CandidatesFor, shape: tuple[int, ...], m: int, options: dict[str, Any]
+) -> Recommendation:
+    """:func:`recommend`'s steps on any source of predictions: check, predict, choose.
+
+    ``options`` are :func:`recommend`'s, all of them (:func:`_recommend_options`);
+    ``candidates_for`` predicts the utility of every (b, ε) of the checked grid.
+    """
+    o = options
     method, grid, eps, bs, ssim_runs = _check_recommend(
-        image.shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs
+        shape, m, o["method"], o["eps"], o["eps_grid"], o["bs"], o["target_psnr"], o["ssim_runs"]
     )
-    render, objective = _check_render_objective(method, render, objective, ssim_runs)
-    bs = cap_cells(bs, image.shape, min_cells)
-    candidates = _candidates(image, method, grid, bs, m, k, ssim_runs, seed, render)
+    render, objective = _check_render_objective(method, o["render"], o["objective"], ssim_runs)
+    bs = cap_cells(bs, shape, o["min_cells"])
+    candidates = candidates_for(method, grid, bs, m, o["k"], ssim_runs, o["seed"], render)
     return _choose(
-        candidates, image.shape, m, m_reason=m_reason, method=method, eps=eps, grid=grid,
-        target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+        candidates, shape, m, m_reason=o["m_reason"], method=method, eps=eps, grid=grid,
+        target_psnr=o["target_psnr"], ssim_runs=ssim_runs, seed=o["seed"], what=o["what"],
         render=render, objective=objective,
     )
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import methods
-from ._validation import check_positive_int
+from .. import methods
+from .._validation import check_positive_int
 
 __all__ = ["OBJECTIVES", "SMOOTH_MSE_RUNS", "cap_cells"]
 
@@ -35,7 +35,7 @@ def _params(method: str, b: int, m: int, eps: float, k: int, render: str | None 
 
 
 def _predict(method: str, image: np.ndarray, b: int, m: int, eps: float, k: int):
-    from .eval.predict import predict_method
+    from ..eval.predict import predict_method
 
     return predict_method(method, image, _params(method, b, m, eps, k), clip=True)
 
@@ -54,7 +54,7 @@ def _simulate(
     want_ssim: bool = True,
 ) -> tuple[float, float | None]:
     """Mean MSE and SSIM over ``runs`` seeded releases of ``image`` (SSIM None if not wanted)."""
-    from .metrics import mse, ssim
+    from ..metrics import mse, ssim
 
     spec, params = methods.get(method), _params(method, b, m, eps, k, render)
     errors, values = [], []
@@ -92,7 +92,7 @@ def _check_render_objective(
     method: str, render: str, objective: str, ssim_runs: int
 ) -> tuple[str | None, str]:
     """Normalise ``render`` (None for DP-Blur) and check ``objective``."""
-    from .render import check_renderer
+    from ..render import check_renderer
 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")

@@ -1,20 +1,23 @@
 """The private step for colour in luma/chroma: an RGB image becomes a :class:`ColourRelease`.
 
-The RGB path (:func:`dpimage.release.release_cells`) spends one ε on three
+The RGB path (:func:`~dpimage.release.release_cells`) spends one ε on three
 channels, so each channel's mean carries the noise of ``C = 3``. Here the
 exact integer RGB cell sums are transformed to integer YCoCg sums
 (:mod:`dpimage.privacy.colour`: the transform, each channel's sensitivity
 ``255 m 4`` and the budget split are derived there) and noised exactly:
 
-* luma ``Y`` on cells of side ``b`` with ``eps_Y`` (default ``0.7 eps``);
+* luma ``Y`` on cells of side ``b`` with ``eps_Y`` (default ``eps``);
 * chroma ``Co``, ``Cg`` on cells of side ``b_chroma = f b`` with ``eps_Co =
-  eps_Cg`` (default ``0.15 eps`` each), ``f`` from public parameters only
-  (:func:`dpimage.privacy.colour.chroma_factor_for`; 8 at b = m = 16, eps = 0.5).
+  eps_Cg`` (default ``eps / 3`` each), ``f`` from public parameters only
+  (:func:`dpimage.privacy.colour.chroma_factor_for`; 4 at b = m = 16, eps = 0.5).
 
 Each channel's grid is ``eps_c``-DP (discrete Laplace of scale
 ``Delta_c / eps_c`` on every integer sum, ``Delta_c = 255 m 4`` for any cell
-sizes); the three together cost ``eps_Y + eps_Co + eps_Cg <= eps`` by basic
-composition, checked on the exact binary values. The noise is drawn by the
+sizes); the three together are exactly
+``max(eps_Y, eps_Cg, eps_Y / 2 + eps_Co + eps_Cg / 2)``-DP — the worst case
+over one pixel's change, proved in :mod:`dpimage.privacy.colour`
+(:func:`~dpimage.privacy.colour.worst_case_epsilon`), which is ``<= eps``,
+checked on the exact binary values. The noise is drawn by the
 same exact sampler and bit sources as every other release
 (:func:`dpimage.privacy.discrete_laplace`, :func:`dpimage.privacy.make_bit_source`).
 
@@ -32,21 +35,24 @@ from fractions import Fraction
 
 import numpy as np
 
-from ._validation import check_noise_scale, check_positive_int
-from .cells import cell_counts, cell_side, cell_sums
-from .privacy.colour import (
+from .._validation import check_noise_scale, check_positive_float, check_positive_int
+from ..cells import cell_counts, cell_side, cell_sums
+from ..privacy.colour import (
     DIVISOR,
     LUMA_SHARE,
     TRANSFORM,
     channel_sensitivity,
     chroma_factor_for,
+    float_at_least,
     split_budget,
+    worst_case_epsilon,
 )
-from .privacy.sampling import discrete_laplace, make_bit_source
-from .privacy.sensitivity import PIXEL_RANGE
+from ..privacy.sampling import discrete_laplace, make_bit_source
+from ..privacy.sensitivity import PIXEL_RANGE
 from .release import RNG, Release
 
 __all__ = [
+    "BOUND_RULE",
     "COLOURS",
     "TRANSFORMS",
     "ColourRelease",
@@ -54,8 +60,6 @@ __all__ = [
     "colour_split",
     "noisy_ycocg_means",
     "release_colour",
-    "release_image",
-    "release_luma_chroma",
 ]
 
 #: Transforms a :class:`ColourRelease` may name (only YCoCg with integer rows today).
@@ -86,12 +90,14 @@ class ColourRelease:
         eps_Y``, ``scale = 255 m / (n_k eps_Y)``).
     chroma : Release
         ``Co``, ``Cg`` means (normalised, in ``[-127.5, 127.5]`` before noise)
-        at cell side ``b_chroma`` (shape ``(H, W, 2)``, ``eps = eps_Co + eps_Cg``,
-        each channel's scale ``255 m / (n_k eps_Co)``).
+        at cell side ``b_chroma`` (shape ``(H, W, 2)``, each channel's scale
+        ``255 m / (n_k eps_Co)``). Its ``eps`` is the chroma grid's own worst
+        case, ``max(eps_Co + eps_Cg / 2, eps_Cg)``, rounded up to a double.
     transform : str
         ``"ycocg"`` (:data:`dpimage.privacy.colour.TRANSFORM`).
     eps : float
-        Total budget of the whole release (``>= luma.eps + chroma.eps``).
+        Budget of the whole release: at least the exact worst case of the
+        three channels together (:attr:`eps_bound`), not their sum.
     eps_chroma : tuple of float
         ``(eps_Co, eps_Cg)``.
     """
@@ -107,9 +113,14 @@ class ColourRelease:
             raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
         if self.luma.shape[:2] != self.chroma.shape[:2] or self.luma.m != self.chroma.m:
             raise ValueError("luma and chroma releases must share the image size and m")
-        spent = Fraction(self.luma.eps) + sum(map(Fraction, self.eps_chroma))
+        if self.eps_chroma[0] != self.eps_chroma[1]:
+            raise ValueError(f"Co and Cg share one noise scale: {self.eps_chroma!r} differ")
+        own = float_at_least(worst_case_epsilon(0, *self.eps_chroma))
+        if self.chroma.eps != own:
+            raise ValueError(f"the chroma release's eps must be its worst case {own}")
+        spent = worst_case_epsilon(self.luma.eps, *self.eps_chroma)
         if spent > Fraction(self.eps):
-            raise ValueError(f"the channels spend {float(spent)} > eps {self.eps}")
+            raise ValueError(f"the channels' worst case {float(spent)} exceeds eps {self.eps}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -135,6 +146,11 @@ class ColourRelease:
         return float(self.luma.eps)
 
     @property
+    def eps_bound(self) -> float:
+        """The exact ε of the three channels together (rounded up): ``<= eps``."""
+        return float_at_least(worst_case_epsilon(self.luma.eps, *self.eps_chroma))
+
+    @property
     def sampler(self):
         return self.luma.sampler
 
@@ -151,23 +167,49 @@ class ColourRelease:
             "eps": self.eps,
             "eps_luma": self.eps_luma,
             "eps_chroma": list(self.eps_chroma),
+            "eps_bound": self.eps_bound,
             "b": self.b,
             "b_chroma": self.b_chroma,
             "sampler": self.sampler,
         }
 
 
+#: What a manifest says about how the channels' budgets add up.
+BOUND_RULE = "max(eps_luma, eps_cg, eps_luma/2 + eps_co + eps_cg/2)"
+
+
 def colour_split(
-    b: int, m: int, eps: float, *, luma_share: float = LUMA_SHARE, chroma_factor: int | None = None
+    b: int,
+    m: int,
+    eps: float,
+    *,
+    luma_share: float = LUMA_SHARE,
+    chroma_factor: int | None = None,
+    budgets: tuple[float, float, float] | None = None,
 ) -> dict:
     """What ε goes where in a luma/chroma release, from public parameters only.
 
-    Returns ``{"transform", "eps_luma", "eps_co", "eps_cg", "b_luma",
-    "b_chroma"}``: what a manifest records (nothing derived from the image).
+    Returns ``{"transform", "eps_luma", "eps_co", "eps_cg", "eps_bound",
+    "bound", "b_luma", "b_chroma"}``: what a manifest records (nothing
+    derived from the image). ``eps_bound`` is the exact worst case over one
+    pixel's change (:func:`~dpimage.privacy.colour.worst_case_epsilon`,
+    rounded up to a double; ``<= eps``) and ``bound`` the rule it follows.
+    ``budgets`` gives ``(eps_Y, eps_Co, eps_Cg)`` explicitly instead of
+    :func:`~dpimage.privacy.colour.split_budget` (``eps_Co == eps_Cg``, worst
+    case ``<= eps``): for comparisons, such as the old 0.7/0.15/0.15 split.
     """
     b = check_positive_int(b, "b")
     m = check_positive_int(m, "m")
-    eps_y, eps_co, eps_cg = split_budget(eps, luma_share)
+    eps = check_positive_float(eps, "eps")
+    if budgets is None:
+        eps_y, eps_co, eps_cg = split_budget(eps, luma_share)
+    else:
+        eps_y, eps_co, eps_cg = (check_positive_float(e, "budget") for e in budgets)
+        if eps_co != eps_cg:
+            raise ValueError(f"eps_co and eps_cg must be equal (one chroma scale), got {budgets}")
+    bound = worst_case_epsilon(eps_y, eps_co, eps_cg)
+    if bound > Fraction(eps):
+        raise ValueError(f"budgets {(eps_y, eps_co, eps_cg)} spend {float(bound)} > eps {eps}")
     factor = chroma_factor_for(b, m, eps_co) if chroma_factor is None else chroma_factor
     factor = check_positive_int(factor, "chroma_factor")
     return {
@@ -175,6 +217,8 @@ def colour_split(
         "eps_luma": eps_y,
         "eps_co": eps_co,
         "eps_cg": eps_cg,
+        "eps_bound": float_at_least(bound),
+        "bound": BOUND_RULE,
         "b_luma": b,
         "b_chroma": b * factor,
     }
@@ -220,6 +264,7 @@ def release_colour(
     *,
     luma_share: float = LUMA_SHARE,
     chroma_factor: int | None = None,
+    budgets: tuple[float, float, float] | None = None,
 ) -> ColourRelease:
     """ε-DP luma/chroma release of an RGB image (module docstring: derivation).
 
@@ -228,13 +273,17 @@ def release_colour(
     image : ndarray of uint8, shape (H, W, 3)
         The private image; never modified, never kept.
     b, m, eps, rng
-        As for :func:`dpimage.release.release_cells`; ``eps`` is the total for
+        As for :func:`~dpimage.release.release_cells`; ``eps`` is the total for
         all three channels, ``b`` the luma cell side.
     luma_share : float
-        Fraction of ``eps`` spent on Y; Co and Cg get half the rest each.
+        ``eps_Y / eps`` in ``(0, 1]``; Co and Cg get ``(2 - luma_share) eps / 3``
+        each, so the worst case is ``eps``
+        (:func:`~dpimage.privacy.colour.split_budget`).
     chroma_factor : int, optional
         Chroma cells are ``chroma_factor * b`` pixels on a side; ``None``:
         :func:`~dpimage.privacy.colour.chroma_factor_for` (public parameters only).
+    budgets : (eps_Y, eps_Co, eps_Cg), optional
+        Explicit channel budgets instead of ``luma_share`` (:func:`colour_split`).
 
     Returns
     -------
@@ -246,7 +295,9 @@ def release_colour(
         raise ValueError(
             f"a luma/chroma release needs uint8 (H, W, 3), got {image.dtype} {image.shape}"
         )
-    split = colour_split(b, m, eps, luma_share=luma_share, chroma_factor=chroma_factor)
+    split = colour_split(
+        b, m, eps, luma_share=luma_share, chroma_factor=chroma_factor, budgets=budgets
+    )
     m = int(m)
     budgets = (split["eps_luma"], split["eps_co"], split["eps_cg"])
     for row, eps_c in zip(np.abs(TRANSFORM), budgets, strict=True):
@@ -268,31 +319,11 @@ def release_colour(
         scale=luma_scale, sampler=bits.kind,
     )  # fmt: skip
     chroma_release = Release(
-        means=chroma, shape=(h, w, 2), b=b_c, m=m, eps=budgets[1] + budgets[2], channels=2,
+        means=chroma, shape=(h, w, 2), b=b_c, m=m,
+        eps=float_at_least(worst_case_epsilon(0, budgets[1], budgets[2])), channels=2,
         scale=chroma_scale, sampler=bits.kind,
     )  # fmt: skip
     return ColourRelease(
         luma=luma_release, chroma=chroma_release, transform="ycocg", eps=float(eps),
         eps_chroma=(budgets[1], budgets[2]),
     )  # fmt: skip
-
-
-def release_image(
-    image: np.ndarray, b: int, m: int, eps: float, rng: RNG = None, colour: str = "rgb"
-) -> Release | ColourRelease:
-    """The release of ``image`` on the colour path ``colour``; a gray image ignores it.
-
-    ``"rgb"`` (or any gray image): :func:`dpimage.release.release_cells`.
-    ``"luma-chroma"`` on an RGB image: :func:`release_colour` with its defaults.
-    Either way the whole release costs ``eps``.
-    """
-    from .release import release_cells
-
-    colour = check_colour(colour)
-    if colour == "luma-chroma" and np.ndim(image) == 3:
-        return release_colour(image, b, m, eps, rng)
-    return release_cells(image, b, m, eps, rng)
-
-
-#: The earlier name of :func:`release_colour`.
-release_luma_chroma = release_colour

@@ -1,0 +1,121 @@
+"""An existing manifest with wrong fields is refused before anything is written, naming it.
+
+A manifest that is valid JSON but whose fields have the wrong types
+(``"total_epsilon": "a"``, ``"outputs": 5``) used to be found only at the end
+of a run, after every output had been overwritten (or crashed with a
+traceback). The run now checks it before it reads any input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import make_images, run
+from dpimage.io import read_manifest
+
+MANIFEST = "dpimage-manifest.json"
+
+#: (what is changed, how) -> the manifest a run finds
+BREAKAGES = {
+    "total_epsilon text": lambda m: m.update(total_epsilon="a"),
+    "outputs a number": lambda m: m.update(outputs=5),
+    "epsilon text": lambda m: m["outputs"][0].update(epsilon="x"),
+    "epsilon infinite": lambda m: m["outputs"][0].update(epsilon=1e400),
+    "releases negative": lambda m: m["outputs"][0].update(releases=-1),
+    "path a number": lambda m: m["outputs"][0].update(path=3),
+    "runs a string": lambda m: m["outputs"][0].update(runs="abc"),
+    "sampler a list": lambda m: m.update(sampler=[1]),
+    "previous_runs a number": lambda m: m.update(previous_runs=3),
+    "previous run without outputs": lambda m: m.update(previous_runs=[{"total_epsilon": 1}]),
+}
+
+
+def corrupt(path: Path, breakage: str) -> bytes:
+    manifest = json.loads(path.read_text())
+    BREAKAGES[breakage](manifest)
+    path.write_text(json.dumps(manifest))
+    return path.read_bytes()
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_batch_refuses_a_broken_manifest_before_writing(tmp_path, breakage):
+    make_images(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert run("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--seed", 1).exit_code == 0
+    corrupt(out / MANIFEST, breakage)
+    before = snapshot(out)
+    result = run("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--seed", 2, "--overwrite")
+    assert result.exit_code == 2, result.output
+    errors = error_lines(result)
+    assert len(errors) == 1 and str(out / MANIFEST) in errors[0], errors
+    assert snapshot(out) == before  # no output overwritten, the manifest as it was
+
+
+@pytest.mark.parametrize("breakage", ["total_epsilon text", "outputs a number", "epsilon text"])
+def test_video_refuses_a_broken_manifest_before_writing(tmp_path, breakage):
+    pytest.importorskip("av")
+    from test_output_lock import write_clip
+
+    clip = tmp_path / "in" / "clip.mp4"
+    clip.parent.mkdir()
+    write_clip(clip)
+    out = tmp_path / "out" / "clip-dp.mp4"
+    assert run("video", clip, "-o", out, "-b", 8, "--seed", 1).exit_code == 0
+    manifest = out.with_name(out.name + ".manifest.json")
+    corrupt(manifest, breakage)
+    before = snapshot(out.parent)
+    result = run("video", clip, "-o", out, "-b", 8, "--seed", 2, "--overwrite")
+    assert result.exit_code == 2, result.output
+    errors = error_lines(result)
+    assert len(errors) == 1 and str(manifest) in errors[0], errors
+    assert snapshot(out.parent) == before
+
+
+def test_process_video_checks_the_manifest_before_reading_the_clip(tmp_path):
+    """The library entry checks it too (the CLI's early check is not the only one)."""
+    pytest.importorskip("av")
+    from dpimage.video import VideoSettings, process_video, run_to_end
+
+    out = tmp_path / "o.mp4"
+    manifest = tmp_path / "o.mp4.manifest.json"
+    manifest.write_text(json.dumps({"mechanism": "dp_pix", "outputs": 5}))
+    with pytest.raises(ValueError, match=re.escape("o.mp4.manifest.json")):
+        run_to_end(process_video(tmp_path / "missing.mp4", out, VideoSettings(b=8, seed=1)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4.manifest.json"]
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_read_manifest_names_the_file_and_the_field(tmp_path, breakage):
+    make_images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    assert run("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--seed", 1).exit_code == 0
+    corrupt(out / MANIFEST, breakage)
+    with pytest.raises(ValueError) as caught:
+        read_manifest(out / MANIFEST)
+    message = str(caught.value)
+    assert str(out / MANIFEST) in message and "\n" not in message
+
+
+def test_a_valid_manifest_still_reads(tmp_path):
+    make_images(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run("pixelate", tmp_path / "in", "-o", out, "-b", 8, "--seed", 1).exit_code == 0
+    assert run("pixelate", tmp_path / "in", "-o", out, "-b", 16, "--seed", 1, "--overwrite")
+    manifest = read_manifest(out / MANIFEST)
+    assert manifest is not None and len(manifest["previous_runs"]) == 1
