@@ -13,7 +13,20 @@ import functools
 import cv2
 import numpy as np
 
-__all__ = ["cell_counts", "cell_sums", "grid_shape", "render_blocks"]
+__all__ = ["cell_counts", "cell_side", "cell_sums", "grid_shape", "render_blocks"]
+
+
+def cell_side(b: int, height: int, width: int) -> int:
+    """The side that draws the same cells as ``b`` on an ``H x W`` image: ``min(b, max(H, W))``.
+
+    A cell cannot hold pixels that do not exist: along an axis of length
+    ``L <= b`` the grid has one cell of ``L`` pixels, for every such ``b``. So
+    ``b`` and ``min(b, max(H, W))`` give the same grid — the same cells, the
+    same pixel counts ``n_k``, the same sums — while the clamped side keeps
+    every array that is sized by ``b`` (padding, upsampling) of the order of
+    the image, whatever ``b`` is (``b = 10**30`` included).
+    """
+    return min(int(b), max(int(height), int(width)))
 
 
 def grid_shape(height: int, width: int, b: int) -> tuple[int, int]:
@@ -23,6 +36,7 @@ def grid_shape(height: int, width: int, b: int) -> tuple[int, int]:
 
 def _run_lengths(length: int, b: int) -> np.ndarray:
     """Pixels per cell along one axis: ``b`` everywhere, the remainder last."""
+    b = min(b, length)  # one cell of the whole axis for any larger b
     n = -(-length // b)
     runs = np.full(n, b, dtype=np.int64)
     runs[-1] = length - (n - 1) * b
@@ -35,7 +49,8 @@ def cell_counts(height: int, width: int, b: int) -> np.ndarray:
     Full cells hold ``b**2`` pixels; cells in the last row/column hold fewer.
     The array is read-only (it is shared between calls with the same sizes).
     """
-    return _cell_counts(int(height), int(width), int(b))
+    height, width = int(height), int(width)
+    return _cell_counts(height, width, cell_side(b, height, width))
 
 
 @functools.lru_cache(maxsize=128)
@@ -66,6 +81,7 @@ def cell_sums(image: np.ndarray, b: int) -> np.ndarray:
     """
     if image.ndim == 2:
         image = image[:, :, np.newaxis]
+    b = cell_side(b, image.shape[0], image.shape[1])  # the same cells, no padding beyond the image
     if image.size <= _SMALL_IMAGE:
         return _cell_sums_reduceat(image, b)
     if b <= _UINT16_MAX_B:
@@ -175,7 +191,9 @@ def render_blocks(grid: np.ndarray, height: int, width: int, b: int) -> np.ndarr
     """Paint each cell value over its ``b x b`` block, cropped to ``(H, W)``.
 
     ``grid`` has shape ``(ny, nx)`` or ``(ny, nx, C)``; the result has the same
-    trailing channel axis and the dtype of ``grid``.
+    trailing channel axis and the dtype of ``grid``. Each cell is repeated over
+    its own pixels only (partial cells included), so nothing larger than the
+    image is built, however large ``b`` is.
     """
-    blocks = np.repeat(grid, b, axis=1).repeat(b, axis=0)
-    return blocks[:height, :width]
+    across = np.repeat(grid, _run_lengths(int(width), int(b)), axis=1)
+    return np.repeat(across, _run_lengths(int(height), int(b)), axis=0)

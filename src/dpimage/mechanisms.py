@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from ._validation import (
@@ -43,7 +42,7 @@ from .release import (
 from .render import check_renderer
 from .render import render as _render
 from .render.blocks import blocks, pixel_grid
-from .render.blur import blur
+from .render.blur import blur, gaussian_blur
 
 __all__ = ["dp_blur", "dp_pix", "np_blur", "np_pix"]
 
@@ -195,7 +194,7 @@ def np_blur(image: np.ndarray, k: int = 99, *, sigma: float | None = None) -> np
     image = check_image(image)
     k = check_kernel_size(k)
     sigma = check_sigma(sigma)
-    return cv2.GaussianBlur(image, (k, k), sigma)
+    return gaussian_blur(image, k, sigma)
 
 
 def dp_blur(

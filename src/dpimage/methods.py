@@ -46,8 +46,16 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_kernel_size, check_positive_float, check_positive_int, check_sigma
+from ._validation import (
+    check_kernel_size,
+    check_noise_scale,
+    check_positive_float,
+    check_positive_int,
+    check_sigma,
+)
 from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
+from .privacy.colour import split_budget
+from .privacy.sensitivity import PIXEL_RANGE
 from .release import (
     RNG,
     ColourRelease,
@@ -103,7 +111,21 @@ def _check_base(value: Any) -> str:
 _BASE = Param("render", DEFAULT_RENDER, _check_base, "renderer before the Gaussian blur")
 
 
+def _check_noise(p: dict) -> None:
+    """Refuse an m and eps whose noise cannot be drawn, for any image (gray or RGB).
+
+    The largest scale a release of these parameters can need: ``255 m 3 / eps``
+    on RGB, or on luma/chroma the chroma channels' ``255 m 4 / eps_Co``.
+    """
+    m, eps = p["m"], p["eps"]
+    if p["colour"] == "luma-chroma":
+        check_noise_scale(PIXEL_RANGE * m * 4, split_budget(eps)[1], m=m, total_eps=eps)
+    else:
+        check_noise_scale(PIXEL_RANGE * m * 3, eps, m=m, total_eps=eps)
+
+
 def _check_dp_pix(p: dict) -> None:
+    _check_noise(p)
     if p["output"] == "grid" and p["render"] != "blocks":
         raise ValueError(f"output='grid' is the blocks renderer's grid; got render={p['render']!r}")
     if p["output"] == "grid" and p["colour"] != "rgb":
@@ -363,6 +385,7 @@ _TABLE = (
             image, p["b0"], p["m"], p["eps"], rng, p["colour"]
         ),
         _render=_blur_render,
+        _check=_check_noise,
     ),
 )
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from .. import batch as _batch
-from ..io import OutputExistsError, normalise_extension
+from ..io import OutputError, OutputExistsError, image_format, normalise_extension
 from ._app import InputFailed, UsageProblem
 
 # Per-input logic lives in the library (dpimage.batch); these names stay for the commands.
@@ -60,6 +60,24 @@ def _check_common(
         return normalise_extension(fmt)
     except ValueError as exc:
         raise UsageProblem(f"--format: {exc}") from None
+
+
+def check_output_file(path: Path, option: str = "-o") -> None:
+    """Refuse, before any work, a single-file output that cannot be written as an image.
+
+    A directory (which would otherwise be "skipped: already exists", or with
+    ``--overwrite`` fail after all the work) or a name without an image
+    extension is a usage error: one line, exit 2.
+    """
+    if path.is_dir():
+        raise UsageProblem(f"{option} {path} is a directory; name the output image file")
+    try:
+        image_format(path)
+    except OutputError as exc:
+        raise UsageProblem(f"{option}: {exc}") from None
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageProblem(f"{option} {path}: {parent} is not a directory")
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from ._common import (
     _check_common,
     _check_method,
     _fmt_eps,
+    check_output_file,
     failing_input,
 )
 from ._console import _say, _stderr
@@ -77,6 +78,7 @@ def compare(
     smooth = {"b": b, "m": m, "eps": eps, "render": "smooth", "colour": "luma-chroma"}
     _check_method("dp_pix", smooth)
     _check_method("dp_blur", {"b0": b0, "k": k, "m": m, "eps": eps})
+    check_output_file(output)
     if output.exists() and image.exists() and os.path.samefile(output, image):
         raise UsageProblem(f"{output}: the output would overwrite the input")
     if os.path.lexists(output) and not overwrite:

@@ -99,6 +99,8 @@ def _show_plan(console: Console, report: BatchReport) -> None:
             "releasing a release spends ε again; name files explicitly to release them",
             "yellow",
         )
+    for path, reason in plan.skipped:
+        _say(console, f"skipped {os.fspath(path)}: {reason}", "yellow")
     if not plan.jobs and not plan.problems:
         _say(console, "error: no images found (recognised by extension) in the inputs", "red")
 
@@ -113,7 +115,8 @@ def _summary(batch: _Batch, report: BatchReport) -> str:
     )
     note = " (seeded: NOT a private release)" if batch.params.seed is not None else ""
     return (
-        f"{len(report.written)} written, {report.skipped} skipped, {report.failed} failed; "
+        f"{len(report.written)} written, {report.skipped + len(report.plan.skipped)} skipped, "
+        f"{report.failed} failed; "
         f"ε spent per image = {_fmt_eps(batch.params.eps)}, "
         f"total ε = {_fmt_eps(report.total_epsilon)} (m={batch.m}{runs}){note}"
     )
@@ -142,7 +145,9 @@ def _run_batch(
     def on_plan(report: BatchReport) -> None:
         _show_plan(console, report)
         planned = len(report.plan.jobs)
-        progress.disable = planned + len(report.plan.problems) <= 1
+        # A bar only where it can redraw itself: on a console that is not interactive
+        # (a dumb terminal, a log) Rich prints its last state and an empty line.
+        progress.disable = planned + len(report.plan.problems) <= 1 or not console.is_interactive
         progress.start()
         task["id"] = progress.add_task(batch.command, total=planned)
 

@@ -20,7 +20,14 @@ from ..io import (
     write_manifest,
 )
 from ._app import InputFailed, UsageProblem, app
-from ._common import ColourOpt, RenderOpt, colour_choice, failing_input, render_choice
+from ._common import (
+    ColourOpt,
+    RenderOpt,
+    check_output_file,
+    colour_choice,
+    failing_input,
+    render_choice,
+)
 from ._console import _say, _stderr
 
 
@@ -198,6 +205,8 @@ def tune(
     render = look["render"]
     if ssim_runs < 0 or seed < 0:
         raise UsageProblem("--ssim-runs and --seed must be >= 0")
+    if preview is not None:
+        check_output_file(preview, "--preview")
     if preview is not None and preview.exists() and not overwrite:
         raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
     if preview is not None and preview.resolve() == image.resolve():

@@ -9,6 +9,7 @@ destination directory, renamed over the destination only once it is complete).
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,11 @@ class Plan:
         one's: they hold a manifest or a journal), with the number of image
         files in each. Releasing them would be a release of a release,
         charged ε again.
+    skipped : list of (Path, str)
+        Entries found inside input directories that are not read, with the
+        one-line reason: symbolic links to directories (not followed),
+        broken or looping links, FIFOs, sockets and devices. Hidden entries
+        and regular files without an image extension are left out silently.
     """
 
     jobs: list[Job] = field(default_factory=list)
@@ -203,6 +209,7 @@ class Plan:
     single: bool = False
     manifest_path: Path = Path(MANIFEST_NAME)
     excluded: list[tuple[Path, int]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def excluded_files(self) -> int:
@@ -224,13 +231,47 @@ def _count_images(root: Path) -> int:
     return count
 
 
-def _walk_images(root: Path, skip: Path | None, excluded: list[tuple[Path, int]]) -> list[Path]:
+#: Why a symbolic link to a directory inside an input is not followed.
+LINKED_DIRECTORY = (
+    "a symbolic link to a directory, not followed (it can lead out of the input, loop, "
+    "or reach images already found, which would be released, and charged ε, twice); "
+    "give its target as an input to release it"
+)
+
+
+def _special_file(path: Path) -> str | None:
+    """Why ``path`` (listed as a file by ``os.walk``) cannot be read as an image, or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        # lstat succeeded (os.walk listed it) but stat fails: a link to nothing
+        return "a broken or looping symbolic link"
+    if stat.S_ISREG(mode):
+        return None
+    kind = (
+        "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "not a regular file"
+    )  # fmt: skip
+    return f"{kind}, not a regular file"
+
+
+def _walk_images(
+    root: Path,
+    skip: Path | None,
+    excluded: list[tuple[Path, int]],
+    skipped: list[tuple[Path, str]] | None = None,
+) -> list[Path]:
     """Image files under ``root`` (relative paths).
 
     Hidden entries are left out; so are ``skip`` (this run's output
     directory) and every directory or file that holds an earlier release
-    (:func:`holds_release`), which are listed in ``excluded``.
+    (:func:`holds_release`), which are listed in ``excluded``. Links to
+    directories are not followed; they, links to nothing and special files
+    (FIFOs, sockets, devices) are listed in ``skipped`` with the reason.
     """
+    skipped = [] if skipped is None else skipped
     if holds_release(root):
         excluded.append((root, _count_images(root)))
         return []
@@ -242,6 +283,9 @@ def _walk_images(root: Path, skip: Path | None, excluded: list[tuple[Path, int]]
             if is_hidden(name):
                 continue
             sub = here / name
+            if sub.is_symlink():
+                skipped.append((sub, LINKED_DIRECTORY))
+                continue
             if (skip is not None and sub.resolve() == skip) or holds_release(sub):
                 # Never read an output directory back in (ours or an earlier one).
                 excluded.append((sub, _count_images(sub)))
@@ -250,7 +294,13 @@ def _walk_images(root: Path, skip: Path | None, excluded: list[tuple[Path, int]]
         dirnames[:] = keep
         for name in sorted(filenames):
             path = here / name
-            if is_hidden(name) or not is_image_name(path) or not path.is_file():
+            if is_hidden(name):
+                continue
+            reason = _special_file(path)
+            if reason is not None:
+                skipped.append((path, reason))
+                continue
+            if not is_image_name(path):
                 continue
             if _is_released_file(path):
                 excluded.append((path, 1))
@@ -345,7 +395,7 @@ def plan_outputs(
             if not os.path.lexists(source):
                 plan.problems.append((os.fspath(source), "no such file or directory"))
             elif source.is_dir():
-                for rel in _walk_images(source, skip, plan.excluded):
+                for rel in _walk_images(source, skip, plan.excluded, plan.skipped):
                     target = out_path / _with_extension(rel, ext)
                     candidates.append((source / rel, target, target.relative_to(out_path)))
             elif source.is_file():
@@ -369,6 +419,12 @@ def _check_candidates(plan: Plan, candidates: list[tuple[Path, Path, Path | str]
         if resolved in input_paths or (key is not None and key in input_keys):
             plan.problems.append(
                 (os.fspath(source), f"refusing to write {os.fspath(target)}: it is an input file")
+            )
+            continue
+        if target.is_dir():
+            # not an existing output to skip or replace: nothing could be written there
+            plan.problems.append(
+                (os.fspath(source), f"output {os.fspath(target)} is a directory")
             )
             continue
         if resolved in claimed:

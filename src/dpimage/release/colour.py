@@ -35,8 +35,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int
-from ..cells import cell_counts, cell_sums
+from .._validation import check_noise_scale, check_positive_float, check_positive_int
+from ..cells import cell_counts, cell_side, cell_sums
 from ..privacy.colour import (
     DIVISOR,
     LUMA_SHARE,
@@ -48,6 +48,7 @@ from ..privacy.colour import (
     worst_case_epsilon,
 )
 from ..privacy.sampling import discrete_laplace, make_bit_source
+from ..privacy.sensitivity import PIXEL_RANGE
 from .release import RNG, Release
 
 __all__ = [
@@ -297,10 +298,18 @@ def release_colour(
     split = colour_split(
         b, m, eps, luma_share=luma_share, chroma_factor=chroma_factor, budgets=budgets
     )
-    b, m, b_c = split["b_luma"], int(m), split["b_chroma"]
+    m = int(m)
     budgets = (split["eps_luma"], split["eps_co"], split["eps_cg"])
-    bits = make_bit_source(rng)
+    for row, eps_c in zip(np.abs(TRANSFORM), budgets, strict=True):
+        # Python ints: an absurd m must be refused, not overflow int64
+        check_noise_scale(PIXEL_RANGE * m * int(row.sum()), eps_c, m=m, total_eps=float(eps))
     h, w = image.shape[:2]
+    # A luma side larger than the image draws the same cells clamped
+    # (dpimage.cells.cell_side); chroma keeps its multiple of it, as the renderers
+    # assume, so no side exceeds 16 max(H, W) and every grid is the one requested.
+    b = cell_side(split["b_luma"], h, w)
+    b_c = split["b_chroma"] // split["b_luma"] * b
+    bits = make_bit_source(rng)
     luma, luma_scale, chroma, chroma_scale = noisy_ycocg_means(
         cell_sums(image, b), cell_counts(h, w, b), cell_sums(image, b_c),
         cell_counts(h, w, b_c), m, budgets, bits,

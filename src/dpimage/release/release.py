@@ -20,10 +20,10 @@ from typing import Literal
 
 import numpy as np
 
-from .._validation import check_image, check_positive_float, check_positive_int
-from ..cells import cell_counts, cell_sums, grid_shape
+from .._validation import check_image, check_noise_scale, check_positive_float, check_positive_int
+from ..cells import cell_counts, cell_side, cell_sums, grid_shape
 from ..privacy.sampling import discrete_laplace, make_bit_source
-from ..privacy.sensitivity import channels_of, laplace_scale
+from ..privacy.sensitivity import channels_of, l1_sensitivity
 
 __all__ = ["RNG", "Release", "cell_noise_scale", "exact_cells", "release_cells"]
 
@@ -45,7 +45,8 @@ class Release:
         Shape of the released image, ``(H, W)`` or ``(H, W, C)``.
     b : int
         Cell side; cells are anchored at the top-left, the last row/column may
-        be partial.
+        be partial. :func:`release_cells` records a requested side larger than
+        ``max(H, W)`` as ``max(H, W)``: the same cells (:func:`dpimage.cells.cell_side`).
     m : int or None
         Neighbourhood size the noise is calibrated for (None: exact release).
     eps : float or None
@@ -144,8 +145,15 @@ def cell_noise_scale(
     if len(shape) not in (2, 3) or min(shape[:2]) < 1:
         raise ValueError(f"shape must be (H, W) or (H, W, C) with H, W >= 1, got {shape}")
     b = check_positive_int(b, "b")
-    scale = float(laplace_scale(m, channels_of(shape), eps))
+    scale = float(_noise_scale(m, channels_of(shape), eps))
     return scale / cell_counts(shape[0], shape[1], b)
+
+
+def _noise_scale(m: object, channels: int, eps: object):
+    """``255 m C / eps`` as an exact Fraction, refused (ValueError) if it cannot be drawn."""
+    m = check_positive_int(m, "m")
+    eps = check_positive_float(eps, "eps")
+    return check_noise_scale(l1_sensitivity(m, channels), eps, m=m, total_eps=eps)
 
 
 def release_cells(image: np.ndarray, b: int, m: int, eps: float, rng: RNG = None) -> Release:
@@ -193,14 +201,25 @@ def release_cells(image: np.ndarray, b: int, m: int, eps: float, rng: RNG = None
     cell gets more noise, as it must: the paper's ``b^2`` there is not eps-DP.
     RGB spends the one ``eps`` across its three channels (``C = 3`` in
     ``Delta``), never ``eps`` per channel.
+
+    *Cells larger than the image*: a side ``b > max(H, W)`` is clamped to
+    ``max(H, W)`` (:func:`dpimage.cells.cell_side`). Along an axis of length
+    ``L <= b`` there is one cell of ``L`` pixels for every such ``b``, so the
+    clamped grid has exactly the same cells, the same counts ``n_k`` and the
+    same sums; ``Delta`` and the noise scale ``Delta / eps`` do not involve
+    ``b`` at all. The release is therefore the same random variable (with the
+    same seed, the same values) and the privacy argument above holds
+    unchanged; ``Release.b`` records the clamped side. A noise scale beyond
+    what the sampler draws exactly (an absurd ``m`` or a vanishing ``eps``)
+    is refused with a :class:`ValueError` before the image is read.
     """
     image = check_image(image)
-    b = check_positive_int(b, "b")
+    b = cell_side(check_positive_int(b, "b"), image.shape[0], image.shape[1])
+    scale = _noise_scale(m, channels_of(image.shape), eps)
     m = check_positive_int(m, "m")
     eps = check_positive_float(eps, "eps")
     bits = make_bit_source(rng)
     sums = cell_sums(image, b)
-    scale = laplace_scale(m, channels_of(image.shape), eps)
     noisy = sums + discrete_laplace(scale, sums.shape, bits)
     return _from_sums(image.shape, b, noisy, m=m, eps=eps, scale=float(scale), sampler=bits.kind)
 
@@ -212,7 +231,7 @@ def exact_cells(image: np.ndarray, b: int) -> Release:
     zero, so that the same renderers serve the non-private baselines.
     """
     image = check_image(image)
-    b = check_positive_int(b, "b")
+    b = cell_side(check_positive_int(b, "b"), image.shape[0], image.shape[1])  # same cells
     sums = cell_sums(image, b)
     return _from_sums(image.shape, b, sums, m=None, eps=None, scale=0.0, sampler=None)
 

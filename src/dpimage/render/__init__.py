@@ -64,13 +64,12 @@ def _blur_any(release, *, k: int = 99, sigma: float | None = None, base: str = "
         return _blur(release, k=k, sigma=sigma)  # the published path, computed without the blocks
     if check_renderer(base) == "blur":
         raise ValueError("base of the blur renderer must be another renderer, not 'blur'")
-    import cv2
-
     from .._validation import check_kernel_size, check_sigma
+    from .blur import gaussian_blur
 
     k, sigma = check_kernel_size(k), check_sigma(sigma)
     image = render(release, base)
-    return image if k == 1 else cv2.GaussianBlur(image, (k, k), sigma)
+    return image if k == 1 else gaussian_blur(image, k, sigma)
 
 
 def _colour(name: str) -> Renderer:

@@ -16,7 +16,61 @@ from ..release import Release
 from ._grid_blur import blur_from_grid, sample_step
 from .blocks import as_pixels, blocks
 
-__all__ = ["blur", "blur_blocks", "upsample_blur_axis"]
+__all__ = ["blur", "blur_blocks", "fold_kernel", "gaussian_blur", "upsample_blur_axis"]
+
+
+# Kernels up to this size are used as they are (OpenCV's own path, byte for byte as
+# before); a larger one that is also wider than an axis is folded onto that axis.
+_FOLD_ABOVE = 1023
+
+
+def fold_kernel(taps: np.ndarray, n: int) -> np.ndarray:
+    """An equivalent kernel of at most ``2 n - 1`` taps for an axis of ``n`` pixels.
+
+    Under ``BORDER_REFLECT_101`` the padded signal is periodic with period
+    ``P = 2 (n - 1)``, so the taps at offsets ``d`` and ``d + P`` read the same
+    pixel: adding each tap onto its offset modulo ``P`` (centred on
+    ``-(n - 1) .. n - 1``, the two ends being the same class, split in half to
+    stay symmetric) gives the same correlation, exactly in real arithmetic,
+    with a kernel no wider than the axis allows. OpenCV then needs buffers of
+    the order of the image instead of the kernel (``k = 10**6`` on a small
+    image asked for gigabytes). Kernels not wider than ``2 n - 1`` are
+    returned as they are.
+    """
+    taps = np.asarray(taps, dtype=np.float64).ravel()
+    half = taps.size // 2
+    if half < n:
+        return taps
+    if n == 1:
+        return np.ones(1)  # every offset reads the one pixel
+    period = 2 * (n - 1)
+    classes = np.bincount((np.arange(-half, half + 1) + n - 1) % period, weights=taps,
+                          minlength=period)  # fmt: skip
+    folded = np.empty(2 * n - 1)
+    folded[:period] = classes  # index i is offset i - (n - 1)
+    folded[0] /= 2.0  # offsets -(n - 1) and n - 1 read the same pixel
+    folded[-1] = folded[0]
+    return folded
+
+
+def gaussian_blur(image: np.ndarray, k: int, sigma: float) -> np.ndarray:
+    """``cv2.GaussianBlur(image, (k, k), sigma)`` with a kernel wider than the image folded.
+
+    Up to ``k = 1023``, or while ``k // 2`` is below both sides, this is
+    OpenCV's call itself. Beyond, each axis's kernel is folded onto it
+    (:func:`fold_kernel`) and applied with ``cv2.sepFilter2D`` (the same
+    ``BORDER_REFLECT_101``): the same blur up to rounding, in memory of the
+    order of the image whatever ``k``.
+    """
+    height, width = image.shape[:2]
+    if k <= _FOLD_ABOVE or k // 2 < min(height, width):
+        return cv2.GaussianBlur(image, (k, k), sigma)
+    taps = cv2.getGaussianKernel(k, sigma, ktype=cv2.CV_64F)
+    out = cv2.sepFilter2D(
+        image, -1, fold_kernel(taps, width), fold_kernel(taps, height),
+        borderType=cv2.BORDER_REFLECT_101,
+    )  # fmt: skip
+    return out.reshape(image.shape)  # OpenCV drops a single channel axis
 
 
 # Up to this many outputs along an axis, blurring the repeated signal directly (one
@@ -38,6 +92,8 @@ def upsample_blur_axis(
     ``low``. The ``k // 2`` outputs at each end, whose windows are reflected at
     the border, are computed from the repeated signal directly.
     """
+    if kernel.size > _FOLD_ABOVE:
+        kernel = fold_kernel(kernel, n_out)  # no wider than the axis: memory of its order
     half = kernel.size // 2
     taps = kernel.ravel().astype(np.float64)
 
@@ -63,7 +119,7 @@ def upsample_blur_axis(
     shape[axis] = n_out
     out = np.empty(shape, dtype=np.float32)
     interior = [slice(None)] * low.ndim
-    for phase in range(b0):
+    for phase in range(min(b0, n_out)):  # phases past the axis have no outputs
         first_block = (phase - half) // b0
         weights = np.zeros((phase + half) // b0 - first_block + 1)
         np.add.at(weights, (phase + np.arange(-half, half + 1)) // b0 - first_block, taps)

@@ -224,6 +224,9 @@ def learned_upsample(
         )
     np.clip(out, 0.0, 255.0, out=out)
     # OpenCV's linear resize of n * SUB samples to n * b pixels puts sample j
-    # at ((j + 1/2) b / SUB) - 1/2: the sub-block centres, whatever b
-    full_px = cv2.resize(out, (nx * b, ny * b), interpolation=cv2.INTER_LINEAR)
-    return full_px.reshape(ny * b, nx * b, channels)[:height, :width]
+    # at ((j + 1/2) b / SUB) - 1/2: the sub-block centres, whatever b. A cell
+    # longer than its axis spans the axis, so there b is the axis length
+    # (.smooth.axis_sides): the upsampled array stays within twice the image.
+    by, bx = min(b, height), min(b, width)
+    full_px = cv2.resize(out, (nx * bx, ny * by), interpolation=cv2.INTER_LINEAR)
+    return full_px.reshape(ny * by, nx * bx, channels)[:height, :width]

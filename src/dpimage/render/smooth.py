@@ -54,6 +54,8 @@ import math
 import cv2
 import numpy as np
 
+from ..cells import render_blocks
+
 __all__ = ["DEFAULT_TV_FACTOR", "smooth_grid", "tv_denoise_grid", "tv_factor", "upsample_grid"]
 
 #: ``lambda / (noise std of a full cell)`` at a noise std of ``_REFERENCE_SD``.
@@ -187,6 +189,17 @@ def tv_denoise_grid(
     return np.moveaxis(u, 0, 2).astype(np.float64)
 
 
+def axis_sides(height: int, width: int, b: int) -> tuple[int, int]:
+    """Cell side along each axis for upsampling: ``b``, or the axis length if shorter.
+
+    A cell at least as long as its axis is one cell spanning the axis, so
+    drawing it over ``min(b, L)`` pixels instead of ``b`` (then cropping)
+    gives the same cell and keeps the upsampled arrays within twice the
+    image, whatever ``b`` is.
+    """
+    return min(b, height), min(b, width)
+
+
 def _centres(length: int, b: int) -> np.ndarray:
     """Pixel coordinate of each cell's centre along one axis (partial last cell too)."""
     n = -(-length // b)
@@ -237,17 +250,17 @@ def upsample_grid(
     ny, nx, channels = grid.shape
     low = np.ascontiguousarray(grid, dtype=np.float32)
     if order == "nearest":
-        blocks = np.repeat(np.repeat(low, b, axis=0), b, axis=1)
-        return blocks[:height, :width]
+        return render_blocks(low, height, width, b)
     flag = _INTERPOLATION[order]
+    by, bx = axis_sides(height, width, b)
     # one axis at a time, so the partial strips can be fixed on a small array
-    rows = cv2.resize(low, (nx * b, ny), interpolation=flag).reshape(ny, nx * b, channels)
-    rows = _fix_partial_strip(rows[:, :width], low, width, b, axis=1)
-    full = cv2.resize(np.ascontiguousarray(rows), (width, ny * b), interpolation=flag)
-    full = full.reshape(ny * b, width, channels)[:height]
-    if height % b and ny >= 2:
+    rows = cv2.resize(low, (nx * bx, ny), interpolation=flag).reshape(ny, nx * bx, channels)
+    rows = _fix_partial_strip(rows[:, :width], low, width, bx, axis=1)
+    full = cv2.resize(np.ascontiguousarray(rows), (width, ny * by), interpolation=flag)
+    full = full.reshape(ny * by, width, channels)[:height]
+    if height % by and ny >= 2:
         # the row strip interpolates the already column-interpolated rows
-        full = _fix_partial_strip(full, rows, height, b, axis=0)
+        full = _fix_partial_strip(full, rows, height, by, axis=0)
     return full
 
 
