@@ -11,7 +11,7 @@ from .data import LabelledData, _baselines, split_for_seed
 from .obfuscation import Method, method_rng, noise_free, obfuscate
 from .scoring import _row_header, confusion_summary
 
-__all__ = ["simulated_templates", "template_attack"]
+__all__ = ["nearest_template", "simulated_templates", "template_attack"]
 
 
 def simulated_templates(references: np.ndarray, method: Method, seed: int, n: int) -> np.ndarray:
@@ -24,6 +24,13 @@ def simulated_templates(references: np.ndarray, method: Method, seed: int, n: in
         raise ValueError(f"n must be >= 1, got {n}")
     rng = method_rng(seed, method, int(n), stream=1)
     return obfuscate(np.asarray(references), method, rng, repeats=int(n)).astype(np.float32)
+
+
+def nearest_template(templates: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index of each query's nearest template in L1 distance; both ``(n, ...)`` arrays."""
+    templates = np.asarray(templates, dtype=np.float32).reshape(len(templates), -1)
+    queries = np.asarray(queries, dtype=np.float32).reshape(len(queries), -1)
+    return np.array([np.argmin(np.abs(templates - q).sum(axis=1)) for q in queries], dtype=int)
 
 
 def template_attack(
@@ -70,15 +77,12 @@ def template_attack(
                 templates = simulated_templates(x_pool, method, seed, int(simulate))
             else:
                 templates = np.stack([noise_free(im, method) for im in x_pool]).astype(np.float32)
-            templates = templates.reshape(len(templates), -1)
             for r in repeats:
                 if r > 1 and not method.private:
                     continue
                 rng = method_rng(seed, method, r)
-                x_test = obfuscate(x_test_clean, method, rng, repeats=r).astype(np.float32)
-                x_test = x_test.reshape(len(x_test), -1)
-                dist = np.stack([np.abs(templates - q).sum(axis=1) for q in x_test])
-                pred = y_pool[np.argmin(dist, axis=1)]
+                x_test = obfuscate(x_test_clean, method, rng, repeats=r)
+                pred = y_pool[nearest_template(templates, x_test)]
                 yield {
                     **_row_header(data, seed, method, r, len(y_pool), 0, len(y_test), base),
                     "attack": attack,
