@@ -4,9 +4,10 @@ The pieces, by responsibility: :mod:`.obfuscation` (the attacked methods through
 the method registry, their noise streams, averaging and its ε cost), :mod:`.data`
 (labelled data, seeded splits), :mod:`.scoring` (accuracy, 1-NN), :mod:`.template`
 (the template attack), :mod:`.cnn` (CNN and embedding attacks), :mod:`.identity`
-(the identity bound ε·d/m), :mod:`.experiment` (a whole run) and :mod:`.report`.
-Splits, obfuscation, scoring and reports need only NumPy; ``models`` and ``train``
-import PyTorch lazily — install the ``torch`` extra (``pip install 'dpimage[torch]'``,
+(the identity bound ε·d/m), :mod:`.experiment` (a whole run) and :mod:`.report`;
+:mod:`.reversal` undoes an obfuscation by optimisation (Mahloujifar et al. 2025).
+Splits, obfuscation, scoring and reports need only NumPy; ``models``, ``train`` and
+``reversal`` import PyTorch lazily — install the ``torch`` extra (``pip install 'dpimage[torch]'``,
 pinned ``torch==2.13.0``).
 """
 
