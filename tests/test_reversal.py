@@ -135,3 +135,18 @@ def test_cli_reversal_options_are_checked():
     assert run("eval", "attack", "--street-frame", "0").exit_code == 2
     assert run("eval", "attack", "--reversal", "--template").exit_code == 2
     assert run("eval", "attack", "--reversal", "--method", "none").exit_code == 2
+
+
+@pytest.mark.slow
+def test_reversal_on_forty_faces_gains_on_np_blur_only(faces):
+    """The documented run's PSNR findings without the CNN (docs/results/attacks.md)."""
+    from dpimage.attack import LabelledData
+    from dpimage.attack.reversal import reversal_attack
+
+    images, labels = faces
+    data = LabelledData("AT&T faces", images, labels, [f"s{p + 1}" for p in range(40)])
+    methods = [Method("np-blur", k=99), Method("dp-pix", eps=0.5), Method("dp-blur", eps=0.5)]
+    rows = {r["kind"]: r for r in reversal_attack(data, methods, n_images=40).rows}
+    gain = {kind: r["psnr_reconstruction"] - r["psnr_release"] for kind, r in rows.items()}
+    assert gain["np-blur"] > 1.5 and gain["dp-pix"] < 0.5 and gain["dp-blur"] < 0.5, gain
+    assert rows["np-blur"]["template_recon_accuracy"] > 0.8
