@@ -171,7 +171,9 @@ class ReleaseParams:
                 f"no {self.regions.source} found; nothing written (the image would go out as is)"
             )
         options = {key: value for key, value in self.options.items() if key != "output"}
-        return method_regions(image, boxes, self.method, options, rng)
+        return method_regions(
+            image, boxes, self.method, options, rng, context=self.regions.context
+        )
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from ._regions import (
     MaskScaleOpt,
     MaxRegionOpt,
     PeopleOpt,
+    RegionDrawingOpt,
     TextOpt,
     TextThreshOpt,
     ThreshOpt,
@@ -240,6 +241,7 @@ class _Options:
     text: TextOpt = False
     boxes: BoxesOpt = None
     mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE
+    region_drawing: RegionDrawingOpt = "border"
     render: RenderOpt = None
     colour: ColourOpt = None
 
@@ -266,7 +268,7 @@ def _release_command(
     n_workers = check_parallel(o.workers, o.dask, o.scheduler)
     regions = region_spec(
         o.faces, o.people, o.boxes, o.mask_scale, o.face_detector, o.text, o.scale, o.thresh,
-        o.text_thresh, o.keep, o.max_region,
+        o.text_thresh, o.keep, o.max_region, o.region_drawing,
     )
     if regions is not None and grid:
         raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")

@@ -51,6 +51,7 @@ from ._regions import (
     KeepOpt,
     MaskScaleOpt,
     MaxRegionOpt,
+    RegionDrawingOpt,
     TextOpt,
     TextThreshOpt,
     ThreshOpt,
@@ -153,6 +154,7 @@ def video(
     text_thresh: TextThreshOpt = None,
     keep: KeepOpt = None,
     max_region: MaxRegionOpt = None,
+    region_drawing: RegionDrawingOpt = "border",
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
     text: TextOpt = False,
     boxes: Annotated[
@@ -233,7 +235,7 @@ def video(
             source=source, boxes_path=boxes, mask_scale=mask_scale,
             detect_every=every_d, carry=held, reuse=reuse, face_detector=face_detector,
             face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
-            keep=keep_areas, max_area=max_region,
+            keep=keep_areas, max_area=max_region, context=region_drawing,
         )
     settings = VideoSettings(
         method=kind, b=b, b0=b0, k=k, m=m, render=render_choice(render, default_render),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..render.region import check_context
 from .detectors import FACE_DETECTORS, PeopleDetector, face_detector
 from .geometry import Box, UserBoxes, enlarge_box
 
@@ -157,6 +158,14 @@ def detector_for(
     return _cached_detector(source, face_detector, face_scale, face_threshold, text_threshold)
 
 
+#: What the manifest says about how the boxes were drawn (post-processing either way).
+DRAWING_NOTE = {
+    "border": "each box's noisy cell means blended with the published pixels around the "
+    "boxes (post-processing: no pixel inside a box is read)",
+    "none": "each box's noisy cell means drawn on their own",
+}
+
+
 @dataclass(frozen=True)
 class RegionSpec:
     """Which regions of each still image to release; small and picklable for workers.
@@ -186,6 +195,10 @@ class RegionSpec:
     max_area : float, optional
         A detection covering more than this share of the image is not
         released (a cap against false boxes over most of the picture).
+    context : {"border", "none"}
+        How each box is drawn: with the published pixels around the boxes as a
+        prior (default), or from its release alone
+        (:func:`dpimage.regions.method_regions`).
     """
 
     source: str
@@ -197,9 +210,11 @@ class RegionSpec:
     text_threshold: float | None = None
     keep: tuple[tuple[int, int, int, int], ...] = ()
     max_area: float | None = None
+    context: str = "border"
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
+        check_context(self.context)
         if not self.mask_scale > 0:
             raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
         check_face_detector(self.face_detector)
@@ -252,6 +267,8 @@ class RegionSpec:
             **dropped,
             "mask_scale": self.mask_scale,
             "mask_scale_meaning": MASK_SCALE_NOTE,
+            "drawing": self.context,
+            "drawing_meaning": DRAWING_NOTE[self.context],
             "not_protected": (
                 "pixels outside the boxes, and the boxes' number, positions and sizes "
                 "(found by a non-private detector on the raw image)"

@@ -221,10 +221,9 @@ def _release_frames(
             eps = split_budget(settings.total_eps, len(planned))
         fresh = []
         track_releases = {}
-        release = settings.release_fn(eps)
         stream = region_stream(
-            read_frames(src, log=log), covered, release, every=every_r, fresh=fresh,
-            track_releases=track_releases,
+            read_frames(src, log=log), covered, settings.region_release_fn(eps),
+            every=every_r, fresh=fresh, track_releases=track_releases,
         )
         mode = "region-reuse" if regions.reuse else (
             "region-per-frame" if settings.every == 1 else "region-every"

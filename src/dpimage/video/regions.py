@@ -18,6 +18,7 @@ import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
+from ..regions.release import RegionReleaser
 from ..regions.spec import (
     check_face_detector,
     check_keep,
@@ -25,6 +26,7 @@ from ..regions.spec import (
     detect_boxes,
     parse_sources,
 )
+from ..render.region import check_context, published_mask
 
 __all__ = ["FrameCountError", "RegionSettings", "region_stream"]
 
@@ -74,6 +76,10 @@ class RegionSettings:
         Detections left as they are: centred in a keep area ``(x, y, w, h)``,
         or covering more than ``max_area`` of the frame (see
         :class:`dpimage.regions.RegionSpec`).
+    context : {"border", "none"}
+        How a released box is drawn: with the published pixels around the
+        frame's boxes as a prior (default), or from its release alone
+        (:func:`dpimage.regions.region_releaser`).
     """
 
     source: str
@@ -88,8 +94,10 @@ class RegionSettings:
     text_threshold: float | None = None
     keep: tuple[tuple[int, int, int, int], ...] = ()
     max_area: float | None = None
+    context: str = "border"
 
     def __post_init__(self) -> None:
+        check_context(self.context)
         parse_sources(self.source)
         check_thresholds(self.source, self.face_threshold, self.text_threshold)
         object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
@@ -113,6 +121,7 @@ class RegionSettings:
             self.source, self.mask_scale, face_detector=self.face_detector,
             face_scale=self.face_scale, face_threshold=self.face_threshold,
             text_threshold=self.text_threshold, keep=self.keep, max_area=self.max_area,
+            context=self.context,
         )  # fmt: skip
 
     def make_detector(
@@ -169,7 +178,7 @@ def _paste(work: np.ndarray, box: Box, patch: np.ndarray) -> None:
 def region_stream(
     frames: Iterable[np.ndarray],
     covered: list[list[tuple[int, Box]]],
-    release: Release,
+    release: RegionReleaser,
     *,
     every: int | None,
     fresh: list[int],
@@ -181,9 +190,12 @@ def region_stream(
     ``every`` is None (reuse), in every frame ``i`` with ``i % every == 0``;
     otherwise its last release is pasted, resized to the current box. Within
     a frame, reused patches are pasted first, then the fresh boxes are
-    released in order on the working copy (one ``eps`` for all of them, see
-    :func:`dpimage.regions.dp_pix_regions`). Frames with a fresh release are
-    appended to ``fresh``; ``track_releases`` counts fresh releases per track.
+    released in order on the working copy by ``release(work, boxes, known)``
+    (:func:`dpimage.regions.region_releaser`; one ``eps`` for all of them, see
+    :func:`dpimage.regions.dp_pix_regions`), ``known`` marking the pixels
+    outside every box of the frame, the only ones its renderer may read.
+    Frames with a fresh release are appended to ``fresh``; ``track_releases``
+    counts fresh releases per track.
     """
     patches: dict[int, np.ndarray] = {}
     for i, frame in enumerate(frames):
@@ -200,8 +212,10 @@ def region_stream(
                 new.append((tid, box))
             else:
                 _paste(work, box, patches[tid])
-        for tid, (x0, y0, x1, y1) in new:
-            work[y0:y1, x0:x1] = release(work[y0:y1, x0:x1])
+        if new:
+            known = published_mask(frame.shape, [box for _, box in boxes])
+            work = release(work, [box for _, box in new], known)
+        for tid, _ in new:
             track_releases[tid] = track_releases.get(tid, 0) + 1
         for tid, (x0, y0, x1, y1) in new:
             patches[tid] = work[y0:y1, x0:x1].copy()

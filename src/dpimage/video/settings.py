@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import methods
 from .._validation import check_positive_int
+from ..regions.release import RegionReleaser, region_releaser
 from .accounting import VideoAccounting
 from .regions import RegionSettings, Release
 
@@ -104,6 +105,13 @@ class VideoSettings:
         spec = self.spec
         params = spec.validate(self._params(eps))
         return lambda img: spec.apply(img, params, rng)
+
+    def region_release_fn(self, eps: float) -> RegionReleaser:
+        """The mechanism at ``eps`` on a frame's boxes, drawn as ``regions.context`` says."""
+        rng = np.random.default_rng(self.seed) if self.seed is not None else None
+        spec = self.spec
+        context = self.regions.context if self.regions is not None else "border"
+        return region_releaser(spec, spec.validate(self._params(eps)), rng, context=context)
 
 
 @dataclass
