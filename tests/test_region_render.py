@@ -171,7 +171,8 @@ def test_video_frames_read_only_cell_sums_inside_the_regions():
     covered = [list(enumerate(boxes)) for _ in frames]
 
     def stream(clip, every):
-        releaser = region_releaser("dp_pix", {"b": 8, "colour": "luma-chroma"}, rng=4)
+        releaser = region_releaser("dp_pix", {"b": 8, "colour": "luma-chroma"}, rng=4,
+                                   steady=True)  # as video frames are drawn
         return list(region_stream(clip, covered, releaser, every=every, fresh=[],
                                   track_releases={}))  # fmt: skip
 

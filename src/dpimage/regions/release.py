@@ -98,6 +98,7 @@ def region_releaser(
     rng: RNG = None,
     *,
     context: str = "border",
+    steady: bool = False,
 ) -> RegionReleaser:
     """``release(image, boxes, known)``: the method on ``boxes`` of a copy of ``image``.
 
@@ -108,6 +109,9 @@ def region_releaser(
     ``known`` is True (default: outside ``boxes``); the raw pixels of every
     region are zeroed before the renderer gets the picture, so it cannot read
     them. ``context="none"``: the method's own renderer on each crop.
+    ``steady=True`` (video frames) draws each box without its own common colour
+    offset, which each frame's fresh noise would make flicker
+    (``offset`` of :func:`~dpimage.render.region.render_region`).
     """
     spec = method if isinstance(method, methods.Method) else methods.get(method)
     if not spec.private:
@@ -117,7 +121,7 @@ def region_releaser(
         raise ValueError("regions are released in place: output must be 'blocks'")
     context = check_context(context)
     gen = _as_generator(rng)
-    drawing = _region_drawing(p)
+    drawing = {**_region_drawing(p), "offset": not steady}
 
     def release(image: np.ndarray, boxes: Sequence[Box], known: np.ndarray | None = None):
         if context == "none":

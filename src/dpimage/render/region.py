@@ -170,7 +170,11 @@ def _shrink(estimate: np.ndarray, variance: np.ndarray, bound: np.ndarray) -> np
 
 
 def _blend(
-    noisy: np.ndarray, variance: np.ndarray, prior: np.ndarray, spread: np.ndarray
+    noisy: np.ndarray,
+    variance: np.ndarray,
+    prior: np.ndarray,
+    spread: np.ndarray,
+    offset: bool = True,
 ) -> np.ndarray:
     """Inverse-variance blend of noisy cell means with the prior, ``tau^2`` per channel.
 
@@ -179,12 +183,13 @@ def _blend(
     more colourful than its background), then each cell about the shifted prior.
     ``spread`` (per channel) bounds both signal variances: the variance of the
     published pixels around the box, so a box of a few cells is not pushed far from
-    its surroundings by one noisy cell.
+    its surroundings by one noisy cell. ``offset=False`` skips the first level.
     """
     precision = 1.0 / variance
     total = precision.sum(axis=(0, 1))
-    offset = ((noisy - prior) * precision).sum(axis=(0, 1)) / total
-    prior = prior + _shrink(offset, 1.0 / total, spread)
+    if offset:
+        common = ((noisy - prior) * precision).sum(axis=(0, 1)) / total
+        prior = prior + _shrink(common, 1.0 / total, spread)
     diff = noisy - prior
     # each cell's d^2 - v is an unbiased estimate of tau^2; weighting them by 1/v keeps
     # the thin partial cells (huge v) from swamping the estimate
@@ -212,6 +217,7 @@ def render_region(
     k: int = 1,
     sigma: float = 0.0,
     margin: int | None = None,
+    offset: bool = True,
 ) -> np.ndarray:
     """Draw one box's release with the published surroundings as a prior (module docstring).
 
@@ -232,6 +238,11 @@ def render_region(
         convention, 0 derives it from ``k``).
     margin : int, optional
         Width of the border read around the box; default half the box's longer side.
+    offset : bool
+        Estimate the box's common offset from the prior before the cells (a face
+        more colourful than its background). Video frames skip it: each frame's
+        fresh noise would move the whole region's colour from frame to frame
+        (``benchmarks/bench_region_video.py``).
 
     Returns
     -------
@@ -276,7 +287,7 @@ def render_region(
                                    h, w, b)  # fmt: skip
             out[..., 0] += residual[..., 0] - RESIDUAL_OFFSET
             continue
-        blended = _blend(noisy, variance, prior, spread[chans])
+        blended = _blend(noisy, variance, prior, spread[chans], offset)
         if base == "smooth":
             ay, ax = _interp_matrix(h, b), _interp_matrix(w, b)
             out[..., chans] += np.einsum("yi,ijc,xj->yxc", ay, blended - prior, ax)

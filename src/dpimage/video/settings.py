@@ -111,7 +111,8 @@ class VideoSettings:
         rng = np.random.default_rng(self.seed) if self.seed is not None else None
         spec = self.spec
         context = self.regions.context if self.regions is not None else "border"
-        return region_releaser(spec, spec.validate(self._params(eps)), rng, context=context)
+        params = spec.validate(self._params(eps))
+        return region_releaser(spec, params, rng, context=context, steady=True)
 
 
 @dataclass
