@@ -155,3 +155,20 @@ def test_no_frame_in_the_spans_writes_nothing(clip, tmp_path):
     assert result.exit_code == 1, result.output
     assert "no frame lies in the spans; nothing written" in result.output
     assert not out.exists() and not out.with_name("late.mp4.manifest.json").exists()
+
+
+def test_the_detector_runs_only_inside_the_spans(clip, tmp_path, monkeypatch):
+    from dpimage.video import RegionSettings, process_video, run_to_end
+
+    src, _ = clip
+    seen: list[int] = []
+
+    def make_detector(self, width=0, height=0):
+        return lambda frame, index: (seen.append(index), [(10, 10, 50, 50)])[1]
+
+    monkeypatch.setattr(RegionSettings, "make_detector", make_detector)
+    settings = VideoSettings(regions=RegionSettings("faces", face_detector="haar"),
+                             spans=((0.5, 1.0),), seed=0)
+    result = run_to_end(process_video(src, tmp_path / "o.mp4", settings))
+    assert seen == [5, 6, 7, 8, 9]
+    assert result.accounting.releases == 5 and result.regions_found["tracks"] == 1

@@ -208,7 +208,8 @@ def build_manifest(
 REGION_COUNTS_NOTE = (
     "region mode: regions_found counts the regions released in each output (the latest "
     "release of each path) and their total. These counts derive from the image: the "
-    "detector ran on its raw, unprotected pixels. They are not protected by the release "
+    "detector ran on its raw, unprotected pixels (with --boxes: the boxes that fall "
+    "inside the image). They are not protected by the release "
     "(nor are the boxes' positions, which the released image shows). Nothing else here "
     "derives from the inputs' content"
 )

@@ -103,6 +103,7 @@ def _detect_pass(
     height: int,
     expected: int | None,
     log: DecodeLog | None = None,
+    inside: Callable[[int], int | None] | None = None,
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
     detect = regions.make_detector(width, height)
     detections: dict[int, list[Box]] = {}
@@ -113,7 +114,8 @@ def _detect_pass(
     gray = not {"faces", "text"} & set(regions.source.split("+"))
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
                                             gray=gray, log=log)):
-        if i % every == 0:
+        # outside the spans nothing is released: the detector is not run there
+        if i % every == 0 and (inside is None or inside(i) is not None):
             detections[i] = detect(frame, i)  # scaled and clipped
         n = i + 1
         yield Progress("detecting", n, max(n, expected) if expected else None)
@@ -226,7 +228,7 @@ def _release_frames(
         total = n_planned or info.frames
     else:
         tracks, n_planned = yield from _detect_pass(
-            src, regions, info.width, info.height, info.frames, log
+            src, regions, info.width, info.height, info.frames, log, inside
         )
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
         # outside the spans nothing is released; a track is cut into one per span
