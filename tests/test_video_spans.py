@@ -77,6 +77,7 @@ def test_cli_span_releases_only_the_spans(clip, tmp_path):
                  "--seed", "1")
     assert result.exit_code == 0, result.output
     assert "outside the spans are published as they are, NOT protected" in result.output
+    assert "repeat or reuse" not in result.output  # every frame inside is released
     released = list(read_frames(out))
     assert len(released) == N
     for i, (a, b) in enumerate(zip(decoded, released, strict=True)):
@@ -119,11 +120,14 @@ def test_regions_in_spans_are_counted_and_tracks_cut(clip, tmp_path):
     # two boxes, each cut into one track per span: released once per span (reuse)
     assert video["regions_found"] == {
         "tracks": 4, "frames_with_regions": 15, "boxes_total": 30,
-        "boxes_per_frame_max": 2, "boxes_per_frame_mean": 1.5,
+        "boxes_per_frame_max": 2, "boxes_per_frame_mean": 2.0,
     }
     assert "video.regions_found" in video["derived_from_detections"]
     assert video["accounting"]["releases"] == 2
-    assert "Regions released: 4 track(s), in 15 frame(s); per frame at most 2" in result.output
+    assert "Regions released: 4 track(s), in 15 frame(s); per frame released at most 2" in (
+        result.output
+    )
+    assert "repeat or reuse" in result.output  # --reuse: 2 releases for 15 frames
 
 
 def test_count_regions_and_split():
@@ -133,8 +137,12 @@ def test_count_regions_and_split():
         "tracks": 2, "frames_with_regions": 3, "boxes_total": 4,
         "boxes_per_frame_max": 2, "boxes_per_frame_mean": 1.0,
     }
-    split = split_by_spans(covered, Fraction(1), ((0.0, 2.0), (3.0, None)))
+    spans = ((0.0, 2.0), (3.0, None))
+    split = split_by_spans(covered, Fraction(1), spans)
     assert split == [[(0, box)], [(0, box), (1, box)], [], [(2, box)]]
+    # the mean is over the frames inside the spans: frame 2 is outside
+    inside = lambda i: in_spans(i, Fraction(1), spans)  # noqa: E731
+    assert count_regions(split, inside)["boxes_per_frame_mean"] == round(4 / 3, 3)
 
 
 @pytest.mark.parametrize("value", ["5", "3-2", "x-", "1-2,3"])

@@ -105,14 +105,17 @@ def _found(found: dict) -> str:
     """The regions a clip's release covered, in one line (derived from the frames)."""
     return (
         f"Regions released: {found['tracks']} track(s), in {found['frames_with_regions']} "
-        f"frame(s); per frame at most {found['boxes_per_frame_max']}, "
+        f"frame(s); per frame released at most {found['boxes_per_frame_max']}, "
         f"{found['boxes_per_frame_mean']:g} on average ({found['boxes_total']} boxes in all)."
     )
 
 
-def _summary(acc, m: int, regions: bool, seeded: bool, spans: bool = False) -> str:
+def _summary(acc, m: int, regions: bool, seeded: bool, inside: int | None = None) -> str:
+    """The run in a few lines; ``inside``: frames inside the ``--span`` spans (None: no spans)."""
     e = _fmt_eps
-    rest = "" if acc.releases == acc.frames else "; the other frames repeat or reuse a release"
+    spans = inside is not None
+    released = acc.frames if inside is None else inside
+    rest = "" if acc.releases == released else "; the other frames repeat or reuse a release"
     if spans:
         rest += "; frames outside the spans are published as they are, NOT protected"
     if regions:
@@ -338,7 +341,8 @@ def video(
         _say(console, f"error: {result.manifest_error}", "red")
         raise typer.Exit(code=1)
     typer.echo(f"wrote {dst} ({result.encoding}) and {manifest_path.name}")
-    typer.echo(_summary(acc, m, regions is not None, seed is not None, bool(spans)))
+    inside = manifest["video"]["spans"]["frames_inside"] if spans else None
+    typer.echo(_summary(acc, m, regions is not None, seed is not None, inside))
     if result.regions_found is not None:
         typer.echo(_found(result.regions_found))
     if manifest["count"] > 1 or "previous_runs" in manifest:

@@ -233,7 +233,7 @@ def _release_frames(
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
         # outside the spans nothing is released; a track is cut into one per span
         covered = split_by_spans(covered, info.rate, settings.spans)
-        regions_found = count_regions(covered)
+        regions_found = count_regions(covered, inside)
         every_r = None if regions.reuse else settings.every
         first_last: dict[int, tuple[int, int]] = {}
         for f, row in enumerate(covered):

@@ -210,7 +210,9 @@ def region_stream(
         yield work
 
 
-def count_regions(covered: list[list[tuple[int, Box]]]) -> dict[str, Any]:
+def count_regions(
+    covered: list[list[tuple[int, Box]]], inside: Callable[[int], int | None] | None = None
+) -> dict[str, Any]:
     """How many regions a clip's release covers: tracks, and boxes per frame (max and mean).
 
     Not one count per frame: a list per frame would grow with the clip and
@@ -218,9 +220,11 @@ def count_regions(covered: list[list[tuple[int, Box]]]) -> dict[str, Any]:
     how busy the clip was (``tracks``: the objects followed, each released
     in every frame it is covered; the per-frame maximum and mean: how many
     boxes a frame held). All derive from the frames (the detector ran on the
-    raw pixels).
+    raw pixels). With ``inside`` (frame index -> its time span, or ``None``),
+    the mean is over the frames inside the spans (the only ones released).
     """
-    per_frame = [len(row) for row in covered]
+    per_frame = [len(row) for i, row in enumerate(covered)
+                 if inside is None or inside(i) is not None]
     frames = len(per_frame)
     return {
         "tracks": len({tid for row in covered for tid, _ in row}),
