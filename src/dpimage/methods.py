@@ -40,7 +40,7 @@ method: it is available to DP-Pix through its ``render`` parameter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -417,9 +417,22 @@ def resolve(name: str) -> str:
     return ALIASES[key]
 
 
-def get(name: str) -> Method:
-    """The :class:`Method` called ``name`` (canonical name or alias)."""
-    return _METHODS[resolve(name)]
+def get(name: str, among: Iterable[str] | None = None) -> Method:
+    """The :class:`Method` called ``name`` (canonical name or alias).
+
+    ``among`` (names or aliases) limits the choice to those methods, for a
+    consumer that runs only some of them (video and tune: DP-Pix and DP-Blur):
+    any other name, known or not, is a :class:`ValueError` naming the allowed ones.
+    """
+    if among is None:
+        return _METHODS[resolve(name)]
+    allowed = [resolve(choice) for choice in among]
+    key = ALIASES.get(name.strip().lower()) if isinstance(name, str) else None
+    if key not in allowed:
+        *rest, last = allowed
+        listed = f"{', '.join(rest)} or {last}" if rest else last
+        raise ValueError(f"method must be {listed} (or an alias), got {name!r}")
+    return _METHODS[key]
 
 
 def from_manifest(mechanism: str) -> tuple[Method, bool]:
