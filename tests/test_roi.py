@@ -783,3 +783,22 @@ def test_video_keep_is_recorded(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
     assert regions["keep"] == [[0, 0, 8, 8]] and regions["max_region_area"] == 0.9
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"mask_scale": float("inf")}, {"mask_scale": 0}, {"face_detector": "eyes"},
+     {"face_threshold": 1.5}, {"text_threshold": 0.3}, {"keep": ((0, 0, 0, 1),)},
+     {"max_area": 2.0}, {"source": "cars"}],
+)
+def test_video_region_settings_judge_a_region_as_still_images_do(bad):
+    """One check of where regions come from, for still images and video: the same message."""
+    from dpimage.regions import RegionSpec
+    from dpimage.video.regions import RegionSettings
+
+    given = {"source": "faces", **bad}
+    with pytest.raises(ValueError) as still:
+        RegionSpec(**given)
+    with pytest.raises(ValueError) as video:
+        RegionSettings(**given)
+    assert str(video.value) == str(still.value)

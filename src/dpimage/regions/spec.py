@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .._validation import check_positive_float
 from .detectors import FACE_DETECTORS, PeopleDetector, face_detector
 from .geometry import Box, UserBoxes, enlarge_box
 
@@ -135,26 +136,8 @@ def check_face_detector(name: str) -> str:
     return name
 
 
-def detector_for(
-    source: str,
-    face_detector: str = "auto",
-    face_scale: tuple[int, int] | None = None,
-    face_threshold: float | None = None,
-    text_threshold: float | None = None,
-) -> Callable[[np.ndarray], list] | None:
-    """The detector of ``source`` (built once per process), or None for user boxes.
-
-    The one place still images (:class:`RegionSpec`) and video
-    (:class:`dpimage.video.regions.RegionSettings`) get their detector from.
-
-    Raises
-    ------
-    MissingModelError
-        If a chosen detector's model is not installed.
-    """
-    if source == "boxes":
-        return None
-    return _cached_detector(source, face_detector, face_scale, face_threshold, text_threshold)
+#: :func:`build_detector`, built once per process: workers build it once, not per image.
+_cached_detector = functools.cache(build_detector)
 
 
 @dataclass(frozen=True)
@@ -200,8 +183,7 @@ class RegionSpec:
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
-        if not self.mask_scale > 0:
-            raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
+        check_positive_float(self.mask_scale, "mask_scale")
         check_face_detector(self.face_detector)
         check_thresholds(self.source, self.face_threshold, self.text_threshold)
         object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
@@ -216,12 +198,17 @@ class RegionSpec:
     def detector(self) -> Callable[[np.ndarray], list] | None:
         """The detector this spec runs (built once per process), or None for user boxes.
 
+        The one place still images and video
+        (:class:`dpimage.video.regions.RegionSettings`) get their detector from.
+
         Raises
         ------
         MissingModelError
             If the chosen detector's model is not installed.
         """
-        return detector_for(
+        if self.source == "boxes":
+            return None
+        return _cached_detector(
             self.source, self.face_detector, self.face_scale, self.face_threshold,
             self.text_threshold,
         )  # fmt: skip
@@ -257,18 +244,6 @@ class RegionSpec:
                 "(found by a non-private detector on the raw image)"
             ),
         }
-
-
-@functools.cache
-def _cached_detector(
-    source: str,
-    face: str = "auto",
-    face_scale: tuple[int, int] | None = None,
-    face_threshold: float | None = None,
-    text_threshold: float | None = None,
-) -> Callable[[np.ndarray], list]:
-    # One detector per process: workers build it once, not per image.
-    return build_detector(source, face, face_scale, face_threshold, text_threshold)
 
 
 def check_thresholds(
