@@ -324,6 +324,11 @@ def _dp_blur_apply(image, p, rng, **options):
     )  # fmt: skip
 
 
+def _private_release(cell: str) -> Callable[[np.ndarray, dict, RNG], Release | ColourRelease]:
+    """A DP method's private step: its one release of the image, with cells of side ``p[cell]``."""
+    return lambda image, p, rng: release_image(image, p[cell], p["m"], p["eps"], rng, p["colour"])
+
+
 def _blur_render(release, p, **options):
     return render(release, "blur", k=p["k"], sigma=p["sigma"], base=p["render"])
 
@@ -352,9 +357,7 @@ _TABLE = (
         shown=("b",),
         summary="DP-Pix (Fan 2018): noisy cell means, rendered as blocks or smoothed",
         _apply=_dp_pix_apply,
-        _release=lambda image, p, rng: release_image(
-            image, p["b"], p["m"], p["eps"], rng, p["colour"]
-        ),
+        _release=_private_release("b"),
         _render=_dp_pix_render,
         _check=_check_dp_pix,
     ),
@@ -381,9 +384,7 @@ _TABLE = (
         shown=("b0", "k"),
         summary="DP-Blur (Fan 2019): DP-Pix at b0, rendered as blocks then Gaussian-blurred",
         _apply=_dp_blur_apply,
-        _release=lambda image, p, rng: release_image(
-            image, p["b0"], p["m"], p["eps"], rng, p["colour"]
-        ),
+        _release=_private_release("b0"),
         _render=_blur_render,
         _check=_check_noise,
     ),
