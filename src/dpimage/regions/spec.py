@@ -247,18 +247,29 @@ class RegionSpec:
 
 
 def check_thresholds(
-    source: str, face_threshold: float | None, text_threshold: float | None
+    source: str | None,
+    face_threshold: float | None,
+    text_threshold: float | None,
+    *,
+    names: tuple[str, str] = ("the face threshold", "the text threshold"),
+    needs: tuple[str, str] = ("the faces detector", "the text detector"),
 ) -> None:
-    """:class:`ValueError` for a threshold outside [0, 1) or for a source that does not run."""
-    sources = parse_sources(source)
-    for name, value, needs in (("face", face_threshold, "faces"),
-                               ("text", text_threshold, "text")):
+    """:class:`ValueError` for a threshold outside [0, 1) or for a source that does not run.
+
+    ``source`` None runs no detector. ``names`` and ``needs`` spell the two
+    thresholds and their detectors in the messages as the caller's user knows
+    them (the command line: ``--thresh`` needs ``--faces``).
+    """
+    sources = parse_sources(source) if source is not None else ()
+    for name, value, detector, needed in zip(
+        names, (face_threshold, text_threshold), ("faces", "text"), needs, strict=True
+    ):
         if value is None:
             continue
         if not 0.0 <= value < 1.0:
-            raise ValueError(f"the {name} threshold must be in [0, 1), got {value}")
-        if needs not in sources:
-            raise ValueError(f"a {name} threshold needs the {needs} detector")
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if detector not in sources:
+            raise ValueError(f"{name} needs {needed}")
 
 
 def detect_boxes(
