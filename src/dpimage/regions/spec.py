@@ -136,7 +136,8 @@ def check_face_detector(name: str) -> str:
     return name
 
 
-#: :func:`build_detector`, built once per process: workers build it once, not per image.
+#: :func:`build_detector` with a cache: one detector per process (workers build it once,
+#: not once per image).
 _cached_detector = functools.cache(build_detector)
 
 
