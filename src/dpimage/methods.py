@@ -48,13 +48,13 @@ import numpy as np
 
 from ._validation import (
     check_kernel_size,
-    check_noise_scale,
     check_positive_float,
     check_positive_int,
     check_sigma,
 )
 from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
 from .privacy.colour import split_budget
+from .privacy.sampling import check_noise_scale
 from .privacy.sensitivity import PIXEL_RANGE
 from .release import (
     RNG,

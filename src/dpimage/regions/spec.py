@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from .._validation import check_positive_float
-from .detectors import FACE_DETECTORS, PeopleDetector, face_detector
+from .detectors import FACE_DETECTORS, PEOPLE_MIN_SCORE, PeopleDetector, face_detector
 from .geometry import Box, UserBoxes, enlarge_box
 
 __all__ = [
@@ -103,7 +103,9 @@ def _one_detector(
         chosen = {} if text_threshold is None else {"box_threshold": text_threshold}
         # Batch workers run one process a core (OpenCV set to 1 thread): so does the network.
         return TextDetector(threads=1 if cv2.getNumThreads() == 1 else None, **chosen)
-    return PeopleDetector()
+    # a score floor and no box around a stronger one: HOG's false boxes (lamp post,
+    # tripods, doors, groups) otherwise cover most of a street scene
+    return PeopleDetector(min_score=PEOPLE_MIN_SCORE, drop_enclosing=True)
 
 
 def build_detector(

@@ -20,7 +20,7 @@ from .._validation import check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
 from ..regions.spec import detect_boxes
 
-__all__ = ["FrameCountError", "RegionSettings", "region_stream"]
+__all__ = ["FrameCountError", "RegionSettings", "count_regions", "region_stream"]
 
 Release = Callable[[np.ndarray], np.ndarray]
 
@@ -197,3 +197,28 @@ def region_stream(
         if new:
             fresh.append(i)
         yield work
+
+
+def count_regions(
+    covered: list[list[tuple[int, Box]]], inside: Callable[[int], int | None] | None = None
+) -> dict[str, Any]:
+    """How many regions a clip's release covers: tracks, and boxes per frame (max and mean).
+
+    Not one count per frame: a list per frame would grow with the clip and
+    publish when each person comes and goes, while these few aggregates say
+    how busy the clip was (``tracks``: the objects followed, each released
+    in every frame it is covered; the per-frame maximum and mean: how many
+    boxes a frame held). All derive from the frames (the detector ran on the
+    raw pixels). With ``inside`` (frame index -> its time span, or ``None``),
+    the mean is over the frames inside the spans (the only ones released).
+    """
+    per_frame = [len(row) for i, row in enumerate(covered)
+                 if inside is None or inside(i) is not None]
+    frames = len(per_frame)
+    return {
+        "tracks": len({tid for row in covered for tid, _ in row}),
+        "frames_with_regions": sum(1 for n in per_frame if n),
+        "boxes_total": sum(per_frame),
+        "boxes_per_frame_max": max(per_frame, default=0),
+        "boxes_per_frame_mean": round(sum(per_frame) / frames, 3) if frames else 0.0,
+    }
