@@ -5,6 +5,7 @@ looks a method up here instead of spelling out its own dispatch::
 
     from dpimage import methods
     method = methods.get("dp-pix")            # any alias; method.name == "dp_pix"
+    methods.get("pix", among=("dp_pix", "dp_blur"))  # only these (video, tune)
     params = method.validate({"eps": 0.3})    # defaults filled in, every value checked
     method.epsilon(params)                    # 0.3 -- the privacy map; None if not private
     out = method.apply(image, params, rng)    # == dpimage.dp_pix(image, eps=0.3, rng=rng)
