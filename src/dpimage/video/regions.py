@@ -16,15 +16,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int
+from .._validation import check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
-from ..regions.spec import (
-    check_face_detector,
-    check_keep,
-    check_thresholds,
-    detect_boxes,
-    parse_sources,
-)
+from ..regions.spec import detect_boxes
 
 __all__ = ["FrameCountError", "RegionSettings", "count_regions", "region_stream"]
 
@@ -90,15 +84,10 @@ class RegionSettings:
     max_area: float | None = None
 
     def __post_init__(self) -> None:
-        parse_sources(self.source)
-        check_thresholds(self.source, self.face_threshold, self.text_threshold)
-        object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
-        if self.source == "boxes" and (self.keep or self.max_area is not None):
-            raise ValueError("keep areas and a region cap apply to detectors, not user boxes")
+        # Sources, mask scale, face detector, thresholds and keep areas: the still-image checks.
+        object.__setattr__(self, "keep", self.spec.keep)
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
-        check_face_detector(self.face_detector)
-        check_positive_float(self.mask_scale, "mask_scale")
         check_positive_int(self.detect_every, "detect_every")
         if self.carry < self.detect_every - 1:
             raise ValueError(

@@ -30,13 +30,7 @@ def video_method(method: str) -> str:
     ValueError
         If ``method`` is not DP-Pix or DP-Blur.
     """
-    try:
-        name = methods.get(method).name
-    except ValueError:
-        name = None
-    if name not in VIDEO_METHODS:
-        raise ValueError(f"method must be dp_pix or dp_blur (or an alias), got {method!r}")
-    return name
+    return methods.get(method, among=VIDEO_METHODS).name
 
 
 @dataclass(frozen=True)
