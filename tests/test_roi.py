@@ -785,3 +785,47 @@ def test_video_keep_is_recorded(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
     assert regions["keep"] == [[0, 0, 8, 8]] and regions["max_region_area"] == 0.9
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"mask_scale": float("inf")}, {"mask_scale": 0}, {"face_detector": "eyes"},
+     {"face_threshold": 1.5}, {"text_threshold": 0.3}, {"keep": ((0, 0, 0, 1),)},
+     {"max_area": 2.0}, {"source": "cars"}],
+)
+def test_video_region_settings_judge_a_region_as_still_images_do(bad):
+    """One check of where regions come from, for still images and video: the same message."""
+    from dpimage.regions import RegionSpec
+    from dpimage.video.regions import RegionSettings
+
+    given = {"source": "faces", **bad}
+    with pytest.raises(ValueError) as still:
+        RegionSpec(**given)
+    with pytest.raises(ValueError) as video:
+        RegionSettings(**given)
+    assert str(video.value) == str(still.value)
+
+
+def test_threshold_rules_are_one_check_for_the_library_and_the_command_line():
+    """--thresh/--text-thresh are refused exactly when RegionSpec would refuse them."""
+    import itertools
+
+    from dpimage.cli._app import UsageProblem
+    from dpimage.cli._regions import check_thresh_options
+    from dpimage.regions.spec import check_thresholds
+
+    def refusal(check, *args):
+        try:
+            check(*args)
+        except (ValueError, UsageProblem) as exc:
+            return str(exc)
+        return None
+
+    for args in itertools.product([None, "faces", "people", "text", "faces+text"],
+                                  [None, 0.3, 1.5], [None, 0.6, -0.1]):
+        said = refusal(check_thresh_options, *args)
+        assert (said is None) == (refusal(check_thresholds, *args) is None), args
+        assert said is None or said.startswith(("--thresh ", "--text-thresh ")), said
+    with pytest.raises(ValueError, match=r"^--thresh needs --faces$"):
+        check_thresholds("people", 0.3, None, names=("--thresh", "--text-thresh"),
+                         needs=("--faces", "--text"))

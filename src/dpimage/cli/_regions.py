@@ -18,6 +18,7 @@ from ..regions import (
     load_boxes,
 )
 from ..regions.detectors import YUNET_INSTALL
+from ..regions.spec import check_thresholds
 from ..regions.text import TEXT_INSTALL
 from ..render.region import CONTEXTS
 from ._app import UsageProblem
@@ -187,15 +188,11 @@ def check_thresh_options(
     """Usage errors for ``--thresh``/``--text-thresh`` out of range or without their detector."""
     if thresh is not None and face_detector == "haar":
         raise UsageProblem("--thresh sets the face network's score; the Haar cascade has none")
-    sources = source.split("+") if source else []
-    for flag, value, needs in (("--thresh", thresh, "faces"), ("--text-thresh", text_thresh,
-                                                               "text")):
-        if value is None:
-            continue
-        if not 0.0 <= value < 1.0:
-            raise UsageProblem(f"{flag} must be in [0, 1), got {value}")
-        if needs not in sources:
-            raise UsageProblem(f"{flag} needs --{needs}")
+    try:
+        check_thresholds(source, thresh, text_thresh, names=("--thresh", "--text-thresh"),
+                         needs=("--faces", "--text"))  # fmt: skip
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def parse_keep(

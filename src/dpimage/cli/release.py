@@ -77,7 +77,7 @@ class _Batch:
     report: BatchReport | None = None
 
 
-_STYLES = {"note": "yellow", "skip": "yellow", "error": "red"}
+_STYLES = {"info": "", "note": "yellow", "skip": "yellow", "error": "red"}
 
 
 def _show(console: Console, result: Result) -> None:
@@ -115,9 +115,18 @@ def _summary(batch: _Batch, report: BatchReport) -> str:
         else ""
     )
     note = " (seeded: NOT a private release)" if batch.params.seed is not None else ""
+    found = ""
+    if report.regions:
+        # derived from the images (the detector's count), as the manifest says
+        counts = report.regions.values()
+        found = (
+            f"; {report.regions_total} region{'s' if report.regions_total != 1 else ''} "
+            f"released in {len(report.regions)} image{'s' if len(report.regions) != 1 else ''}"
+            + (f" ({min(counts)}-{max(counts)} per image)" if len(report.regions) > 1 else "")
+        )
     return (
         f"{len(report.written)} written, {report.skipped + len(report.plan.skipped)} skipped, "
-        f"{report.failed} failed; "
+        f"{report.failed} failed{found}; "
         f"ε spent per image = {_fmt_eps(batch.params.eps)}, "
         f"total ε = {_fmt_eps(report.total_epsilon)} (m={batch.m}{runs}){note}"
     )

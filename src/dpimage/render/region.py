@@ -239,10 +239,11 @@ def render_region(
     margin : int, optional
         Width of the border read around the box; default half the box's longer side.
     offset : bool
-        Estimate the box's common offset from the prior before the cells (a face
-        more colourful than its background). Video frames skip it: each frame's
-        fresh noise would move the whole region's colour from frame to frame
-        (``benchmarks/bench_region_video.py``).
+        Estimate the box's common chroma offset from the prior before the cells
+        (a face more colourful than its background). Video frames skip it: each
+        frame's fresh noise would move the whole region's colour from frame to
+        frame (``benchmarks/bench_region_video.py``). The luma offset is always
+        estimated (pooled over all luma cells it is well determined).
 
     Returns
     -------
@@ -287,7 +288,7 @@ def render_region(
                                    h, w, b)  # fmt: skip
             out[..., 0] += residual[..., 0] - RESIDUAL_OFFSET
             continue
-        blended = _blend(noisy, variance, prior, spread[chans], offset)
+        blended = _blend(noisy, variance, prior, spread[chans], offset or chans == [0])
         if base == "smooth":
             ay, ax = _interp_matrix(h, b), _interp_matrix(w, b)
             out[..., chans] += np.einsum("yi,ijc,xj->yxc", ay, blended - prior, ax)

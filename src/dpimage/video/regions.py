@@ -16,19 +16,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int
+from .._validation import check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
 from ..regions.release import RegionReleaser
-from ..regions.spec import (
-    check_face_detector,
-    check_keep,
-    check_thresholds,
-    detect_boxes,
-    parse_sources,
-)
-from ..render.region import check_context, published_mask
+from ..regions.spec import detect_boxes
+from ..render.region import published_mask
 
-__all__ = ["FrameCountError", "RegionSettings", "region_stream"]
+__all__ = ["FrameCountError", "RegionSettings", "count_regions", "region_stream"]
 
 Release = Callable[[np.ndarray], np.ndarray]
 
@@ -97,16 +91,11 @@ class RegionSettings:
     context: str = "border"
 
     def __post_init__(self) -> None:
-        check_context(self.context)
-        parse_sources(self.source)
-        check_thresholds(self.source, self.face_threshold, self.text_threshold)
-        object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
-        if self.source == "boxes" and (self.keep or self.max_area is not None):
-            raise ValueError("keep areas and a region cap apply to detectors, not user boxes")
+        # Sources, mask scale, face detector, thresholds, keep areas and the drawing:
+        # the still-image checks.
+        object.__setattr__(self, "keep", self.spec.keep)
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
-        check_face_detector(self.face_detector)
-        check_positive_float(self.mask_scale, "mask_scale")
         check_positive_int(self.detect_every, "detect_every")
         if self.carry < self.detect_every - 1:
             raise ValueError(
@@ -222,3 +211,28 @@ def region_stream(
         if new:
             fresh.append(i)
         yield work
+
+
+def count_regions(
+    covered: list[list[tuple[int, Box]]], inside: Callable[[int], int | None] | None = None
+) -> dict[str, Any]:
+    """How many regions a clip's release covers: tracks, and boxes per frame (max and mean).
+
+    Not one count per frame: a list per frame would grow with the clip and
+    publish when each person comes and goes, while these few aggregates say
+    how busy the clip was (``tracks``: the objects followed, each released
+    in every frame it is covered; the per-frame maximum and mean: how many
+    boxes a frame held). All derive from the frames (the detector ran on the
+    raw pixels). With ``inside`` (frame index -> its time span, or ``None``),
+    the mean is over the frames inside the spans (the only ones released).
+    """
+    per_frame = [len(row) for i, row in enumerate(covered)
+                 if inside is None or inside(i) is not None]
+    frames = len(per_frame)
+    return {
+        "tracks": len({tid for row in covered for tid, _ in row}),
+        "frames_with_regions": sum(1 for n in per_frame if n),
+        "boxes_total": sum(per_frame),
+        "boxes_per_frame_max": max(per_frame, default=0),
+        "boxes_per_frame_mean": round(sum(per_frame) / frames, 3) if frames else 0.0,
+    }
