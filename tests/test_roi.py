@@ -147,7 +147,9 @@ def test_covered_boxes_rejects_negative_carry():
 def test_dp_pix_regions_is_dp_pix_of_the_crop(astronaut):
     box = (100, 50, 237, 190)  # not a multiple of b: partial cells at the box's edge
     before = astronaut.copy()
-    out = dp_pix_regions(astronaut, [box], b=16, m=16, eps=0.5, rng=7)
+    # context="none": the crop's release drawn on its own (the default reads the
+    # surroundings too, tests/test_region_render.py)
+    out = dp_pix_regions(astronaut, [box], b=16, m=16, eps=0.5, rng=7, context="none")
     np.testing.assert_array_equal(astronaut, before)  # input not modified
     x0, y0, x1, y1 = box
     expected = dpimage.dp_pix(astronaut[y0:y1, x0:x1], b=16, m=16, eps=0.5,
@@ -783,3 +785,47 @@ def test_video_keep_is_recorded(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     regions = json.loads(out.with_name("out.mp4.manifest.json").read_text())["video"]["regions"]
     assert regions["keep"] == [[0, 0, 8, 8]] and regions["max_region_area"] == 0.9
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"mask_scale": float("inf")}, {"mask_scale": 0}, {"face_detector": "eyes"},
+     {"face_threshold": 1.5}, {"text_threshold": 0.3}, {"keep": ((0, 0, 0, 1),)},
+     {"max_area": 2.0}, {"source": "cars"}],
+)
+def test_video_region_settings_judge_a_region_as_still_images_do(bad):
+    """One check of where regions come from, for still images and video: the same message."""
+    from dpimage.regions import RegionSpec
+    from dpimage.video.regions import RegionSettings
+
+    given = {"source": "faces", **bad}
+    with pytest.raises(ValueError) as still:
+        RegionSpec(**given)
+    with pytest.raises(ValueError) as video:
+        RegionSettings(**given)
+    assert str(video.value) == str(still.value)
+
+
+def test_threshold_rules_are_one_check_for_the_library_and_the_command_line():
+    """--thresh/--text-thresh are refused exactly when RegionSpec would refuse them."""
+    import itertools
+
+    from dpimage.cli._app import UsageProblem
+    from dpimage.cli._regions import check_thresh_options
+    from dpimage.regions.spec import check_thresholds
+
+    def refusal(check, *args):
+        try:
+            check(*args)
+        except (ValueError, UsageProblem) as exc:
+            return str(exc)
+        return None
+
+    for args in itertools.product([None, "faces", "people", "text", "faces+text"],
+                                  [None, 0.3, 1.5], [None, 0.6, -0.1]):
+        said = refusal(check_thresh_options, *args)
+        assert (said is None) == (refusal(check_thresholds, *args) is None), args
+        assert said is None or said.startswith(("--thresh ", "--text-thresh ")), said
+    with pytest.raises(ValueError, match=r"^--thresh needs --faces$"):
+        check_thresholds("people", 0.3, None, names=("--thresh", "--text-thresh"),
+                         needs=("--faces", "--text"))

@@ -156,3 +156,23 @@ def test_camera_mse_regression_learned(eps, limit):
     at the same eps, so losing the learned gain fails the test.
     """
     assert _camera_ratio(eps, "learned") < limit
+
+
+@pytest.mark.parametrize("b", [1, 2, 3, 5, 16])
+def test_learned_bands_match_the_whole_grid(monkeypatch, b):
+    # large grids are predicted in bands of rows with a margin of neighbours;
+    # a band must see what the whole grid sees (features, edge classes and the
+    # resize across its edges), partial cells included. Float32 within 1e-3:
+    # the per-class matrix products have other sizes, so BLAS may sum otherwise.
+    from dpimage.render import learned
+
+    # 23 x 19 cells, the last row and column partial (but at b = 1)
+    img = datasets.photos(gray=True)["camera"][100 : 100 + 23 * b - b // 2, : 19 * b - 1]
+    means, scale = noisy_release(img, b=b, eps=1.0)
+    grid = tv_denoise_grid(means, scale)
+    h, w = img.shape
+    whole = learned.learned_upsample(grid, means, scale, h, w, b)
+    monkeypatch.setattr(learned, "BAND_CELLS", 3 * grid.shape[1] + 5)
+    banded = learned.learned_upsample(grid, means, scale, h, w, b)
+    assert banded.shape == whole.shape == (h, w, 1)
+    np.testing.assert_allclose(banded, whole, rtol=0, atol=1e-3)

@@ -22,7 +22,7 @@ av = pytest.importorskip("av")
 from conftest import PLANTED_VIDEO as PLANTED  # noqa: E402
 from conftest import SAMPLES, pan_frames, run, write_clip  # noqa: E402
 from dpimage.datasets import find_vtest  # noqa: E402
-from dpimage.regions import enlarge_box, face_detector  # noqa: E402
+from dpimage.regions import enlarge_box, face_detector, release_regions  # noqa: E402
 from dpimage.video import (  # noqa: E402
     RegionSettings,
     VideoSettings,
@@ -178,7 +178,7 @@ def test_boxes_fixed_region_reuse_outside_untouched(tmp_path):
     seen = []
     out = list(
         region_stream(
-            frames, covered, lambda crop: (seen.append(crop.copy()), 255 - crop)[1],
+            frames, covered, per_crop(lambda crop: (seen.append(crop.copy()), 255 - crop)[1]),
             every=None, fresh=fresh, track_releases=per_track,
         )
     )
@@ -202,6 +202,11 @@ def test_boxes_fixed_region_reuse_outside_untouched(tmp_path):
     assert "100" not in json.dumps(regions)  # no box coordinates in the manifest
 
 
+def per_crop(release):
+    """A frame releaser that applies ``release`` to each box's crop, in order."""
+    return lambda image, boxes, known: release_regions(image, boxes, release)
+
+
 def test_region_per_frame_versus_every(tmp_path):
     frames = pan_frames(10)
     box = (10, 10, 50, 50)
@@ -210,11 +215,11 @@ def test_region_per_frame_versus_every(tmp_path):
     ]
     for every, expected in [(1, [0, 1, 2, 6, 7, 8, 9]), (4, [0, 6, 8])]:
         fresh: list[int] = []
-        list(region_stream(frames, covered, lambda c: c, every=every, fresh=fresh,
+        list(region_stream(frames, covered, per_crop(lambda c: c), every=every, fresh=fresh,
                            track_releases={}))
         assert fresh == expected
     # frames with no box pass through unchanged, the same object
-    out = list(region_stream(frames, covered, lambda c: 0 * c, every=1, fresh=[],
+    out = list(region_stream(frames, covered, per_crop(lambda c: 0 * c), every=1, fresh=[],
                              track_releases={}))
     assert out[4] is frames[4]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from fractions import Fraction
 
 import numpy as np
 
@@ -16,7 +15,6 @@ __all__ = [
     "MAX_KERNEL_SIZE",
     "check_image",
     "check_kernel_size",
-    "check_noise_scale",
     "check_positive_float",
     "check_positive_int",
     "check_sigma",
@@ -96,30 +94,6 @@ def check_kernel_size(value: object, name: str = "k") -> int:
             f"{name} must be at most {MAX_KERNEL_SIZE:,} (already flat on any image), got {k:,}"
         )
     return k
-
-
-def check_noise_scale(sensitivity: int, eps: float, *, m: int, total_eps: float) -> Fraction:
-    """The exact noise scale ``sensitivity / eps`` of a release, if it can be drawn.
-
-    The exact discrete Laplace sampler (:func:`dpimage.privacy.discrete_laplace`)
-    draws scales up to ``2**46`` on a cell sum (beyond that its tail would
-    overflow int64). Larger scales come only from an absurd ``m`` or a
-    vanishing ``eps``; they are refused here, before any work, naming the
-    user's ``m`` and ``eps`` (``total_eps``: the whole release's budget, of
-    which ``eps`` may be a share). The scale is never changed: refusing is
-    the only alternative to drawing exactly.
-    """
-    from .privacy.sampling import _MAX_SCALE  # lazy: that package imports this module
-
-    scale = Fraction(int(sensitivity)) / Fraction(eps)
-    if scale > _MAX_SCALE:
-        shown = f"{float(scale):.3g}" if scale < Fraction(1e300) else "above 1e300"
-        raise ValueError(
-            f"m={m} with eps={total_eps:g} needs noise of scale {shown} on a cell "
-            f"sum, more than can be drawn exactly ({_MAX_SCALE:.3g}); use a larger eps or a "
-            "smaller m"
-        )
-    return scale
 
 
 def check_sigma(sigma: object) -> float:

@@ -5,6 +5,7 @@ looks a method up here instead of spelling out its own dispatch::
 
     from dpimage import methods
     method = methods.get("dp-pix")            # any alias; method.name == "dp_pix"
+    methods.get("pix", among=("dp_pix", "dp_blur"))  # only these (video, tune)
     params = method.validate({"eps": 0.3})    # defaults filled in, every value checked
     method.epsilon(params)                    # 0.3 -- the privacy map; None if not private
     out = method.apply(image, params, rng)    # == dpimage.dp_pix(image, eps=0.3, rng=rng)
@@ -40,7 +41,7 @@ method: it is available to DP-Pix through its ``render`` parameter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,13 +49,13 @@ import numpy as np
 
 from ._validation import (
     check_kernel_size,
-    check_noise_scale,
     check_positive_float,
     check_positive_int,
     check_sigma,
 )
 from .mechanisms import _check_output, dp_blur, dp_pix, np_blur, np_pix
 from .privacy.colour import split_budget
+from .privacy.sampling import check_noise_scale
 from .privacy.sensitivity import PIXEL_RANGE
 from .release import (
     RNG,
@@ -324,6 +325,11 @@ def _dp_blur_apply(image, p, rng, **options):
     )  # fmt: skip
 
 
+def _private_release(cell: str) -> Callable[[np.ndarray, dict, RNG], Release | ColourRelease]:
+    """A DP method's private step: its one release of the image, with cells of side ``p[cell]``."""
+    return lambda image, p, rng: release_image(image, p[cell], p["m"], p["eps"], rng, p["colour"])
+
+
 def _blur_render(release, p, **options):
     return render(release, "blur", k=p["k"], sigma=p["sigma"], base=p["render"])
 
@@ -352,9 +358,7 @@ _TABLE = (
         shown=("b",),
         summary="DP-Pix (Fan 2018): noisy cell means, rendered as blocks or smoothed",
         _apply=_dp_pix_apply,
-        _release=lambda image, p, rng: release_image(
-            image, p["b"], p["m"], p["eps"], rng, p["colour"]
-        ),
+        _release=_private_release("b"),
         _render=_dp_pix_render,
         _check=_check_dp_pix,
     ),
@@ -381,9 +385,7 @@ _TABLE = (
         shown=("b0", "k"),
         summary="DP-Blur (Fan 2019): DP-Pix at b0, rendered as blocks then Gaussian-blurred",
         _apply=_dp_blur_apply,
-        _release=lambda image, p, rng: release_image(
-            image, p["b0"], p["m"], p["eps"], rng, p["colour"]
-        ),
+        _release=_private_release("b0"),
         _render=_blur_render,
         _check=_check_noise,
     ),
@@ -417,9 +419,22 @@ def resolve(name: str) -> str:
     return ALIASES[key]
 
 
-def get(name: str) -> Method:
-    """The :class:`Method` called ``name`` (canonical name or alias)."""
-    return _METHODS[resolve(name)]
+def get(name: str, among: Iterable[str] | None = None) -> Method:
+    """The :class:`Method` called ``name`` (canonical name or alias).
+
+    ``among`` (names or aliases) limits the choice to those methods, for a
+    consumer that runs only some of them (video and tune: DP-Pix and DP-Blur):
+    any other name, known or not, is a :class:`ValueError` naming the allowed ones.
+    """
+    if among is None:
+        return _METHODS[resolve(name)]
+    allowed = [resolve(choice) for choice in among]
+    key = ALIASES.get(name.strip().lower()) if isinstance(name, str) else None
+    if key not in allowed:
+        *rest, last = allowed
+        listed = f"{', '.join(rest)} or {last}" if rest else last
+        raise ValueError(f"method must be {listed} (or an alias), got {name!r}")
+    return _METHODS[key]
 
 
 def from_manifest(mechanism: str) -> tuple[Method, bool]:

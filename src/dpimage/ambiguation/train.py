@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,28 +26,22 @@ __all__ = [
 ]
 
 
+@dataclass
 class TrainSettings:
-    """Optimisation settings (plain attributes; see :func:`train_model`)."""
+    """Optimisation settings (see :func:`train_model`)."""
 
-    def __init__(
-        self,
-        epochs: int = 300,
-        batch_size: int = 32,
-        lr: float = 2e-3,
-        augment: bool = True,
-        seed: int = 0,
-        threads: int = 1,
-        balance: float = 0.1,
-    ) -> None:
-        if epochs < 1 or batch_size < 1 or not lr > 0 or threads < 1 or not balance >= 0:
+    epochs: int = 300
+    batch_size: int = 32
+    lr: float = 2e-3
+    augment: bool = True
+    seed: int = 0
+    threads: int = 1
+    balance: float = 0.1
+
+    def __post_init__(self) -> None:
+        counts = (self.epochs, self.batch_size, self.threads)
+        if min(counts) < 1 or not self.lr > 0 or not self.balance >= 0:
             raise ValueError("epochs, batch_size, threads must be >= 1, lr > 0, balance >= 0")
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.augment = augment
-        self.seed = seed
-        self.threads = threads
-        self.balance = balance
 
 
 def usage_penalty(z: torch.Tensor) -> torch.Tensor:

@@ -163,15 +163,28 @@ class ReleaseParams:
 
     def release(self, image: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         """Apply the mechanism to one image array (or to its regions)."""
+        return self.release_counted(image, rng)[0]
+
+    def release_counted(
+        self, image: np.ndarray, rng: np.random.Generator | None
+    ) -> tuple[np.ndarray, int | None]:
+        """:meth:`release`, and how many regions it released (``None`` for a whole image).
+
+        The count derives from the image (the detector ran on its raw pixels);
+        the manifest says so where it records it.
+        """
         if self.regions is None:
-            return self.method.apply(image, self.options, rng)
+            return self.method.apply(image, self.options, rng), None
         boxes = find_regions(image, self.regions)
         if not boxes:
             raise ValueError(
                 f"no {self.regions.source} found; nothing written (the image would go out as is)"
             )
         options = {key: value for key, value in self.options.items() if key != "output"}
-        return method_regions(image, boxes, self.method, options, rng)
+        released = method_regions(
+            image, boxes, self.method, options, rng, context=self.regions.context
+        )
+        return released, len(boxes)
 
 
 @dataclass(frozen=True)
@@ -192,8 +205,11 @@ class Result:
     eps : float
         ε spent on this output (0 unless written).
     messages : tuple of (str, str)
-        ``(level, text)`` lines to show, level one of ``"note"``, ``"skip"``,
-        ``"error"``.
+        ``(level, text)`` lines to show, level one of ``"info"``, ``"note"``,
+        ``"skip"``, ``"error"``.
+    regions : int or None
+        Region mode: how many regions were released in this output (derived
+        from the image: the detector ran on its raw pixels); ``None`` otherwise.
     """
 
     index: int
@@ -201,6 +217,7 @@ class Result:
     status: str
     eps: float = 0.0
     messages: tuple[tuple[str, str], ...] = ()
+    regions: int | None = None
 
 
 def skip_message(target: Path) -> tuple[str, str]:
@@ -253,7 +270,7 @@ def process_one(job: Job, params: ReleaseParams, index: int = 0) -> Result:
         image, notices = read_image(job.source, max_pixels=params.max_pixels)
         messages.extend(("note", notice) for notice in notices)
         rng = seeded_rng(params.seed, job.name) if params.seed is not None else None
-        released = params.release(image, rng)
+        released, found = params.release_counted(image, rng)
         del image
         if params.journal is not None:
             make_parent(target)  # a file in the way is named as such, not as a journal error
@@ -289,7 +306,11 @@ def process_one(job: Job, params: ReleaseParams, index: int = 0) -> Result:
                 ("note", f"{target}: written, but the journal could not confirm it "
                  f"({describe_error(exc)})")
             )  # fmt: skip
-    return Result(index, job.name, WRITTEN, params.eps, tuple(messages))
+    if found is not None:
+        source = params.regions.source if params.regions is not None else "regions"
+        messages.append(("info", f"{target}: {found} region{'s' if found != 1 else ''} "
+                                 f"released ({source})"))
+    return Result(index, job.name, WRITTEN, params.eps, tuple(messages), regions=found)
 
 
 def _abandon(params: ReleaseParams, job: Job, begun: bool) -> None:

@@ -50,7 +50,7 @@ from ..io import (
     write_manifest,
 )
 from ..io.lock import output_lock
-from ..io.manifest import recorded_releases
+from ..io.manifest import recorded_releases, region_counts
 from ..io.naming import number_plan
 from .executors import run_jobs
 from .journal import journal_path, read_journal, start_journal
@@ -76,6 +76,9 @@ class BatchReport:
         Local worker processes used (1 with a Dask client).
     written : list of (str, float)
         Outputs written by this run and the ε each spent.
+    regions : dict of str to int
+        Region mode: how many regions each output written by this run
+        released (derived from the image; empty otherwise).
     skipped : int
         Outputs that existed and were left alone.
     failed : int
@@ -108,6 +111,7 @@ class BatchReport:
     plan: Plan
     workers: int = 1
     written: list[tuple[str, float]] = field(default_factory=list)
+    regions: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     failed: int = 0
     received: int = 0
@@ -132,6 +136,11 @@ class BatchReport:
     def left(self) -> int:
         """Inputs not done (an interrupted run): rerunning the same command does them."""
         return len(self.plan.jobs) - self.received
+
+    @property
+    def regions_total(self) -> int:
+        """Regions released in the outputs this run wrote (region mode; derived from the images)."""
+        return sum(self.regions.values())
 
     @property
     def epsilon_this_run(self) -> float:
@@ -248,6 +257,8 @@ def _record(
         seed_derivation=SEED_DERIVATION if params.seed is not None else None,
         run=params.run_id,
     )
+    if params.regions is not None and report.regions:
+        own.update(region_counts(report.regions))
     merged = merge_manifests(own, previous)
     try:
         write_manifest(merged, report.manifest_path)
@@ -391,6 +402,8 @@ def run_batch(
                 report.received += 1
                 if result.status == WRITTEN:
                     report.written.append((result.name, result.eps))
+                    if result.regions is not None:
+                        report.regions[result.name] = result.regions
                 elif result.status == SKIPPED:
                     report.skipped += 1
                     if recorded and result.name not in recorded:

@@ -18,7 +18,9 @@ from ..regions import (
     load_boxes,
 )
 from ..regions.detectors import YUNET_INSTALL
+from ..regions.spec import check_thresholds
 from ..regions.text import TEXT_INSTALL
+from ..render.region import CONTEXTS
 from ._app import UsageProblem
 from ._console import _say, _stderr
 
@@ -137,6 +139,16 @@ MaskScaleOpt = Annotated[
     ),
 ]
 
+RegionDrawingOpt = Annotated[
+    str,
+    typer.Option(
+        "--region-drawing",
+        help="How each released box is drawn: 'border' blends its noisy cells with the "
+        "published picture around the boxes (natural colours), 'none' draws them on their "
+        "own (region mode before; saturated tints where the noise is large).",
+    ),
+]
+
 NOT_PROTECTED = (
     "pixels outside the boxes, and the boxes' number, positions and sizes "
     "(found by a non-private detector on the raw image)"
@@ -176,15 +188,11 @@ def check_thresh_options(
     """Usage errors for ``--thresh``/``--text-thresh`` out of range or without their detector."""
     if thresh is not None and face_detector == "haar":
         raise UsageProblem("--thresh sets the face network's score; the Haar cascade has none")
-    sources = source.split("+") if source else []
-    for flag, value, needs in (("--thresh", thresh, "faces"), ("--text-thresh", text_thresh,
-                                                               "text")):
-        if value is None:
-            continue
-        if not 0.0 <= value < 1.0:
-            raise UsageProblem(f"{flag} must be in [0, 1), got {value}")
-        if needs not in sources:
-            raise UsageProblem(f"{flag} needs --{needs}")
+    try:
+        check_thresholds(source, thresh, text_thresh, names=("--thresh", "--text-thresh"),
+                         needs=("--faces", "--text"))  # fmt: skip
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 def parse_keep(
@@ -241,6 +249,7 @@ def region_spec(
     text_thresh: float | None = None,
     keep: list[str] | None = None,
     max_region: float | None = None,
+    drawing: str = "border",
 ) -> RegionSpec | None:
     """The region options as a :class:`~dpimage.regions.RegionSpec` (None: whole images).
 
@@ -258,6 +267,10 @@ def region_spec(
         return None
     if not mask_scale > 0:
         raise UsageProblem(f"--mask-scale must be > 0, got {mask_scale}")
+    if drawing not in CONTEXTS:
+        raise UsageProblem(
+            f"--region-drawing must be one of {', '.join(CONTEXTS)}, got {drawing!r}"
+        )
     fixed: tuple = ()
     if source == "boxes":
         try:
@@ -268,7 +281,7 @@ def region_spec(
     spec = RegionSpec(
         source=source, mask_scale=mask_scale, boxes=fixed, face_detector=face_detector,
         face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
-        keep=keep_areas, max_area=max_region,
+        keep=keep_areas, max_area=max_region, context=drawing,
     )
     detector = build_or_refuse(spec.detector)
     if detector is not None:  # say which detector runs, as the manifest records it

@@ -55,6 +55,7 @@ from ._regions import (
     MaskScaleOpt,
     MaxRegionOpt,
     PeopleOpt,
+    RegionDrawingOpt,
     TextOpt,
     TextThreshOpt,
     ThreshOpt,
@@ -76,7 +77,7 @@ class _Batch:
     report: BatchReport | None = None
 
 
-_STYLES = {"note": "yellow", "skip": "yellow", "error": "red"}
+_STYLES = {"info": "", "note": "yellow", "skip": "yellow", "error": "red"}
 
 
 def _show(console: Console, result: Result) -> None:
@@ -114,9 +115,18 @@ def _summary(batch: _Batch, report: BatchReport) -> str:
         else ""
     )
     note = " (seeded: NOT a private release)" if batch.params.seed is not None else ""
+    found = ""
+    if report.regions:
+        # derived from the images (the detector's count), as the manifest says
+        counts = report.regions.values()
+        found = (
+            f"; {report.regions_total} region{'s' if report.regions_total != 1 else ''} "
+            f"released in {len(report.regions)} image{'s' if len(report.regions) != 1 else ''}"
+            + (f" ({min(counts)}-{max(counts)} per image)" if len(report.regions) > 1 else "")
+        )
     return (
         f"{len(report.written)} written, {report.skipped + len(report.plan.skipped)} skipped, "
-        f"{report.failed} failed; "
+        f"{report.failed} failed{found}; "
         f"ε spent per image = {_fmt_eps(batch.params.eps)}, "
         f"total ε = {_fmt_eps(report.total_epsilon)} (m={batch.m}{runs}){note}"
     )
@@ -240,6 +250,7 @@ class _Options:
     text: TextOpt = False
     boxes: BoxesOpt = None
     mask_scale: MaskScaleOpt = DEFAULT_MASK_SCALE
+    region_drawing: RegionDrawingOpt = "border"
     render: RenderOpt = None
     colour: ColourOpt = None
 
@@ -266,7 +277,7 @@ def _release_command(
     n_workers = check_parallel(o.workers, o.dask, o.scheduler)
     regions = region_spec(
         o.faces, o.people, o.boxes, o.mask_scale, o.face_detector, o.text, o.scale, o.thresh,
-        o.text_thresh, o.keep, o.max_region,
+        o.text_thresh, o.keep, o.max_region, o.region_drawing,
     )
     if regions is not None and grid:
         raise UsageProblem("--grid cannot be combined with --faces/--people/--text/--boxes")

@@ -188,16 +188,14 @@ def tune(
     """
     from .. import methods
     from ..guarantee import protected_pixels
-    from ..tune import recommend
+    from ..tune import TUNABLE, recommend
 
     err = _stderr()
 
     try:
-        spec = methods.get(method)
+        spec = methods.get(method, among=TUNABLE)
     except ValueError:
-        spec = None
-    if spec is None or spec.name not in ("dp_pix", "dp_blur"):
-        raise UsageProblem(f"--method must be dp-pix or dp-blur, got {method!r}")
+        raise UsageProblem(f"--method must be dp-pix or dp-blur, got {method!r}") from None
     method = spec.cli_name
     # The renderer (the table's MSE is simulated for smooth, closed form for blocks) and
     # the preview's colour path (the eps split between luma and chroma).

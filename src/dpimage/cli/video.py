@@ -51,6 +51,7 @@ from ._regions import (
     KeepOpt,
     MaskScaleOpt,
     MaxRegionOpt,
+    RegionDrawingOpt,
     TextOpt,
     TextThreshOpt,
     ThreshOpt,
@@ -91,15 +92,40 @@ def _default_output(src: Path) -> Path:
     return src.with_name(f"{src.stem}-dp.mp4")
 
 
-def _summary(acc, m: int, regions: bool, seeded: bool) -> str:
+def _spans(values: list[str] | None) -> tuple:
+    """``--span`` values as ``(start, end)`` seconds; a bad one is a usage error."""
+    from ..video.spans import check_spans, parse_span
+
+    try:
+        return check_spans([parse_span(v) for v in values or []])
+    except ValueError as exc:
+        raise UsageProblem(f"--span: {exc}") from None
+
+
+def _found(found: dict) -> str:
+    """The regions a clip's release covered, in one line (derived from the frames)."""
+    return (
+        f"Regions released: {found['tracks']} track(s), in {found['frames_with_regions']} "
+        f"frame(s); per frame released at most {found['boxes_per_frame_max']}, "
+        f"{found['boxes_per_frame_mean']:g} on average ({found['boxes_total']} boxes in all)."
+    )
+
+
+def _summary(acc, m: int, regions: bool, seeded: bool, inside: int | None = None) -> str:
+    """The run in a few lines; ``inside``: frames inside the ``--span`` spans (None: no spans)."""
     e = _fmt_eps
-    rest = "" if acc.releases == acc.frames else "; the other frames repeat or reuse a release"
+    spans = inside is not None
+    released = acc.frames if inside is None else inside
+    rest = "" if acc.releases == released else "; the other frames repeat or reuse a release"
+    if spans:
+        rest += "; frames outside the spans are published as they are, NOT protected"
     if regions:
         rest += "; pixels outside the boxes are unchanged"
+    where = "inside the spans" if spans else "throughout the clip"
     lines = [
         f"{acc.frames} frames, {acc.releases} fresh DP release(s) at ε = "
         f"{e(acc.eps_per_release)} each (m={m}){rest}.",
-        f"An object visible throughout the clip is protected at ε = {e(acc.eps_object)} "
+        f"An object visible {where} is protected at ε = {e(acc.eps_object)} "
         f"(basic composition: {acc.releases} × {e(acc.eps_per_release)}"
         + (f", budget {e(acc.total_eps_budget)}" if acc.total_eps_budget is not None else "")
         + ").",
@@ -153,6 +179,7 @@ def video(
     text_thresh: TextThreshOpt = None,
     keep: KeepOpt = None,
     max_region: MaxRegionOpt = None,
+    region_drawing: RegionDrawingOpt = "border",
     people: Annotated[bool, typer.Option("--people", help="Only people (HOG).")] = False,
     text: TextOpt = False,
     boxes: Annotated[
@@ -187,6 +214,15 @@ def video(
     ] = False,
     render: RenderOpt = None,
     colour: ColourOpt = None,
+    span: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--span", metavar="START-END",
+            help="Release only this time span in seconds (10-25; 60-: to the end); repeatable. "
+            "Frames outside every span are published as they are, NOT protected.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Release a video with DP-Pix or DP-Blur, whole frames or only detected regions.
 
@@ -207,6 +243,7 @@ def video(
     check_thresh_options(source, thresh, text_thresh, face_detector)
     keep_areas = parse_keep(source, keep, max_region)
     face_scale = parse_scale(scale)
+    spans = _spans(span)
     if eps is not None and total_eps is not None:
         raise UsageProblem("give --eps or --total-eps, not both")
     if source is None and (reuse or detect_every is not None or carry is not None):
@@ -233,14 +270,14 @@ def video(
             source=source, boxes_path=boxes, mask_scale=mask_scale,
             detect_every=every_d, carry=held, reuse=reuse, face_detector=face_detector,
             face_scale=face_scale, face_threshold=thresh, text_threshold=text_thresh,
-            keep=keep_areas, max_area=max_region,
+            keep=keep_areas, max_area=max_region, context=region_drawing,
         )
     settings = VideoSettings(
         method=kind, b=b, b0=b0, k=k, m=m, render=render_choice(render, default_render),
         colour=colour_choice(colour, default_colour),
         eps=eps if eps is not None or total_eps is not None else 0.5,
         total_eps=total_eps, every=release_every, regions=regions, seed=seed,
-        keep_audio=keep_audio,
+        keep_audio=keep_audio, spans=spans,
     )
     manifest_path = dst.with_name(dst.name + ".manifest.json")
     try:
@@ -306,7 +343,10 @@ def video(
         _say(console, f"error: {result.manifest_error}", "red")
         raise typer.Exit(code=1)
     typer.echo(f"wrote {dst} ({result.encoding}) and {manifest_path.name}")
-    typer.echo(_summary(acc, m, regions is not None, seed is not None))
+    inside = manifest["video"]["spans"]["frames_inside"] if spans else None
+    typer.echo(_summary(acc, m, regions is not None, seed is not None, inside))
+    if result.regions_found is not None:
+        typer.echo(_found(result.regions_found))
     if manifest["count"] > 1 or "previous_runs" in manifest:
         releases = manifest["count"] + len(manifest.get("previous_runs", []))
         typer.echo(

@@ -101,13 +101,7 @@ CSV_COLUMNS = (
 
 def _table_name(method: str) -> str:
     """A method name or alias as the sweep spells it (``"dp_pix"`` -> ``"dp-pix"``)."""
-    try:
-        name = registry.get(method).cli_name
-    except ValueError:
-        name = None
-    if name not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return name
+    return registry.get(method, among=METHODS).cli_name
 
 
 def method_parameters(method: str, vary: str, value: float) -> dict:

@@ -4,9 +4,12 @@ The manifest is a JSON file written beside the outputs. It records the
 package version, the command and mechanism, the parameters, how the noise was
 drawn, the privacy model, and every release: each output with the ε it spent
 and how many times it was released (re-releasing with ``--overwrite`` spends
-ε again, and is counted). It records nothing derived from the inputs' content:
-no hashes, sizes, dates or metadata of the input files, and no input paths.
-Output paths are recorded; they copy the input file names.
+ε again, and is counted). It records nothing derived from the inputs' content
+(no hashes, sizes, dates or metadata of the input files, and no input paths)
+except, in region mode, how many regions were released in each output
+(``regions_found``, listed under ``derived_from_detections``: the detector ran
+on the raw image; see :func:`region_counts`). Output paths are recorded; they
+copy the input file names.
 
 Format (version 2)
 ------------------
@@ -40,6 +43,7 @@ __all__ = [
     "merge_manifests",
     "read_manifest",
     "recorded_releases",
+    "region_counts",
     "total_epsilon_all_runs",
     "update_manifest",
     "write_manifest",
@@ -200,6 +204,47 @@ def build_manifest(
     )
 
 
+#: What ``derived_from_detections`` says about the region counts of an image manifest.
+REGION_COUNTS_NOTE = (
+    "region mode: regions_found counts the regions released in each output (the latest "
+    "release of each path) and their total. These counts derive from the image: the "
+    "detector ran on its raw, unprotected pixels (with --boxes: the boxes that fall "
+    "inside the image). They are not protected by the release "
+    "(nor are the boxes' positions, which the released image shows). Nothing else here "
+    "derives from the inputs' content"
+)
+
+
+def region_counts(per_output: Mapping[str, int]) -> dict[str, Any]:
+    """The manifest's record of how many regions each output released, and their total.
+
+    Returns the keys to add to a manifest: ``regions_found`` (``per_output``,
+    ``total``, ``images``) and ``derived_from_detections`` with its note (these
+    counts derive from the image).
+    """
+    counts = {str(name): int(n) for name, n in sorted(per_output.items())}
+    return {
+        "regions_found": {
+            "per_output": counts,
+            "total": sum(counts.values()),
+            "images": len(counts),
+        },
+        "derived_from_detections": {
+            "fields": ["regions_found.per_output", "regions_found.total"],
+            "note": REGION_COUNTS_NOTE,
+        },
+    }
+
+
+def _merged_counts(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
+    """``new``'s region counts over ``old``'s (same settings: one record of every output)."""
+    if "regions_found" not in new and "regions_found" not in old:
+        return {}
+    per_output = dict((old.get("regions_found") or {}).get("per_output", {}))
+    per_output.update((new.get("regions_found") or {}).get("per_output", {}))
+    return region_counts(per_output)
+
+
 def total_epsilon_all_runs(manifest: Mapping[str, Any]) -> float:
     """ε of every release a manifest records: its own total plus its ``previous_runs``."""
     runs = [manifest, *manifest.get("previous_runs", [])]
@@ -322,6 +367,7 @@ def merge_manifests(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> di
                     [*have["runs"], *entry["runs"]],
                 )
         merged = _rebuilt(new, [combined[path] for path in sorted(combined)])
+        merged.update(_merged_counts(new, old))
         if old.get("previous_runs"):
             merged["previous_runs"] = list(old["previous_runs"])
     merged["total_epsilon_all_runs"] = total_epsilon_all_runs(merged)

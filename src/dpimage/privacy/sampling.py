@@ -67,6 +67,7 @@ __all__ = [
     "BitSource",
     "SecureBits",
     "SeededBits",
+    "check_noise_scale",
     "discrete_laplace",
     "make_bit_source",
     "sampler_info",
@@ -88,6 +89,28 @@ _FAST_PATH_MARGIN = 2.0**-44
 _U_BITS = 53
 # Scales above this would overflow int64 in the tail; no useful release has them.
 _MAX_SCALE = 2.0**52 / 64
+
+
+def check_noise_scale(sensitivity: int, eps: float, *, m: int, total_eps: float) -> Fraction:
+    """The exact noise scale ``sensitivity / eps`` of a release, if it can be drawn.
+
+    The exact discrete Laplace sampler (:func:`dpimage.privacy.discrete_laplace`)
+    draws scales up to ``2**46`` on a cell sum (beyond that its tail would
+    overflow int64). Larger scales come only from an absurd ``m`` or a
+    vanishing ``eps``; they are refused here, before any work, naming the
+    user's ``m`` and ``eps`` (``total_eps``: the whole release's budget, of
+    which ``eps`` may be a share). The scale is never changed: refusing is
+    the only alternative to drawing exactly.
+    """
+    scale = Fraction(int(sensitivity)) / Fraction(eps)
+    if scale > _MAX_SCALE:
+        shown = f"{float(scale):.3g}" if scale < Fraction(1e300) else "above 1e300"
+        raise ValueError(
+            f"m={m} with eps={total_eps:g} needs noise of scale {shown} on a cell "
+            f"sum, more than can be drawn exactly ({_MAX_SCALE:.3g}); use a larger eps or a "
+            "smaller m"
+        )
+    return scale
 
 
 class BitSource(Protocol):

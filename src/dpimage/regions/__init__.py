@@ -21,7 +21,11 @@ the image untouched. The pieces, each a plain function or small class:
   frame stays covered;
 * :func:`release_regions`, :func:`method_regions` (any private method of the
   registry, renderer and colour path included), :func:`dp_pix_regions`,
-  :func:`dp_blur_regions`: the mechanism on the boxes, cells aligned to each box.
+  :func:`dp_blur_regions`: the mechanism on the boxes, cells aligned to each box;
+  :func:`region_releaser` (frames of a video). Each box is drawn with the
+  published pixels around the boxes as a prior by default
+  (:mod:`dpimage.render.region`, ``context="border"``), or from its release
+  alone (``context="none"``, region mode's drawing before).
 
 What region mode does **not** hide: the boxes themselves (their number,
 positions and sizes are visible in the output and come from a non-private
@@ -50,7 +54,13 @@ from .detectors import (
     yunet_available,
 )
 from .geometry import Box, UserBoxes, enlarge_box, load_boxes
-from .release import dp_blur_regions, dp_pix_regions, method_regions, release_regions
+from .release import (
+    dp_blur_regions,
+    dp_pix_regions,
+    method_regions,
+    region_releaser,
+    release_regions,
+)
 from .spec import (
     DEFAULT_MASK_SCALE,
     REGION_SOURCES,
@@ -89,6 +99,7 @@ __all__ = [
     "link_tracks",
     "load_boxes",
     "method_regions",
+    "region_releaser",
     "release_regions",
     "yunet_available",
 ]

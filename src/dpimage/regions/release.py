@@ -6,6 +6,14 @@ that turns one crop into its release, so any mechanism or renderer applies
 inside regions. :func:`method_regions` is that with any private method of
 :mod:`dpimage.methods` (its renderer and colour path included);
 :func:`dp_pix_regions` and :func:`dp_blur_regions` are it for DP-Pix and DP-Blur.
+
+How a box is drawn (``context``): ``"border"`` (the default) renders each
+box's release with the published pixels around the boxes as a prior
+(:func:`dpimage.render.region.render_region`: the surroundings' colour and
+shading, corrected by the noisy cell means as far as their noise allows);
+``"none"`` renders each crop's release on its own with the method's renderer,
+as region mode did before (saturated tints where the noise is large).
+:func:`region_releaser` is the step both still images and video frames use.
 """
 
 from __future__ import annotations
@@ -16,11 +24,23 @@ from typing import Any
 import numpy as np
 
 from .. import methods
-from .._validation import check_image
-from ..release import RNG
+from .._validation import check_image, check_sigma
+from ..release import RNG, ColourRelease, Release
+from ..render.region import check_context, published_mask, render_region
 from .geometry import Box
 
-__all__ = ["dp_blur_regions", "dp_pix_regions", "method_regions", "release_regions"]
+__all__ = [
+    "dp_blur_regions",
+    "dp_pix_regions",
+    "method_regions",
+    "region_releaser",
+    "release_regions",
+]
+
+#: A frame's boxes released in place: ``(image, boxes, known)`` -> the image with
+#: ``boxes`` released in order; ``known`` (None: outside ``boxes``) marks the
+#: published pixels the renderer may read.
+RegionReleaser = Callable[[np.ndarray, Sequence[Box], "np.ndarray | None"], np.ndarray]
 
 
 def release_regions(
@@ -63,30 +83,82 @@ def _as_generator(rng: RNG) -> np.random.Generator | None:
     )
 
 
+def _region_drawing(p: Mapping[str, Any]) -> dict[str, Any]:
+    """The method's renderer as :func:`~dpimage.render.region.render_region` options."""
+    if "k" in p:  # DP-Blur: its base renderer, then its blur
+        return {"base": p["render"], "k": p["k"], "sigma": check_sigma(p["sigma"])}
+    if p["render"] == "blur":  # the blur renderer's defaults on blocks
+        return {"base": "blocks", "k": 99, "sigma": 0.0}
+    return {"base": p["render"], "k": 1, "sigma": 0.0}
+
+
+def region_releaser(
+    method: str | methods.Method,
+    params: Mapping[str, Any] | None = None,
+    rng: RNG = None,
+    *,
+    context: str = "border",
+    steady: bool = False,
+) -> RegionReleaser:
+    """``release(image, boxes, known)``: the method on ``boxes`` of a copy of ``image``.
+
+    Boxes are released in order on one working copy, as in
+    :func:`release_regions` (same randomness, same privacy). With ``context
+    ="border"`` each box's release is drawn by
+    :func:`~dpimage.render.region.render_region` from the pixels where
+    ``known`` is True (default: outside ``boxes``); the raw pixels of every
+    region are zeroed before the renderer gets the picture, so it cannot read
+    them. ``context="none"``: the method's own renderer on each crop.
+    ``steady=True`` (video frames) draws each box without its own common colour
+    offset, which each frame's fresh noise would make flicker
+    (``offset`` of :func:`~dpimage.render.region.render_region`).
+    """
+    spec = method if isinstance(method, methods.Method) else methods.get(method)
+    if not spec.private:
+        raise ValueError(f"{spec.name} is not a private method: regions need a release")
+    p = spec.validate(params)
+    if p.get("output", "blocks") != "blocks":
+        raise ValueError("regions are released in place: output must be 'blocks'")
+    context = check_context(context)
+    gen = _as_generator(rng)
+    drawing = {**_region_drawing(p), "offset": not steady}
+
+    def release(image: np.ndarray, boxes: Sequence[Box], known: np.ndarray | None = None):
+        if context == "none":
+            return release_regions(image, boxes, lambda crop: spec.apply(crop, p, gen))
+        known = published_mask(image.shape, boxes) if known is None else known
+        # the published picture only: nothing of any region reaches the renderer
+        surroundings = np.where(known if image.ndim == 2 else known[..., None], image, 0)
+        surroundings = surroundings.astype(np.uint8)
+        out = image.copy()
+        for x0, y0, x1, y1 in boxes:
+            cells: Release | ColourRelease = spec.release(out[y0:y1, x0:x1], p, gen)
+            out[y0:y1, x0:x1] = render_region(cells, surroundings, known, (x0, y0), **drawing)
+        return out
+
+    return release
+
+
 def method_regions(
     image: np.ndarray,
     boxes: Iterable[Sequence[int]],
     method: str | methods.Method,
     params: Mapping[str, Any] | None = None,
     rng: RNG = None,
+    *,
+    context: str = "border",
 ) -> np.ndarray:
     """The private ``method`` (any alias) on the pixels inside ``boxes``; the rest untouched.
 
     ``params`` are the method's (:meth:`dpimage.methods.Method.validate`),
     renderer and colour path included; each box is the method's release of
     its crop, cells anchored at the box's top-left corner. Privacy as
-    :func:`dp_pix_regions` says: ``eps`` for all boxes together.
+    :func:`dp_pix_regions` says: ``eps`` for all boxes together. ``context``:
+    how each box is drawn (module docstring; :func:`region_releaser`).
     """
-    spec = method if isinstance(method, methods.Method) else methods.get(method)
-    if not spec.private:
-        raise ValueError(f"{spec.name} is not a private method: regions need a release")
     image = check_image(image)
     checked = _check_boxes(boxes, image)
-    p = spec.validate(params)
-    if p.get("output", "blocks") != "blocks":
-        raise ValueError("regions are released in place: output must be 'blocks'")
-    gen = _as_generator(rng)
-    return release_regions(image, checked, lambda crop: spec.apply(crop, p, gen))
+    return region_releaser(method, params, rng, context=context)(image, checked, None)
 
 
 def dp_pix_regions(
@@ -96,6 +168,8 @@ def dp_pix_regions(
     m: int = 16,
     eps: float = 0.5,
     rng: RNG = None,
+    *,
+    context: str = "border",
     **options: Any,
 ) -> np.ndarray:
     """DP-Pix on the pixels inside ``boxes``, cells aligned to each box; the rest untouched.
@@ -107,6 +181,10 @@ def dp_pix_regions(
         Half-open pixel boxes inside the image (see :data:`Box`).
     b, m, eps, rng
         As for :func:`dpimage.dp_pix`; ``eps`` is spent once for all boxes.
+    context : {"border", "none"}
+        ``"border"``: each box drawn with the published pixels around the
+        boxes as a prior (:func:`dpimage.render.region.render_region`);
+        ``"none"``: the crop's release alone, with the method's renderer.
     **options
         ``render`` and ``colour``, as for :func:`dpimage.dp_pix`.
 
@@ -136,7 +214,7 @@ def dp_pix_regions(
     *Not protected*: pixels outside the boxes, and the boxes' positions.
     """
     params = {"b": b, "m": m, "eps": eps, **options}
-    return method_regions(image, boxes, "dp_pix", params, rng)
+    return method_regions(image, boxes, "dp_pix", params, rng, context=context)
 
 
 def dp_blur_regions(
@@ -149,6 +227,7 @@ def dp_blur_regions(
     rng: RNG = None,
     *,
     sigma: float | None = None,
+    context: str = "border",
     **options: Any,
 ) -> np.ndarray:
     """DP-Blur on the pixels inside ``boxes``; the rest untouched.
@@ -156,7 +235,9 @@ def dp_blur_regions(
     As :func:`dp_pix_regions` with :func:`dpimage.dp_blur` on each crop (its
     blur only sees the crop's released cells, reflected at the box border).
     Same neighbours, sensitivity and cost: ``eps`` for all boxes together.
-    ``options``: ``render`` (before the blur) and ``colour``.
+    ``options``: ``render`` (before the blur) and ``colour``; ``context`` as
+    for :func:`dp_pix_regions` (with ``"border"`` the blur is applied to the
+    box's drawing, within the box).
     """
     params = {"b0": b0, "k": k, "m": m, "eps": eps, "sigma": sigma, **options}
-    return method_regions(image, boxes, "dp_blur", params, rng)
+    return method_regions(image, boxes, "dp_blur", params, rng, context=context)

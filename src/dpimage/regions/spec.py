@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detectors import FACE_DETECTORS, PeopleDetector, face_detector
+from .._validation import check_positive_float
+from ..render.region import check_context
+from .detectors import FACE_DETECTORS, PEOPLE_MIN_SCORE, PeopleDetector, face_detector
 from .geometry import Box, UserBoxes, enlarge_box
 
 __all__ = [
@@ -102,7 +104,9 @@ def _one_detector(
         chosen = {} if text_threshold is None else {"box_threshold": text_threshold}
         # Batch workers run one process a core (OpenCV set to 1 thread): so does the network.
         return TextDetector(threads=1 if cv2.getNumThreads() == 1 else None, **chosen)
-    return PeopleDetector()
+    # a score floor and no box around a stronger one: HOG's false boxes (lamp post,
+    # tripods, doors, groups) otherwise cover most of a street scene
+    return PeopleDetector(min_score=PEOPLE_MIN_SCORE, drop_enclosing=True)
 
 
 def build_detector(
@@ -135,26 +139,17 @@ def check_face_detector(name: str) -> str:
     return name
 
 
-def detector_for(
-    source: str,
-    face_detector: str = "auto",
-    face_scale: tuple[int, int] | None = None,
-    face_threshold: float | None = None,
-    text_threshold: float | None = None,
-) -> Callable[[np.ndarray], list] | None:
-    """The detector of ``source`` (built once per process), or None for user boxes.
+#: :func:`build_detector` with a cache: one detector per process (workers build it once,
+#: not once per image).
+_cached_detector = functools.cache(build_detector)
 
-    The one place still images (:class:`RegionSpec`) and video
-    (:class:`dpimage.video.regions.RegionSettings`) get their detector from.
 
-    Raises
-    ------
-    MissingModelError
-        If a chosen detector's model is not installed.
-    """
-    if source == "boxes":
-        return None
-    return _cached_detector(source, face_detector, face_scale, face_threshold, text_threshold)
+#: What the manifest says about how the boxes were drawn (post-processing either way).
+DRAWING_NOTE = {
+    "border": "each box's noisy cell means blended with the published pixels around the "
+    "boxes (post-processing: no pixel inside a box is read)",
+    "none": "each box's noisy cell means drawn on their own",
+}
 
 
 @dataclass(frozen=True)
@@ -186,6 +181,10 @@ class RegionSpec:
     max_area : float, optional
         A detection covering more than this share of the image is not
         released (a cap against false boxes over most of the picture).
+    context : {"border", "none"}
+        How each box is drawn: with the published pixels around the boxes as a
+        prior (default), or from its release alone
+        (:func:`dpimage.regions.method_regions`).
     """
 
     source: str
@@ -197,11 +196,12 @@ class RegionSpec:
     text_threshold: float | None = None
     keep: tuple[tuple[int, int, int, int], ...] = ()
     max_area: float | None = None
+    context: str = "border"
 
     def __post_init__(self) -> None:
         parse_sources(self.source)
-        if not self.mask_scale > 0:
-            raise ValueError(f"mask_scale must be > 0, got {self.mask_scale}")
+        check_context(self.context)
+        check_positive_float(self.mask_scale, "mask_scale")
         check_face_detector(self.face_detector)
         check_thresholds(self.source, self.face_threshold, self.text_threshold)
         object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
@@ -216,12 +216,17 @@ class RegionSpec:
     def detector(self) -> Callable[[np.ndarray], list] | None:
         """The detector this spec runs (built once per process), or None for user boxes.
 
+        The one place still images and video
+        (:class:`dpimage.video.regions.RegionSettings`) get their detector from.
+
         Raises
         ------
         MissingModelError
             If the chosen detector's model is not installed.
         """
-        return detector_for(
+        if self.source == "boxes":
+            return None
+        return _cached_detector(
             self.source, self.face_detector, self.face_scale, self.face_threshold,
             self.text_threshold,
         )  # fmt: skip
@@ -252,6 +257,8 @@ class RegionSpec:
             **dropped,
             "mask_scale": self.mask_scale,
             "mask_scale_meaning": MASK_SCALE_NOTE,
+            "drawing": self.context,
+            "drawing_meaning": DRAWING_NOTE[self.context],
             "not_protected": (
                 "pixels outside the boxes, and the boxes' number, positions and sizes "
                 "(found by a non-private detector on the raw image)"
@@ -259,31 +266,30 @@ class RegionSpec:
         }
 
 
-@functools.cache
-def _cached_detector(
-    source: str,
-    face: str = "auto",
-    face_scale: tuple[int, int] | None = None,
-    face_threshold: float | None = None,
-    text_threshold: float | None = None,
-) -> Callable[[np.ndarray], list]:
-    # One detector per process: workers build it once, not per image.
-    return build_detector(source, face, face_scale, face_threshold, text_threshold)
-
-
 def check_thresholds(
-    source: str, face_threshold: float | None, text_threshold: float | None
+    source: str | None,
+    face_threshold: float | None,
+    text_threshold: float | None,
+    *,
+    names: tuple[str, str] = ("the face threshold", "the text threshold"),
+    needs: tuple[str, str] = ("the faces detector", "the text detector"),
 ) -> None:
-    """:class:`ValueError` for a threshold outside [0, 1) or for a source that does not run."""
-    sources = parse_sources(source)
-    for name, value, needs in (("face", face_threshold, "faces"),
-                               ("text", text_threshold, "text")):
+    """:class:`ValueError` for a threshold outside [0, 1) or for a source that does not run.
+
+    ``source`` None runs no detector. ``names`` and ``needs`` spell the two
+    thresholds and their detectors in the messages as the caller's user knows
+    them (the command line: ``--thresh`` needs ``--faces``).
+    """
+    sources = parse_sources(source) if source is not None else ()
+    for name, value, detector, needed in zip(
+        names, (face_threshold, text_threshold), ("faces", "text"), needs, strict=True
+    ):
         if value is None:
             continue
         if not 0.0 <= value < 1.0:
-            raise ValueError(f"the {name} threshold must be in [0, 1), got {value}")
-        if needs not in sources:
-            raise ValueError(f"a {name} threshold needs the {needs} detector")
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if detector not in sources:
+            raise ValueError(f"{name} needs {needed}")
 
 
 def detect_boxes(

@@ -35,7 +35,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .._validation import check_noise_scale, check_positive_float, check_positive_int
+from .._validation import check_positive_float, check_positive_int
 from ..cells import cell_counts, cell_side, cell_sums
 from ..privacy.colour import (
     DIVISOR,
@@ -47,7 +47,7 @@ from ..privacy.colour import (
     split_budget,
     worst_case_epsilon,
 )
-from ..privacy.sampling import discrete_laplace, make_bit_source
+from ..privacy.sampling import check_noise_scale, discrete_laplace, make_bit_source
 from ..privacy.sensitivity import PIXEL_RANGE
 from .release import RNG, Release
 

@@ -20,9 +20,9 @@ from typing import Literal
 
 import numpy as np
 
-from .._validation import check_image, check_noise_scale, check_positive_float, check_positive_int
+from .._validation import check_image, check_positive_float, check_positive_int
 from ..cells import cell_counts, cell_side, cell_sums, grid_shape
-from ..privacy.sampling import discrete_laplace, make_bit_source
+from ..privacy.sampling import check_noise_scale, discrete_laplace, make_bit_source
 from ..privacy.sensitivity import channels_of, l1_sensitivity
 
 __all__ = ["RNG", "Release", "cell_noise_scale", "exact_cells", "release_cells"]

@@ -54,6 +54,9 @@ import numpy as np
 
 __all__ = [
     "ANGLES",
+    "BAND_CELLS",
+    "FEATURES",
+    "HALO",
     "SUB",
     "WINDOW",
     "edge_class",
@@ -70,6 +73,15 @@ SUB = 4
 WINDOW = 5
 #: Orientation classes of the local edge (structure tensor of the TV grid).
 ANGLES = 4
+#: Regression features per cell: the g and f windows (the centre of g is
+#: left out), the limited 3 x 3 view of f - g, g, g squared and a constant.
+FEATURES = 2 * WINDOW * WINDOW - 1 + 9 + 3
+#: Most cells whose features are built at once (rows of the grid in bands).
+BAND_CELLS = 2**16
+#: Rows of neighbours a cell's prediction reads on either side: the
+#: ``WINDOW``-wide features and the structure tensor (a central difference,
+#: then a 3 x 3 sum) both reach two rows.
+HALO = WINDOW // 2
 _WEIGHTS_FILE = "learned_smooth.npz"
 
 
@@ -132,14 +144,19 @@ def features(g: np.ndarray, f: np.ndarray, sd: float) -> np.ndarray:
     gp = np.pad(g.astype(np.float32), p, mode="edge")
     fp = np.pad(f.astype(np.float32), p, mode="edge")
     centre = gp[p : p + ny, p : p + nx]
-    cols = []
+    # written column by column into one array: a list of columns and its
+    # stacked copy would hold the features twice
+    x = np.empty((ny, nx, FEATURES), dtype=np.float32)
+    k = 0
     for dy in range(WINDOW):
         for dx in range(WINDOW):
             if (dy, dx) != (p, p):  # the centre of g minus itself is zero
-                cols.append(gp[dy : dy + ny, dx : dx + nx] - centre)
+                np.subtract(gp[dy : dy + ny, dx : dx + nx], centre, out=x[:, :, k])
+                k += 1
     for dy in range(WINDOW):
         for dx in range(WINDOW):
-            cols.append(fp[dy : dy + ny, dx : dx + nx] - centre)
+            np.subtract(fp[dy : dy + ny, dx : dx + nx], centre, out=x[:, :, k])
+            k += 1
     # a nonlinear view of the raw means: their departure from g limited to
     # one noise std (what survives of an edge that TV flattened, without
     # the heavy Laplace tails)
@@ -147,10 +164,13 @@ def features(g: np.ndarray, f: np.ndarray, sd: float) -> np.ndarray:
     for dy in range(p - 1, p + 2):
         for dx in range(p - 1, p + 2):
             d = fp[dy : dy + ny, dx : dx + nx] - gp[dy : dy + ny, dx : dx + nx]
-            cols.append(np.clip(d, -lim, lim))
+            np.clip(d, -lim, lim, out=x[:, :, k])
+            k += 1
     c = centre / np.float32(255.0)
-    cols += [c, c * c, np.ones_like(c)]
-    return np.stack(cols, axis=-1).reshape(ny * nx, len(cols))
+    x[:, :, k] = c
+    np.multiply(c, c, out=x[:, :, k + 1])
+    x[:, :, k + 2] = 1.0
+    return x.reshape(ny * nx, FEATURES)
 
 
 def _weights_at(sd: float) -> tuple[np.ndarray, np.ndarray]:
@@ -176,18 +196,17 @@ def predict(
     """Sub-block means ``(ny * nx, SUB * SUB)`` of one channel (``g`` denoised, ``f`` raw)."""
     x = features(g, f, sd)
     cls = edge_class(g, thresholds)
-    # cells sorted by class: one gather, then a small matrix product per class
+    # cells sorted by class, then a small matrix product per class on its
+    # rows gathered (one class at a time: no second copy of all features)
     order = np.argsort(cls, kind="stable")
-    xs = x[order]
     ends = np.cumsum(np.bincount(cls, minlength=w.shape[0]))
-    pred_sorted = np.empty((x.shape[0], w.shape[-1]), dtype=np.float32)
+    pred = np.empty((x.shape[0], w.shape[-1]), dtype=np.float32)
     start = 0
     for k, end in enumerate(ends):
         if end > start:
-            np.matmul(xs[start:end], w[k], out=pred_sorted[start:end])
+            rows = order[start:end]
+            pred[rows] = np.matmul(x[rows], w[k])
         start = end
-    pred = np.empty_like(pred_sorted)
-    pred[order] = pred_sorted
     pred += g.reshape(-1, 1).astype(np.float32)  # the regression predicts the residual
     return pred
 
@@ -207,6 +226,15 @@ def learned_upsample(
         Laplace scale of the noise on each mean (public).
     height, width, b : int
         Public image size and cell side.
+
+    Notes
+    -----
+    The grid is processed in bands of whole rows of at most
+    :data:`BAND_CELLS` cells, each read with :data:`HALO` rows of neighbours
+    on either side: the features (:data:`FEATURES` per cell) and the sub-blocks
+    (``SUB * SUB`` per cell, finer than the pixels when ``b < SUB``) then take
+    memory bounded by the band, not by the grid. A grid of at most
+    ``BAND_CELLS`` cells is one band, computed exactly as a whole.
     """
     ny, nx, channels = grid.shape
     s = np.asarray(scale, dtype=np.float64)
@@ -215,18 +243,34 @@ def learned_upsample(
     thresholds, w = _weights_at(sd)
     # a partial cell's raw mean is far noisier than the regression expects
     full = (s <= s_min * 1.0001)[:, :, None]
-    raw = np.where(full, np.clip(means, 0.0, 255.0), grid)
-    out = np.empty((ny * SUB, nx * SUB, channels), dtype=np.float32)
-    for c in range(channels):
-        pred = predict(grid[:, :, c], raw[:, :, c], sd, thresholds, w)
-        out[:, :, c] = (
-            pred.reshape(ny, nx, SUB, SUB).transpose(0, 2, 1, 3).reshape(ny * SUB, nx * SUB)
-        )
-    np.clip(out, 0.0, 255.0, out=out)
-    # OpenCV's linear resize of n * SUB samples to n * b pixels puts sample j
-    # at ((j + 1/2) b / SUB) - 1/2: the sub-block centres, whatever b. A cell
-    # longer than its axis spans the axis, so there b is the axis length
-    # (.smooth.axis_sides): the upsampled array stays within twice the image.
+    # A cell longer than its axis spans the axis, so there b is the axis
+    # length (.smooth.axis_sides): the upsampled band stays within twice the image.
     by, bx = min(b, height), min(b, width)
-    full_px = cv2.resize(out, (nx * bx, ny * by), interpolation=cv2.INTER_LINEAR)
-    return full_px.reshape(ny * by, nx * bx, channels)[:height, :width]
+    rows = max(1, BAND_CELLS // nx)
+    out = np.empty((height, width, channels), dtype=np.float32) if rows < ny else None
+    for r0 in range(0, ny, rows):
+        r1 = min(r0 + rows, ny)
+        # the resize reads one sub-block row past the band (when b > SUB):
+        # one cell of margin, whose features and edge classes read HALO rows more
+        s0, s1 = max(r0 - 1, 0), min(r1 + 1, ny)
+        lo, hi = max(s0 - HALO, 0), min(s1 + HALO, ny)
+        g = grid[lo:hi]
+        raw = np.where(full[lo:hi], np.clip(means[lo:hi], 0.0, 255.0), g)
+        sub = np.empty(((s1 - s0) * SUB, nx * SUB, channels), dtype=np.float32)
+        for c in range(channels):
+            pred = predict(g[:, :, c], raw[:, :, c], sd, thresholds, w)
+            pred = pred.reshape(hi - lo, nx, SUB, SUB)[s0 - lo : s1 - lo]
+            sub[:, :, c] = pred.transpose(0, 2, 1, 3).reshape((s1 - s0) * SUB, nx * SUB)
+        del pred, raw
+        np.clip(sub, 0.0, 255.0, out=sub)
+        # OpenCV's linear resize of n * SUB samples to n * b pixels puts
+        # sample j at ((j + 1/2) b / SUB) - 1/2: the sub-block centres, whatever
+        # b. A band starts on a cell boundary, so its samples sit where they
+        # sit in the whole grid.
+        px = cv2.resize(sub, (nx * bx, (s1 - s0) * by), interpolation=cv2.INTER_LINEAR)
+        px = px.reshape((s1 - s0) * by, nx * bx, channels)
+        if r1 - r0 == ny:  # one band: no copy into a second image-sized array
+            return px[:height, :width]
+        top, bottom = r0 * by, min(r1 * by, height)
+        out[top:bottom] = px[top - s0 * by : bottom - s0 * by, :width]
+    return out

@@ -118,6 +118,25 @@ def tv_denoise_grid(
     -------
     ndarray of float64, shape (ny, nx, C)
     """
+    grid = _tv_solve(means, scale, factor=factor, iterations=iterations, box=box, huber=huber)
+    return grid.astype(np.float64, copy=False)
+
+
+def _tv_solve(
+    means: np.ndarray,
+    scale: np.ndarray,
+    *,
+    factor: float | None,
+    iterations: int,
+    box: bool,
+    huber: float,
+) -> np.ndarray:
+    """:func:`tv_denoise_grid` as the solver computes it: float32, float64 if constant.
+
+    The iterations run in float32, so the float64 copy adds nothing but
+    memory (at b = 1 a grid is as large as the image); the renderers read
+    this one.
+    """
     f = np.asarray(means, dtype=np.float64)
     s = np.asarray(scale, dtype=np.float64)
     s_min = float(s.min())
@@ -139,14 +158,20 @@ def tv_denoise_grid(
     tw = (tau * weight[:, :, 0]).astype(np.float32)
     keep = 1.0 / (1.0 + tw)  # u <- (u + tau div p + tw f) / (1 + tw)
     pull = tw * f32 * keep
-    u = np.clip(f32, 0.0, 255.0) if box else f32.copy()
+    # f32 is not read again: it becomes u (one grid-sized buffer fewer; at
+    # b = 1 a grid is as large as the image)
+    u = np.clip(f32, 0.0, 255.0, out=f32) if box else f32
+    del f32, tw, weight
     u_bar = u.copy()
-    u_old = np.empty_like(u)
     py = np.zeros_like(u)  # the last row of py / column of px stay zero
     px = np.zeros_like(u)
     norm = np.empty(u.shape[1:], dtype=np.float32)
     tmp = np.empty_like(u)
-    div = np.empty_like(u)
+    # no more grid-sized buffers than needed: once the dual step has read
+    # u_bar, u_bar is scratch (the squared px, then the divergence) until it
+    # is recomputed, and tmp keeps the previous u in the primal step
+    div = u_bar
+    u_old = tmp
     inv_lam = np.float32(1.0 / lam)
     # prox of the Huber conjugate: shrink the dual before projecting it
     damp = np.float32(1.0 / (1.0 + sigma * huber / lam))
@@ -160,7 +185,8 @@ def tv_denoise_grid(
         tmp[:, :, :-1] *= sigma
         px[:, :, :-1] += tmp[:, :, :-1]
         np.multiply(py, py, out=tmp)
-        tmp += px * px
+        np.multiply(px, px, out=div)  # u_bar is not read again in this iteration
+        tmp += div
         norm[...] = tmp[0]
         for plane in tmp[1:]:
             norm += plane
@@ -186,7 +212,8 @@ def tv_denoise_grid(
             np.clip(u, 0.0, 255.0, out=u)
         np.multiply(u, 2.0, out=u_bar)
         u_bar -= u_old
-    return np.moveaxis(u, 0, 2).astype(np.float64)
+    del u_bar, py, px, tmp, u_old, div, pull, keep
+    return np.moveaxis(u, 0, 2)
 
 
 def axis_sides(height: int, width: int, b: int) -> tuple[int, int]:
@@ -319,7 +346,7 @@ def smooth_grid(
         raise ValueError(f"method must be 'learned' or 'tv', got {method!r}")
     if method == "learned" and order != "linear":
         raise ValueError(f"order={order!r} needs method='tv' (the learned path is linear)")
-    grid = tv_denoise_grid(means, scale, factor=factor, iterations=iterations)
+    grid = _tv_solve(means, scale, factor=factor, iterations=iterations, box=True, huber=0.0)
     if method == "learned":
         from .learned import learned_upsample
 

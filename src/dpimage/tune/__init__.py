@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from .advice import DEFAULT_EPS, Recommendation, b_grid, recommend
+from .advice import DEFAULT_EPS, TUNABLE, Recommendation, b_grid, recommend
 from .public import public_references, recommend_public
 
 __all__ = [
     "DEFAULT_EPS",
+    "TUNABLE",
     "Recommendation",
     "b_grid",
     "public_references",

@@ -282,13 +282,7 @@ def _tune(
 
 def _check_recommend(shape, m, method, eps, eps_grid, bs, target_psnr, ssim_runs):
     m = check_positive_int(m, "m")
-    try:
-        spec = methods.get(method)
-    except ValueError:
-        spec = None
-    if spec is None or spec.name not in TUNABLE:
-        raise ValueError(f"method must be 'dp-pix' or 'dp-blur', got {method!r}")
-    method = spec.cli_name
+    method = methods.get(method, among=TUNABLE).cli_name
     if ssim_runs < 0:
         raise ValueError(f"ssim_runs must be >= 0, got {ssim_runs}")
     grid = sorted({check_positive_float(e, "eps") for e in eps_grid})

@@ -38,7 +38,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -105,11 +105,28 @@ def split_budget(total_eps: float, releases: int) -> float:
     return share
 
 
-def full_frame_release_frames(n_frames: int, every: int = 1) -> range:
-    """Indices of the frames that get a fresh full-frame release: ``0, N, 2N, ...``."""
+def full_frame_release_frames(
+    n_frames: int, every: int = 1, inside: Callable[[int], int | None] | None = None
+) -> Sequence[int]:
+    """Indices of the frames that get a fresh full-frame release: ``0, N, 2N, ...``.
+
+    With ``inside`` (frame index -> the time span holding it, or ``None``:
+    see :mod:`dpimage.video.spans`), only frames inside a span: ``0, N, 2N,
+    ...`` among them, and the first frame of each span (it must not repeat a
+    release from before the gap). The frame loop
+    (:func:`dpimage.video.process.full_frame_stream`) follows the same rule.
+    """
     n_frames = _check_count(n_frames, "n_frames")
     every = check_positive_int(every, "every")
-    return range(0, n_frames, every)
+    if inside is None:
+        return range(0, n_frames, every)
+    fresh, span = [], None
+    for i in range(n_frames):
+        k = inside(i)
+        if k is not None and (k != span or i % every == 0):
+            fresh.append(i)
+        span = k
+    return fresh
 
 
 def region_release_frames(

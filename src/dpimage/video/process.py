@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-from collections.abc import Generator, Iterable, Iterator
+import functools
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,9 @@ from .accounting import (
 from .io import DecodeLog, VideoWriter, count_frames, probe, read_frames, sample_frames
 from .pipeline import WriteBehind, read_ahead
 from .record import record_release
-from .regions import FrameCountError, RegionSettings, Release, region_stream
+from .regions import FrameCountError, RegionSettings, Release, count_regions, region_stream
 from .settings import VideoResult, VideoSettings
+from .spans import in_spans, split_by_spans
 from .truncation import TruncatedVideoError, shortfall
 
 __all__ = ["Progress", "full_frame_stream", "process_video", "run_to_end"]
@@ -61,17 +63,31 @@ class Progress:
 
 
 def full_frame_stream(
-    frames: Iterable[np.ndarray], release: Release, every: int, fresh: list[int]
+    frames: Iterable[np.ndarray],
+    release: Release,
+    every: int,
+    fresh: list[int],
+    inside: Callable[[int], int | None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Release frames ``0, N, 2N, ...`` and repeat each release until the next.
 
-    The index of every fresh release is appended to ``fresh``.
+    The index of every fresh release is appended to ``fresh``. With
+    ``inside`` (frame index -> its time span, or ``None``), a frame outside
+    every span passes through as it is, and the first frame of each span is
+    released afresh (see :func:`~dpimage.video.accounting.full_frame_release_frames`).
     """
     last: np.ndarray | None = None
+    span: int | None = None
     for i, frame in enumerate(frames):
-        if i % every == 0 or last is None:
+        k = 0 if inside is None else inside(i)
+        if k is None:
+            span = None
+            yield frame  # outside the spans: published as it is
+            continue
+        if last is None or k != span or i % every == 0:
             last = release(frame)
             fresh.append(i)
+        span = k
         yield last
 
 
@@ -87,6 +103,7 @@ def _detect_pass(
     height: int,
     expected: int | None,
     log: DecodeLog | None = None,
+    inside: Callable[[int], int | None] | None = None,
 ) -> Generator[Progress, None, tuple[list[Track], int]]:
     detect = regions.make_detector(width, height)
     detections: dict[int, list[Box]] = {}
@@ -97,7 +114,8 @@ def _detect_pass(
     gray = not {"faces", "text"} & set(regions.source.split("+"))
     for i, frame in enumerate(sample_frames(src, every if regions.source != "boxes" else 10**9,
                                             gray=gray, log=log)):
-        if i % every == 0:
+        # outside the spans nothing is released: the detector is not run there
+        if i % every == 0 and (inside is None or inside(i) is not None):
             detections[i] = detect(frame, i)  # scaled and clipped
         n = i + 1
         yield Progress("detecting", n, max(n, expected) if expected else None)
@@ -182,6 +200,12 @@ def _release_frames(
         else:
             notices.append("audio dropped (use --keep-audio to keep it, unprotected)")
     regions = settings.regions
+    inside = (
+        functools.partial(in_spans, rate=info.rate, spans=settings.spans)
+        if settings.spans
+        else None
+    )
+    regions_found = None
 
     if regions is None:
         every = settings.every
@@ -190,20 +214,26 @@ def _release_frames(
         if settings.total_eps is not None:
             n_planned = count_frames(src, log=log)
             yield Progress("counting", n_planned, n_planned)
-            eps = split_budget(settings.total_eps, len(full_frame_release_frames(n_planned, every)))
+            planned_full = full_frame_release_frames(n_planned, every, inside)
+            if not planned_full:
+                raise ValueError(f"{src}: no frame lies in the spans; nothing written")
+            eps = split_budget(settings.total_eps, len(planned_full))
         fresh: list[int] = []
         release = settings.release_fn(eps)
         # decoded in a read-ahead thread while this one releases and encodes
         frames: Iterable[np.ndarray] = read_ahead(read_frames(src, log=log))
-        stream = full_frame_stream(frames, release, every, fresh)
+        stream = full_frame_stream(frames, release, every, fresh, inside)
         mode = "per-frame" if every == 1 else "release-every"
         track_releases: dict[int, int] = {}
         total = n_planned or info.frames
     else:
         tracks, n_planned = yield from _detect_pass(
-            src, regions, info.width, info.height, info.frames, log
+            src, regions, info.width, info.height, info.frames, log, inside
         )
         covered = covered_boxes(tracks, n_planned, carry=regions.carry)
+        # outside the spans nothing is released; a track is cut into one per span
+        covered = split_by_spans(covered, info.rate, settings.spans)
+        regions_found = count_regions(covered, inside)
         every_r = None if regions.reuse else settings.every
         first_last: dict[int, tuple[int, int]] = {}
         for f, row in enumerate(covered):
@@ -212,8 +242,9 @@ def _release_frames(
         spans = list(first_last.values())
         planned = region_release_frames(spans, every_r)
         if not planned:
+            where = "in any frame inside the spans" if settings.spans else "in any frame"
             raise ValueError(
-                f"{src}: no {regions.source} found in any frame; nothing written "
+                f"{src}: no {regions.source} found {where}; nothing written "
                 "(region mode would release the video unchanged)"
             )
         eps = settings.eps
@@ -221,10 +252,9 @@ def _release_frames(
             eps = split_budget(settings.total_eps, len(planned))
         fresh = []
         track_releases = {}
-        release = settings.release_fn(eps)
         stream = region_stream(
-            read_frames(src, log=log), covered, release, every=every_r, fresh=fresh,
-            track_releases=track_releases,
+            read_frames(src, log=log), covered, settings.region_release_fn(eps),
+            every=every_r, fresh=fresh, track_releases=track_releases,
         )
         mode = "region-reuse" if regions.reuse else (
             "region-per-frame" if settings.every == 1 else "region-every"
@@ -253,6 +283,9 @@ def _release_frames(
                 f"{partial['message']}; nothing written (--allow-partial releases "
                 f"the {n_frames} frames)"
             )
+        if not fresh:
+            # Raised inside the writer: nothing is written under dst.
+            raise ValueError(f"{src}: no frame lies in the spans; nothing written")
     if n_frames == 0:  # pragma: no cover - the writer would have nothing to commit
         raise ValueError(f"{src}: no frames decoded")
     accounting = account(
@@ -273,8 +306,15 @@ def _release_frames(
         )
     if partial is not None:
         notices.append(partial["message"] + "; released as a partial video (--allow-partial)")
+    if settings.spans:
+        inside_n = sum(1 for i in range(n_frames) if inside(i) is not None)  # type: ignore[misc]
+        notices.append(
+            f"{n_frames - inside_n} of {n_frames} frames lie outside the spans: published as "
+            "they are, NOT protected"
+        )
     return VideoResult(
-        accounting=accounting, encoding=writer.description, notices=notices, partial=partial
+        accounting=accounting, encoding=writer.description, notices=notices, partial=partial,
+        regions_found=regions_found, rate=info.rate,
     )
 
 

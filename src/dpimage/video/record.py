@@ -16,6 +16,7 @@ from typing import Any
 from ..io import build_manifest, write_manifest
 from .accounting import accumulate_manifest
 from .settings import VideoResult, VideoSettings
+from .spans import describe_spans
 
 __all__ = ["SEED_DERIVATION", "record_release", "video_manifest"]
 
@@ -39,7 +40,7 @@ def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
         "video.accounting.releases", "video.accounting.eps_object",
         "video.accounting.eps_per_track", "video.epsilon_object_visible_throughout",
         "outputs[].epsilon", "epsilon_per_output", "total_epsilon", "total_epsilon_all_runs",
-        "accountant",
+        "accountant", "video.regions_found",
     ]
     if total_eps:
         derived.append("video.accounting.eps_per_release")
@@ -48,7 +49,8 @@ def _derived_note(regions: bool, total_eps: bool) -> dict[str, object]:
         "note": (
             "region mode: the fields in derived_from_detections are computed from where the "
             "regions are (the detector run on the raw, unprotected frames, or the --boxes "
-            "file): how many frames hold a region and how long the longest track lasts. They "
+            "file): how many frames hold a region and how long the longest track lasts, and "
+            "regions_found (tracks, boxes per frame: max and mean). They "
             "are not protected by the release. frames is the output's frame count; partial, "
             "when set, records what the input's container announced; nothing else here "
             "derives from the input"
@@ -80,6 +82,10 @@ def video_manifest(dst: Path, settings: VideoSettings, result: VideoResult) -> d
         else None,
         **_derived_note(regions is not None, settings.total_eps is not None),
     }
+    if result.regions_found is not None:
+        manifest["video"]["regions_found"] = result.regions_found
+    if settings.spans and result.rate is not None:
+        manifest["video"]["spans"] = describe_spans(settings.spans, result.rate, acc.frames)
     return manifest
 
 

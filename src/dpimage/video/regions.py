@@ -16,17 +16,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int
+from .._validation import check_positive_int
 from ..regions import DEFAULT_MASK_SCALE, Box, RegionSpec, UserBoxes, enlarge_box, load_boxes
-from ..regions.spec import (
-    check_face_detector,
-    check_keep,
-    check_thresholds,
-    detect_boxes,
-    parse_sources,
-)
+from ..regions.release import RegionReleaser
+from ..regions.spec import detect_boxes
+from ..render.region import published_mask
 
-__all__ = ["FrameCountError", "RegionSettings", "region_stream"]
+__all__ = ["FrameCountError", "RegionSettings", "count_regions", "region_stream"]
 
 Release = Callable[[np.ndarray], np.ndarray]
 
@@ -74,6 +70,10 @@ class RegionSettings:
         Detections left as they are: centred in a keep area ``(x, y, w, h)``,
         or covering more than ``max_area`` of the frame (see
         :class:`dpimage.regions.RegionSpec`).
+    context : {"border", "none"}
+        How a released box is drawn: with the published pixels around the
+        frame's boxes as a prior (default), or from its release alone
+        (:func:`dpimage.regions.region_releaser`).
     """
 
     source: str
@@ -88,17 +88,14 @@ class RegionSettings:
     text_threshold: float | None = None
     keep: tuple[tuple[int, int, int, int], ...] = ()
     max_area: float | None = None
+    context: str = "border"
 
     def __post_init__(self) -> None:
-        parse_sources(self.source)
-        check_thresholds(self.source, self.face_threshold, self.text_threshold)
-        object.__setattr__(self, "keep", check_keep(self.keep, self.max_area))
-        if self.source == "boxes" and (self.keep or self.max_area is not None):
-            raise ValueError("keep areas and a region cap apply to detectors, not user boxes")
+        # Sources, mask scale, face detector, thresholds, keep areas and the drawing:
+        # the still-image checks.
+        object.__setattr__(self, "keep", self.spec.keep)
         if (self.source == "boxes") != (self.boxes_path is not None):
             raise ValueError("a boxes file is needed exactly when the source is 'boxes'")
-        check_face_detector(self.face_detector)
-        check_positive_float(self.mask_scale, "mask_scale")
         check_positive_int(self.detect_every, "detect_every")
         if self.carry < self.detect_every - 1:
             raise ValueError(
@@ -113,6 +110,7 @@ class RegionSettings:
             self.source, self.mask_scale, face_detector=self.face_detector,
             face_scale=self.face_scale, face_threshold=self.face_threshold,
             text_threshold=self.text_threshold, keep=self.keep, max_area=self.max_area,
+            context=self.context,
         )  # fmt: skip
 
     def make_detector(
@@ -169,7 +167,7 @@ def _paste(work: np.ndarray, box: Box, patch: np.ndarray) -> None:
 def region_stream(
     frames: Iterable[np.ndarray],
     covered: list[list[tuple[int, Box]]],
-    release: Release,
+    release: RegionReleaser,
     *,
     every: int | None,
     fresh: list[int],
@@ -181,9 +179,12 @@ def region_stream(
     ``every`` is None (reuse), in every frame ``i`` with ``i % every == 0``;
     otherwise its last release is pasted, resized to the current box. Within
     a frame, reused patches are pasted first, then the fresh boxes are
-    released in order on the working copy (one ``eps`` for all of them, see
-    :func:`dpimage.regions.dp_pix_regions`). Frames with a fresh release are
-    appended to ``fresh``; ``track_releases`` counts fresh releases per track.
+    released in order on the working copy by ``release(work, boxes, known)``
+    (:func:`dpimage.regions.region_releaser`; one ``eps`` for all of them, see
+    :func:`dpimage.regions.dp_pix_regions`), ``known`` marking the pixels
+    outside every box of the frame, the only ones its renderer may read.
+    Frames with a fresh release are appended to ``fresh``; ``track_releases``
+    counts fresh releases per track.
     """
     patches: dict[int, np.ndarray] = {}
     for i, frame in enumerate(frames):
@@ -200,11 +201,38 @@ def region_stream(
                 new.append((tid, box))
             else:
                 _paste(work, box, patches[tid])
-        for tid, (x0, y0, x1, y1) in new:
-            work[y0:y1, x0:x1] = release(work[y0:y1, x0:x1])
+        if new:
+            known = published_mask(frame.shape, [box for _, box in boxes])
+            work = release(work, [box for _, box in new], known)
+        for tid, _ in new:
             track_releases[tid] = track_releases.get(tid, 0) + 1
         for tid, (x0, y0, x1, y1) in new:
             patches[tid] = work[y0:y1, x0:x1].copy()
         if new:
             fresh.append(i)
         yield work
+
+
+def count_regions(
+    covered: list[list[tuple[int, Box]]], inside: Callable[[int], int | None] | None = None
+) -> dict[str, Any]:
+    """How many regions a clip's release covers: tracks, and boxes per frame (max and mean).
+
+    Not one count per frame: a list per frame would grow with the clip and
+    publish when each person comes and goes, while these few aggregates say
+    how busy the clip was (``tracks``: the objects followed, each released
+    in every frame it is covered; the per-frame maximum and mean: how many
+    boxes a frame held). All derive from the frames (the detector ran on the
+    raw pixels). With ``inside`` (frame index -> its time span, or ``None``),
+    the mean is over the frames inside the spans (the only ones released).
+    """
+    per_frame = [len(row) for i, row in enumerate(covered)
+                 if inside is None or inside(i) is not None]
+    frames = len(per_frame)
+    return {
+        "tracks": len({tid for row in covered for tid, _ in row}),
+        "frames_with_regions": sum(1 for n in per_frame if n),
+        "boxes_total": sum(per_frame),
+        "boxes_per_frame_max": max(per_frame, default=0),
+        "boxes_per_frame_mean": round(sum(per_frame) / frames, 3) if frames else 0.0,
+    }

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,8 +12,10 @@ import numpy as np
 
 from .. import methods
 from .._validation import check_positive_int
+from ..regions.release import RegionReleaser, region_releaser
 from .accounting import VideoAccounting
 from .regions import RegionSettings, Release
+from .spans import Span, check_spans
 
 __all__ = ["VIDEO_METHODS", "VideoResult", "VideoSettings", "video_method"]
 
@@ -28,13 +31,7 @@ def video_method(method: str) -> str:
     ValueError
         If ``method`` is not DP-Pix or DP-Blur.
     """
-    try:
-        name = methods.get(method).name
-    except ValueError:
-        name = None
-    if name not in VIDEO_METHODS:
-        raise ValueError(f"method must be dp_pix or dp_blur (or an alias), got {method!r}")
-    return name
+    return methods.get(method, among=VIDEO_METHODS).name
 
 
 @dataclass(frozen=True)
@@ -43,6 +40,10 @@ class VideoSettings:
 
     Exactly one of ``eps`` (per fresh release) and ``total_eps`` (budget for
     the clip) is set. ``every`` is the release period (1: every frame).
+    ``spans``: release only the frames in these time spans ``(start, end)``
+    in seconds (``end`` ``None``: to the end); every other frame is published
+    as it is, NOT protected (see :mod:`dpimage.video.spans`). Empty: the
+    whole clip.
     """
 
     method: Literal["dp_pix", "dp_blur"] = "dp_pix"  # or any alias of dpimage.methods
@@ -58,8 +59,10 @@ class VideoSettings:
     keep_audio: bool = False
     render: str = "blocks"  # renderer of each release (before the blur for DP-Blur)
     colour: str = "rgb"  # colour path of RGB frames (dpimage.release.colour)
+    spans: tuple[Span, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "spans", check_spans(self.spans))
         # the registry's spelling, as everywhere ("pix", "blur", "dp-pix", ... all resolve)
         object.__setattr__(self, "method", video_method(self.method))
         if (self.eps is None) == (self.total_eps is None):
@@ -93,6 +96,8 @@ class VideoSettings:
         params.update(m=self.m, eps=self.eps, total_eps=self.total_eps, release_every=self.every)
         if (self.render, self.colour) != ("blocks", "rgb"):
             params.update(render=self.render, colour=self.colour)
+        if self.spans:
+            params["spans_seconds"] = [[start, end] for start, end in self.spans]
         split = self.spec.budget(self._params(self.eps)) if self.eps is not None else None
         if split is not None:  # per fresh release, for RGB frames: public parameters only
             params["colour_split"] = split
@@ -104,6 +109,14 @@ class VideoSettings:
         spec = self.spec
         params = spec.validate(self._params(eps))
         return lambda img: spec.apply(img, params, rng)
+
+    def region_release_fn(self, eps: float) -> RegionReleaser:
+        """The mechanism at ``eps`` on a frame's boxes, drawn as ``regions.context`` says."""
+        rng = np.random.default_rng(self.seed) if self.seed is not None else None
+        spec = self.spec
+        context = self.regions.context if self.regions is not None else "border"
+        params = spec.validate(self._params(eps))
+        return region_releaser(spec, params, rng, context=context, steady=True)
 
 
 @dataclass
@@ -126,3 +139,8 @@ class VideoResult:
     manifest_error: str | None = None
     #: Temporary files of killed runs removed from the output's folder.
     stale_removed: int = 0
+    #: Region mode: how many regions were released (derived from the frames; see
+    #: :func:`dpimage.video.regions.count_regions`); ``None`` for whole frames.
+    regions_found: dict[str, Any] | None = None
+    #: The input's frame rate (frame ``i`` is at ``i / rate`` s in the output).
+    rate: Fraction | None = None

@@ -22,7 +22,7 @@ import numpy as np
 from .. import methods
 from ..eval.predict import predict_method
 from ..guarantee import binary_guess_bound
-from ..tune import DEFAULT_EPS, b_grid
+from ..tune import DEFAULT_EPS, TUNABLE, b_grid
 
 __all__ = ["SAMPLE_TYPES", "public_settings", "sample_files", "samples_dir"]
 
@@ -103,12 +103,7 @@ def public_settings(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("channels must be 1 (gray) or 3 (colour)")
     object_w = _int(data, "object_width", 1, width)
     object_h = _int(data, "object_height", 1, height)
-    try:
-        spec = methods.get(data.get("method", "dp-pix"))
-    except ValueError:
-        spec = None
-    if spec is None or spec.name not in ("dp_pix", "dp_blur"):
-        raise ValueError(f"method must be 'dp-pix' or 'dp-blur', got {data.get('method')!r}")
+    spec = methods.get(data.get("method", "dp-pix"), among=TUNABLE)
     method = spec.cli_name
     eps = data.get("eps", DEFAULT_EPS)
     if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
