@@ -111,17 +111,18 @@ test-narrow-simd: install
 	NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL" OPENCV_CPU_DISABLE=AVX2,AVX512_SKX \
 	  $(BIN)/python -m pytest $(NARROW_SIMD_TESTS) $(PYTEST_ARGS)
 
-## Regenerate every utility figure and CSV in docs/figures/ (the commands docs/results/utility.md lists).
+## Regenerate every utility figure and CSV in docs/figures/ (the commands docs/results/utility.md lists),
+## with the smooth renderer's curves beside the papers' blocks.
 results: install data
-	$(BIN)/dpimage eval sweep --dataset faces --vary eps -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset faces --vary b -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset faces --vary m -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset digits --vary eps -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset digits --vary b --sample 300 -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset digits --vary m --sample 300 -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset street --vary eps -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset street --vary b --sample 20 -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset street --vary m --sample 20 -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset faces --vary eps --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset faces --vary b --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset faces --vary m --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset digits --vary eps --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset digits --vary b --sample 300 --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset digits --vary m --sample 300 --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary eps --sample 20 --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary b --sample 20 --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary m --sample 20 --render smooth -o docs/figures
 
 ## Sparse-code ambiguation: train the default faces model, then the evaluation in docs/ambiguation.
 AMBIG_MODEL := out/ambig/faces-default.safetensors
