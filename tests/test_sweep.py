@@ -196,6 +196,24 @@ def test_prediction_accuracy_table(tiny_faces, tmp_path):
     assert bad.exit_code == 1
 
 
+def test_prediction_accuracy_skips_renderers_without_a_closed_form(tiny_faces, tmp_path):
+    # A sweep with smooth curves (as `make results` draws them): only the blocks rows have a
+    # closed form, and the smooth rows' missing predictions must not enter the table or the
+    # summary's worst case.
+    rows = run_sweep(
+        tiny_faces, "eps", values=(0.5,), methods=("dp-pix",), renders=("blocks", "smooth")
+    )
+    path = write_csv(rows, tmp_path / "s.csv")
+    from dpimage.eval.report import prediction_accuracy
+
+    acc = prediction_accuracy(read_csv(path))
+    assert len(acc["rows"]) == 1
+    assert all(math.isfinite(acc["worst"][m]["all"]) for m in ("no_clip", "clip"))
+    result = CliRunner().invoke(app, ["eval", "accuracy", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("| faces | dp-pix |") == 1 and "+nan%" not in result.stdout
+
+
 def test_cli_sweep_render_adds_smooth_curves(tmp_path):
     root = _folder(tmp_path)
     out = tmp_path / "out"
