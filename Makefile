@@ -120,7 +120,7 @@ results: install data
 	$(BIN)/dpimage eval sweep --dataset digits --vary eps --render smooth -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset digits --vary b --sample 300 --render smooth -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset digits --vary m --sample 300 --render smooth -o docs/figures
-	$(BIN)/dpimage eval sweep --dataset street --vary eps --sample 20 --render smooth -o docs/figures
+	$(BIN)/dpimage eval sweep --dataset street --vary eps --render smooth -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset street --vary b --sample 20 --render smooth -o docs/figures
 	$(BIN)/dpimage eval sweep --dataset street --vary m --sample 20 --render smooth -o docs/figures
 
