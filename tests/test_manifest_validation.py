@@ -87,6 +87,25 @@ def test_video_refuses_a_broken_manifest_before_writing(tmp_path, breakage):
     assert snapshot(out.parent) == before
 
 
+@pytest.mark.parametrize("breakage", ["total_epsilon text", "outputs a number", "runs a string"])
+def test_tune_preview_refuses_a_broken_manifest_before_writing(tmp_path, breakage):
+    [photo] = make_images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    preview = out / "preview.png"
+    args = ("tune", photo, "--pixels", 16, "--eps-grid", "0.5", "--ssim-runs", 0,
+            "--preview", preview)  # fmt: skip
+    assert run(*args).exit_code == 0
+    manifest = out / "preview.png.manifest.json"
+    corrupt(manifest, breakage)
+    before = snapshot(out)
+    result = run(*args, "--overwrite")
+    assert result.exit_code == 2, result.output
+    errors = error_lines(result)
+    assert len(errors) == 1 and str(manifest) in errors[0], errors
+    assert snapshot(out) == before  # the preview not replaced, the manifest as it was
+
+
 def test_process_video_checks_the_manifest_before_reading_the_clip(tmp_path):
     """The library entry checks it too (the CLI's early check is not the only one)."""
     pytest.importorskip("av")
