@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from filelock import FileLock
 
+from conftest import batch_params as params
 from conftest import copy_sample, make_images, run
 from dpimage.batch import (
     EXISTS,
@@ -46,17 +47,6 @@ JOURNAL = ".dpimage-manifest.json.journal"
 
 #: Longest a test waits for the other thread (a hang fails the test instead of the suite).
 WAIT_S = 120
-
-
-def params(**kw) -> ReleaseParams:
-    base = {
-        "mechanism": "dp_pix",
-        "options": {"b": 8, "m": 4, "eps": 0.5, "output": "blocks"},
-        "eps": 0.5,
-        "seed": 7,
-    }
-    base.update(kw)
-    return ReleaseParams(**base)
 
 
 def pix(eps: float, b: int = 8) -> ReleaseParams:
