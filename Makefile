@@ -106,7 +106,8 @@ NARROW_SIMD_TESTS := tests/test_golden.py tests/test_grid_blur.py tests/test_blu
 	tests/test_methods.py tests/test_metrics.py tests/test_cli_render.py tests/test_predict.py \
 	tests/test_tune.py tests/test_attack.py tests/test_attack_simulate.py tests/test_roi.py \
 	tests/test_text.py tests/test_video.py tests/test_video_pipeline.py tests/test_counting.py \
-	tests/test_sweep.py
+	tests/test_sweep.py tests/test_region_render.py tests/test_parameter_bounds.py tests/test_people.py \
+	tests/test_reversal.py
 test-narrow-simd: install
 	NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL" OPENCV_CPU_DISABLE=AVX2,AVX512_SKX \
 	  $(BIN)/python -m pytest $(NARROW_SIMD_TESTS) $(PYTEST_ARGS)

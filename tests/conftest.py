@@ -35,6 +35,7 @@ from scipy.stats import beta
 from typer.testing import CliRunner
 
 from dpimage import datasets
+from dpimage.batch import ReleaseParams
 from dpimage.cli import app
 from dpimage.datasets import MissingDataError, find_vtest
 
@@ -345,3 +346,15 @@ def served_page(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=30)
+
+
+def batch_params(**kw: Any) -> ReleaseParams:
+    """A seeded DP-Pix batch (b=8, m=4, eps=0.5, blocks), with any field replaced by ``kw``."""
+    base = {
+        "mechanism": "dp_pix",
+        "options": {"b": 8, "m": 4, "eps": 0.5, "output": "blocks"},
+        "eps": 0.5,
+        "seed": 7,
+    }
+    base.update(kw)
+    return ReleaseParams(**base)

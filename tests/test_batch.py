@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from conftest import batch_params as params
 from conftest import full_disk_after, make_images
 from dpimage.batch import (
     ReleaseParams,
@@ -38,17 +39,6 @@ from dpimage.io import Job, merge_manifests, plan_outputs, read_manifest, write_
 from dpimage.io.manifest import build_manifest
 
 MANIFEST = "dpimage-manifest.json"
-
-
-def params(**kw) -> ReleaseParams:
-    base = {
-        "mechanism": "dp_pix",
-        "options": {"b": 8, "m": 4, "eps": 0.5, "output": "blocks"},
-        "eps": 0.5,
-        "seed": 7,
-    }
-    base.update(kw)
-    return ReleaseParams(**base)
 
 
 def temporaries(files: dict[str, bytes]) -> list[str]:

@@ -54,7 +54,7 @@ def test_transform_is_integer_and_inverts():
 
 def test_sensitivity_is_255_m_row_l1_and_attained():
     delta = channel_sensitivity(M)
-    assert delta.tolist() == [255 * M * 4] * 3
+    assert delta == (255 * M * 4,) * 3
     rng = np.random.default_rng(1)
     # random neighbours: m pixels of one cell changed by anything in [-255, 255]
     for _ in range(200):
@@ -384,3 +384,14 @@ def test_audit_luma_chroma(name):
         assert eps_hat >= CLOSE * EPS, f"{name}: bound {eps_hat:.3f} far below eps={EPS}"
     else:
         assert eps_hat > EPS, f"{name}: broken control not detected (bound {eps_hat:.3f})"
+
+
+def test_sensitivity_is_exact_where_int64_would_wrap():
+    # 255 m 4 passes 2**64 here: in int64 it wrapped to 764 and the release drew
+    # almost no noise while claiming this m and eps (found by a review).
+    m = -(-(2**64) // 1020)
+    assert channel_sensitivity(m) == (255 * m * 4,) * 3
+    image = np.full((16, 16, 3), 128, dtype=np.uint8)
+    release = release_colour(image, b=8, m=m, eps=8e5, rng=0, chroma_factor=2)
+    n = 64  # pixels of a full luma cell
+    assert release.luma.scale[0, 0] == pytest.approx(255 * m / (release.luma.eps * n), rel=1e-9)

@@ -121,3 +121,69 @@ def test_no_empty_line_before_the_summary_on_a_dumb_terminal(tmp_path):
     assert not any(line.startswith("pixelate ") for line in lines), lines
     assert "" not in lines, lines
     assert lines[-1].startswith("1 written, 0 skipped, 1 failed")
+
+
+# ---------------------------------------------------------------------------
+# One real file, released once per run, however often the inputs reach it
+# ---------------------------------------------------------------------------
+
+
+def test_a_link_to_an_image_of_the_same_folder_is_released_once(tmp_path):
+    root = tmp_path / "photos"
+    _png(root / "a.png")
+    (root / "b.png").symlink_to("a.png")
+    plan = plan_outputs([root], tmp_path / "out")
+    assert [job.name for job in plan.jobs] == ["a.png"]  # the first in input order
+    [(path, reason)] = plan.skipped
+    assert path == root / "b.png"
+    assert reason == f"the same file as {root / 'a.png'} (a link); released once"
+
+
+@pytest.mark.parametrize(
+    ("again", "how"),
+    [
+        (lambda tmp: Path(os.path.relpath(tmp / "a.png")), "named twice in the inputs"),
+        (lambda tmp: os.link(tmp / "a.png", tmp / "hard.png") or tmp / "hard.png", "a hard link"),
+        (lambda tmp: (tmp / "ln.png").symlink_to(tmp / "a.png") or tmp / "ln.png", "a link"),
+    ],
+    ids=["same path", "hard link", "link"],
+)
+def test_two_inputs_that_are_one_file_are_released_once(tmp_path, monkeypatch, again, how):
+    monkeypatch.chdir(tmp_path)
+    first = _png(tmp_path / "a.png")
+    second = again(tmp_path)
+    plan = plan_outputs([first, second], tmp_path / "out")
+    assert [job.source for job in plan.jobs] == [first] and not plan.problems
+    [(path, reason)] = plan.skipped
+    assert path == second and f"the same file as {first} ({how})" in reason
+
+
+def test_a_file_inside_a_linked_folder_given_twice_is_released_once(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    _png(elsewhere / "x.png")
+    (tmp_path / "view").symlink_to(elsewhere, target_is_directory=True)
+    plan = plan_outputs([elsewhere, tmp_path / "view" / "x.png"], tmp_path / "out")
+    assert [job.name for job in plan.jobs] == ["x.png"]
+    [(path, reason)] = plan.skipped
+    assert path == tmp_path / "view" / "x.png" and "through a linked folder" in reason
+
+
+def test_cli_releases_a_linked_image_once_and_counts_it_skipped(tmp_path):
+    root = tmp_path / "photos"
+    _png(root / "a.png")
+    _png(root / "c.png", seed=3)
+    (root / "b.png").symlink_to("a.png")
+    out = tmp_path / "out"
+    result = run("pixelate", root, root / "a.png", "-o", out, "-e", "0.5", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped ")]
+    assert skipped == [
+        f"skipped {root / 'b.png'}: the same file as {root / 'a.png'} (a link); released once",
+        f"skipped {root / 'a.png'}: the same file as {root / 'a.png'} (named twice in the "
+        "inputs); released once",
+    ], result.output
+    assert "2 written, 2 skipped, 0 failed" in result.output
+    assert "total ε = 1" in result.output  # a.png and c.png, each once
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "a.png", "c.png", "dpimage-manifest.json",
+    ]  # fmt: skip

@@ -609,11 +609,17 @@ def test_plan_format_replaces_extension(tmp_path):
 def test_plan_problems(tmp_path):
     make_tree(tmp_path / "in")
     missing = tmp_path / "missing.jpg"
-    plan = plan_outputs([tmp_path / "in", missing, tmp_path / "in" / "chelsea.jpg"], tmp_path / "o")
+    other = copy_sample("camera.png", tmp_path / "other" / "chelsea.jpg")  # another file
+    chelsea = tmp_path / "in" / "chelsea.jpg"
+    plan = plan_outputs([tmp_path / "in", missing, chelsea, other], tmp_path / "o")
     reasons = dict(plan.problems)
     assert "no such file" in reasons[str(missing)]
-    # in/chelsea.jpg appears twice (in the tree and on its own): one output, one clash.
-    assert "also be written" in reasons[str(tmp_path / "in" / "chelsea.jpg")]
+    # in/chelsea.jpg appears twice (in the tree and on its own): the same file, released once
+    assert plan.skipped == [
+        (chelsea, f"the same file as {chelsea} (named twice in the inputs); released once")
+    ]
+    # another file of the same name would land on the same output: a clash
+    assert "also be written" in reasons[str(other)]
     assert len(plan.jobs) == 3
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_images, run
+from conftest import copy_sample, make_images, run
 from dpimage.io import read_manifest
 
 MANIFEST = "dpimage-manifest.json"
@@ -87,6 +87,25 @@ def test_video_refuses_a_broken_manifest_before_writing(tmp_path, breakage):
     assert snapshot(out.parent) == before
 
 
+@pytest.mark.parametrize("breakage", ["total_epsilon text", "outputs a number", "runs a string"])
+def test_tune_preview_refuses_a_broken_manifest_before_writing(tmp_path, breakage):
+    [photo] = make_images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    preview = out / "preview.png"
+    args = ("tune", photo, "--pixels", 16, "--eps-grid", "0.5", "--ssim-runs", 0,
+            "--preview", preview)  # fmt: skip
+    assert run(*args).exit_code == 0
+    manifest = out / "preview.png.manifest.json"
+    corrupt(manifest, breakage)
+    before = snapshot(out)
+    result = run(*args, "--overwrite")
+    assert result.exit_code == 2, result.output
+    errors = error_lines(result)
+    assert len(errors) == 1 and str(manifest) in errors[0], errors
+    assert snapshot(out) == before  # the preview not replaced, the manifest as it was
+
+
 def test_process_video_checks_the_manifest_before_reading_the_clip(tmp_path):
     """The library entry checks it too (the CLI's early check is not the only one)."""
     pytest.importorskip("av")
@@ -119,3 +138,21 @@ def test_a_valid_manifest_still_reads(tmp_path):
     assert run("pixelate", tmp_path / "in", "-o", out, "-b", 16, "--seed", 1, "--overwrite")
     manifest = read_manifest(out / MANIFEST)
     assert manifest is not None and len(manifest["previous_runs"]) == 1
+
+
+def test_runs_at_different_m_are_totalled_against_the_largest_m(tmp_path):
+    # eps at m=4 protects 4-pixel changes; against 16-pixel neighbours that release
+    # gives 4x its eps. The plain sum (1.0 here) under-counted it.
+    src = copy_sample("camera.png", tmp_path / "in" / "camera.png")
+    out = tmp_path / "out"
+    assert run("pixelate", src, "-o", out, "-m", "4", "-e", "0.5", "--seed", "1").exit_code == 0
+    args = ("pixelate", src, "-o", out, "-m", "16", "-e", "0.5", "--seed", "2", "--overwrite")
+    assert run(*args).exit_code == 0
+    manifest = json.loads((out / "dpimage-manifest.json").read_text())
+    assert manifest["all_runs_m"] == 16
+    assert manifest["total_epsilon_all_runs"] == pytest.approx(0.5 * 16 / 4 + 0.5)
+    # the same settings again add their eps: the m=4 run (2.0 at m=16) and 2 x 0.5
+    again = ("pixelate", src, "-o", out, "-m", "16", "-e", "0.5", "--seed", "3", "--overwrite")
+    assert run(*again).exit_code == 0
+    manifest = json.loads((out / "dpimage-manifest.json").read_text())
+    assert manifest["total_epsilon_all_runs"] == pytest.approx(2.0 + 1.0)

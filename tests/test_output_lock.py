@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from filelock import FileLock
 
+from conftest import batch_params as params
 from conftest import copy_sample, make_images, run
 from dpimage.batch import (
     EXISTS,
@@ -46,17 +47,6 @@ JOURNAL = ".dpimage-manifest.json.journal"
 
 #: Longest a test waits for the other thread (a hang fails the test instead of the suite).
 WAIT_S = 120
-
-
-def params(**kw) -> ReleaseParams:
-    base = {
-        "mechanism": "dp_pix",
-        "options": {"b": 8, "m": 4, "eps": 0.5, "output": "blocks"},
-        "eps": 0.5,
-        "seed": 7,
-    }
-    base.update(kw)
-    return ReleaseParams(**base)
 
 
 def pix(eps: float, b: int = 8) -> ReleaseParams:
@@ -189,6 +179,25 @@ def test_video_refuses_an_output_another_run_holds(tmp_path):
     assert len(errors) == 1 and "out.mp4" in errors[0] and "another dpimage run" in errors[0]
     assert not out.exists() and not (tmp_path / "out.mp4.manifest.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dpimage-")]
+
+
+def test_tune_preview_refuses_an_output_another_run_holds(tmp_path):
+    [photo] = make_images(tmp_path / "in", 1)
+    preview = tmp_path / "preview.png"
+    args = ("tune", photo, "--pixels", 16, "--eps-grid", "0.5", "--ssim-runs", 0,
+            "--preview", preview)  # fmt: skip
+    with FileLock(tmp_path / ".preview.png.manifest.json.lock"):  # another run holds it
+        result = run(*args)
+    assert result.exit_code == 2, result.output
+    errors = error_lines(result)
+    assert len(errors) == 1 and "preview.png" in errors[0] and "another dpimage run" in errors[0]
+    # nothing written: no preview, no manifest, no temporary file (only the holder's lock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".preview.png.manifest.json.lock", "in"]
+    # once it is free, the preview is written and its manifest counts it
+    assert run(*args).exit_code == 0
+    manifest = json.loads((tmp_path / "preview.png.manifest.json").read_text())
+    assert recorded(manifest) == [("preview.png", 0.5, 1)]
+    assert not (tmp_path / ".preview.png.manifest.json.lock").exists()
 
 
 def test_process_video_holds_its_output(tmp_path):
@@ -357,3 +366,15 @@ def test_the_journal_is_never_written_through_a_link(tmp_path):
     with pytest.raises(OSError, match="symbolic link"):
         record_begin(link, "run", "a.jpg", 1.0)
     assert victim.read_text() == "x\n"
+
+
+def test_tune_preview_removes_temporaries_of_killed_runs(tmp_path):
+    [photo] = make_images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".dpimage-0123456789abcdef.tmp").write_bytes(b"a preview of a killed run")
+    result = run("tune", photo, "--pixels", 16, "--eps-grid", "0.5", "--ssim-runs", 0,
+                 "--preview", out / "preview.png")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "removed 1 temporary file(s) that killed runs had left" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["preview.png", "preview.png.manifest.json"]

@@ -210,3 +210,15 @@ def _boxes_file(folder):
     path = folder / "boxes.json"
     path.write_text(f"[[{x0}, {y0}, {x1 - x0}, {y1 - y0}]]")
     return path
+
+
+def test_releaser_refuses_a_mask_that_publishes_region_pixels():
+    # The renderer reads every pixel the mask calls published: a caller's mask that
+    # covers part of a region would hand it raw private pixels.
+    image = np.full((32, 32), 100, dtype=np.uint8)
+    release = region_releaser("dp_pix", {"b": 8, "m": 4, "eps": 1.0}, 0)
+    known = np.ones((32, 32), dtype=bool)
+    with pytest.raises(ValueError, match="inside a region"):
+        release(image, [(8, 8, 24, 24)], known)
+    with pytest.raises(ValueError, match="empty or outside"):
+        release(image, [(-4, 8, 24, 24)], None)

@@ -284,6 +284,14 @@ def test_cli_tune_preview_has_a_manifest_that_counts(tmp_path, camera):
     assert "camera" not in manifest_path.read_text()
     # An existing preview is kept without --overwrite (usage error, nothing changes).
     assert CliRunner().invoke(app, args).exit_code == 2
+    # Written again, it is released again: the manifest counts both releases, and says so.
+    again = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert again.exit_code == 0, again.output
+    manifest = json.loads(manifest_path.read_text())
+    [entry] = manifest["outputs"]
+    assert (entry["path"], entry["releases"], manifest["releases"]) == ("preview.png", 2, 2)
+    assert manifest["total_epsilon"] == 1.0
+    assert "preview.png has now been released 2 times" in again.output
 
 
 def test_cli_tune_preview_render_and_colour(tmp_path):

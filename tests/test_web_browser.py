@@ -267,7 +267,7 @@ def test_download_is_a_fresh_release_with_its_manifest(server, browser, download
     # The page states the running total of this upload's downloads, as the manifest does.
     spent = manifest["total_epsilon_all_runs"]
     note = driver.find_element(By.ID, "download-status").text
-    assert f"{spent:g} in all for this image's downloads" in note, note
+    assert f"{spent:g} in all for this upload's downloads" in note, note
 
 
 def _latencies(driver, steps: int) -> tuple[list[float], list[float]]:

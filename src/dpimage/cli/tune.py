@@ -13,16 +13,21 @@ from rich.table import Table
 
 from ..io import (
     build_manifest,
+    manifest_for,
     merge_manifests,
     read_image,
     read_manifest,
+    remove_stale_temporaries,
     write_image,
     write_manifest,
 )
+from ..io.lock import OutputBusyError, output_lock
 from ._app import InputFailed, UsageProblem, app
 from ._common import (
     ColourOpt,
     RenderOpt,
+    _describe,
+    _fmt_eps,
     check_output_file,
     colour_choice,
     failing_input,
@@ -233,6 +238,10 @@ def tune(
         raise UsageProblem(
             "say what to protect with exactly one of --object WxH, --pixels N, --box x,y,w,h"
         )
+    if preview is not None:
+        # An unusable record beside the preview is refused now, naming it (exit 2),
+        # before any work; it is read again under the output's lock before writing.
+        read_manifest(manifest_for(preview, directory=False))
     with failing_input(image):
         pixels_array, notices = read_image(image)
     for notice in notices:
@@ -308,17 +317,62 @@ def tune(
         if "k" in spec.param_names:
             params["k"] = k
         params = spec.validate(params)
-        released = spec.apply(pixels_array, params)  # rng None: fresh secure noise
-        with failing_input(image):
-            write_image(released, preview, overwrite=overwrite, protect=[image])
-        manifest_path = _preview_manifest(preview, spec, params, rec)
+        _write_preview(image, preview, pixels_array, spec, params, rec, overwrite)
+
+
+def _write_preview(image: Path, preview: Path, pixels, spec, params: dict, rec, overwrite) -> None:
+    """Release the preview and record it, holding the output's lock for the whole write.
+
+    As for a batch or a video, the preview belongs to one run at a time: the
+    lock is taken before the manifest beside it is read and released after
+    that manifest was written with this release added, so a second run into
+    the same preview refuses (one line, exit 2) and neither loses the
+    other's release from the books.
+    """
+    err = _stderr()
+    manifest_path = manifest_for(preview, directory=False)
+    try:
+        with output_lock(manifest_path, preview):
+            try:
+                previous = read_manifest(manifest_path)
+            except ValueError as exc:  # checked again: it may have changed since the start
+                raise UsageProblem(str(exc)) from None
+            if preview.exists() and not overwrite:
+                raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
+            removed = remove_stale_temporaries([preview.parent])
+            if removed:
+                _say(
+                    err,
+                    f"note: removed {removed} temporary file(s) that killed runs had left in "
+                    f"{preview.parent}",
+                    "yellow",
+                )
+            released = spec.apply(pixels, params)  # rng None: fresh secure noise
+            with failing_input(image):
+                write_image(released, preview, overwrite=overwrite, protect=[image])
+            manifest = _preview_manifest(preview, manifest_path, spec, params, rec, previous)
+    except OutputBusyError as exc:
+        raise UsageProblem(str(exc)) from None
+    except OSError as exc:  # the lock could not be made: nothing was written
+        raise InputFailed(_describe(exc)) from None
+    cell_name = spec.cell
+    _say(
+        err,
+        f"wrote {preview} and {manifest_path.name}: a real DP release (secure noise) at "
+        f"m = {params['m']}, ε = {rec.eps:g}, {cell_name} = {rec.b}; publishing it spends "
+        f"ε = {rec.eps:g}"
+        + ("" if rec.tuned_on != "image" else " (settings tuned on the image itself: "
+           "the choice is outside the guarantee)"),
+    )
+    earlier = manifest.get("previous_runs", [])
+    releases = manifest["releases"] + sum(
+        run.get("releases", len(run["outputs"])) for run in earlier
+    )
+    if releases > 1:
         _say(
             err,
-            f"wrote {preview} and {manifest_path.name}: a real DP release (secure noise) at "
-            f"m = {m}, ε = {rec.eps:g}, {cell_name} = {rec.b}; publishing it spends "
-            f"ε = {rec.eps:g}"
-            + ("" if rec.tuned_on != "image" else " (settings tuned on the image itself: "
-               "the choice is outside the guarantee)"),
+            f"{preview.name} has now been released {releases} times: total ε spent on it = "
+            f"{_fmt_eps(manifest['total_epsilon_all_runs'])} (basic composition)",
         )
 
 
@@ -335,8 +389,15 @@ def _resized_like(pixels, shape):
     return np.ascontiguousarray(resized.reshape(shape))
 
 
-def _preview_manifest(preview: Path, spec, params: dict, rec) -> Path:
-    """The preview is a real release: record its ε beside it like every other output."""
+def _preview_manifest(
+    preview: Path, path: Path, spec, params: dict, rec, previous: dict | None
+) -> dict:
+    """The preview is a real release: record its ε beside it like every other output.
+
+    ``previous`` is the manifest found there (read under the output's lock);
+    this release is added to it (:func:`dpimage.io.merge_manifests`), so a
+    preview written again with ``--overwrite`` counts again.
+    """
     parameters = {key: params[key] for key in (spec.cell, "k", "m", "eps") if key in params}
     if (params.get("render"), params.get("colour")) != ("blocks", "rgb"):
         parameters.update(render=params["render"], colour=params["colour"])
@@ -354,11 +415,7 @@ def _preview_manifest(preview: Path, spec, params: dict, rec) -> Path:
         if rec.tuned_on == "image"
         else "tuned on public images only (data-independent)"
     )
-    path = preview.with_name(preview.name + ".manifest.json")
-    try:
-        previous = read_manifest(path)
-    except ValueError as exc:
-        raise InputFailed(str(exc)) from None
+    merged = merge_manifests(manifest, previous)
     with failing_input():
-        write_manifest(merge_manifests(manifest, previous), path)
-    return path
+        write_manifest(merged, path)
+    return merged

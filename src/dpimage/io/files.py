@@ -200,8 +200,11 @@ class Plan:
     skipped : list of (Path, str)
         Entries found inside input directories that are not read, with the
         one-line reason: symbolic links to directories (not followed),
-        broken or looping links, FIFOs, sockets and devices. Hidden entries
-        and regular files without an image extension are left out silently.
+        broken or looping links, FIFOs, sockets and devices; also inputs that
+        are the same file as an earlier input (a link to it, the same path
+        given twice, a hard link): each file is released once per run, the
+        first occurrence in input order. Hidden entries and regular files
+        without an image extension are left out silently.
     """
 
     jobs: list[Job] = field(default_factory=list)
@@ -408,8 +411,54 @@ def plan_outputs(
     return plan
 
 
+def _how_same(first: Path, again: Path) -> str:
+    """How ``again`` comes to be the file ``first`` already is (for the skipped line)."""
+    if again.is_symlink() or first.is_symlink():
+        return "a link"
+    if os.path.abspath(again) == os.path.abspath(first):
+        return "named twice in the inputs"
+    if os.path.realpath(again) == os.path.realpath(first):
+        return "another path to it, through a linked folder"
+    return "a hard link"
+
+
+def _drop_duplicates(
+    plan: Plan, candidates: list[tuple[Path, Path, Path | str]]
+) -> list[tuple[Path, Path, Path | str]]:
+    """``candidates`` with each real file once: the first in input order is kept.
+
+    Two inputs that are one file (a link to another input, ``a.png ./a.png``,
+    a folder holding a link to one of its images, a hard link) would each be
+    released and charged ε, although the summary says ε per image. The file
+    is identified by ``(st_dev, st_ino)`` after following links; each later
+    occurrence is listed in :attr:`Plan.skipped`, naming the one kept.
+    """
+    first: dict[tuple[int, int], Path] = {}
+    kept = []
+    for candidate in candidates:
+        source = candidate[0]
+        key = _file_key(source)
+        if key is None:  # cannot be identified: the release reports the problem
+            kept.append(candidate)
+            continue
+        if key in first:
+            seen = first[key]
+            plan.skipped.append(
+                (
+                    source,
+                    f"the same file as {os.fspath(seen)} ({_how_same(seen, source)}); "
+                    "released once",
+                )
+            )
+            continue
+        first[key] = source
+        kept.append(candidate)
+    return kept
+
+
 def _check_candidates(plan: Plan, candidates: list[tuple[Path, Path, Path | str]]) -> None:
     """Turn candidates into jobs, refusing outputs on inputs and clashing outputs."""
+    candidates = _drop_duplicates(plan, candidates)
     input_keys = {key for key in (_file_key(src) for src, _, _ in candidates) if key}
     input_paths = {src.resolve() for src, _, _ in candidates}
     claimed: dict[Path, Path] = {}

@@ -39,6 +39,7 @@ __all__ = [
     "COMPOSITION_NOTE",
     "MANIFEST_VERSION",
     "PRIVACY_MODEL",
+    "all_runs_m",
     "build_manifest",
     "merge_manifests",
     "read_manifest",
@@ -61,7 +62,9 @@ COMPOSITION_NOTE = (
     "written again with --overwrite counts again). Each output protects its own "
     "input image at its own epsilon; the total matters only if several releases "
     "show the same content (the same person or object). total_epsilon_all_runs "
-    "adds the runs with other settings listed under previous_runs."
+    "adds the runs with other settings listed under previous_runs; runs at different m "
+    "are counted against the largest m (all_runs_m): a release at (m_i, eps_i) gives "
+    "eps_i * M / m_i to images M pixels apart."
 )
 
 #: Keys :func:`build_manifest` writes (others, such as ``video``, are extras).
@@ -81,6 +84,7 @@ _STANDARD_KEYS = frozenset(
         "epsilon_per_output",
         "total_epsilon",
         "total_epsilon_all_runs",
+        "all_runs_m",
         "composition",
         "accountant",
         "warning",
@@ -245,10 +249,49 @@ def _merged_counts(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, 
     return region_counts(per_output)
 
 
+def _run_m(run: Mapping[str, Any]) -> int | None:
+    params = run.get("parameters")
+    m = params.get("m") if isinstance(params, Mapping) else None
+    return m if isinstance(m, int) and not isinstance(m, bool) and m > 0 else None
+
+
+def all_runs_m(manifest: Mapping[str, Any]) -> int | None:
+    """The neighbourhood ``total_epsilon_all_runs`` is counted against: the largest ``m``.
+
+    ``None`` when every run used one ``m`` (or a run does not record it): then
+    the total is the plain sum, against that ``m``.
+    """
+    ms = [_run_m(run) for run in (manifest, *manifest.get("previous_runs", []))]
+    if None in ms or len(set(ms)) < 2:
+        return None
+    return max(ms)
+
+
+def _set_all_runs_total(manifest: dict[str, Any]) -> None:
+    manifest["total_epsilon_all_runs"] = total_epsilon_all_runs(manifest)
+    largest = all_runs_m(manifest)
+    if largest is None:
+        manifest.pop("all_runs_m", None)
+    else:
+        manifest["all_runs_m"] = largest
+
+
 def total_epsilon_all_runs(manifest: Mapping[str, Any]) -> float:
-    """ε of every release a manifest records: its own total plus its ``previous_runs``."""
+    """ε of every release a manifest records: its own total plus its ``previous_runs``.
+
+    Runs at different ``m`` protect different neighbourhoods, so their ε do not
+    simply add: a release at ``(m_i, eps_i)`` gives two images ``M`` pixels apart
+    ``eps_i M / m_i`` (:func:`dpimage.privacy.epsilon_for_distance`). The total
+    is then counted against the largest ``M`` (:func:`all_runs_m`): summing the
+    ε as they are would under-count the runs at smaller ``m``.
+    """
     runs = [manifest, *manifest.get("previous_runs", [])]
-    return math.fsum(float(run.get("total_epsilon", 0.0)) for run in runs)
+    largest = all_runs_m(manifest)
+    if largest is None:
+        return math.fsum(float(run.get("total_epsilon", 0.0)) for run in runs)
+    return math.fsum(
+        float(run.get("total_epsilon", 0.0)) * largest / _run_m(run) for run in runs
+    )
 
 
 def canonical_mechanism(mechanism: Any) -> Any:
@@ -338,7 +381,7 @@ def merge_manifests(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> di
     """
     if old is None:
         merged = dict(new)
-        merged["total_epsilon_all_runs"] = total_epsilon_all_runs(merged)
+        _set_all_runs_total(merged)
         return merged
     recorded = recorded_releases(old)
     fresh = []
@@ -370,7 +413,7 @@ def merge_manifests(new: Mapping[str, Any], old: Mapping[str, Any] | None) -> di
         merged.update(_merged_counts(new, old))
         if old.get("previous_runs"):
             merged["previous_runs"] = list(old["previous_runs"])
-    merged["total_epsilon_all_runs"] = total_epsilon_all_runs(merged)
+    _set_all_runs_total(merged)
     return merged
 
 

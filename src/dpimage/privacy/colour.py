@@ -169,10 +169,16 @@ def chroma_factor_for(b: int, m: int, eps_chroma: float) -> int:
     return _CHROMA_FACTORS[-1]
 
 
-def channel_sensitivity(m: int, transform: np.ndarray = TRANSFORM) -> np.ndarray:
-    """L1 sensitivity of each transformed channel's integer cell sums: ``255 m sum_j |T[c, j]|``."""
+def channel_sensitivity(m: int, transform: np.ndarray = TRANSFORM) -> tuple[int, ...]:
+    """L1 sensitivity of each transformed channel's integer cell sums: ``255 m sum_j |T[c, j]|``.
+
+    Python integers, exact for any ``m``: in int64 an absurd ``m`` (about 9e15
+    and up) would wrap around to a tiny sensitivity, and the noise drawn from
+    it would not be the noise the release claims.
+    """
     m = check_positive_int(m, "m")
-    return PIXEL_RANGE * m * np.abs(np.asarray(transform, dtype=np.int64)).sum(axis=1)
+    rows = np.abs(np.asarray(transform, dtype=np.int64)).sum(axis=1)
+    return tuple(PIXEL_RANGE * m * int(row) for row in rows)
 
 
 def worst_case_epsilon(eps_y: float, eps_co: float, eps_cg: float) -> Fraction:

@@ -124,9 +124,15 @@ def region_releaser(
     drawing = {**_region_drawing(p), "offset": not steady}
 
     def release(image: np.ndarray, boxes: Sequence[Box], known: np.ndarray | None = None):
+        boxes = _check_boxes(boxes, image)
         if context == "none":
             return release_regions(image, boxes, lambda crop: spec.apply(crop, p, gen))
-        known = published_mask(image.shape, boxes) if known is None else known
+        known = published_mask(image.shape, boxes) if known is None else np.asarray(known)
+        if known.shape != image.shape[:2] or known.dtype != bool:
+            raise ValueError(f"known must be a bool mask of shape {image.shape[:2]}")
+        if any(known[y0:y1, x0:x1].any() for x0, y0, x1, y1 in boxes):
+            # the renderer reads every known pixel: none may lie inside a region
+            raise ValueError("known marks pixels inside a region as published")
         # the published picture only: nothing of any region reaches the renderer
         surroundings = np.where(known if image.ndim == 2 else known[..., None], image, 0)
         surroundings = surroundings.astype(np.uint8)

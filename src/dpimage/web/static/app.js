@@ -396,8 +396,9 @@
       note.className = "small";
       const total = Number(resp.headers.get("X-Dpimage-Total-Epsilon"));
       note.textContent = `Saved dpimage-release.zip (release PNG + manifest), ε = ` +
-        `${params().eps} spent; ${fmt(total, 4)} in all for this image's downloads ` +
-        `(the manifest records them all).`;
+        `${params().eps} spent; ${fmt(total, 4)} in all for this upload's downloads ` +
+        `(the manifest records them all; after the server forgets the upload or restarts, ` +
+        `a new upload starts a new count: add the manifests' totals).`;
     } catch (err) {
       note.textContent = "the local server did not answer: " + err;
       note.className = "small error";
