@@ -47,10 +47,14 @@ def test_people_precision_and_recall_on_labelled_frames():
     boxes = true = 0
     for vf, labelled in labels.items():
         for box in detector(frames[vf // 8]):
-            # every box of the filtered detector is one plain HOG found (and was labelled)
-            (people,) = [p for lab, p in labelled if np.allclose(lab, box)]
+            # a box of the filtered detector is one plain HOG found and was labelled; a box
+            # no label matches counts as false
+            people = [p for lab, p in labelled if np.allclose(lab, box)]
             boxes += 1
-            true += people > 0
+            true += bool(people) and people[0] > 0
     covered_all = sum(p for rows in labels.values() for _, p in rows)
-    assert boxes <= 60 and true / boxes >= 0.9  # plain HOG: 55 true of 109 boxes
-    assert true >= 54 and covered_all >= 61
+    # OpenCV's HOG is not bit-stable across thread counts (476 boxes on these frames with
+    # 1 or 2 threads, 478 with 8): a box or two near the score floor may come and go, so
+    # the bounds leave that margin. Plain HOG: 109 boxes, 55 true; the filter here: 57, 54.
+    assert 0 < boxes <= 62 and true / boxes >= 0.9
+    assert true >= 51 and covered_all >= 61
