@@ -14,6 +14,7 @@ import ctypes
 import os
 import platform
 import select
+import signal
 import threading
 import time
 from typing import Any
@@ -140,6 +141,11 @@ def worker_setup(main_pid: int | None = None) -> None:
     cv2.setNumThreads(1)
     keep_freed_memory()
     if main_pid is not None:
+        # Ctrl-C reaches the whole process group. A pool worker interrupted while it
+        # holds the result queue's lock can leave the pool's shutdown waiting forever;
+        # the main process handles Ctrl-C instead (cancels what has not started, lets the
+        # running releases finish, records them, exits 130).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         watch_parent(main_pid)
 
 
