@@ -200,6 +200,29 @@ def test_tune_preview_refuses_an_output_another_run_holds(tmp_path):
     assert not (tmp_path / ".preview.png.manifest.json.lock").exists()
 
 
+def test_tune_preview_refuses_a_busy_output_before_any_advice(tmp_path, monkeypatch):
+    """The preview is held from the start: a busy output is refused before the (slow) advice."""
+    import dpimage.tune
+
+    [photo] = make_images(tmp_path / "in", 1)
+    preview = tmp_path / "preview.png"
+    advised = []
+    real = dpimage.tune.recommend
+
+    def counted(*args, **kwargs):
+        advised.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dpimage.tune, "recommend", counted)
+    args = ("tune", photo, "--pixels", 16, "--eps-grid", "0.5", "--ssim-runs", 0,
+            "--preview", preview)  # fmt: skip
+    with FileLock(tmp_path / ".preview.png.manifest.json.lock"):
+        result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert advised == []  # refused before the advice was computed
+    assert run(*args).exit_code == 0 and advised == [1]
+
+
 def test_process_video_holds_its_output(tmp_path):
     """The library entry holds the lock too: a second release into it refuses at once."""
     pytest.importorskip("av")

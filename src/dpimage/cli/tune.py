@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -238,123 +240,134 @@ def tune(
         raise UsageProblem(
             "say what to protect with exactly one of --object WxH, --pixels N, --box x,y,w,h"
         )
-    if preview is not None:
-        # An unusable record beside the preview is refused now, naming it (exit 2),
-        # before any work; it is read again under the output's lock before writing.
-        read_manifest(manifest_for(preview, directory=False))
-    with failing_input(image):
-        pixels_array, notices = read_image(image)
-    for notice in notices:
-        _say(err, f"note: {notice}", "yellow")
-    try:
-        m, m_reason = protected_pixels(
-            object_size=size, pixels=pixels, box=region, image_shape=pixels_array.shape
-        )
-    except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
-    what = None
-    if region is not None:
-        what = f"the {region[2]}x{region[3]} box at ({region[0]}, {region[1]})"
-    elif size is not None:
-        what = f"an object of {size[0]}x{size[1]} pixels"
-    options = dict(
-        m_reason=m_reason, method=method, eps=eps, eps_grid=grid, k=k,
-        target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
-        render=render, objective=objective, min_cells=min_cells,
-    )
-    if public or reference is not None:
-        from ..tune import recommend_public
-
-        references = None
-        if reference is not None:
-            with failing_input(reference):
-                ref_pixels, ref_notices = read_image(reference)
-            for notice in ref_notices:
-                _say(err, f"note: {notice}", "yellow")
-            references = {reference.name: _resized_like(ref_pixels, pixels_array.shape)}
-    try:
-        if public or reference is not None:
-            rec = recommend_public(pixels_array.shape, m, references=references, **options)
-        else:
-            rec = recommend(pixels_array, m, **options)
-    except ValueError as exc:  # e.g. --min-cells leaves no cell side to try
-        raise UsageProblem(str(exc)) from None
-    if as_json:
-        typer.echo(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False))
-    else:
-        out = Console(highlight=False, soft_wrap=False)
-        height, width = pixels_array.shape[:2]
-        colour = "RGB" if pixels_array.ndim == 3 else "gray"
-        out.print(f"[bold]{image.name}[/bold]: {width}x{height} {colour}")
-        out.print(f"[bold]m[/bold]  {rec.m_reason}")
-        out.print(f"[bold]ε[/bold]  {rec.eps_reason}")
-        if rec.b is not None:
-            cell = spec.cell
-            best = rec.best()
-            why = "largest SSIM" if objective == "ssim" else "smallest predicted MSE"
-            out.print(
-                f"[bold]{cell}[/bold]  {cell} = {rec.b}: {why} at ε = {rec.eps:g} "
-                f"(PSNR {best.psnr:.1f} dB" + (f", SSIM {best.ssim:.3f})" if best.ssim else ")")
+    with ExitStack() as held:
+        if preview is not None:
+            # The preview belongs to this run from here to its manifest's write: a second
+            # run into it refuses now (exit 2), before any work, as a batch does; an
+            # unusable record beside it is refused now too, naming it.
+            held.enter_context(_holding(preview))
+        with failing_input(image):
+            pixels_array, notices = read_image(image)
+        for notice in notices:
+            _say(err, f"note: {notice}", "yellow")
+        try:
+            m, m_reason = protected_pixels(
+                object_size=size, pixels=pixels, box=region, image_shape=pixels_array.shape
             )
-        out.print(_table(rec))
-        source = (
-            "simulated (the smooth renderer has no closed form), on the same releases as SSIM"
-            if render == "smooth"
-            else "closed form with clipping (dpimage.eval.predict)"
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
+        what = None
+        if region is not None:
+            what = f"the {region[2]}x{region[3]} box at ({region[0]}, {region[1]})"
+        elif size is not None:
+            what = f"an object of {size[0]}x{size[1]} pixels"
+        options = dict(
+            m_reason=m_reason, method=method, eps=eps, eps_grid=grid, k=k,
+            target_psnr=target_psnr, ssim_runs=ssim_runs, seed=seed, what=what,
+            render=render, objective=objective, min_cells=min_cells,
         )
-        out.print(f"[dim]MSE/PSNR: {source}. {rec.ssim_note}.[/dim]")
-        if rec.guarantee is not None:
-            out.print(f"\n[bold]What ε = {rec.eps:g} guarantees[/bold]: {rec.guarantee.sentence}")
-        for note in rec.notes:
-            out.print(f"[dim]{note}[/dim]")
-        out.print(f"\n[bold]About these numbers[/bold]: {rec.privacy_note}")
-    if preview is not None:
-        cell_name = spec.cell
-        if rec.eps is None:
-            _say(err, "no preview: no ε meets the target", "yellow")
-            raise typer.Exit(code=1)
-        params = {cell_name: rec.b, "m": m, "eps": rec.eps, **look}
-        if "k" in spec.param_names:
-            params["k"] = k
-        params = spec.validate(params)
-        _write_preview(image, preview, pixels_array, spec, params, rec, overwrite)
+        if public or reference is not None:
+            from ..tune import recommend_public
+
+            references = None
+            if reference is not None:
+                with failing_input(reference):
+                    ref_pixels, ref_notices = read_image(reference)
+                for notice in ref_notices:
+                    _say(err, f"note: {notice}", "yellow")
+                references = {reference.name: _resized_like(ref_pixels, pixels_array.shape)}
+        try:
+            if public or reference is not None:
+                rec = recommend_public(pixels_array.shape, m, references=references, **options)
+            else:
+                rec = recommend(pixels_array, m, **options)
+        except ValueError as exc:  # e.g. --min-cells leaves no cell side to try
+            raise UsageProblem(str(exc)) from None
+        if as_json:
+            typer.echo(json.dumps(rec.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            out = Console(highlight=False, soft_wrap=False)
+            height, width = pixels_array.shape[:2]
+            colour = "RGB" if pixels_array.ndim == 3 else "gray"
+            out.print(f"[bold]{image.name}[/bold]: {width}x{height} {colour}")
+            out.print(f"[bold]m[/bold]  {rec.m_reason}")
+            out.print(f"[bold]ε[/bold]  {rec.eps_reason}")
+            if rec.b is not None:
+                cell = spec.cell
+                best = rec.best()
+                why = "largest SSIM" if objective == "ssim" else "smallest predicted MSE"
+                out.print(
+                    f"[bold]{cell}[/bold]  {cell} = {rec.b}: {why} at ε = {rec.eps:g} "
+                    f"(PSNR {best.psnr:.1f} dB" + (f", SSIM {best.ssim:.3f})" if best.ssim else ")")
+                )
+            out.print(_table(rec))
+            source = (
+                "simulated (the smooth renderer has no closed form), on the same releases as SSIM"
+                if render == "smooth"
+                else "closed form with clipping (dpimage.eval.predict)"
+            )
+            out.print(f"[dim]MSE/PSNR: {source}. {rec.ssim_note}.[/dim]")
+            if rec.guarantee is not None:
+                sentence = rec.guarantee.sentence
+                out.print(f"\n[bold]What ε = {rec.eps:g} guarantees[/bold]: {sentence}")
+            for note in rec.notes:
+                out.print(f"[dim]{note}[/dim]")
+            out.print(f"\n[bold]About these numbers[/bold]: {rec.privacy_note}")
+        if preview is not None:
+            cell_name = spec.cell
+            if rec.eps is None:
+                _say(err, "no preview: no ε meets the target", "yellow")
+                raise typer.Exit(code=1)
+            params = {cell_name: rec.b, "m": m, "eps": rec.eps, **look}
+            if "k" in spec.param_names:
+                params["k"] = k
+            params = spec.validate(params)
+            _write_preview(image, preview, pixels_array, spec, params, rec, overwrite)
 
 
-def _write_preview(image: Path, preview: Path, pixels, spec, params: dict, rec, overwrite) -> None:
-    """Release the preview and record it, holding the output's lock for the whole write.
+@contextmanager
+def _holding(preview: Path) -> Iterator[None]:
+    """Hold the preview's output lock; refuse a busy output or an unusable manifest.
 
     As for a batch or a video, the preview belongs to one run at a time: the
     lock is taken before the manifest beside it is read and released after
     that manifest was written with this release added, so a second run into
-    the same preview refuses (one line, exit 2) and neither loses the
+    the same preview refuses at once (one line, exit 2) and neither loses the
     other's release from the books.
     """
-    err = _stderr()
     manifest_path = manifest_for(preview, directory=False)
     try:
         with output_lock(manifest_path, preview):
             try:
-                previous = read_manifest(manifest_path)
-            except ValueError as exc:  # checked again: it may have changed since the start
+                read_manifest(manifest_path)
+            except ValueError as exc:
                 raise UsageProblem(str(exc)) from None
-            if preview.exists() and not overwrite:
-                raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
-            removed = remove_stale_temporaries([preview.parent])
-            if removed:
-                _say(
-                    err,
-                    f"note: removed {removed} temporary file(s) that killed runs had left in "
-                    f"{preview.parent}",
-                    "yellow",
-                )
-            released = spec.apply(pixels, params)  # rng None: fresh secure noise
-            with failing_input(image):
-                write_image(released, preview, overwrite=overwrite, protect=[image])
-            manifest = _preview_manifest(preview, manifest_path, spec, params, rec, previous)
+            yield
     except OutputBusyError as exc:
         raise UsageProblem(str(exc)) from None
-    except OSError as exc:  # the lock could not be made: nothing was written
+    except OSError as exc:  # no lock (nothing written), or writing the manifest failed
         raise InputFailed(_describe(exc)) from None
+
+
+def _write_preview(image: Path, preview: Path, pixels, spec, params: dict, rec, overwrite) -> None:
+    """Release the preview and record it (the caller holds the output: :func:`_holding`)."""
+    err = _stderr()
+    manifest_path = manifest_for(preview, directory=False)
+    previous = read_manifest(manifest_path)  # checked under the lock when it was taken
+    if preview.exists() and not overwrite:
+        raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
+    removed = remove_stale_temporaries([preview.parent])
+    if removed:
+        _say(
+            err,
+            f"note: removed {removed} temporary file(s) that killed runs had left in "
+            f"{preview.parent}",
+            "yellow",
+        )
+    released = spec.apply(pixels, params)  # rng None: fresh secure noise
+    with failing_input(image):
+        write_image(released, preview, overwrite=overwrite, protect=[image])
+    manifest = _preview_manifest(preview, manifest_path, spec, params, rec, previous)
     cell_name = spec.cell
     _say(
         err,
