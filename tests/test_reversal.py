@@ -116,16 +116,22 @@ def test_cli_reversal_writes_scores_and_pictures(tmp_path, faces):
     out = tmp_path / "out"
     args = ["eval", "attack", "--reversal", "--data", root, "--method", "np-blur", "-k", "5",
             "--method", "dp-pix", "-b", "8", "--eps", "1", "--reversal-steps", "20",
-            "--no-embedding", "--threads", "1", "-o", out]  # fmt: skip
+            "--no-embedding", "--threads", "1", "--seeds", "0,1", "-o", out]  # fmt: skip
     result = run(*args)
     assert result.exit_code == 0, result.output
     with (out / "reversal_runs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert [r["method"] for r in rows] == ["NP-Blur k=5", "DP-Pix b=8 ε=1"]
+    # every seed given is run (the first used to be run alone, silently)
+    assert [(r["seed"], r["method"]) for r in rows] == [
+        (seed, method) for seed in "01" for method in ("NP-Blur k=5", "DP-Pix b=8 ε=1")
+    ]
     assert all(r["n_images"] == "3" for r in rows)  # one test face per person
     assert all(0 <= float(r["template_recon_accuracy"]) <= 1 for r in rows)
     assert cv2.imread(str(out / "reversal_0.png")).shape[0] > 56
-    assert "| NP-Blur k=5 |" in (out / "reversal.md").read_text()
+    report = (out / "reversal.md").read_text()
+    assert "Means over seeds 0, 1" in report and "(3 images × 2 seeds)" in report
+    blur = [float(r["psnr_reconstruction"]) for r in rows if r["method"] == "NP-Blur k=5"]
+    assert "| NP-Blur k=5 | " in report and f"→ {np.mean(blur):.2f} |" in report
 
     again = run(*args)  # one output belongs to one run: no silent overwrite
     assert again.exit_code == 1 and "--overwrite" in again.output

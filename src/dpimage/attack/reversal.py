@@ -419,16 +419,52 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def merge_results(results: list[ReversalResult]) -> ReversalResult:
+    """One result from the runs of several seeds: all rows; the first seed's pictures."""
+    if not results:
+        raise ValueError("no results to merge")
+    return ReversalResult(
+        rows=[row for result in results for row in result.rows],
+        originals=results[0].originals,
+        pictures=results[0].pictures,
+        seconds=sum(result.seconds for result in results),
+    )
+
+
+def _seed_means(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per method: the numeric columns averaged over the seeds, in first-seen order."""
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_method.setdefault(row["method"], []).append(row)
+    means = []
+    for group in by_method.values():
+        mean = dict(group[0])
+        for key, value in group[0].items():
+            if isinstance(value, float) and key != "eps":
+                mean[key] = float(np.mean([row[key] for row in group]))
+        means.append(mean)
+    return means
+
+
 def _markdown(result: ReversalResult, command: str) -> str:
     text = "# Reversal attack\n\n"
     if command:
         text += f"```bash\n{command}\n```\n\n"
+    seeds = sorted({row["seed"] for row in result.rows})
+    if len(seeds) > 1:
+        text += (
+            f"Means over seeds {', '.join(map(str, seeds))} (each seed: its own split, noise "
+            "and clean network; every seed's row is in the CSV). Pictures: seed "
+            f"{result.rows[0]['seed']}.\n\n"
+        )
     for name in dict.fromkeys(row["dataset"] for row in result.rows):
-        rows = [row for row in result.rows if row["dataset"] == name]
+        rows = _seed_means([row for row in result.rows if row["dataset"] == name])
         reid = [(key, title) for key, title in _REID if f"{key}_accuracy" in rows[0]]
         head = ["method", "PSNR release → reconstruction (dB)", "SSIM release → reconstruction"]
         head += [f"{title}: release → reconstruction (%)" for _, title in reid]
-        lines = [f"## {name} ({rows[0]['n_images']} images)\n", "| " + " | ".join(head) + " |"]
+        count = f"{rows[0]['n_images']} images"
+        count += f" × {len(seeds)} seeds" if len(seeds) > 1 else ""
+        lines = [f"## {name} ({count})\n", "| " + " | ".join(head) + " |"]
         lines.append("|" + "---|" * len(head))
         for row in rows:
             cells = [

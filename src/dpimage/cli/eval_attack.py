@@ -298,7 +298,7 @@ def attack(
         raise UsageProblem(str(exc)) from None
     if reversal:
         _reversal(
-            dataset, data, size, methods, seed_list[0], out, overwrite=overwrite,
+            dataset, data, size, methods, seed_list, out, overwrite=overwrite,
             images=reversal_images, steps=reversal_steps, street_frame=street_frame,
             embedding=embedding, model=model.value, config=config, console=console,
         )  # fmt: skip
@@ -361,7 +361,7 @@ def _reversal(
     data: Path | None,
     size: str | None,
     methods: list,
-    seed: int,
+    seeds: list[int],
     out: Path,
     *,
     overwrite: bool,
@@ -402,15 +402,19 @@ def _reversal(
         _say(console, time.strftime("%H:%M:%S ") + message)
 
     _say(console, SEEDED_WARNING, "bold red")
-    clean = None
-    if embedding:
-        kind = exp.model_for(loaded.images.shape[1:], model)
-        clean = rev.train_clean_model(loaded, seed, kind, config)
-        log(f"seed {seed}: trained the clean {kind} network ({clean.epochs_run} epochs)")
-    result = rev.reversal_attack(
-        loaded, methods, seed=seed, n_images=images, extra=extra, steps=steps,
-        threads=config.threads, clean_model=clean, log=log,
-    )  # fmt: skip
+    results = []
+    for seed in seeds:  # each seed: its own split, noise and clean network
+        clean = None
+        if embedding:
+            kind = exp.model_for(loaded.images.shape[1:], model)
+            clean = rev.train_clean_model(loaded, seed, kind, config)
+            log(f"seed {seed}: trained the clean {kind} network ({clean.epochs_run} epochs)")
+        result = rev.reversal_attack(
+            loaded, methods, seed=seed, n_images=images, extra=extra, steps=steps,
+            threads=config.threads, clean_model=clean, log=lambda m, s=seed: log(f"seed {s}: {m}"),
+        )  # fmt: skip
+        results.append(result)
+    result = rev.merge_results(results)
     command = "dpimage " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     text, written = rev.write_reversal_files(result, out, command=command)
     typer.echo(text)
