@@ -402,11 +402,11 @@ def _reversal(
         _say(console, time.strftime("%H:%M:%S ") + message)
 
     _say(console, SEEDED_WARNING, "bold red")
+    kind = exp.model_for(loaded.images.shape[1:], model)
     results = []
     for seed in seeds:  # each seed: its own split, noise and clean network
         clean = None
         if embedding:
-            kind = exp.model_for(loaded.images.shape[1:], model)
             clean = rev.train_clean_model(loaded, seed, kind, config)
             log(f"seed {seed}: trained the clean {kind} network ({clean.epochs_run} epochs)")
         result = rev.reversal_attack(

@@ -241,11 +241,12 @@ def tune(
             "say what to protect with exactly one of --object WxH, --pixels N, --box x,y,w,h"
         )
     with ExitStack() as held:
+        previous = None
         if preview is not None:
             # The preview belongs to this run from here to its manifest's write: a second
             # run into it refuses now (exit 2), before any work, as a batch does; an
             # unusable record beside it is refused now too, naming it.
-            held.enter_context(_holding(preview))
+            previous = held.enter_context(_holding(preview))
         with failing_input(image):
             pixels_array, notices = read_image(image)
         for notice in notices:
@@ -322,12 +323,14 @@ def tune(
             if "k" in spec.param_names:
                 params["k"] = k
             params = spec.validate(params)
-            _write_preview(image, preview, pixels_array, spec, params, rec, overwrite)
+            _write_preview(image, preview, pixels_array, spec, params, rec, overwrite, previous)
 
 
 @contextmanager
-def _holding(preview: Path) -> Iterator[None]:
-    """Hold the preview's output lock; refuse a busy output or an unusable manifest.
+def _holding(preview: Path) -> Iterator[dict | None]:
+    """Hold the preview's output lock and yield its manifest (None: none yet).
+
+    A busy output or an unusable manifest is refused (one line, exit 2).
 
     As for a batch or a video, the preview belongs to one run at a time: the
     lock is taken before the manifest beside it is read and released after
@@ -339,21 +342,23 @@ def _holding(preview: Path) -> Iterator[None]:
     try:
         with output_lock(manifest_path, preview):
             try:
-                read_manifest(manifest_path)
+                previous = read_manifest(manifest_path)
             except ValueError as exc:
                 raise UsageProblem(str(exc)) from None
-            yield
+            yield previous
     except OutputBusyError as exc:
         raise UsageProblem(str(exc)) from None
     except OSError as exc:  # no lock (nothing written), or writing the manifest failed
         raise InputFailed(_describe(exc)) from None
 
 
-def _write_preview(image: Path, preview: Path, pixels, spec, params: dict, rec, overwrite) -> None:
-    """Release the preview and record it (the caller holds the output: :func:`_holding`)."""
+def _write_preview(
+    image: Path, preview: Path, pixels, spec, params: dict, rec, overwrite, previous
+) -> None:
+    """Release the preview and record it beside ``previous``, the manifest read when the
+    caller took the output (:func:`_holding`), which it still holds."""
     err = _stderr()
     manifest_path = manifest_for(preview, directory=False)
-    previous = read_manifest(manifest_path)  # checked under the lock when it was taken
     if preview.exists() and not overwrite:
         raise UsageProblem(f"--preview {preview} exists (use --overwrite)")
     removed = remove_stale_temporaries([preview.parent])
